@@ -1,0 +1,96 @@
+"""The step protocol shared by every component that evolves in time.
+
+```python
+state = component.init(n, key=None)
+state, out = component.step(state, inputs, dt)
+```
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import ClassVar, Generic, TypeVar
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+_State = TypeVar("_State")
+
+
+class Drive(eqx.Module):
+    r"""Everything that synapses and inputs deliver to a population in one step.
+
+    The membrane current at potential $v$ is $I(v) = i - g\,v$ [pA] and the charge
+    delivered instantaneously at the end of the step (delta synapses) is
+    $Q(v) = q - q_g\,v$ [pA·ms = fC]. Current-based inputs add to `i` and `q`;
+    a conductance $g_k$ with reversal $E_k$ adds $g_k E_k$ to `i` and $g_k$ to
+    `g` (likewise for `q`, `qg`). Keeping the drive linear in $v$ lets integrators
+    treat conductances exactly (exponential Euler with an effective time constant).
+
+    Rate units read only `i` as their input (a graded signal in the units of the
+    projection's weights).
+
+    **Fields:**
+
+    - `i`: Voltage-independent current [pA], shape `(n,)`.
+    - `g`: Total conductance [nS], shape `(n,)`.
+    - `q`: Voltage-independent charge delivered this step [pA·ms], shape `(n,)`.
+    - `qg`: Conductance·time delivered this step [nS·ms], shape `(n,)`.
+    """
+
+    i: Float[Array, " n"]
+    g: Float[Array, " n"]
+    q: Float[Array, " n"]
+    qg: Float[Array, " n"]
+
+    @classmethod
+    def zeros(cls, n: int, dtype=None) -> "Drive":
+        z = jnp.zeros((n,), dtype=dtype if dtype is not None else float)
+        return cls(z, z, z, z)
+
+    def current(self, v: Float[Array, " n"]) -> Float[Array, " n"]:
+        """Total current at membrane potential `v` [mV], in [pA]."""
+        return self.i - self.g * v
+
+    def charge(self, v: Float[Array, " n"]) -> Float[Array, " n"]:
+        """Instantaneous charge at membrane potential `v` [mV], in [pA·ms]."""
+        return self.q - self.qg * v
+
+    def __add__(self, other: "Drive") -> "Drive":
+        return Drive(
+            self.i + other.i, self.g + other.g, self.q + other.q, self.qg + other.qg
+        )
+
+
+class AbstractModel(eqx.Module, Generic[_State]):
+    """Anything that evolves in time with `init` and a pure `step`."""
+
+    @abc.abstractmethod
+    def step(self, state: _State, inputs, dt: float):
+        """Advance `state` by `dt` [ms]; returns `(state, outputs)`."""
+
+
+class AbstractNeuron(AbstractModel[_State]):
+    """A population of `n` neurons of one model.
+
+    Parameters are scalars or arrays of shape `(n,)`. `init(n, key=None)` returns the
+    resting state; `step(state, drive, dt)` returns the new state and the output: float
+    0/1 spikes for spiking models (`spiking = True`) or graded rates for rate models.
+    """
+
+    spiking: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def init(self, n: int, *, key: PRNGKeyArray | None = None) -> _State:
+        """The resting state of `n` neurons (random where the model says so)."""
+
+    @abc.abstractmethod
+    def step(
+        self, state: _State, drive: Drive, dt: float
+    ) -> tuple[_State, Float[Array, " n"]]:
+        """Advance by `dt` [ms] under `drive`; returns `(state, output)`."""
+
+    def check(self, n: int, dt: float) -> None:
+        """Raise a `ValueError` if parameters do not fit `n` neurons or `dt` [ms] is
+        too large for this model. Called once before a simulation (not traced)."""

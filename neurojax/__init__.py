@@ -1,7 +1,30 @@
-"""neurojax: differentiable, JAX-native simulation of neural circuits."""
+"""neurojax: differentiable, JAX-native simulation of biologically grounded neural circuits.
 
+```python
+import neurojax as nj
+```
+"""
+
+from . import analysis as analysis
+from . import connectivity as connectivity
+from . import inputs as inputs
 from . import neurons as neurons
 from . import surrogate as surrogate
-from ._abstract import AbstractModel as AbstractModel, AbstractNeuron as AbstractNeuron, Drive as Drive
+from . import synapses as synapses
+from ._abstract import (
+    AbstractInput as AbstractInput,
+    AbstractModel as AbstractModel,
+    AbstractNeuron as AbstractNeuron,
+    Drive as Drive,
+)
+from .distributions import LogNormal as LogNormal, Normal as Normal, Uniform as Uniform
+from .network import (
+    Network as Network,
+    NetworkModel as NetworkModel,
+    NetworkState as NetworkState,
+    Population as Population,
+    Projection as Projection,
+)
+from .simulate import Record as Record, Result as Result, simulate as simulate
 
 __version__ = "0.1.0"

@@ -33,16 +33,20 @@ class Drive(eqx.Module):
 
     **Fields:**
 
-    - `i`: Voltage-independent current [pA], shape `(n,)`.
-    - `g`: Total conductance [nS], shape `(n,)`.
-    - `q`: Voltage-independent charge delivered this step [pA·ms], shape `(n,)`.
-    - `qg`: Conductance·time delivered this step [nS·ms], shape `(n,)`.
+    - `i`: Voltage-independent current [pA].
+    - `g`: Total conductance [nS].
+    - `q`: Voltage-independent charge delivered this step [pA·ms].
+    - `qg`: Conductance·time delivered this step [nS·ms].
+
+    Each field has shape `(n,)`, or `()` when the same for every neuron (inputs may
+    return scalars; the network sums everything into shape `(n,)` before a neuron
+    step, so neuron models always see shape `(n,)`).
     """
 
-    i: Float[Array, " n"]
-    g: Float[Array, " n"]
-    q: Float[Array, " n"]
-    qg: Float[Array, " n"]
+    i: Float[Array, "*#n"]
+    g: Float[Array, "*#n"]
+    q: Float[Array, "*#n"]
+    qg: Float[Array, "*#n"]
 
     @classmethod
     def zeros(cls, n: int, dtype=None) -> "Drive":
@@ -94,3 +98,25 @@ class AbstractNeuron(AbstractModel[_State]):
     def check(self, n: int, dt: float) -> None:
         """Raise a `ValueError` if parameters do not fit `n` neurons or `dt` [ms] is
         too large for this model. Called once before a simulation (not traced)."""
+
+
+class AbstractInput(AbstractModel[_State]):
+    """External drive to one population, named by `target`.
+
+    `init(n, *, key=None)` returns the input's state for a target of `n` neurons;
+    `step(state, t, dt)` returns `(state, drive)` with `drive` a `Drive` for the step
+    starting at time `t` [ms].
+    """
+
+    target: eqx.AbstractVar[str]
+
+    @abc.abstractmethod
+    def init(self, n: int, *, key: PRNGKeyArray | None = None) -> _State:
+        """The initial state for a target population of `n` neurons."""
+
+    @abc.abstractmethod
+    def step(self, state: _State, t, dt: float) -> tuple[_State, Drive]:
+        """The drive for the step starting at `t` [ms]."""
+
+    def check(self, n: int, dt: float) -> None:
+        """Raise a `ValueError` if parameters do not fit `n` neurons or `dt` [ms]."""

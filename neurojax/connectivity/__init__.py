@@ -1,0 +1,17 @@
+"""Connectivity builders (`AllToAll`, `FixedProbability`, `FixedInDegree`, `FromMatrix`),
+layouts (`Dense`, `Sparse`) and the weight containers with event-driven propagation."""
+
+from .builders import (
+    AbstractConnectivity as AbstractConnectivity,
+    AllToAll as AllToAll,
+    FixedInDegree as FixedInDegree,
+    FixedProbability as FixedProbability,
+    FromMatrix as FromMatrix,
+    Synapses as Synapses,
+)
+from .weights import (
+    Dense as Dense,
+    DenseWeights as DenseWeights,
+    Sparse as Sparse,
+    SparseWeights as SparseWeights,
+)

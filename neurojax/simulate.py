@@ -1,0 +1,414 @@
+r"""`simulate`: the library's one `lax.scan`, with recording and results.
+
+```python
+res = nj.simulate(model, duration=1000.0, dt=0.1, key=jax.random.key(1),
+                  record=nj.Record(spikes=["E"], v={"E": slice(0, 50)}, every=1.0))
+res.rate("E", t_start=200.0)
+```
+
+The run is a scan over blocks of `every` ms (an inner scan of `every / dt` steps):
+spikes are kept for every step, state variables and population rates once per block,
+so memory stays bounded by what `Record` asks for. `checkpoint=True` rematerialises
+each block in the backward pass (BPTT memory ~ blocks + one block of steps instead of
+all steps); `progress=True` runs the outer scan in chunks and drives a tqdm bar.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any, Mapping
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, PRNGKeyArray
+
+from ._misc import check_dt, is_concrete, steps_for
+from .network import NetworkModel, NetworkState
+
+
+def _selection(sel, n: int, what: str) -> tuple[int, ...] | None:
+    """Normalise a neuron selection to a hashable tuple of indices (None = all)."""
+    if sel is None or sel is True:
+        return None
+    if isinstance(sel, slice):
+        return tuple(range(*sel.indices(n)))
+    idx = np.asarray(sel)
+    if idx.dtype == bool:
+        idx = np.nonzero(idx)[0]
+    idx = idx.astype(int).ravel()
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise ValueError(f"{what} selects neurons outside [0, {n}).")
+    return tuple(int(i) % n for i in idx)
+
+
+@dataclasses.dataclass(frozen=True, init=False)
+class Record:
+    """What a simulation keeps.
+
+    **Arguments:**
+
+    - `spikes`: Population names whose outputs are kept at every step, `True` for all
+      populations (default) or `()` for none. Stored as booleans unless
+      `float_spikes=True` (keep floats to differentiate a loss of the raster).
+    - `rates`: Population names whose population-averaged rate [Hz] is kept per block
+      (differentiable; cheap).
+    - `every`: Block length [ms] for state variables and rates (default: `dt`).
+    - `**variables`: State variables to keep per block, e.g. `v={"E": slice(0, 50)}`
+      (a slice, index array, boolean mask or `None` for all neurons).
+    """
+
+    spikes: tuple[str, ...] | bool
+    rates: tuple[str, ...]
+    every: float | None
+    float_spikes: bool
+    variables: tuple[tuple[str, str, Any], ...]
+
+    def __init__(self, spikes=True, rates=(), every=None, float_spikes=False, **variables):
+        object.__setattr__(self, "spikes", spikes if isinstance(spikes, bool) else tuple(spikes))
+        object.__setattr__(self, "rates", tuple(rates))
+        object.__setattr__(self, "every", None if every is None else float(every))
+        object.__setattr__(self, "float_spikes", bool(float_spikes))
+        items = []
+        for var, pops in sorted(variables.items()):
+            if not isinstance(pops, Mapping):
+                raise ValueError(
+                    f"Record {var}= must map population names to neuron selections, "
+                    f"e.g. {var}={{'E': slice(0, 10)}}; got {type(pops).__name__}."
+                )
+            for pop, sel in sorted(pops.items()):
+                if isinstance(sel, slice):
+                    sel = ("slice", sel.start, sel.stop, sel.step)
+                elif sel is not None and sel is not True:
+                    sel = ("index", tuple(np.asarray(sel).ravel().tolist()))
+                items.append((var, pop, sel))
+        object.__setattr__(self, "variables", tuple(items))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """A `Record` resolved against a model: hashable, static under jit."""
+
+    spikes: tuple[int, ...]
+    rates: tuple[int, ...]
+    variables: tuple[tuple[str, int, tuple[int, ...] | None], ...]
+    float_spikes: bool
+    block_steps: int
+
+
+def _plan(model: NetworkModel, record: Record, dt: float, n_steps: int, state) -> _Plan:
+    names = model.names
+    if record.spikes is True:
+        spikes = tuple(range(len(names)))
+    elif record.spikes is False:
+        spikes = ()
+    else:
+        spikes = tuple(model.index(p) for p in record.spikes)
+    rates = tuple(model.index(p) for p in record.rates)
+    variables = []
+    for var, pop, sel in record.variables:
+        i = model.index(pop)
+        n = model.populations[i].n
+        neuron_state = state.neurons[i]
+        if not isinstance(getattr(neuron_state, var, None), jax.Array):
+            fields = [f for f in neuron_state.__dataclass_fields__
+                      if isinstance(getattr(neuron_state, f), jax.Array)]
+            raise ValueError(
+                f"cannot record {var!r} of population {pop!r}: "
+                f"{type(model.populations[i].neuron).__name__} state has {fields}."
+            )
+        if isinstance(sel, tuple) and sel and sel[0] == "slice":
+            sel = slice(*sel[1:])
+        elif isinstance(sel, tuple) and sel and sel[0] == "index":
+            sel = np.asarray(sel[1], dtype=int)
+        variables.append((var, i, _selection(sel, n, f"Record {var}[{pop!r}]")))
+    every = dt if record.every is None else record.every
+    block_steps = steps_for(every, dt, "Record every")
+    if n_steps % block_steps:
+        raise ValueError(
+            f"duration [ms] = {n_steps * dt:g} must be a multiple of Record every [ms] = {every:g}."
+        )
+    return _Plan(spikes, rates, tuple(variables), record.float_spikes, block_steps)
+
+
+class Result(eqx.Module):
+    """What a simulation recorded, plus its final state.
+
+    **Fields:**
+
+    - `spikes`: `{population: array (steps, n)}` of each step's output.
+    - `rates`: `{population: array (blocks,)}` population-averaged rate [Hz] per block.
+    - `variables`: `{"pop.var": array (blocks, k)}` state samples at the end of blocks.
+    - `state`: The final `NetworkState` (continue with `simulate(..., state=res.state)`).
+    - `dt`, `t_start`, `every`: Step [ms], start time [ms], block length [ms].
+    - `sizes`: `{population: n}` of the recorded populations.
+    - `indices`: `{"pop.var": neuron indices}` of recorded variables.
+    """
+
+    spikes: dict[str, Array]
+    rates: dict[str, Array]
+    variables: dict[str, Array]
+    state: NetworkState | None
+    dt: float = eqx.field(static=True)
+    t_start: float = eqx.field(static=True)
+    every: float = eqx.field(static=True)
+    sizes: tuple[tuple[str, int], ...] = eqx.field(static=True)
+    indices: tuple[tuple[str, tuple[int, ...]], ...] = eqx.field(static=True)
+
+    # ------------------------------------------------------------------ access
+    def _spikes(self, pop: str) -> Array:
+        if pop not in self.spikes:
+            raise ValueError(
+                f"spikes of population {pop!r} were not recorded; recorded: {sorted(self.spikes)}."
+            )
+        return self.spikes[pop]
+
+    @property
+    def n_steps(self) -> int:
+        some = next(iter(self.spikes.values()), None)
+        if some is not None:
+            return some.shape[-2]
+        some = next(iter(self.rates.values()), None)
+        if some is not None:
+            return some.shape[-1] * round(self.every / self.dt)
+        return 0
+
+    @property
+    def t_stop(self) -> float:
+        """End time of the run [ms]."""
+        return self.t_start + self.n_steps * self.dt
+
+    def _window(self, t_start, t_stop):
+        t0 = self.t_start if t_start is None else float(t_start)
+        t1 = self.t_stop if t_stop is None else float(t_stop)
+        if not (self.t_start <= t0 < t1 <= self.t_stop + 1e-9):
+            raise ValueError(
+                f"time window [ms] must lie within [{self.t_start:g}, {self.t_stop:g}] "
+                f"with t_start < t_stop, got [{t0:g}, {t1:g}]."
+            )
+        i0 = int(round((t0 - self.t_start) / self.dt))
+        i1 = int(round((t1 - self.t_start) / self.dt))
+        return i0, i1
+
+    def rate(self, pop: str, t_start: float | None = None, t_stop: float | None = None) -> Array:
+        """Mean firing rate of population `pop` over neurons and the window [Hz]."""
+        return jnp.mean(self.neuron_rates(pop, t_start, t_stop), axis=-1)
+
+    def neuron_rates(self, pop: str, t_start: float | None = None, t_stop: float | None = None) -> Array:
+        """Firing rate of each neuron of `pop` over the window [Hz], shape `(..., n)`."""
+        i0, i1 = self._window(t_start, t_stop)
+        s = self._spikes(pop)[..., i0:i1, :].astype(float)
+        return jnp.sum(s, axis=-2) / ((i1 - i0) * self.dt * 1e-3)
+
+    def times(self) -> np.ndarray:
+        """Time [ms] at the end of each step (when spikes are detected)."""
+        return self.t_start + self.dt * np.arange(1, self.n_steps + 1)
+
+    def spike_times(self, pop: str) -> tuple[np.ndarray, np.ndarray]:
+        """`(times [ms], neuron indices)` of every spike of `pop`, in time order."""
+        s = np.asarray(self._spikes(pop))
+        if s.ndim != 2:
+            raise ValueError("spike_times needs an unbatched result; index the batch first.")
+        steps, neurons = np.nonzero(s)
+        return self.t_start + self.dt * (steps + 1), neurons
+
+    def isi_cv(self, pop: str, t_start: float | None = None, min_spikes: int = 4) -> float:
+        """Mean coefficient of variation of interspike intervals over neurons of `pop`
+        with at least `min_spikes` spikes after `t_start` [ms] (NaN if none)."""
+        from .analysis.spikes import isi_cv
+
+        times, ids = self.spike_times(pop)
+        keep = times >= (self.t_start if t_start is None else t_start)
+        return isi_cv(times[keep], ids[keep], dict(self.sizes)[pop], min_spikes=min_spikes)
+
+    # ------------------------------------------------------------------ output
+    def raster(self, pops=None, *, max_neurons: int = 500, bin_ms: float = 1.0, ax=None):
+        """Raster plot and population rate of `pops` (default all recorded); returns the
+        matplotlib `Figure`."""
+        from .analysis.plots import raster
+
+        return raster(self, pops, max_neurons=max_neurons, bin_ms=bin_ms)
+
+    def to_numpy(self) -> dict[str, np.ndarray]:
+        """All recorded arrays as numpy, keyed `spikes.E`, `rates.E`, `variables.E.v`."""
+        out = {f"spikes.{k}": np.asarray(v) for k, v in self.spikes.items()}
+        out.update({f"rates.{k}": np.asarray(v) for k, v in self.rates.items()})
+        out.update({f"variables.{k}": np.asarray(v) for k, v in self.variables.items()})
+        return out
+
+    def save(self, path) -> None:
+        """Write the recorded data and metadata to an `.npz` file (exact round-trip with
+        `Result.load`; the final state is not saved — use `eqx.tree_serialise_leaves`)."""
+        meta = {"dt": self.dt, "t_start": self.t_start, "every": self.every,
+                "sizes": [list(x) for x in self.sizes],
+                "indices": [[k, list(v)] for k, v in self.indices], "format": 1}
+        arrays = self.to_numpy()
+        with open(path, "wb") as f:
+            np.savez(f, __meta__=np.asarray(json.dumps(meta)), **arrays)
+
+    @classmethod
+    def load(cls, path) -> "Result":
+        """Read a file written by `save`."""
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["__meta__"]))
+            groups: dict[str, dict] = {"spikes": {}, "rates": {}, "variables": {}}
+            for key in data.files:
+                if key == "__meta__":
+                    continue
+                group, name = key.split(".", 1)
+                groups[group][name] = jnp.asarray(data[key])
+        return cls(
+            spikes=groups["spikes"], rates=groups["rates"], variables=groups["variables"],
+            state=None, dt=meta["dt"], t_start=meta["t_start"],
+            every=meta["every"], sizes=tuple((k, int(v)) for k, v in meta["sizes"]),
+            indices=tuple((k, tuple(v)) for k, v in meta["indices"]),
+        )
+
+
+def _sample_block(model, plan, state):
+    out = {}
+    for var, i, idx in plan.variables:
+        x = getattr(state.neurons[i], var)
+        out[f"{model.names[i]}.{var}"] = x if idx is None else x[jnp.asarray(idx)]
+    return out
+
+
+@eqx.filter_jit
+def _run(model: NetworkModel, state: NetworkState, n_blocks: int, dt: float, plan: _Plan, checkpoint: bool):
+    def inner(state, _):
+        t = state.step * dt
+        state, outs = model.step(state, t, dt)
+        return state, tuple(outs[i] for i in sorted(set(plan.spikes) | set(plan.rates)))
+
+    def block(state, _):
+        state, outs = jax.lax.scan(inner, state, None, length=plan.block_steps)
+        order = sorted(set(plan.spikes) | set(plan.rates))
+        by_pop = dict(zip(order, outs))
+        spikes = tuple(
+            by_pop[i] if plan.float_spikes else by_pop[i] > 0 for i in plan.spikes
+        )
+        rates = tuple(
+            jnp.mean(by_pop[i]) / (dt * 1e-3) for i in plan.rates
+        )
+        return state, (spikes, rates, _sample_block(model, plan, state))
+
+    if checkpoint:
+        block = jax.checkpoint(block)
+    return jax.lax.scan(block, state, None, length=n_blocks)
+
+
+def _nan_report(model: NetworkModel, state: NetworkState):
+    """One flag per population: NaN anywhere in its neurons' state or its incoming
+    synapses."""
+    flags = []
+    for i, _ in enumerate(model.populations):
+        leaves = jax.tree_util.tree_leaves(eqx.filter(state.neurons[i], eqx.is_inexact_array))
+        for j, proj in enumerate(model.projections):
+            if proj.post == i:
+                leaves += jax.tree_util.tree_leaves(eqx.filter(state.synapses[j], eqx.is_inexact_array))
+        flags.append(jnp.any(jnp.stack([jnp.any(jnp.isnan(x)) for x in leaves])) if leaves else jnp.asarray(False))
+    return flags
+
+
+def simulate(
+    model: NetworkModel,
+    duration: float,
+    dt: float,
+    *,
+    key: PRNGKeyArray | None = None,
+    state: NetworkState | None = None,
+    record: Record | None = None,
+    progress: bool = False,
+    checkpoint: bool = False,
+) -> Result:
+    """Simulate a built network for `duration` [ms] in steps of `dt` [ms].
+
+    **Arguments:**
+
+    - `model`: A `NetworkModel` from `Network.build(key)`.
+    - `duration`: Length of the run [ms], a multiple of `dt` (and of `record.every`).
+    - `dt`: Time step [ms]; a Python float (static under `jax.jit`).
+    - `key`: PRNG key for the initial state (needed unless `state` is given).
+    - `state`: Continue from this state (e.g. `previous.state`) instead of `init`.
+    - `record`: What to keep (default: every population's spikes).
+    - `progress`: Show a tqdm progress bar (the run is split into chunks).
+    - `checkpoint`: Rematerialise each `record.every` block in the backward pass.
+
+    Pure and traceable: `jax.jit` (with `duration`, `dt`, `record`, `progress`,
+    `checkpoint` static), `jax.vmap` over models or keys, and `jax.grad` of a loss of
+    the result all work. A run that ends with NaN in any population raises
+    `FloatingPointError` naming the population (under a trace: an equinox runtime
+    error).
+    """
+    dt = check_dt(dt)
+    if not isinstance(model, NetworkModel):
+        raise ValueError(
+            f"simulate needs a built network (Network.build(key)), got {type(model).__name__}."
+        )
+    n_steps = steps_for(duration, dt)
+    model.check(dt)
+    if state is None:
+        if key is None:
+            raise ValueError("simulate needs `key` (a jax.random key) or an initial `state`.")
+        state = model.init(key, dt)
+    record = Record() if record is None else record
+    plan = _plan(model, record, dt, n_steps, state)
+    n_blocks = n_steps // plan.block_steps
+    t_start = float(state.step) * dt if is_concrete(state.step) else 0.0
+
+    if progress:
+        from tqdm.auto import tqdm
+
+        chunk = _chunk_size(n_blocks)
+        pieces = []
+        with tqdm(total=n_steps, unit="step", desc="simulate") as bar:
+            for _ in range(n_blocks // chunk):
+                state, piece = _run(model, state, chunk, dt, plan, checkpoint)
+                pieces.append(piece)
+                bar.update(chunk * plan.block_steps)
+        recorded = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *pieces)
+    else:
+        state, recorded = _run(model, state, n_blocks, dt, plan, checkpoint)
+
+    spikes_blocks, rates_blocks, variables = recorded
+    names = model.names
+    spikes = {
+        names[i]: s.reshape(s.shape[:-3] + (n_steps,) + s.shape[-1:])
+        for i, s in zip(plan.spikes, spikes_blocks)
+    }
+    rates = {names[i]: r for i, r in zip(plan.rates, rates_blocks)}
+    flags = _nan_report(model, state)
+    if all(is_concrete(f) for f in flags):
+        bad = [names[i] for i, f in enumerate(flags) if bool(np.any(np.asarray(f)))]
+        if bad:
+            raise FloatingPointError(
+                f"the simulation produced NaN in population(s) {bad} (numerical blow-up): "
+                "reduce dt or check parameters and inputs."
+            )
+    else:
+        for name, f in zip(names, flags):
+            state = eqx.error_if(
+                state, f, f"the simulation produced NaN in population {name!r}: reduce dt or check parameters."
+            )
+    sizes = tuple((p.name, p.n) for p in model.populations)
+    indices = tuple(
+        (f"{names[i]}.{var}", tuple(range(model.populations[i].n)) if idx is None else idx)
+        for var, i, idx in plan.variables
+    )
+    return Result(
+        spikes=spikes, rates=rates, variables=variables, state=state, dt=dt, t_start=t_start,
+        every=plan.block_steps * dt, sizes=sizes, indices=indices,
+    )
+
+
+def _chunk_size(n_blocks: int) -> int:
+    """Largest divisor of `n_blocks` giving at least ~20 progress updates, so every chunk
+    has the same length and compiles once."""
+    target = max(1, n_blocks // 20)
+    for d in range(target, 0, -1):
+        if n_blocks % d == 0:
+            return d
+    return 1

@@ -1,0 +1,184 @@
+r"""Synaptic kinetics: how a train of weighted arrivals becomes a synaptic variable.
+
+Every kinetics is linear, so a projection filters the *summed* weighted arrivals of each
+postsynaptic neuron rather than each synapse (as NEST and Brian2 do for linear
+synapses). Protocol:
+
+```python
+state = kinetics.init(n)
+state, s = kinetics.step(state, x, dt)  # x: weighted arrivals this step; s: value used this step
+```
+
+`s` is in the units of the projection's weight: [pA] for a `Current` receptor, [nS]
+for a `Conductance` receptor; for `Delta` it is a charge [pA·ms] or conductance·time
+[nS·ms] delivered at once. All kernels are normalised so their **peak equals the
+weight**, and all are propagated exactly between steps.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from typing import ClassVar
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from .._custom_types import PopulationParam
+from .._misc import check_time_constant_vs_dt, is_concrete, positive
+
+
+class AbstractKinetics(eqx.Module):
+    """Linear synaptic kinetics driven by weighted arrivals.
+
+    `instantaneous = True` marks kinetics whose output is a charge delivered at once
+    (a jump of the membrane potential) rather than a current held over the step.
+    """
+
+    instantaneous: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def init(self, n: int, initial: Float[Array, " n"] | None = None):
+        """Zero state for `n` postsynaptic neurons, or the state whose output is
+        `initial` (used to start a network with random conductances)."""
+
+    @abc.abstractmethod
+    def step(self, state, x: Float[Array, " n"], dt: float):
+        """Add the arrivals `x`, return `(state, s)` with `s` the value for this step."""
+
+    def check(self, dt: float) -> None:
+        """Raise a `ValueError` if `dt` [ms] is too large for these kinetics."""
+
+
+class DeltaState(eqx.Module):
+    pass
+
+
+class Delta(AbstractKinetics):
+    r"""Instantaneous synapses: each arrival delivers its weight as a charge at once,
+    $s(t) = w\,\delta(t)$. With a `Current` receptor the weight is a charge [pA·ms] and
+    the postsynaptic potential jumps by $w / C_m$ [mV]; with a `Conductance` receptor it
+    is a conductance·time [nS·ms] and the jump is $w (E - v)/C_m$.
+    """
+
+    instantaneous: ClassVar[bool] = True
+
+    def init(self, n: int, initial: Float[Array, " n"] | None = None) -> DeltaState:
+        if initial is not None:
+            raise ValueError("Delta synapses hold no state, so `initial` must be None.")
+        return DeltaState()
+
+    def step(self, state: DeltaState, x: Float[Array, " n"], dt: float):
+        return state, x
+
+
+class ExponentialState(eqx.Module):
+    s: Float[Array, " n"]  # synaptic variable at the start of the next step
+
+
+class Exponential(AbstractKinetics):
+    r"""Exponentially decaying synapses (Destexhe, Mainen & Sejnowski 1994 first-order):
+    $s(t) = w\,e^{-t/\tau}$. An arrival raises $s$ by $w$ in the step it arrives; $s$
+    then decays by the exact factor $e^{-dt/\tau}$ per step.
+
+    **Arguments:**
+
+    - `tau`: Decay time constant [ms].
+    """
+
+    tau: PopulationParam = eqx.field(converter=positive("tau", "ms"), default=5.0)
+
+    def init(self, n: int, initial: Float[Array, " n"] | None = None) -> ExponentialState:
+        s = jnp.zeros((n,), float) if initial is None else jnp.asarray(initial, float)
+        return ExponentialState(s=s)
+
+    def step(self, state: ExponentialState, x: Float[Array, " n"], dt: float):
+        s = state.s + x
+        return ExponentialState(s=s * jnp.exp(-dt / self.tau)), s
+
+    def check(self, dt: float) -> None:
+        check_time_constant_vs_dt(self.tau, dt, "synapse tau")
+
+
+class AlphaState(eqx.Module):
+    x: Float[Array, " n"]  # auxiliary (rising) variable [weight units]
+    s: Float[Array, " n"]  # synaptic variable [weight units]
+
+
+class Alpha(AbstractKinetics):
+    r"""Alpha-function synapses (Rall 1967): $s(t) = w\,\frac{t}{\tau}e^{1 - t/\tau}$,
+    peaking at $w$ after $\tau$. Exact propagation of the linear system
+    $\dot x = -x/\tau$, $\dot s = -s/\tau + (e/\tau) x$.
+
+    **Arguments:**
+
+    - `tau`: Time to peak and decay constant [ms].
+    """
+
+    tau: PopulationParam = eqx.field(converter=positive("tau", "ms"), default=5.0)
+
+    def init(self, n: int, initial: Float[Array, " n"] | None = None) -> AlphaState:
+        z = jnp.zeros((n,), float)
+        s = z if initial is None else jnp.asarray(initial, float)
+        return AlphaState(x=z, s=s)
+
+    def step(self, state: AlphaState, x: Float[Array, " n"], dt: float):
+        decay = jnp.exp(-dt / self.tau)
+        x = state.x + x
+        s_next = decay * (state.s + (math.e * dt / self.tau) * x)
+        return AlphaState(x=decay * x, s=s_next), state.s
+
+    def check(self, dt: float) -> None:
+        check_time_constant_vs_dt(self.tau, dt, "synapse tau")
+
+
+class DualExponentialState(eqx.Module):
+    decay: Float[Array, " n"]  # slow component [weight units]
+    rise: Float[Array, " n"]  # fast component [weight units]
+
+
+class DualExponential(AbstractKinetics):
+    r"""Difference-of-exponentials synapses:
+    $s(t) = w\,N\,(e^{-t/\tau_d} - e^{-t/\tau_r})$ with $N$ chosen so the peak, at
+    $t^* = \frac{\tau_d\tau_r}{\tau_d - \tau_r}\ln\frac{\tau_d}{\tau_r}$, equals $w$.
+    Each component decays exactly.
+
+    **Arguments:**
+
+    - `tau_rise`: Rise time constant [ms], smaller than `tau_decay`.
+    - `tau_decay`: Decay time constant [ms].
+    """
+
+    tau_rise: PopulationParam = eqx.field(converter=positive("tau_rise", "ms"), default=1.0)
+    tau_decay: PopulationParam = eqx.field(converter=positive("tau_decay", "ms"), default=5.0)
+
+    def __check_init__(self):
+        if is_concrete(self.tau_rise) and is_concrete(self.tau_decay):
+            if jnp.any(self.tau_rise >= self.tau_decay):
+                raise ValueError(
+                    "tau_rise [ms] must lie in (0, tau_decay), got "
+                    f"tau_rise={self.tau_rise} and tau_decay={self.tau_decay}."
+                )
+
+    @property
+    def peak_normalisation(self) -> PopulationParam:
+        """$N$ such that the kernel's peak is 1 [dimensionless]."""
+        td, tr = self.tau_decay, self.tau_rise
+        t_peak = td * tr / (td - tr) * jnp.log(td / tr)
+        return 1.0 / (jnp.exp(-t_peak / td) - jnp.exp(-t_peak / tr))
+
+    def init(self, n: int, initial: Float[Array, " n"] | None = None) -> DualExponentialState:
+        z = jnp.zeros((n,), float)
+        slow = z if initial is None else jnp.asarray(initial, float)
+        return DualExponentialState(decay=slow, rise=z)
+
+    def step(self, state: DualExponentialState, x: Float[Array, " n"], dt: float):
+        s = state.decay - state.rise
+        kick = self.peak_normalisation * x
+        slow = (state.decay + kick) * jnp.exp(-dt / self.tau_decay)
+        fast = (state.rise + kick) * jnp.exp(-dt / self.tau_rise)
+        return DualExponentialState(decay=slow, rise=fast), s
+
+    def check(self, dt: float) -> None:
+        check_time_constant_vs_dt(self.tau_rise, dt, "synapse tau_rise")

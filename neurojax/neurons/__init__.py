@@ -8,3 +8,21 @@ from .lif import (
     LIF as LIF,
     LIFState as LIFState,
 )
+from .rate import (
+    AbstractTransfer as AbstractTransfer,
+    Binary as Binary,
+    BinaryState as BinaryState,
+    FiringRate as FiringRate,
+    FiringRateState as FiringRateState,
+    PowerLaw as PowerLaw,
+    Rate as Rate,
+    RateState as RateState,
+    ReLU as ReLU,
+    Sigmoid as Sigmoid,
+    Tanh as Tanh,
+    WilsonCowan as WilsonCowan,
+    WilsonCowanState as WilsonCowanState,
+    WilsonCowanSystem as WilsonCowanSystem,
+    hopfield_retrieve as hopfield_retrieve,
+    hopfield_weights as hopfield_weights,
+)

@@ -1,0 +1,75 @@
+r"""Brunel (2000) sparse E/I network of LIF neurons with delta synapses.
+
+τ dV/dt = −V + R I(t), with each presynaptic spike making V jump by J (E) or −gJ (I)
+after the delay D = 1.5 ms; V ≥ θ = 20 mV → spike, V ← V_r = 10 mV, refractory 2 ms
+(voltages relative to rest). Fixed in-degrees C_E = ε N_E, C_I = ε N_I, J = 0.1 mV,
+and C_E independent external Poisson inputs of rate ν_ext = η ν_thr per neuron with
+ν_thr = θ / (J C_E τ).
+
+Regimes of Brunel 2000 Fig. 8 (REFERENCES.md section 5, full size N_E = 10000):
+
+| regime | g | η | rate (Hz) | ISI CV |
+|---|---|---|---|---|
+| A: synchronous regular | 3 | 2 | 333.5 | 0.001 |
+| B: synchronous irregular, fast | 6 | 4 | — | 0.7–0.85 |
+| C: asynchronous irregular | 5 | 2 | 37.6 | 0.42 |
+| D: synchronous irregular, slow | 4.5 | 0.9 | — | 0.7–0.85 |
+
+In the library's units the LIF has C_m = 250 pF, g_L = 12.5 nS (τ = 20 ms); a jump of J
+[mV] is a delta-synapse charge J·C_m [pA·ms].
+"""
+
+from __future__ import annotations
+
+from .. import connectivity, inputs, neurons, synapses
+from ..distributions import Uniform
+from ..network import Network, Population, Projection
+
+REGIMES = {"A": (3.0, 2.0), "B": (6.0, 4.0), "C": (5.0, 2.0), "D": (4.5, 0.9)}
+
+
+def brunel(
+    regime: str = "C",
+    n_e: int = 10000,
+    g: float | None = None,
+    eta: float | None = None,
+    j: float = 0.1,
+    c_e: int = 1000,
+    delay: float = 1.5,
+) -> Network:
+    """The Brunel (2000) network.
+
+    **Arguments:**
+
+    - `regime`: "A", "B", "C" or "D" (sets `g` and `eta` unless they are given).
+    - `n_e`: Number of excitatory neurons (N_I = N_E / 4). The in-degrees stay `c_e`
+      and `c_e / 4`, so the mean-field statistics do not depend on `n_e`.
+    - `g`: Relative inhibitory strength.
+    - `eta`: External rate relative to threshold, ν_ext / ν_thr.
+    - `j`: Excitatory jump J [mV].
+    - `c_e`: Excitatory in-degree C_E (also the number of external inputs).
+    - `delay`: Transmission delay D [ms].
+    """
+    if regime not in REGIMES:
+        raise ValueError(f"unknown Brunel regime {regime!r}; choose from {sorted(REGIMES)}.")
+    g0, eta0 = REGIMES[regime]
+    g = g0 if g is None else g
+    eta = eta0 if eta is None else eta
+    n_i = n_e // 4
+    c_i = c_e // 4
+    tau, theta, c_m = 20.0, 20.0, 250.0
+    lif = neurons.LIF(c_m=c_m, g_l=c_m / tau, e_l=0.0, v_th=theta, v_reset=10.0, t_ref=2.0)
+    v0 = {"v": Uniform(0.0, theta)}
+    E = Population("E", n_e, lif, initial=v0)
+    I = Population("I", n_i, lif, initial=v0)
+    charge = j * c_m  # [pA·ms] = [mV] [pF]
+    exc = Projection("E", ["E", "I"], connectivity.FixedInDegree(c_e), weight=charge,
+                     synapse=synapses.Delta(), receptor=synapses.Current(), delay=delay)
+    inh = Projection("I", ["E", "I"], connectivity.FixedInDegree(c_i), weight=-g * charge,
+                     synapse=synapses.Delta(), receptor=synapses.Current(), delay=delay)
+    nu_thr = theta / (j * c_e * tau) * 1e3  # [Hz]
+    drive = [
+        inputs.Poisson(pop, rate=eta * nu_thr, n_sources=c_e, weight=charge)
+        for pop in ("E", "I")
+    ]
+    return Network([E, I], [exc, inh], inputs=drive)

@@ -1,0 +1,68 @@
+r"""Vogels & Abbott (2005) self-sustained E/I networks, the COBA and CUBA benchmarks 1 and 2
+of Brette et al. (2007).
+
+Common: N = 4000 (80 % E, 20 % I), Bernoulli connectivity p = 0.02, LIF with
+C_m = 200 pF, g_L = 10 nS (τ_m = 20 ms), V_th = −50 mV, V_reset = −60 mV, t_ref = 5 ms,
+exponential synapses τ_e = 5 ms, τ_i = 10 ms, no external input.
+
+Expected statistics (REFERENCES.md section 6; numpy and NEST re-simulations, 1 s,
+dt = 0.1 ms): COBA 18.5 ± 1.5 Hz, CUBA 5.5 ± 0.4 Hz, E and I rates nearly equal,
+asynchronous irregular firing (ISI CV around 1).
+"""
+
+from __future__ import annotations
+
+from .. import connectivity, neurons, synapses
+from ..distributions import Normal, Uniform
+from ..network import Network, Population, Projection
+
+
+def _lif(e_l: float) -> neurons.LIF:
+    return neurons.LIF(c_m=200.0, g_l=10.0, e_l=e_l, v_th=-50.0, v_reset=-60.0, t_ref=5.0)
+
+
+def coba(n: int = 4000, p: float = 0.02, w_e: float = 6.0, w_i: float = 67.0) -> Network:
+    """COBA (benchmark 1): conductance-based exponential synapses, E_L = −60 mV,
+    E_e = 0 mV, E_i = −80 mV; increments `w_e` = 6 nS and `w_i` = 67 nS. Initial state
+    V ~ N(−65, 5) mV, g_e ~ N(40, 15) nS, g_i ~ N(200, 120) nS (Brian's example).
+
+    **Arguments:**
+
+    - `n`: Total number of neurons (80 % excitatory).
+    - `p`: Connection probability.
+    - `w_e`, `w_i`: Excitatory / inhibitory conductance increments [nS].
+    """
+    n_e = int(round(0.8 * n))
+    v0 = {"v": Normal(-65.0, 5.0)}
+    E = Population("E", n_e, _lif(-60.0), initial=v0)
+    I = Population("I", n - n_e, _lif(-60.0), initial=v0)
+    exc = Projection("E", ["E", "I"], connectivity.FixedProbability(p), weight=w_e,
+                     synapse=synapses.Exponential(tau=5.0),
+                     receptor=synapses.Conductance(e_rev=0.0), initial=Normal(40.0, 15.0))
+    inh = Projection("I", ["E", "I"], connectivity.FixedProbability(p), weight=w_i,
+                     synapse=synapses.Exponential(tau=10.0),
+                     receptor=synapses.Conductance(e_rev=-80.0), initial=Normal(200.0, 120.0))
+    return Network([E, I], [exc, inh])
+
+
+def cuba(n: int = 4000, p: float = 0.02, w_e: float = 16.2, w_i: float = -90.0) -> Network:
+    """CUBA (benchmark 2): current-based exponential synapses with E_L = −49 mV (above
+    threshold, so neurons fire spontaneously). Brian's voltage increments of 1.62 mV and
+    −9 mV are currents `w_e` = 16.2 pA and `w_i` = −90 pA through g_L = 10 nS.
+    Initial V ~ U(−60, −50) mV, synapses at 0.
+
+    **Arguments:**
+
+    - `n`: Total number of neurons (80 % excitatory).
+    - `p`: Connection probability.
+    - `w_e`, `w_i`: Excitatory / inhibitory current increments [pA].
+    """
+    n_e = int(round(0.8 * n))
+    v0 = {"v": Uniform(-60.0, -50.0)}
+    E = Population("E", n_e, _lif(-49.0), initial=v0)
+    I = Population("I", n - n_e, _lif(-49.0), initial=v0)
+    exc = Projection("E", ["E", "I"], connectivity.FixedProbability(p), weight=w_e,
+                     synapse=synapses.Exponential(tau=5.0), receptor=synapses.Current())
+    inh = Projection("I", ["E", "I"], connectivity.FixedProbability(p), weight=w_i,
+                     synapse=synapses.Exponential(tau=10.0), receptor=synapses.Current())
+    return Network([E, I], [exc, inh])

@@ -31,9 +31,11 @@ def check_range(
     high: float = math.inf,
     low_open: bool = False,
     high_open: bool = False,
+    allow_inf: bool = False,
 ) -> None:
     """Raise a `ValueError` naming `name`, its `unit` and the allowed range if a
-    concrete `value` is NaN or lies outside it. Traced values pass unchecked."""
+    concrete `value` is NaN, infinite (unless `allow_inf`, e.g. "no cap") or lies
+    outside the range. Traced values pass unchecked."""
     if not is_concrete(value):
         return
     x = np.asarray(value, dtype=float)
@@ -44,6 +46,8 @@ def check_range(
     unit_s = f" [{unit}]" if unit else ""
     if np.any(np.isnan(x)):
         raise ValueError(f"{name}{unit_s} contains NaN; allowed range is {allowed}.")
+    if not allow_inf and np.any(np.isinf(x)):
+        raise ValueError(f"{name}{unit_s} must be finite and lie in {allowed}, got {_describe(x)}.")
     bad_low = (x <= low) if low_open else (x < low)
     bad_high = (x >= high) if high_open else (x > high)
     if np.any(bad_low) or np.any(bad_high):
@@ -60,12 +64,14 @@ def param(
     high: float = math.inf,
     low_open: bool = False,
     high_open: bool = False,
+    allow_inf: bool = False,
 ) -> Callable[[Any], jax.Array]:
     """An equinox field converter: `jnp.asarray` plus a range check with a clear error."""
 
     def convert(value: Any) -> jax.Array:
         check_range(
-            value, name, unit, low=low, high=high, low_open=low_open, high_open=high_open
+            value, name, unit, low=low, high=high, low_open=low_open, high_open=high_open,
+            allow_inf=allow_inf,
         )
         if isinstance(value, jax.Array):
             return value

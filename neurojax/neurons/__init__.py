@@ -26,3 +26,11 @@ from .rate import (
     hopfield_retrieve as hopfield_retrieve,
     hopfield_weights as hopfield_weights,
 )
+from .izhikevich import (
+    AbstractIzhikevichIntegrator as AbstractIzhikevichIntegrator,
+    Izhikevich as Izhikevich,
+    Izhikevich2003Scheme as Izhikevich2003Scheme,
+    IzhikevichEuler as IzhikevichEuler,
+    IzhikevichState as IzhikevichState,
+)
+from .fitzhugh_nagumo import FitzHughNagumo as FitzHughNagumo, FitzHughNagumoState as FitzHughNagumoState

@@ -41,6 +41,7 @@ from .._misc import (
     check_time_constant_vs_dt,
     finite,
     nonnegative,
+    param,
     positive,
 )
 from ..surrogate import AbstractSurrogate, FastSigmoid
@@ -88,7 +89,8 @@ class ReLU(AbstractTransfer):
         converter=finite("threshold", "input"), default=0.0
     )
     max_rate: PopulationParam = eqx.field(
-        converter=positive("max_rate", "rate"), default=float("inf")
+        converter=param("max_rate", "rate", low=0.0, low_open=True, allow_inf=True),
+        default=float("inf"),
     )
 
     def __call__(self, x: Float[ArrayLike, "*shape"]) -> Float[Array, "*shape"]:

@@ -7,6 +7,7 @@ import neurojax as nj
 
 from . import analysis as analysis
 from . import connectivity as connectivity
+from . import gallery as gallery
 from . import inputs as inputs
 from . import neurons as neurons
 from . import surrogate as surrogate

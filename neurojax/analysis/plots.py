@@ -24,7 +24,7 @@ def raster(result, pops=None, *, max_neurons: int = 500, bin_ms: float = 1.0):
         times, ids = result.spike_times(pop)
         shown = ids < max_neurons
         color = f"C{k}"
-        ax_r.plot(times[shown], ids[shown] + offset, ",", color=color, label=pop,
+        ax_r.plot(times[shown], ids[shown] + offset, color=color, label=pop,
                   marker="|", markersize=2, linestyle="none")
         centres, rate = population_rate(times, sizes[pop], result.t_start, result.t_stop, bin_ms)
         ax_a.plot(centres, rate, color=color, lw=0.8, label=pop)

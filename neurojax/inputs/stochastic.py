@@ -23,6 +23,44 @@ def _require_key(key, what):
     return key
 
 
+_INVERSION_MAX_MEAN = 30.0
+
+
+def poisson_counts(key: PRNGKeyArray, lam: Float[Array, " n"]) -> Float[Array, " n"]:
+    """Exact Poisson draws with means `lam`.
+
+    For small means (all below 30, the usual case of synaptic drive per step) one
+    uniform per neuron is inverted through the cumulative distribution, a vectorised
+    loop of about max(count) iterations; `jax.random.poisson`'s per-element rejection
+    loops are an order of magnitude slower on CPU. Larger means use
+    `jax.random.poisson`."""
+    lam_max = jnp.max(lam)
+
+    def inversion(key):
+        u = jax.random.uniform(key, lam.shape, lam.dtype)
+        # The cap only guards float rounding of a CDF that saturates just below u.
+        cap = lam_max + 12.0 * jnp.sqrt(lam_max) + 30.0
+
+        def cond(c):
+            i, _, _, cdf = c
+            return jnp.any(u > cdf) & (i < cap)
+
+        def body(c):
+            i, count, p, cdf = c
+            count = count + (u > cdf)
+            p = p * lam / (i + 1.0)
+            return i + 1.0, count, p, cdf + p
+
+        p0 = jnp.exp(-lam)
+        init = (jnp.zeros((), lam.dtype), jnp.zeros_like(lam), p0, p0)
+        return jax.lax.while_loop(cond, body, init)[1]
+
+    def rejection(key):
+        return jax.random.poisson(key, lam, lam.shape).astype(lam.dtype)
+
+    return jax.lax.cond(lam_max < _INVERSION_MAX_MEAN, inversion, rejection, key)
+
+
 class PoissonState(eqx.Module):
     key: PRNGKeyArray
     synapse: eqx.Module  # state of the kinetics filtering the arrivals
@@ -63,8 +101,7 @@ class Poisson(AbstractInput[PoissonState]):
         key, sub = jax.random.split(state.key)
         shape = state.arrivals.shape
         lam = self.n_sources * self.rate * (dt * 1e-3)  # [Hz]·[ms]·1e-3 = expected arrivals
-        counts = jax.random.poisson(sub, jnp.broadcast_to(lam, shape), shape)
-        counts = counts.astype(state.arrivals.dtype)
+        counts = poisson_counts(sub, jnp.broadcast_to(lam, shape).astype(state.arrivals.dtype))
         syn, s = self.synapse.step(state.synapse, self.weight * counts, dt)
         new = PoissonState(key=key, synapse=syn, arrivals=counts)
         return new, self.receptor.drive(s, self.synapse.instantaneous)

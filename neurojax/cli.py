@@ -1,0 +1,120 @@
+"""Command line: `neurojax run NAME`, `neurojax list`, `neurojax bench`.
+
+```
+neurojax run coba --duration 1000 --dt 0.1 --seed 0 --out neurojax-out
+```
+
+prints per-population rates and ISI CVs with build, compile and run times, and writes
+`NAME_raster.png` and `NAME_result.npz` (see `nj.Result.load`) into `--out`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+
+
+def _run(args) -> int:
+    import jax
+
+    from . import gallery
+    from .simulate import Record, _run as run_scan, _plan, simulate
+
+    entry = gallery.info(args.name)
+    overrides = dict(entry.full if args.full else entry.small)
+    for item in args.set or []:
+        key, _, value = item.partition("=")
+        overrides[key] = json.loads(value) if value[:1] in "0123456789-[{tfn" else value
+    duration = entry.duration if args.duration is None else args.duration
+    dt = entry.dt if args.dt is None else args.dt
+
+    t0 = time.perf_counter()
+    model = gallery.get(args.name, **overrides).build(jax.random.key(args.seed))
+    build_s = time.perf_counter() - t0
+
+    key = jax.random.key(args.seed + 1)
+    record = Record()
+    model.check(dt)
+    state = model.init(key, dt)
+    from ._misc import steps_for
+
+    n_steps = steps_for(duration, dt)
+    plan = _plan(model, record, dt, n_steps, state)
+    t0 = time.perf_counter()
+    run_scan.lower(model, state, n_steps // plan.block_steps, dt, plan, False).compile()
+    compile_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    res = simulate(model, duration, dt, state=state, record=record, progress=args.progress)
+    jax.block_until_ready(res.spikes)
+    run_s = time.perf_counter() - t0
+
+    print(f"neurojax run {args.name}: {sum(n for _, n in res.sizes)} neurons, "
+          f"{duration:g} ms at dt = {dt:g} ms ({entry.reference})")
+    t_start = min(duration / 2, 200.0)
+    print(f"{'population':>10} {'n':>7} {'rate [Hz]':>10} {'ISI CV':>7}   (after {t_start:g} ms)")
+    for name, n in res.sizes:
+        rate = float(res.rate(name, t_start=t_start))
+        cv = res.isi_cv(name, t_start=t_start)
+        print(f"{name:>10} {n:>7} {rate:>10.2f} {cv:>7.2f}")
+    print(f"build {build_s:.2f} s | compile {compile_s:.2f} s | run {run_s:.2f} s "
+          f"({run_s / (duration * 1e-3):.2f} s per simulated second, {jax.default_backend()})")
+
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fig = res.raster()
+    fig.savefig(out / f"{args.name}_raster.png", dpi=120)
+    res.save(out / f"{args.name}_result.npz")
+    print(f"wrote {out / (args.name + '_raster.png')} and {out / (args.name + '_result.npz')}")
+    return 0
+
+
+def _list(args) -> int:
+    from . import gallery
+
+    for name in gallery.names():
+        print(f"{name:>8}  {gallery.info(name).reference}")
+    return 0
+
+
+def _bench(args) -> int:
+    script = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "coba.py"
+    if not script.exists():
+        print("benchmarks/ is not installed with the package; run from a source checkout.")
+        return 2
+    os.execv(sys.executable, [sys.executable, str(script), *args.extra])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="neurojax", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="simulate a gallery model and summarise it")
+    run.add_argument("name", help="gallery model (see `neurojax list`)")
+    run.add_argument("--duration", type=float, default=None, help="run length [ms]")
+    run.add_argument("--dt", type=float, default=None, help="time step [ms]")
+    run.add_argument("--seed", type=int, default=0, help="seed for build and initial state")
+    run.add_argument("--out", default="neurojax-out", help="folder for the figure and results")
+    run.add_argument("--full", action="store_true", help="use the published network size")
+    run.add_argument("--progress", action="store_true", help="show a progress bar")
+    run.add_argument("--set", action="append", metavar="ARG=VALUE",
+                     help="override a gallery argument, e.g. --set regime=A")
+    run.set_defaults(fn=_run)
+    lst = sub.add_parser("list", help="list the gallery models")
+    lst.set_defaults(fn=_list)
+    bench = sub.add_parser("bench", help="run the COBA benchmark (benchmarks/coba.py)")
+    bench.add_argument("extra", nargs=argparse.REMAINDER)
+    bench.set_defaults(fn=_bench)
+    args = parser.parse_args(argv)
+    try:
+        return args.fn(args)
+    except ValueError as e:
+        print(f"neurojax: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

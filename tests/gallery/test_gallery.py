@@ -1,0 +1,66 @@
+"""Gallery models reproduce their published statistics (REFERENCES.md sections 5, 6)."""
+
+import jax
+import numpy as np
+import pytest
+
+import neurojax as nj
+from neurojax.analysis import synchrony
+
+
+def _run(name, duration, seed=0, **overrides):
+    model = nj.gallery.get(name, **overrides).build(jax.random.key(seed))
+    return nj.simulate(model, duration, 0.1, key=jax.random.key(100 + seed))
+
+
+def test_names_and_unknown_model():
+    assert nj.gallery.names() == ["brunel", "coba", "cuba"]
+    with pytest.raises(ValueError, match="unknown gallery model 'nope'"):
+        nj.gallery.get("nope")
+    with pytest.raises(ValueError, match="bad override"):
+        nj.gallery.get("coba", no_such_argument=1)
+    with pytest.raises(ValueError, match="unknown Brunel regime"):
+        nj.gallery.get("brunel", regime="Z")
+
+
+def test_coba_rates_and_irregularity():
+    res = _run("coba", 1000.0)
+    rate_e, rate_i = float(res.rate("E")), float(res.rate("I"))
+    # REFERENCES.md section 6: 18.5 +- 1.5 Hz for this model; numpy and NEST runs span
+    # 17.0-19.5 Hz over seeds, so [16, 21] allows the seed spread around that band.
+    assert 16.0 <= rate_e <= 21.0 and 16.0 <= rate_i <= 21.0
+    # E and I fire at nearly equal rates (same neurons, same inputs statistics).
+    assert abs(rate_e - rate_i) / rate_e < 0.15
+    # Asynchronous irregular: Poisson-like or burstier ISIs.
+    assert res.isi_cv("E", t_start=200.0) > 0.8
+
+
+def test_cuba_rates():
+    res = _run("cuba", 1000.0)
+    # REFERENCES.md section 6: 5.5 +- 0.4 Hz (seed spread of the numpy and NEST runs).
+    for pop in ("E", "I"):
+        assert 4.9 <= float(res.rate(pop)) <= 6.1
+
+
+def test_brunel_regime_c_asynchronous_irregular():
+    # Scaled to N_E = 4000 with the published in-degrees C_E = 1000, C_I = 250, so the
+    # mean field (37.95 Hz) is unchanged; the published full-size run gives 37.6 Hz and
+    # CV 0.42. Sharing 25 % of inputs raises the rate slightly (measured +3 % at this
+    # size), so allow 6 %.
+    res = _run("brunel", 800.0, n_e=4000)
+    rate = float(res.rate("E", t_start=300.0))
+    assert abs(rate - 37.6) / 37.6 < 0.06
+    cv = res.isi_cv("E", t_start=300.0)
+    assert 0.33 <= cv <= 0.5
+
+
+def test_brunel_regime_a_synchronous_regular():
+    # Regime A (g = 3, eta = 2): neurons fire regularly near saturation (333 Hz with
+    # t_ref = 2 ms: the population period equals the 1.5 ms delay, two alternating
+    # clusters), ISI CV < 0.05, and the population rate is strongly modulated.
+    res = _run("brunel", 300.0, n_e=2000, regime="A")
+    rate = float(res.rate("E", t_start=100.0))
+    assert abs(rate - 333.5) / 333.5 < 0.05
+    assert res.isi_cv("E", t_start=100.0) < 0.05
+    times, _ = res.spike_times("E")
+    assert synchrony(times[times > 100.0], 2000, 100.0, 300.0, bin_ms=0.1) > 0.5

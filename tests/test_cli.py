@@ -1,0 +1,29 @@
+import numpy as np
+
+import neurojax as nj
+from neurojax.cli import main
+
+
+def test_list_names_every_gallery_model(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in nj.gallery.names():
+        assert name in out
+
+
+def test_run_prints_summary_and_writes_files(tmp_path, capsys):
+    code = main(["run", "cuba", "--duration", "100", "--out", str(tmp_path), "--set", "n=400"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "compile" in out and "run" in out and "rate [Hz]" in out
+    assert (tmp_path / "cuba_raster.png").stat().st_size > 1000
+    res = nj.Result.load(tmp_path / "cuba_result.npz")
+    assert res.spikes["E"].shape == (1000, 320)
+    assert np.isfinite(float(res.rate("E")))
+
+
+def test_run_bad_input_is_a_clear_error(tmp_path, capsys):
+    assert main(["run", "nope", "--out", str(tmp_path)]) == 2
+    assert "unknown gallery model" in capsys.readouterr().err
+    assert main(["run", "cuba", "--duration", "100.05", "--out", str(tmp_path)]) == 2
+    assert "multiple of dt" in capsys.readouterr().err

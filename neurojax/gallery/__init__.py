@@ -10,6 +10,7 @@ nj.gallery.info("coba").duration         # suggested run length [ms]
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable
 
 from ..network import Network
@@ -67,6 +68,7 @@ def get(name: str, **overrides) -> Network:
     factory (see each factory's docstring for the arguments)."""
     entry = info(name)
     try:
-        return entry.factory(**overrides)
+        inspect.signature(entry.factory).bind(**overrides)
     except TypeError as e:
         raise ValueError(f"bad override for gallery model {name!r}: {e}") from None
+    return entry.factory(**overrides)

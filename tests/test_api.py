@@ -1,0 +1,41 @@
+"""The public names are a contract (STYLE.md section 8.6)."""
+
+import types
+
+import neurojax as nj
+
+
+def _public(module):
+    return {
+        name for name, value in vars(module).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+
+
+def test_top_level_names():
+    assert _public(nj) == {
+        "AbstractInput", "AbstractModel", "AbstractNeuron", "Drive", "LogNormal", "Network",
+        "NetworkModel", "NetworkState", "Normal", "Population", "Projection", "Record",
+        "Result", "Uniform", "simulate",
+    }
+    assert {"analysis", "connectivity", "gallery", "inputs", "neurons", "surrogate",
+            "synapses"} <= set(vars(nj))
+
+
+def test_subpackage_names():
+    assert _public(nj.synapses) == {
+        "AbstractKinetics", "AbstractReceptor", "Alpha", "AlphaState", "Conductance", "Current",
+        "Delta", "DeltaState", "DualExponential", "DualExponentialState", "Exponential",
+        "ExponentialState",
+    }
+    assert _public(nj.connectivity) == {
+        "AbstractConnectivity", "AllToAll", "Dense", "DenseWeights", "FixedInDegree",
+        "FixedProbability", "FromMatrix", "Sparse", "SparseWeights", "Synapses",
+    }
+    assert _public(nj.inputs) == {
+        "AbstractInput", "Constant", "OrnsteinUhlenbeck", "OrnsteinUhlenbeckState", "Poisson",
+        "PoissonPopulation", "PoissonPopulationState", "PoissonState", "Waveform",
+    }
+    assert {"LIF", "EIF", "AdEx", "Rate", "FiringRate", "WilsonCowan", "Binary",
+            "Izhikevich", "FitzHughNagumo"} <= _public(nj.neurons)
+    assert _public(nj.gallery) >= {"names", "get", "info"}

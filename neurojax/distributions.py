@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ._custom_types import ScalarLike
 from ._misc import check_range
 
 
@@ -30,8 +31,8 @@ class Normal(AbstractDistribution):
     """Normal distribution with `mean` and standard deviation `std` (same unit as the
     quantity sampled)."""
 
-    mean: float
-    std: float
+    mean: ScalarLike
+    std: ScalarLike
 
     def __check_init__(self):
         check_range(self.std, "Normal std", "", low=0.0)
@@ -43,8 +44,8 @@ class Normal(AbstractDistribution):
 class Uniform(AbstractDistribution):
     """Uniform distribution on `[low, high)`."""
 
-    low: float
-    high: float
+    low: ScalarLike
+    high: ScalarLike
 
     def __check_init__(self):
         check_range(self.high - self.low, "Uniform high - low", "", low=0.0)
@@ -57,8 +58,8 @@ class LogNormal(AbstractDistribution):
     """Log-normal distribution whose logarithm has mean `mu` and std `sigma`; its
     values are positive (useful for weights that must keep their sign)."""
 
-    mu: float
-    sigma: float
+    mu: ScalarLike
+    sigma: ScalarLike
 
     def __check_init__(self):
         check_range(self.sigma, "LogNormal sigma", "", low=0.0)

@@ -115,7 +115,7 @@ class FixedInDegree(AbstractConnectivity):
     allow_autapses: bool = eqx.field(static=True, default=False)
 
     def __check_init__(self):
-        check_range(self.k, "in-degree k", "synapses", low=0)
+        check_range(self.k, "in-degree k", "synapses", low=0.0)
 
     def sample(self, key, n_pre, n_post, autapses_possible):
         no_self = autapses_possible and not self.allow_autapses

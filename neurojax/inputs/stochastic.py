@@ -91,7 +91,7 @@ class Poisson(AbstractInput[PoissonState]):
     receptor: AbstractReceptor = Current()
 
     def __check_init__(self):
-        check_range(self.n_sources, "n_sources", "sources", low=1)
+        check_range(self.n_sources, "n_sources", "sources", low=1.0)
 
     def init(self, n: int, *, key: PRNGKeyArray | None = None) -> PoissonState:
         key = _require_key(key, f"Poisson({self.target!r})")
@@ -144,7 +144,8 @@ class PoissonPopulation(AbstractNeuron[PoissonPopulationState]):
     def check(self, n: int, dt: float) -> None:
         check_shape(self.rate, n, "PoissonPopulation rate")
         check_range(
-            self.rate, "PoissonPopulation rate", "Hz", low=0.0, high=0.1 / (dt * 1e-3)
+            self.rate, "PoissonPopulation rate", "Hz", low=0.0, high=0.1 / (dt * 1e-3),
+            high_open=True,
         )
 
 

@@ -1,0 +1,277 @@
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+from neurojax.connectivity.weights import DenseWeights, Sparse, SparseWeights, to_ell
+
+N_PRE, N_POST, SLOTS, DT = 40, 25, 5, 0.1
+
+
+def _synapses(seed=0, p=0.2):
+    """Random (pre, post) synapses with per-synapse weights: rows of different lengths,
+    and three presynaptic neurons without any synapse (rows of padding only)."""
+    rng = np.random.default_rng(seed)
+    mask = rng.random((N_POST, N_PRE)) < p
+    mask[:, :3] = False
+    post, pre = np.nonzero(mask)
+    return pre, post, rng.normal(1.0, 0.5, size=pre.size)
+
+
+def _containers(seed=0, chunk=4, scalar_weight=None, delays=None):
+    """The same synapses as a `SparseWeights` (ELL) and a `DenseWeights` built
+    independently with numpy."""
+    pre, post, w = _synapses(seed)
+    if scalar_weight is not None:
+        w = np.full(pre.size, scalar_weight)
+    per_syn = {} if scalar_weight is not None else {"weights": w}
+    if delays is not None:
+        per_syn["delays"] = delays(pre.size)
+    targets, packed = to_ell(pre, post, N_PRE, N_POST, per_syn)
+    sparse = SparseWeights(
+        weights=jnp.asarray(packed["weights"] if scalar_weight is None else scalar_weight, float),
+        targets=jnp.asarray(targets),
+        delays=None if delays is None else jnp.asarray(packed["delays"]),
+        n_post=N_POST,
+        chunk=chunk,
+    )
+    dense = np.zeros((N_POST, N_PRE))
+    np.add.at(dense, (post, pre), w)
+    return sparse, DenseWeights(weights=jnp.asarray(dense)), (pre, post, w, per_syn.get("delays"))
+
+
+def _activity(kind, seed=1):
+    rng = np.random.default_rng(seed)
+    if kind == "few_spikes":  # fewer events than one chunk
+        act = np.zeros(N_PRE)
+        act[[5, 17]] = 1.0
+    elif kind == "burst":  # every neuron at once: ceil(40 / 4) = 10 chunks
+        act = np.ones(N_PRE)
+    elif kind == "random_spikes":
+        act = (rng.random(N_PRE) < 0.4).astype(float)
+    elif kind == "graded":  # rates, signed values and exact zeros
+        act = rng.normal(size=N_PRE) * (rng.random(N_PRE) < 0.7)
+    else:  # silent
+        act = np.zeros(N_PRE)
+    return jnp.asarray(act)
+
+
+def _buffer(seed=2):
+    # A non-zero buffer: delivery must add to what is already scheduled.
+    return jnp.asarray(np.random.default_rng(seed).normal(size=(SLOTS, N_POST)))
+
+
+STEP = jnp.asarray(7, jnp.int32)  # with delay 3 and 5 slots, wraps around to slot 0
+
+
+@eqx.filter_jit
+def _deliver(weights, buffer, act, step, delay_steps):
+    # Compiled once per container structure: eager dispatch of the event loop is slow.
+    return weights.deliver(buffer, act, step, delay_steps, DT)
+
+
+# ---------------------------------------------------------------------------------------
+# Forward: sparse equals dense
+
+
+def test_sparse_matrix_equals_dense_matrix():
+    sparse, dense, _ = _containers()
+    np.testing.assert_array_equal(sparse.matrix(), dense.matrix())
+    assert sparse.n_pre == dense.n_pre == N_PRE and sparse.n_post == dense.n_post == N_POST
+
+
+@pytest.mark.parametrize("kind", ["few_spikes", "burst", "random_spikes", "graded", "silent"])
+@pytest.mark.parametrize("scalar", [False, True], ids=["per_synapse", "scalar_weight"])
+def test_sparse_deliver_equals_dense_deliver(kind, scalar):
+    sparse, dense, _ = _containers(scalar_weight=0.7 if scalar else None)
+    act, buf = _activity(kind), _buffer()
+    got = _deliver(sparse, buf, act, STEP, 3)
+    want = _deliver(dense, buf, act, STEP, 3)
+    expected = np.asarray(buf).copy()
+    expected[(7 + 3) % SLOTS] += np.asarray(dense.matrix()) @ np.asarray(act)
+    # Scatter-add and matmul sum the same products in different orders.
+    np.testing.assert_allclose(want, expected, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+    if kind == "silent":
+        np.testing.assert_array_equal(got, buf)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 16, 64])
+def test_every_event_is_delivered_whatever_the_chunk(chunk):
+    sparse, dense, _ = _containers(chunk=chunk)
+    act = _activity("burst")
+    got = _deliver(sparse, jnp.zeros((SLOTS, N_POST)), act, STEP, 1)
+    want = _deliver(dense, jnp.zeros((SLOTS, N_POST)), act, STEP, 1)
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
+def test_sparse_chunk_must_be_a_positive_integer():
+    with pytest.raises(ValueError, match="chunk"):
+        Sparse(chunk=0)
+
+
+# ---------------------------------------------------------------------------------------
+# Heterogeneous delays
+
+
+def _delays(seed=3):
+    # Delays [ms] of 0 (delivered after the one-step minimum) to 0.5 ms = 5 steps at
+    # dt = 0.1, with jitter well inside half a step so the rounding is unambiguous.
+    def draw(size):
+        rng = np.random.default_rng(seed)
+        d = rng.integers(0, SLOTS + 1, size=size) * DT + rng.uniform(-0.03, 0.03, size=size)
+        return d.clip(0.0)
+
+    return draw
+
+
+def _scatter_reference(weights_ell, act, buf, targets, delays_ell, step):
+    """Synapse-by-synapse scatter written with plain jnp (autodiff-able): the ring-buffer
+    slot of each synapse is `(step + max(1, round(delay / dt))) % slots`."""
+    d = np.maximum(1, np.round(np.asarray(delays_ell) / DT)).astype(int)
+    slots = (step + d) % SLOTS
+    w = jnp.broadcast_to(weights_ell, targets.shape)
+    return buf.at[slots, targets].add(w * act[:, None], mode="drop")
+
+
+@pytest.mark.parametrize("kind", ["few_spikes", "burst", "graded"])
+def test_heterogeneous_delays_land_in_their_slots(kind):
+    sparse, _, (pre, post, w, delays) = _containers(delays=_delays())
+    act, buf = _activity(kind), _buffer()
+    got = _deliver(sparse, buf, act, STEP, 99)  # the homogeneous delay is ignored
+    # Independent reference: one synapse at a time, in Python.
+    expected = np.asarray(buf).copy()
+    for j, i, wj, dj in zip(pre, post, w, delays):
+        steps = max(1, int(round(dj / DT)))
+        expected[(7 + steps) % SLOTS, i] += wj * float(act[j])
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+    # Every delay from the minimum one step up to the buffer length was exercised.
+    used = {max(1, int(round(d / DT))) for d in delays}
+    assert used == set(range(1, SLOTS + 1))
+
+
+def test_single_synapse_delay_reaches_the_read_slot_after_d_steps():
+    # One synapse 0 -> 1 with delay 0.3 ms at dt = 0.1 ms: an event emitted in step k is
+    # read in step k + 3, i.e. it sits in slot (k + 3) % slots.
+    sparse = SparseWeights(
+        weights=jnp.asarray([[2.0]]), targets=jnp.asarray([[1]], jnp.int32),
+        delays=jnp.asarray([[0.3]]), n_post=2,
+    )
+    for k in range(6):
+        buf = _deliver(sparse, jnp.zeros((4, 2)), jnp.ones(1), jnp.asarray(k, jnp.int32), 1)
+        expected = np.zeros((4, 2))
+        expected[(k + 3) % 4, 1] = 2.0
+        np.testing.assert_array_equal(buf, expected)
+
+
+# ---------------------------------------------------------------------------------------
+# Custom VJP
+
+
+def _loss_fn(deliver, cot):
+    # A generic linear functional of the buffer: checks every entry of the cotangent.
+    return lambda *args: jnp.sum(cot * deliver(*args))
+
+
+@pytest.mark.parametrize("with_delays", [False, True], ids=["homogeneous", "heterogeneous"])
+@pytest.mark.parametrize("scalar", [False, True], ids=["per_synapse", "scalar_weight"])
+def test_custom_vjp_equals_dense_autodiff(scalar, with_delays):
+    sparse, _, _ = _containers(
+        scalar_weight=0.7 if scalar else None, delays=_delays() if with_delays else None
+    )
+    act, buf = _activity("random_spikes"), _buffer()
+    cot = jnp.asarray(np.random.default_rng(4).normal(size=(SLOTS, N_POST)))
+
+    def event_driven(w, a, b):
+        return eqx.tree_at(lambda s: s.weights, sparse, w).deliver(b, a, STEP, 3, DT)
+
+    if with_delays:
+        def reference(w, a, b):
+            return _scatter_reference(w, a, b, sparse.targets, sparse.delays, 7)
+    else:
+        # Dense autodiff: through the (post, pre) matrix the ELL weights scatter into.
+        def reference(w, a, b):
+            m = eqx.tree_at(lambda s: s.weights, sparse, w).matrix()
+            return b.at[(7 + 3) % SLOTS].add(m @ a)
+
+    args = (sparse.weights, act, buf)
+    np.testing.assert_allclose(event_driven(*args), reference(*args), rtol=1e-13, atol=1e-13)
+    got = jax.jit(jax.grad(_loss_fn(event_driven, cot), argnums=(0, 1, 2)))(*args)
+    want = jax.jit(jax.grad(_loss_fn(reference, cot), argnums=(0, 1, 2)))(*args)
+    for g, r in zip(got, want):
+        assert g.shape == r.shape
+        # Same products summed in a different order: equal to float64 rounding.
+        np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-13)
+    # The point of the custom VJP: silent neurons still get the gradient W^T g that a
+    # surrogate needs, although the forward pass never touched their rows.
+    silent = np.nonzero(np.asarray(act) == 0)[0]
+    has_synapses = silent[silent >= 3]
+    assert has_synapses.size > 0 and np.all(np.asarray(got[1])[has_synapses] != 0.0)
+    np.testing.assert_array_equal(got[1][:3], 0.0)  # rows with no synapse at all
+
+
+@pytest.mark.parametrize("scalar", [False, True], ids=["per_synapse", "scalar_weight"])
+def test_custom_vjp_matches_finite_differences(scalar):
+    sparse, _, _ = _containers(scalar_weight=0.7 if scalar else None, delays=_delays())
+    cot = jnp.asarray(np.random.default_rng(5).normal(size=(SLOTS, N_POST)))
+    buf = _buffer()
+
+    @jax.jit
+    def loss(w, act):
+        # check_grads evaluates at perturbed numpy points; the annotations want jax arrays.
+        w, act = jnp.asarray(w), jnp.asarray(act)
+        out = eqx.tree_at(lambda s: s.weights, sparse, w).deliver(buf, act, STEP, 3, DT)
+        return jnp.sum(cot * out)
+
+    # Graded activity without exact zeros: finite differences of an inactive row would
+    # step it into the active set, where the function is still the same bilinear form.
+    act = jnp.asarray(np.random.default_rng(6).normal(size=N_PRE))
+    check_grads(loss, (sparse.weights, act), order=1, modes=["rev"])
+    check_grads(loss, (sparse.weights, _activity("random_spikes")), order=1, modes=["rev"])
+
+
+# ---------------------------------------------------------------------------------------
+# Transformations
+
+
+def test_jit_equals_eager():
+    sparse, _, _ = _containers(delays=_delays())
+    act, buf = _activity("graded"), _buffer()
+    deliver = jax.jit(lambda s, b, a, k: s.deliver(b, a, k, 2, DT))
+    for k in range(3):
+        step = jnp.asarray(k, jnp.int32)
+        np.testing.assert_array_equal(deliver(sparse, buf, act, step), sparse.deliver(buf, act, step, 2, DT))
+
+
+def test_vmap_over_activity_and_weights_equals_loop():
+    sparse, dense, _ = _containers()
+    rng = np.random.default_rng(7)
+    acts = jnp.asarray((rng.random((4, N_PRE)) < rng.uniform(0.05, 0.9, size=(4, 1))).astype(float))
+    scales = jnp.asarray([0.5, 1.0, -2.0, 3.0])
+    buf = _buffer()
+
+    @jax.jit
+    def run(scale, act):
+        s = eqx.tree_at(lambda m: m.weights, sparse, scale * sparse.weights)
+        return s.deliver(buf, act, STEP, 3, DT)
+
+    batched = jax.vmap(run)(scales, acts)
+    for b, (scale, act) in enumerate(zip(scales, acts)):
+        np.testing.assert_allclose(batched[b], run(scale, act), rtol=1e-13, atol=1e-13)
+        want = buf.at[(7 + 3) % SLOTS].add(scale * dense.weights @ act)
+        np.testing.assert_allclose(batched[b], want, rtol=1e-13, atol=1e-13)
+
+    # Per-example gradients through the custom VJP under vmap.
+    cot = jnp.asarray(rng.normal(size=(SLOTS, N_POST)))
+    grad = jax.jit(jax.grad(lambda scale, act: jnp.sum(cot * run(scale, act)), argnums=(0, 1)))
+    g_batched = jax.vmap(grad)(scales, acts)
+    for b, (scale, act) in enumerate(zip(scales, acts)):
+        g_scale, g_act = grad(scale, act)
+        np.testing.assert_allclose(g_batched[0][b], g_scale, rtol=1e-12)
+        np.testing.assert_allclose(g_batched[1][b], g_act, rtol=1e-12, atol=1e-13)
+        # Dense reference: d/d act of sum(cot[slot] * scale W act) = scale W^T cot[slot].
+        np.testing.assert_allclose(
+            g_act, scale * dense.weights.T @ cot[(7 + 3) % SLOTS], rtol=1e-12, atol=1e-13
+        )

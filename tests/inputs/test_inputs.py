@@ -1,0 +1,310 @@
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from neurojax._abstract import Drive
+from neurojax.inputs.deterministic import Constant, Waveform
+from neurojax.inputs.stochastic import OrnsteinUhlenbeck, Poisson, PoissonPopulation
+from neurojax.network import Network, Population
+from neurojax.neurons.lif import LIF
+from neurojax.simulate import Record, simulate
+from neurojax.synapses.kinetics import Delta, Exponential
+from neurojax.synapses.receptors import Conductance, Current
+
+
+@eqx.filter_jit
+def _run_input(inp, n, steps, dt, key):
+    """Scan an input's `step` over `steps` steps; returns the stacked per-step
+    `(drive, arrivals or None)`."""
+    state = inp.init(n, key=key)
+
+    def body(s, t):
+        s, drive = inp.step(s, t, dt)
+        return s, (drive, getattr(s, "arrivals", None))
+
+    return jax.lax.scan(body, state, dt * jnp.arange(steps))[1]
+
+
+def _assert_fields(drive, i=0.0, g=0.0, q=0.0, qg=0.0, rtol=1e-15):
+    for got, want in zip((drive.i, drive.g, drive.q, drive.qg), (i, g, q, qg)):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=0.0)
+
+
+# ---------------------------------------------------------------------------------------
+# Constant
+
+
+def test_constant_gives_the_amplitude():
+    inp = Constant("E", amplitude=200.0)
+    inp.check(4, 0.1)
+    state, drive = inp.step(inp.init(4), 0.0, 0.1)
+    _assert_fields(drive, i=200.0)
+    # Per-neuron amplitudes through a conductance: g = amplitude, i = amplitude * e_rev.
+    amp = jnp.array([1.0, 2.0, 3.0])
+    inp = Constant("E", amplitude=amp, receptor=Conductance(e_rev=-80.0))
+    inp.check(3, 0.1)
+    _, drive = inp.step(inp.init(3), 5.0, 0.1)
+    _assert_fields(drive, i=np.asarray(amp) * -80.0, g=amp)
+    v = jnp.array([-70.0, -60.0, -50.0])
+    np.testing.assert_allclose(drive.current(v), np.asarray(amp) * (-80.0 - np.asarray(v)))
+
+
+def test_constant_validation():
+    with pytest.raises(ValueError, match=r"amplitude"):
+        Constant("E", amplitude=float("nan"))
+    with pytest.raises(ValueError, match=r"amplitude must be a scalar or have shape \(4,\)"):
+        Constant("E", amplitude=jnp.ones(3)).check(4, 0.1)
+
+
+# ---------------------------------------------------------------------------------------
+# Waveform
+
+
+def test_waveform_interpolates_linearly_and_holds_its_ends():
+    times, values = np.array([0.0, 10.0, 20.0, 25.0]), np.array([0.0, 100.0, 50.0, -20.0])
+    inp = Waveform("E", times=times, values=values)
+    inp.check(3, 0.1)
+    t = np.array([-5.0, 0.0, 2.5, 10.0, 17.5, 22.0, 25.0, 40.0])
+    expected = np.interp(t, times, values)  # np.interp also holds the end values
+    step = jax.jit(lambda t: inp.step(inp.init(3), t, 0.1)[1])
+    for tk, want in zip(t, expected):
+        _assert_fields(step(tk), i=want, rtol=1e-14)
+    np.testing.assert_allclose(expected[[0, -1]], [0.0, -20.0])
+
+
+def test_waveform_per_neuron_columns():
+    rng = np.random.default_rng(0)
+    times = np.array([1.0, 2.0, 4.0, 8.0])
+    values = rng.normal(size=(4, 3))
+    inp = Waveform("E", times=times, values=values, receptor=Conductance(e_rev=-10.0))
+    inp.check(3, 0.1)
+    value = jax.jit(lambda t: inp.value(t))
+    for t in [0.0, 1.0, 1.3, 2.0, 3.9, 7.0, 8.0, 100.0]:
+        want = np.array([np.interp(t, times, values[:, j]) for j in range(3)])
+        np.testing.assert_allclose(value(t), want, rtol=1e-14, atol=1e-15)
+        _, drive = inp.step(inp.init(3), t, 0.1)
+        _assert_fields(drive, i=-10.0 * want, g=want, rtol=1e-14)
+
+
+def test_waveform_validation():
+    with pytest.raises(ValueError, match="strictly increasing"):
+        Waveform("E", times=[0.0, 2.0, 1.0], values=[0.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match=r"values must have shape \(3,\)"):
+        Waveform("E", times=[0.0, 1.0, 2.0], values=[0.0, 1.0])
+    with pytest.raises(ValueError, match="3 columns"):
+        Waveform("E", times=[0.0, 1.0], values=np.zeros((2, 4))).check(3, 0.1)
+
+
+# ---------------------------------------------------------------------------------------
+# Poisson
+
+
+def test_poisson_arrival_counts_have_poisson_mean_and_variance(getkey):
+    # Two groups of 100 neurons: 50 sources at 10 Hz or 40 Hz, dt = 0.1 ms, so
+    # lambda = n_sources rate dt = 0.05 or 0.2 arrivals per step.
+    rate = jnp.concatenate([jnp.full(100, 10.0), jnp.full(100, 40.0)])
+    inp = Poisson("E", rate=rate, n_sources=50, weight=2.0)
+    inp.check(200, 0.1)
+    drive, arrivals = _run_input(inp, 200, 2000, 0.1, getkey())
+    # Delta kinetics + Current receptor: weight * count as an instantaneous charge.
+    _assert_fields(drive, q=2.0 * np.asarray(arrivals))
+    counts = np.asarray(arrivals)
+    np.testing.assert_array_equal(counts, np.round(counts))
+    for group, lam in [(slice(0, 100), 0.05), (slice(100, 200), 0.2)]:
+        c = counts[:, group].ravel()
+        n = c.size  # 2e5 independent Poisson(lam) draws
+        # Standard errors: of the mean sqrt(lam / n); of the sample variance
+        # sqrt((mu4 - sigma^4) / n) with the Poisson mu4 = lam + 3 lam^2. 5 of them put a
+        # false failure at ~1e-6 while a 3 % rate error (e.g. a wrong 1e-3) is caught.
+        assert abs(c.mean() - lam) < 5 * np.sqrt(lam / n)
+        assert abs(c.var() - lam) < 5 * np.sqrt((lam + 2 * lam**2) / n)
+
+
+def test_poisson_filters_arrivals_through_its_kinetics_and_receptor(getkey):
+    kinetics = Exponential(tau=2.0)
+    inp = Poisson("E", rate=200.0, n_sources=20, weight=1.5, synapse=kinetics,
+                  receptor=Conductance(e_rev=-75.0))
+    drive, arrivals = _run_input(inp, 10, 500, 0.1, getkey())
+    # Independently: the same kinetics driven by the recorded weighted arrivals.
+    s = jax.lax.scan(
+        lambda st, x: kinetics.step(st, x, 0.1), kinetics.init(10), 1.5 * arrivals
+    )[1]
+    assert np.asarray(arrivals).sum() > 100
+    np.testing.assert_allclose(drive.g, s, rtol=1e-14)
+    np.testing.assert_allclose(drive.i, -75.0 * np.asarray(s), rtol=1e-14)
+    np.testing.assert_array_equal(drive.q, 0.0)
+
+
+def test_poisson_drive_gives_the_expected_mean_membrane_drift(getkey):
+    # 1000 LIF neurons (tau_m = c_m / g_l = 20 ms, threshold out of reach) each receive
+    # 100 sources at 10 Hz through delta current synapses of w = 25 pA·ms (0.1 mV jumps).
+    c_m, g_l, w, n, dt, steps = 250.0, 12.5, 25.0, 1000, 0.1, 500
+    lif = LIF(c_m=c_m, g_l=g_l, e_l=0.0, v_th=1000.0, v_reset=0.0, t_ref=0.0)
+    drive = Poisson("E", rate=10.0, n_sources=100, weight=w, synapse=Delta(), receptor=Current())
+    model = Network([Population("E", n, lif)], [], inputs=[drive]).build(getkey())
+    res = simulate(model, steps * dt, dt, key=getkey(), record=Record(spikes=(), v={"E": None}))
+    v = np.asarray(res.variables["E.v"])  # (steps, n): v after each step [mV]
+
+    # Shot noise: v_k = sum_{j<k} a^{k-1-j} (w / c_m) N_j with a = e^{-dt/tau_m}, N_j ~
+    # Poisson(lam) independent, lam = n_sources rate dt. Mean and variance exactly:
+    lam = 100 * 10.0 * dt * 1e-3
+    a = np.exp(-dt * g_l / c_m)
+    k = np.arange(1, steps + 1)
+    mean = (w / c_m) * lam * (1 - a**k) / (1 - a)
+    var = (w / c_m) ** 2 * lam * (1 - a ** (2 * k)) / (1 - a**2)
+    # The stationary drift is tau_m w n_sources rate / c_m = 2 mV (Brunel's mu = C J nu tau).
+    assert abs(mean[-1] / (1 - a**steps) - 2.0) < 0.01
+    # Each step's population mean within 5 standard errors sqrt(var / n) (false-failure
+    # odds ~6e-7 per step, < 3e-4 over all 500 steps); the SE is 0.5 % of the drift.
+    np.testing.assert_array_less(np.abs(v.mean(axis=1) - mean), 5 * np.sqrt(var / n))
+    # The spread at the end: 5 SE of a sample variance of ~Gaussian data (~900 arrivals
+    # per neuron contribute, so the skew is small).
+    assert abs(v[-1].var(ddof=1) - var[-1]) < 5 * var[-1] * np.sqrt(2 / (n - 1))
+
+
+def test_poisson_validation():
+    with pytest.raises(ValueError, match=r"rate \[Hz\]"):
+        Poisson("E", rate=-1.0)
+    with pytest.raises(ValueError, match="n_sources"):
+        Poisson("E", rate=1.0, n_sources=0)
+    with pytest.raises(ValueError, match=r"rate must be a scalar or have shape \(5,\)"):
+        Poisson("E", rate=jnp.ones(4)).check(5, 0.1)
+    with pytest.raises(ValueError, match="synapse tau"):
+        Poisson("E", rate=1.0, synapse=Exponential(tau=0.5)).check(5, 1.0)
+
+
+# ---------------------------------------------------------------------------------------
+# PoissonPopulation
+
+
+def test_poisson_population_rate_matches_within_statistical_tolerance(getkey):
+    rate = jnp.concatenate([jnp.full(250, 20.0), jnp.full(250, 50.0)])
+    pop = PoissonPopulation(rate=rate)
+    dt, steps = 0.1, 2000
+    pop.check(500, dt)
+
+    @jax.jit
+    def run(key, drive_i):
+        # A huge drive must change nothing: a source population ignores its input.
+        drive = Drive(jnp.full(500, drive_i), jnp.zeros(500), jnp.zeros(500), jnp.zeros(500))
+        body = lambda s, _: pop.step(s, drive, dt)
+        return jax.lax.scan(body, pop.init(500, key=key), None, length=steps)[1]
+
+    key = getkey()
+    spikes = np.asarray(run(key, 0.0))
+    np.testing.assert_array_equal(spikes, np.asarray(run(key, 1e6)))
+    assert set(np.unique(spikes)) <= {0.0, 1.0}
+    for group, nu in [(slice(0, 250), 20.0), (slice(250, 500), 50.0)]:
+        p = nu * dt * 1e-3
+        count = spikes[:, group].sum()
+        trials = steps * 250  # 5e5 independent Bernoulli(p) steps per group
+        # 5 binomial standard errors: 10 % of the rate at 20 Hz, 6.3 % at 50 Hz.
+        assert abs(count - trials * p) < 5 * np.sqrt(trials * p * (1 - p))
+        rate_hz = count / (trials * dt * 1e-3)
+        assert abs(rate_hz - nu) < 5 * np.sqrt(trials * p * (1 - p)) / (trials * dt * 1e-3)
+
+
+def test_poisson_population_check_rejects_rate_dt_of_a_tenth_or_more():
+    PoissonPopulation(rate=999.0).check(3, 0.1)  # rate dt = 0.0999
+    for rate, dt in [(1000.0, 0.1), (2000.0, 0.1), (100.0, 1.0)]:
+        with pytest.raises(ValueError, match=r"PoissonPopulation rate \[Hz\]"):
+            PoissonPopulation(rate=rate).check(3, dt)
+    with pytest.raises(ValueError, match=r"rate must be a scalar or have shape \(3,\)"):
+        PoissonPopulation(rate=jnp.ones(2)).check(3, 0.1)
+
+
+# ---------------------------------------------------------------------------------------
+# Ornstein-Uhlenbeck
+
+
+def _sum_weighted(rho_terms, length):
+    """sum_{m=-(length-1)}^{length-1} (length - |m|) rho_terms(m), vectorised."""
+    m = np.arange(-(length - 1), length)
+    return np.sum((length - np.abs(m)) * rho_terms(m))
+
+
+@pytest.mark.parametrize("dt", [0.1, 1.0])
+def test_ornstein_uhlenbeck_stationary_statistics(getkey, dt):
+    mu, sigma, tau, n, duration = 3.0, 2.0, 5.0, 400, 400.0
+    inp = OrnsteinUhlenbeck("E", mean=mu, sigma=sigma, tau=tau)
+    inp.check(n, dt)
+    steps = round(duration / dt)
+    drive, _ = _run_input(inp, n, steps, dt, getkey())
+    x = np.asarray(drive.i)  # (steps, n), the value used in each step [pA]
+    for field in (drive.g, drive.q, drive.qg):
+        np.testing.assert_array_equal(field, 0.0)
+    y = x - mu
+
+    # The samples are an exact discretisation (the update is the exact transition and
+    # init draws from the stationary law), so for ANY dt they form a Gaussian AR(1)
+    # series with lag-m correlation rho_m = a^|m|, a = e^{-dt/tau}. The standard errors
+    # below are the exact ones of each estimator for such a series over n independent
+    # neurons; tolerances are 5 of them (false failure ~1e-6 per check).
+    a = np.exp(-dt / tau)
+    rho = lambda m: a ** np.abs(m)
+    K = steps
+    se_mean = sigma * np.sqrt(_sum_weighted(rho, K) / (n * K**2))
+    assert abs(x.mean() - mu) < 5 * se_mean
+    # Second moment about the known mean: Cov(y_j^2, y_k^2) = 2 sigma^4 rho^2.
+    se_var = sigma**2 * np.sqrt(2 * _sum_weighted(lambda m: rho(m) ** 2, K) / (n * K**2))
+    assert abs(np.mean(y**2) - sigma**2) < 5 * se_var
+    assert se_var < 0.05 * sigma**2  # the test resolves a 25 % error in the variance
+
+    # Autocorrelation e^{-lag/tau} at lags given in ms, the same whatever dt is.
+    for lag in [2.0, 5.0, 10.0]:
+        L = round(lag / dt)
+        M = K - L
+        r = np.mean(y[:-L] * y[L:]) / sigma**2
+        # Isserlis: Cov(y_j y_{j+L}, y_k y_{k+L}) = sigma^4 (rho_m^2 + rho_{m+L} rho_{m-L}).
+        terms = lambda m: rho(m) ** 2 + rho(m + L) * rho(m - L)
+        se_r = np.sqrt(_sum_weighted(terms, M) / (n * M**2))
+        assert abs(r - np.exp(-lag / tau)) < 5 * se_r
+        assert se_r < 0.03
+
+
+def test_ornstein_uhlenbeck_conductance_receptor(getkey):
+    inp = OrnsteinUhlenbeck("E", mean=10.0, sigma=1.0, tau=3.0, receptor=Conductance(e_rev=-80.0))
+    drive, _ = _run_input(inp, 5, 50, 0.1, getkey())
+    assert np.all(np.asarray(drive.g) != 0.0)
+    np.testing.assert_allclose(drive.i, -80.0 * np.asarray(drive.g), rtol=1e-15)
+    np.testing.assert_array_equal(drive.q, 0.0)
+
+
+def test_ornstein_uhlenbeck_validation():
+    with pytest.raises(ValueError, match=r"sigma \[pA or nS\]"):
+        OrnsteinUhlenbeck("E", sigma=-1.0)
+    with pytest.raises(ValueError, match=r"tau \[ms\]"):
+        OrnsteinUhlenbeck("E", tau=0.0)
+    with pytest.raises(ValueError, match="OrnsteinUhlenbeck tau"):
+        OrnsteinUhlenbeck("E", tau=0.5).check(3, 1.0)
+    with pytest.raises(ValueError, match=r"mean must be a scalar or have shape \(3,\)"):
+        OrnsteinUhlenbeck("E", mean=jnp.zeros(2)).check(3, 0.1)
+
+
+# ---------------------------------------------------------------------------------------
+# Keys
+
+
+@pytest.mark.parametrize(
+    "inp",
+    [Poisson("E", rate=5.0), PoissonPopulation(rate=5.0), OrnsteinUhlenbeck("E")],
+    ids=["poisson", "poisson_population", "ornstein_uhlenbeck"],
+)
+def test_stochastic_inputs_need_a_key(inp):
+    with pytest.raises(ValueError, match="PRNG key"):
+        inp.init(4)
+
+
+def test_same_key_same_noise_and_vmap_over_keys(getkey):
+    inp = Poisson("E", rate=100.0, n_sources=10)
+    key = getkey()
+    a, _ = _run_input(inp, 8, 100, 0.1, key)
+    b, _ = _run_input(inp, 8, 100, 0.1, key)
+    np.testing.assert_array_equal(a.q, b.q)
+    keys = jax.random.split(getkey(), 3)
+    batched = jax.vmap(lambda k: _run_input(inp, 8, 100, 0.1, k)[0].q)(keys)
+    for i in range(3):
+        np.testing.assert_array_equal(batched[i], _run_input(inp, 8, 100, 0.1, keys[i])[0].q)
+    assert not np.array_equal(batched[0], batched[1])

@@ -123,4 +123,6 @@ class Sigmoid(AbstractSurrogate):
 
 def spike(x: Float[Array, "*shape"], slope: float = 5.0) -> Float[Array, "*shape"]:
     """Heaviside spike with the fast-sigmoid (SuperSpike) surrogate of `slope` [1/mV]."""
-    return _fast_sigmoid(x, jnp.asarray(slope, x.dtype))
+    # Through FastSigmoid so that a slope <= 0 raises instead of giving a derivative
+    # with a pole at |x| = 1/|slope|.
+    return FastSigmoid(slope=slope)(x)

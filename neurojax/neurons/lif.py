@@ -144,6 +144,24 @@ def _exp_current(v, g_l, v_t, delta_t, v_peak):
     return g_l * delta_t * jnp.exp((jnp.minimum(v, v_peak) - v_t) / delta_t)  # [pA]
 
 
+def _rest(g_l, e_l, v_t, delta_t, a):
+    r"""Resting potential [mV]: the lower root of
+    $(g_L + a)(v - E_L) = g_L \Delta_T e^{(v - V_T)/\Delta_T}$, above `e_l` because the
+    exponential current is not zero there (0.014 mV for the EIF defaults)."""
+    # Newton from e_l: the residual is concave and negative at e_l, so the iterates
+    # rise monotonically to the lower root (8 steps reach float64 precision unless
+    # the root is within 0.1 delta_t of the saddle-node); capping them at the
+    # residual's maximum keeps them finite when there is no root (a neuron that fires
+    # at zero drive).
+    v_max = v_t + delta_t * jnp.log1p(a / g_l)
+    v = e_l
+    for _ in range(8):
+        ex = jnp.exp((v - v_t) / delta_t)
+        residual = (g_l + a) * (v - e_l) - g_l * delta_t * ex  # [pA]
+        v = jnp.minimum(v - residual / (g_l + a - g_l * ex), v_max)
+    return v
+
+
 class EIF(AbstractNeuron[EIFState]):
     r"""Exponential integrate-and-fire neurons (Fourcaud-Trocmé et al. 2003).
 
@@ -187,7 +205,8 @@ class EIF(AbstractNeuron[EIFState]):
         return self.c_m / self.g_l
 
     def init(self, n: int, *, key: PRNGKeyArray | None = None) -> EIFState:
-        v = jnp.broadcast_to(self.e_l, (n,)).astype(float)
+        v_rest = _rest(self.g_l, self.e_l, self.v_t, self.delta_t, 0.0)
+        v = jnp.broadcast_to(v_rest, (n,)).astype(float)
         return EIFState(v=v, refractory=jnp.zeros((n,), v.dtype))
 
     def step(self, state: EIFState, drive: Drive, dt: float):
@@ -257,9 +276,10 @@ class AdEx(AbstractNeuron[AdExState]):
         return self.c_m / self.g_l
 
     def init(self, n: int, *, key: PRNGKeyArray | None = None) -> AdExState:
-        v = jnp.broadcast_to(self.e_l, (n,)).astype(float)
-        z = jnp.zeros((n,), v.dtype)
-        return AdExState(v=v, w=z, refractory=z)
+        v_rest = _rest(self.g_l, self.e_l, self.v_t, self.delta_t, self.a)
+        v = jnp.broadcast_to(v_rest, (n,)).astype(float)
+        w = jnp.broadcast_to(self.a * (v_rest - self.e_l), (n,)).astype(v.dtype)
+        return AdExState(v=v, w=w, refractory=jnp.zeros((n,), v.dtype))
 
     def step(self, state: AdExState, drive: Drive, dt: float):
         i_exp = _exp_current(state.v, self.g_l, self.v_t, self.delta_t, self.v_peak)

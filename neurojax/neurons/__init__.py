@@ -34,3 +34,28 @@ from .izhikevich import (
     IzhikevichState as IzhikevichState,
 )
 from .fitzhugh_nagumo import FitzHughNagumo as FitzHughNagumo, FitzHughNagumoState as FitzHughNagumoState
+from .compartmental import (
+    AbstractChannel as AbstractChannel,
+    Compartmental as Compartmental,
+    CompartmentalState as CompartmentalState,
+    HHNaK as HHNaK,
+    HHNaKState as HHNaKState,
+    Leak as Leak,
+)
+from .morphology import (
+    Morphology as Morphology,
+    ball_and_stick as ball_and_stick,
+    cable as cable,
+    y_dendrite as y_dendrite,
+)
+from .hh import (
+    AbstractHHIntegrator as AbstractHHIntegrator,
+    ExponentialEuler as ExponentialEuler,
+    HodgkinHuxley as HodgkinHuxley,
+    HodgkinHuxleyState as HodgkinHuxleyState,
+    RK4 as RK4,
+    TraubMiles as TraubMiles,
+    TraubMilesState as TraubMilesState,
+    WangBuzsaki as WangBuzsaki,
+    WangBuzsakiState as WangBuzsakiState,
+)

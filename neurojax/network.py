@@ -363,7 +363,9 @@ class Network(eqx.Module):
         syn = proj.connectivity.sample(k_syn, n_pre, n_post, pre == post)
         weights = _per_synapse(proj.weight, syn, n_pre, n_post, k_w, f"{name} weight", "receptor units")
         if syn.values is not None:
-            weights = syn.values * (1.0 if weights is None else weights)
+            # A scalar weight scales the matrix entries (None from _per_synapse means
+            # the scalar `proj.weight`, which must not be dropped here).
+            weights = syn.values * (float(proj.weight) if weights is None else weights)
         if np.ndim(proj.delay) == 0 and not isinstance(proj.delay, AbstractDistribution):
             delays, max_delay = None, float(proj.delay)
         else:

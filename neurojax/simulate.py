@@ -124,7 +124,7 @@ def _plan(model: NetworkModel, record: Record, dt: float, n_steps: int, state) -
         if isinstance(sel, tuple) and sel and sel[0] == "slice":
             sel = slice(*sel[1:])
         elif isinstance(sel, tuple) and sel and sel[0] == "index":
-            sel = np.asarray(sel[1], dtype=int)
+            sel = np.asarray(sel[1])  # keep a boolean mask boolean (not 0/1 indices)
         variables.append((var, i, _selection(sel, n, f"Record {var}[{pop!r}]")))
     every = dt if record.every is None else record.every
     block_steps = steps_for(every, dt, "Record every")
@@ -390,10 +390,14 @@ def simulate(
                 "reduce dt or check parameters and inputs."
             )
     else:
+        # Guard the step counter rather than the whole state: error_if's callback cannot
+        # carry PRNG-key leaves (inputs and stochastic neurons keep their keys in state).
+        step = state.step
         for name, f in zip(names, flags):
-            state = eqx.error_if(
-                state, f, f"the simulation produced NaN in population {name!r}: reduce dt or check parameters."
+            step = eqx.error_if(
+                step, f, f"the simulation produced NaN in population {name!r}: reduce dt or check parameters."
             )
+        state = eqx.tree_at(lambda s: s.step, state, step)
     sizes = tuple((p.name, p.n) for p in model.populations)
     indices = tuple(
         (f"{names[i]}.{var}", tuple(range(model.populations[i].n)) if idx is None else idx)

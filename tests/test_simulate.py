@@ -1,0 +1,475 @@
+"""`simulate`, `Record` and `Result`: transforms (jit, vmap, grad), recording, and errors.
+
+Every simulation here is small (a dozen neurons, at most 10 ms), and runs that
+only differ in parameter values share one compilation.
+"""
+
+import contextlib
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import matplotlib.figure
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from neurojax.connectivity.builders import AllToAll, FixedProbability
+from neurojax.connectivity.weights import Dense, Sparse, SparseWeights
+from neurojax.distributions import Normal, Uniform
+from neurojax.inputs.deterministic import Constant
+from neurojax.inputs.stochastic import OrnsteinUhlenbeck
+from neurojax.network import Network, Population, Projection
+from neurojax.neurons.lif import LIF
+from neurojax.neurons.rate import FiringRate, Tanh
+from neurojax.simulate import Record, Result, simulate
+from neurojax.synapses.kinetics import Exponential
+from neurojax.synapses.receptors import Conductance, Current
+
+DT = 0.1  # [ms]
+T = 10.0  # [ms]
+N = 12
+# tau_m = 10 ms; 600 pA gives v_inf = 0 mV, far above threshold, so every neuron fires
+# every ~3 ms (enough spikes in 10 ms for rates and ISIs).
+LIF_P = LIF(c_m=100.0, g_l=10.0, e_l=-60.0, v_th=-50.0, v_reset=-60.0, t_ref=1.0)
+
+
+def _spiking_net(layout=Dense(), n=N):
+    """Recurrent excitatory LIF population with per-synapse weights, a 0.5 ms delay,
+    random initial potentials and a constant current. (No noise input: random number
+    generation triples XLA compile time, and the tests compile many variants.)"""
+    pop = Population("E", n, LIF_P, initial={"v": Uniform(-60.0, -50.0)})
+    rec = Projection("E", "E", FixedProbability(0.3), weight=Normal(20.0, 5.0),
+                     synapse=Exponential(tau=5.0), receptor=Current(), delay=0.5, layout=layout)
+    return Network([pop], [rec], inputs=[Constant("E", amplitude=600.0)])
+
+
+MODEL = _spiking_net().build(jax.random.key(0))
+KEY = jax.random.key(1)
+REC_ALL = Record(rates=["E"], v={"E": None}, refractory={"E": None})
+MASK = np.isin(np.arange(N), [2, 3, 11])
+# Decimated, with a slice and a boolean mask; shared by several tests (one compilation).
+REC_SEL = Record(spikes=(), rates=["E"], every=0.5, v={"E": slice(1, 9, 3)}, refractory={"E": MASK})
+
+
+@pytest.fixture(scope="module")
+def base():
+    """The reference run: every step's spikes, rates and state variables."""
+    return simulate(MODEL, T, DT, key=KEY, record=REC_ALL)
+
+
+def _amplitude(model, amp):
+    return eqx.tree_at(lambda m: m.inputs[0].amplitude, model, amp)
+
+
+def _tree_equal(a, b, rtol=0.0):
+    leaves_a, leaves_b = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
+    assert len(leaves_a) == len(leaves_b)
+    for x, y in zip(leaves_a, leaves_b):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=0)
+
+
+def _recorded(res):
+    return res.spikes, res.rates, res.variables
+
+
+def test_base_run_fires_and_has_the_documented_shapes(base):
+    n_steps = round(T / DT)
+    assert base.spikes["E"].shape == (n_steps, N) and base.spikes["E"].dtype == bool
+    assert base.rates["E"].shape == (n_steps,)
+    assert base.variables["E.v"].shape == (n_steps, N)
+    assert base.n_steps == n_steps and base.t_start == 0.0 and base.t_stop == pytest.approx(T)
+    assert dict(base.sizes) == {"E": N}
+    assert int(base.state.step) == n_steps
+    # Not trivially silent nor saturated: the tests below compare real activity.
+    assert 10 < int(base.spikes["E"].sum()) < N * n_steps // 10
+
+
+# ---------------------------------------------------------------------------------------
+# Transforms
+
+
+def test_jit_equals_eager_and_disable_jit(base):
+    sim = jax.jit(simulate, static_argnames=("duration", "dt", "record", "progress", "checkpoint"))
+    res = sim(MODEL, duration=T, dt=DT, key=KEY, record=REC_ALL)
+    # Same XLA kernels elementwise, so the runs agree to rounding; spikes exactly.
+    _tree_equal(_recorded(res), _recorded(base), rtol=1e-12)
+    _tree_equal(res.state.neurons, base.state.neurons, rtol=1e-12)
+    # Op by op (lax.scan runs as a Python loop); 1 ms keeps it short.
+    short = 1.0
+    k = round(short / DT)
+    with jax.disable_jit():
+        slow = simulate(MODEL, short, DT, key=KEY, record=REC_ALL)
+    np.testing.assert_array_equal(np.asarray(slow.spikes["E"]), np.asarray(base.spikes["E"][:k]))
+    np.testing.assert_allclose(np.asarray(slow.variables["E.v"]),
+                               np.asarray(base.variables["E.v"][:k]), rtol=1e-12)
+
+
+def test_vmap_over_parameters_and_keys_equals_loop():
+    # Eight models (drive and synaptic time constant set with eqx.tree_at) and eight keys
+    # (initial potentials), batched in one vmap, against a Python loop.
+    amps = jnp.linspace(300.0, 1000.0, 8)  # [pA]
+    taus = jnp.linspace(2.0, 9.0, 8)  # [ms]
+    keys = jax.random.split(jax.random.key(7), 8)
+
+    def run(amp, tau, key):
+        model = _amplitude(MODEL, amp)
+        model = eqx.tree_at(lambda m: m.projections[0].synapse.tau, model, tau)
+        res = simulate(model, T, DT, key=key, record=REC_SEL)
+        return res.rates["E"], res.variables["E.v"], res.variables["E.refractory"]
+
+    batched = jax.vmap(run)(amps, taus, keys)
+    looped = [run(a, t, k) for a, t, k in zip(amps, taus, keys)]
+    for b, loop in zip(batched, zip(*looped)):
+        np.testing.assert_allclose(np.asarray(b), np.stack([np.asarray(x) for x in loop]), rtol=1e-12)
+    # The sweep did something: more drive, more spikes; other keys, other potentials.
+    rates = np.asarray(batched[0]).mean(axis=1)
+    assert rates[-1] > rates[0]
+    v = np.asarray(batched[1])
+    assert not np.array_equal(v[0], v[1])
+
+
+@contextlib.contextmanager
+def _count_compilations():
+    """Count XLA compilations and jaxpr traces started inside the block."""
+    events = []
+
+    def listener(event, duration, **kwargs):
+        if event in ("/jax/core/compile/backend_compile_duration",
+                     "/jax/core/compile/jaxpr_trace_duration"):
+            events.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield events
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+
+
+def test_new_parameter_values_do_not_recompile():
+    # A duration used by no other test, so the first call must compile and the counter
+    # is seen to work; the second call, with other weights, time constant and drive of
+    # the same shapes, must reuse everything.
+    duration = 4.2
+    model2 = _amplitude(MODEL, jnp.asarray(150.0))
+    model2 = eqx.tree_at(lambda m: m.projections[0].synapse.tau, model2, jnp.asarray(3.0))
+    model2 = eqx.tree_at(lambda m: m.projections[0].weights.weights, model2,
+                         2.0 * MODEL.projections[0].weights.weights)
+    with _count_compilations() as first:
+        r1 = simulate(MODEL, duration, DT, key=KEY)
+    with _count_compilations() as second:
+        r2 = simulate(model2, duration, DT, key=KEY)
+    assert len(first) > 0
+    assert second == []
+    assert not np.array_equal(np.asarray(r1.state.neurons[0].v), np.asarray(r2.state.neurons[0].v))
+
+
+# ---------------------------------------------------------------------------------------
+# Gradients
+
+
+@eqx.filter_jit
+def _rate_and_grads(model, checkpoint=False):
+    """Mean population rate [Hz] and its gradient w.r.t. the whole model."""
+
+    def loss(model):
+        res = simulate(model, T, DT, key=KEY, record=Record(spikes=(), rates=["E"], every=1.0),
+                       checkpoint=checkpoint)
+        return jnp.mean(res.rates["E"])
+
+    return eqx.filter_value_and_grad(loss)(model)
+
+
+def test_surrogate_gradient_of_rate_is_finite_and_positive_for_excitation():
+    rate, grads = _rate_and_grads(MODEL)
+    g_amp = grads.inputs[0].amplitude
+    g_w = grads.projections[0].weights.weights
+    assert np.isfinite(g_amp) and np.all(np.isfinite(np.asarray(g_w)))
+    # More excitatory drive or stronger excitatory synapses raise the rate. The
+    # surrogate gradient has the sign of the true (step-wise) change: 200 pA more drive
+    # fires more spikes.
+    assert g_amp > 0
+    assert float(jnp.sum(g_w)) > 0
+    rate_up, _ = _rate_and_grads(_amplitude(MODEL, jnp.asarray(800.0)))
+    assert rate_up > rate
+
+
+def test_checkpoint_gives_same_values_and_gradients():
+    rate, grads = _rate_and_grads(MODEL)
+    rate_c, grads_c = _rate_and_grads(MODEL, checkpoint=True)
+    assert rate_c == rate
+    _tree_equal(eqx.filter(grads_c, eqx.is_inexact_array), eqx.filter(grads, eqx.is_inexact_array),
+                rtol=1e-12)
+
+
+def test_dense_and_sparse_layouts_agree_in_values_and_gradients():
+    # One network, two containers for the same sampled synapses. The sparse custom VJP
+    # must give the dense matmul's gradient, for the weights and for the surrogate
+    # gradient into presynaptic neurons (through the input amplitude).
+    sparse = _spiking_net(Sparse()).build(jax.random.key(0))
+    rate_d, g_d = _rate_and_grads(MODEL)
+    rate_s, g_s = _rate_and_grads(sparse)
+    sparse_w = sparse.projections[0].weights
+    assert isinstance(sparse_w, SparseWeights)
+    mask = np.asarray(sparse_w.matrix()) != 0
+    np.testing.assert_array_equal(np.asarray(MODEL.projections[0].weights.weights) != 0, mask)
+    np.testing.assert_allclose(rate_s, rate_d, rtol=1e-12)
+    np.testing.assert_allclose(g_s.inputs[0].amplitude, g_d.inputs[0].amplitude, rtol=1e-9)
+    # Map the per-synapse (ELL) gradient onto the (post, pre) matrix.
+    g_sparse = np.asarray(eqx.tree_at(lambda w: w.weights, sparse_w,
+                                      g_s.projections[0].weights.weights).matrix())
+    g_dense = np.asarray(g_d.projections[0].weights.weights)
+    assert np.any(g_sparse != 0)
+    np.testing.assert_allclose(g_sparse[mask], g_dense[mask], rtol=1e-9, atol=1e-12)
+
+
+def _rate_net(layout, n=4):
+    rng = np.random.default_rng(0)
+    w = rng.normal(0.0, 0.6, (n, n))  # (post, pre) [input units per rate unit]
+    # Parameters as strongly typed arrays, so perturbed copies share one compilation.
+    units = FiringRate(tau=jnp.asarray(2.0), transfer=Tanh())
+    return Network(
+        [Population("R", n, units)],
+        [Projection("R", "R", AllToAll(), weight=w, layout=layout, delay=0.3)],
+        inputs=[Constant("R", amplitude=jnp.asarray(rng.normal(0.5, 0.5, n)))],
+    ).build(jax.random.key(0))
+
+
+def _rate_loss(model):
+    res = simulate(model, 5.0, DT, key=KEY,
+                   record=Record(spikes=(), r={"R": None}, every=0.5))
+    r = res.variables["R.r"]
+    c = jnp.cos(jnp.arange(r.size, dtype=float)).reshape(r.shape)  # a fixed readout
+    return jnp.sum(c * r)
+
+
+_rate_loss_and_grad = eqx.filter_jit(eqx.filter_value_and_grad(_rate_loss))
+
+
+def test_rate_network_gradients_match_finite_differences_in_both_layouts():
+    # Graded tanh units start at r = 0, so the sparse path starts with no active rows and
+    # must still propagate gradients into them; the loss is smooth, so central
+    # differences (eps = 1e-5, error O(eps^2) ~ 1e-10 relative) must match to 1e-6.
+    grads = {}
+    for layout in (Dense(), Sparse()):
+        model = _rate_net(layout)
+        loss, g = _rate_loss_and_grad(model)
+        grads[type(layout).__name__] = (model, loss, g)
+        for get in (lambda m: m.projections[0].weights.weights, lambda m: m.inputs[0].amplitude,
+                    lambda m: m.populations[0].neuron.tau):
+            # Perturbations in numpy: same dtypes and shapes, so no new compilation.
+            x = np.asarray(get(model))
+            direction = np.random.default_rng(1).normal(size=x.shape)
+            eps = 1e-5
+            up, _ = _rate_loss_and_grad(eqx.tree_at(get, model, jnp.asarray(x + eps * direction)))
+            down, _ = _rate_loss_and_grad(eqx.tree_at(get, model, jnp.asarray(x - eps * direction)))
+            fd = (float(up) - float(down)) / (2 * eps)
+            np.testing.assert_allclose(np.sum(np.asarray(get(g)) * direction), fd, rtol=1e-6)
+    (m_d, loss_d, g_d), (m_s, loss_s, g_s) = grads["Dense"], grads["Sparse"]
+    assert isinstance(m_s.projections[0].weights, SparseWeights)
+    np.testing.assert_allclose(loss_s, loss_d, rtol=1e-12)
+    w_s = m_s.projections[0].weights
+    g_sparse = np.asarray(eqx.tree_at(lambda w: w.weights, w_s, g_s.projections[0].weights.weights).matrix())
+    off_diagonal = ~np.eye(4, dtype=bool)  # AllToAll has no autapses
+    np.testing.assert_allclose(g_sparse[off_diagonal],
+                               np.asarray(g_d.projections[0].weights.weights)[off_diagonal], rtol=1e-10)
+    np.testing.assert_allclose(g_s.inputs[0].amplitude, g_d.inputs[0].amplitude, rtol=1e-10)
+
+
+# ---------------------------------------------------------------------------------------
+# Progress and continuation
+
+
+def test_progress_bar_gives_the_same_result(base):
+    # Also the integer-index selection (negative indices wrap), against the full record.
+    rec = Record(rates=["E"], v={"E": np.array([5, 0, -1])})
+    res = simulate(MODEL, T, DT, key=KEY, record=rec, progress=True)
+    assert dict(res.indices) == {"E.v": (5, 0, N - 1)}
+    np.testing.assert_array_equal(np.asarray(res.spikes["E"]), np.asarray(base.spikes["E"]))
+    np.testing.assert_array_equal(np.asarray(res.rates["E"]), np.asarray(base.rates["E"]))
+    np.testing.assert_array_equal(np.asarray(res.variables["E.v"]),
+                                  np.asarray(base.variables["E.v"])[:, [5, 0, N - 1]])
+    _tree_equal(res.state, base.state)
+
+
+def test_continuing_from_state_equals_one_long_run(base):
+    first = simulate(MODEL, T / 2, DT, key=KEY, record=REC_ALL)
+    rest = simulate(MODEL, T / 2, DT, state=first.state, record=REC_ALL)
+    assert rest.t_start == pytest.approx(T / 2)
+    joined = jax.tree_util.tree_map(lambda a, b: np.concatenate([a, b]), _recorded(first), _recorded(rest))
+    _tree_equal(joined, _recorded(base))
+    _tree_equal(rest.state, base.state)
+    np.testing.assert_allclose(rest.times(), base.times()[round(T / 2 / DT):], rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------
+# Record and Result
+
+
+def test_decimation_and_neuron_selection(base):
+    mask = MASK
+    res = simulate(MODEL, T, DT, key=KEY, record=REC_SEL)
+    blocks = round(T / 0.5)
+    assert res.spikes == {}
+    assert res.variables["E.v"].shape == (blocks, 3)
+    assert res.variables["E.refractory"].shape == (blocks, 3)
+    assert dict(res.indices) == {"E.v": (1, 4, 7), "E.refractory": (2, 3, 11)}
+    assert res.every == pytest.approx(0.5)
+    # State variables are sampled at the end of each block of 5 steps.
+    end_of_block = slice(4, None, 5)
+    np.testing.assert_array_equal(np.asarray(res.variables["E.v"]),
+                                  np.asarray(base.variables["E.v"])[end_of_block][:, [1, 4, 7]])
+    np.testing.assert_array_equal(np.asarray(res.variables["E.refractory"]),
+                                  np.asarray(base.variables["E.refractory"])[end_of_block][:, mask])
+    # The block rate is the spike count over neurons and the block, per second.
+    counts = np.asarray(base.spikes["E"]).reshape(blocks, 5, N).sum(axis=(1, 2))
+    np.testing.assert_allclose(np.asarray(res.rates["E"]), counts / (N * 0.5e-3), rtol=1e-12)
+    # Without spikes, the step count comes from the rates.
+    assert res.n_steps == round(T / DT)
+
+
+def test_rates_agree_with_spikes(base):
+    s = np.asarray(base.spikes["E"], float)
+    np.testing.assert_allclose(np.asarray(base.rates["E"]), s.mean(axis=1) / (DT * 1e-3), rtol=1e-12)
+    np.testing.assert_allclose(base.neuron_rates("E"), s.sum(axis=0) / (T * 1e-3), rtol=1e-12)
+    np.testing.assert_allclose(base.rate("E"), s.sum() / (N * T * 1e-3), rtol=1e-12)
+    # A window counts steps ending in (t_start, t_stop].
+    np.testing.assert_allclose(base.rate("E", t_start=2.0, t_stop=7.0),
+                               s[20:70].sum() / (N * 5.0e-3), rtol=1e-12)
+    times, ids = base.spike_times("E")
+    steps, neurons = np.nonzero(s)
+    np.testing.assert_allclose(times, (steps + 1) * DT, rtol=1e-12)
+    np.testing.assert_array_equal(ids, neurons)
+    assert np.all(np.diff(times) >= 0)
+
+
+def test_isi_cv_matches_a_direct_computation(base):
+    times, ids = base.spike_times("E")
+    cvs = []
+    for i in range(N):
+        t = np.sort(times[ids == i])
+        if t.size >= 3:
+            isi = np.diff(t)
+            cvs.append(isi.std() / isi.mean())
+    assert len(cvs) > 0
+    np.testing.assert_allclose(base.isi_cv("E", min_spikes=3), np.mean(cvs), rtol=1e-12)
+    assert math.isnan(base.isi_cv("E", min_spikes=10_000))
+
+
+def test_raster_returns_a_figure(base):
+    fig = base.raster()
+    try:
+        assert isinstance(fig, matplotlib.figure.Figure)
+        assert len(fig.axes) == 2
+    finally:
+        plt.close(fig)
+
+
+def test_to_numpy_and_save_load_round_trip(base, tmp_path):
+    arrays = base.to_numpy()
+    assert set(arrays) == {"spikes.E", "rates.E", "variables.E.v", "variables.E.refractory"}
+    assert all(isinstance(a, np.ndarray) for a in arrays.values())
+    path = tmp_path / "run.npz"
+    base.save(path)
+    loaded = Result.load(path)
+    assert loaded.state is None
+    assert (loaded.dt, loaded.t_start, loaded.every, loaded.sizes, loaded.indices) == (
+        base.dt, base.t_start, base.every, base.sizes, base.indices)
+    for k, a in loaded.to_numpy().items():
+        assert a.dtype == arrays[k].dtype
+        np.testing.assert_array_equal(a, arrays[k])
+    assert loaded.rate("E") == base.rate("E")
+
+
+# ---------------------------------------------------------------------------------------
+# Bad input
+
+
+@pytest.mark.parametrize("dt", [0.0, -0.1, math.nan, math.inf])
+def test_bad_dt_is_rejected(dt):
+    with pytest.raises(ValueError, match=r"dt \[ms\] must lie in \(0, inf\)"):
+        simulate(MODEL, T, dt, key=KEY)
+
+
+def test_dt_too_large_for_the_model_is_rejected():
+    # tau_m = 10 ms, synapse tau = 5 ms.
+    with pytest.raises(ValueError, match=r"dt \[ms\] = 8 is too large for synapse tau \[ms\] = 5"):
+        simulate(MODEL, 80.0, 8.0, key=KEY)
+    slow_synapse = eqx.tree_at(lambda m: m.projections[0].synapse.tau, MODEL, jnp.asarray(50.0))
+    with pytest.raises(ValueError, match=r"dt \[ms\] = 20 is too large for tau_m = c_m/g_l \[ms\] = 10"):
+        simulate(slow_synapse, 80.0, 20.0, key=KEY)
+
+
+@pytest.mark.parametrize("duration", [10.05, 0.0, -1.0])
+def test_duration_must_be_a_positive_multiple_of_dt(duration):
+    with pytest.raises(ValueError, match=r"duration \[ms\]"):
+        simulate(MODEL, duration, DT, key=KEY)
+
+
+def test_record_every_must_divide_duration_and_be_a_multiple_of_dt():
+    with pytest.raises(ValueError, match=r"multiple of Record every \[ms\] = 3"):
+        simulate(MODEL, T, DT, key=KEY, record=Record(every=3.0))
+    with pytest.raises(ValueError, match=r"Record every \[ms\] = 0.15 must be a positive multiple of dt"):
+        simulate(MODEL, T, DT, key=KEY, record=Record(every=0.15))
+
+
+@pytest.mark.parametrize("record", [
+    Record(spikes=["X"]),
+    Record(rates=["X"]),
+    Record(v={"X": None}),
+])
+def test_record_of_unknown_population_is_rejected(record):
+    with pytest.raises(ValueError, match=r"unknown population 'X'; the network has \['E'\]"):
+        simulate(MODEL, T, DT, key=KEY, record=record)
+
+
+def test_record_of_unknown_variable_is_rejected():
+    with pytest.raises(ValueError, match=r"cannot record 'w' of population 'E': LIF state has \['v', 'refractory'\]"):
+        simulate(MODEL, T, DT, key=KEY, record=Record(w={"E": None}))
+    with pytest.raises(ValueError, match=r"must map population names to neuron selections"):
+        Record(v=slice(0, 3))
+    with pytest.raises(ValueError, match=r"selects neurons outside \[0, 12\)"):
+        simulate(MODEL, T, DT, key=KEY, record=Record(v={"E": [0, 12]}))
+
+
+def test_simulate_needs_a_key_or_state():
+    with pytest.raises(ValueError, match="needs `key`"):
+        simulate(MODEL, T, DT)
+
+
+def test_result_window_outside_the_run_is_rejected(base):
+    with pytest.raises(ValueError, match=r"time window \[ms\] must lie within \[0, 10\]"):
+        base.rate("E", t_start=5.0, t_stop=12.0)
+    with pytest.raises(ValueError, match="spikes of population 'I' were not recorded"):
+        base.rate("I")
+
+
+def _blow_up_net(noise=False):
+    # A negative conductance of 1e5 nS makes the effective leak g_l + g negative, so
+    # exponential Euler grows by exp(dt |g_l + g| / c_m) = e^100 per step: v overflows to
+    # -inf within a few steps and then turns NaN. Every value passes the build-time
+    # checks (conductance inputs may be negative), so only the run can catch it.
+    stable = Population("ok", 3, LIF_P)
+    unstable = Population("bad", 2, LIF_P)
+    inputs = [Constant("ok", amplitude=50.0),
+              Constant("bad", amplitude=-1e5, receptor=Conductance(e_rev=0.0))]
+    if noise:  # a PRNG key in the state, which the traced NaN check must cope with
+        inputs.append(OrnsteinUhlenbeck("ok", mean=0.0, sigma=10.0, tau=2.0))
+    return Network([stable, unstable], inputs=inputs).build(jax.random.key(0))
+
+
+def test_numerical_blow_up_raises_floating_point_error_naming_the_population():
+    with pytest.raises(FloatingPointError, match=r"NaN in population\(s\) \['bad'\]"):
+        simulate(_blow_up_net(), 5.0, DT, key=KEY)
+
+
+def test_numerical_blow_up_under_jit_raises_naming_the_population():
+    sim = jax.jit(simulate, static_argnames=("duration", "dt"))
+    # The same run without the blow-up passes the traced check.
+    fine = eqx.tree_at(lambda m: m.inputs[1].amplitude, _blow_up_net(noise=True), jnp.asarray(5.0))
+    jax.block_until_ready(sim(fine, duration=5.0, dt=DT, key=KEY))
+    # The runtime error's type depends on how XLA surfaces callback errors; its message
+    # is equinox's.
+    with pytest.raises((RuntimeError, ValueError), match="NaN in population 'bad'"):
+        jax.block_until_ready(sim(_blow_up_net(noise=True), duration=5.0, dt=DT, key=KEY))

@@ -43,6 +43,7 @@ from .connectivity.weights import (
     DenseWeights,
     Sparse,
     SparseWeights,
+    compact_events,
     to_ell,
 )
 from .distributions import AbstractDistribution
@@ -275,9 +276,15 @@ class NetworkModel(AbstractModel[NetworkState]):
             neu, out = pop.neuron.step(neu, drive, dt)
             neurons.append(neu)
             outputs.append(out)
+        # Compact each population's events once, however many sparse projections it has.
+        events = {
+            proj.pre: compact_events(outputs[proj.pre])
+            for proj in self.projections
+            if isinstance(proj.weights, SparseWeights)
+        }
         for j, proj in enumerate(self.projections):
             buffers[j] = proj.weights.deliver(
-                buffers[j], outputs[proj.pre], k, proj.delay_steps(dt), dt
+                buffers[j], outputs[proj.pre], k, proj.delay_steps(dt), dt, events.get(proj.pre)
             )
         new = NetworkState(
             step=k + 1,

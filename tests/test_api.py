@@ -30,7 +30,8 @@ def test_subpackage_names():
     }
     assert _public(nj.connectivity) == {
         "AbstractConnectivity", "AllToAll", "Dense", "DenseWeights", "FixedInDegree",
-        "FixedProbability", "FromMatrix", "Sparse", "SparseWeights", "Synapses",
+        "FixedProbability", "FromMatrix", "Sparse", "SparseWeights", "Synapses", "Events",
+        "compact_events",
     }
     assert _public(nj.inputs) == {
         "AbstractInput", "Constant", "OrnsteinUhlenbeck", "OrnsteinUhlenbeckState", "Poisson",

@@ -14,4 +14,6 @@ from .weights import (
     DenseWeights as DenseWeights,
     Sparse as Sparse,
     SparseWeights as SparseWeights,
+    Events as Events,
+    compact_events as compact_events,
 )

@@ -59,8 +59,10 @@ class DenseWeights(eqx.Module):
         step: Int[Array, ""],
         delay_steps: int,
         dt: float,
+        events: Events | None = None,
     ) -> Float[Array, "slots post"]:
-        """Add `weights @ act` into the slot read `delay_steps` steps from now."""
+        """Add `weights @ act` into the slot read `delay_steps` steps from now
+        (`events` is unused: dense propagation touches every synapse)."""
         slot = (step + delay_steps) % buffer.shape[0]
         return buffer.at[slot].add(self.weights @ act)
 
@@ -77,18 +79,53 @@ def _slots(step, delay_steps, delays_ms, rows, n_slots, dt):
     return (step + d) % n_slots
 
 
+_BLOCK = 32
+_UPPER = np.triu(np.ones((_BLOCK, _BLOCK), np.float32))
+
+
+class Events(eqx.Module):
+    """The active (non-zero) entries of a population's output in one step, compacted.
+
+    **Fields:**
+
+    - `rows`: Indices of active neurons in increasing order, then padding `n`; shape `(n,)`.
+    - `count`: Number of active neurons.
+    """
+
+    rows: Int[Array, " n"]
+    count: Int[Array, ""]
+
+
+def compact_events(act: Float[Array, " n"]) -> Events:
+    """Compact the active entries of `act`.
+
+    `jnp.nonzero` lowers to a cumulative sum that XLA:CPU evaluates slowly; here the
+    prefix count is a matrix product per block of 32 neurons (exact in float32) plus a
+    short cumulative sum over blocks, followed by one scatter. Measured on this
+    project's 2-core CPU for 3200 neurons: about 6 µs against 50 µs for `jnp.nonzero`.
+    """
+    n = act.shape[0]
+    n_blocks = -(-n // _BLOCK)
+    active = act != 0
+    mask = jnp.pad(active, (0, n_blocks * _BLOCK - n)).reshape(n_blocks, _BLOCK)
+    within = (mask.astype(jnp.float32) @ jnp.asarray(_UPPER)).astype(jnp.int32)
+    per_block = within[:, -1]
+    before = jnp.cumsum(per_block) - per_block
+    position = (within + before[:, None]).reshape(-1)[:n] - 1
+    dest = jnp.where(active, position, n)
+    rows = jnp.full((n,), n, jnp.int32).at[dest].set(jnp.arange(n, dtype=jnp.int32), mode="drop")
+    return Events(rows=rows, count=jnp.sum(per_block))
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7, 8))
 def _sparse_deliver(weights, act, buffer, targets, slot_info, chunk, n_slots, delay_steps, dt):
-    step, delays_ms = slot_info
+    step, delays_ms, rows_all, count = slot_info
     n_pre = act.shape[0]
     n_post = buffer.shape[1]
-    active = act != 0
-    count = jnp.sum(active, dtype=jnp.int32)
-    # Compact the active rows once, then scatter them `chunk` rows at a time: the loop
-    # runs ceil(count / chunk) times, so work follows the number of events.
-    rows_all = jnp.nonzero(active, size=n_pre, fill_value=n_pre)[0]
     flat_size = n_slots * n_post
 
+    # Scatter the compacted active rows `chunk` at a time: the loop runs
+    # ceil(count / chunk) times, so work follows the number of events.
     def scatter_rows(i, flat):
         rows = jax.lax.dynamic_slice_in_dim(rows_all, i * chunk, chunk)
         a = _padded_take(act, rows, 0.0)
@@ -114,7 +151,7 @@ def _sparse_deliver_fwd(weights, act, buffer, targets, slot_info, chunk, n_slots
 def _sparse_deliver_bwd(chunk, n_slots, delay_steps, dt, res, cotangents):
     weights, act, targets, slot_info = res
     g_buffer = cotangents
-    step, delays_ms = slot_info
+    step, delays_ms, _, _ = slot_info
     n_pre = act.shape[0]
     rows = jnp.arange(n_pre)
     slots = jnp.broadcast_to(
@@ -174,14 +211,18 @@ class SparseWeights(eqx.Module):
         step: Int[Array, ""],
         delay_steps: int,
         dt: float,
+        events: Events | None = None,
     ) -> Float[Array, "slots post"]:
-        """Scatter-add the rows of active presynaptic neurons into the ring buffer."""
+        """Scatter-add the rows of active presynaptic neurons into the ring buffer.
+        `events` is `compact_events(act)`, passed in when several projections share
+        one presynaptic population so it is computed once."""
+        events = compact_events(act) if events is None else events
         return _sparse_deliver(
             self.weights,
             act,
             buffer,
             self.targets,
-            (step, self.delays),
+            (step, self.delays, events.rows, events.count),
             self.chunk,
             buffer.shape[0],
             delay_steps,

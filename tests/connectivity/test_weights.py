@@ -275,3 +275,17 @@ def test_vmap_over_activity_and_weights_equals_loop():
         np.testing.assert_allclose(
             g_act, scale * dense.weights.T @ cot[(7 + 3) % SLOTS], rtol=1e-12, atol=1e-13
         )
+
+
+@pytest.mark.parametrize("n", [1, 31, 32, 33, 100, 1000])
+@pytest.mark.parametrize("p", [0.0, 0.01, 0.3, 1.0])
+def test_compact_events_equals_nonzero(n, p):
+    from neurojax.connectivity import compact_events
+
+    rng = np.random.default_rng(n)
+    act = jnp.asarray((rng.random(n) < p) * rng.normal(size=n))
+    events = jax.jit(compact_events)(act)
+    expected = np.nonzero(np.asarray(act))[0]
+    assert int(events.count) == expected.size
+    np.testing.assert_array_equal(np.asarray(events.rows)[: expected.size], expected)
+    assert np.all(np.asarray(events.rows)[expected.size:] == n)

@@ -11,6 +11,7 @@ from . import gallery as gallery
 from . import inputs as inputs
 from . import neurons as neurons
 from . import surrogate as surrogate
+from . import sharding as sharding
 from . import synapses as synapses
 from ._abstract import (
     AbstractInput as AbstractInput,
@@ -27,5 +28,6 @@ from .network import (
     Projection as Projection,
 )
 from .simulate import Record as Record, Result as Result, simulate as simulate
+from .sweep import sweep as sweep
 
 __version__ = "0.1.0"

@@ -16,9 +16,9 @@ def test_top_level_names():
     assert _public(nj) == {
         "AbstractInput", "AbstractModel", "AbstractNeuron", "Drive", "LogNormal", "Network",
         "NetworkModel", "NetworkState", "Normal", "Population", "Projection", "Record",
-        "Result", "Uniform", "simulate",
+        "Result", "Uniform", "simulate", "sweep",
     }
-    assert {"analysis", "connectivity", "gallery", "inputs", "neurons", "surrogate",
+    assert {"analysis", "connectivity", "gallery", "inputs", "neurons", "sharding", "surrogate",
             "synapses"} <= set(vars(nj))
 
 

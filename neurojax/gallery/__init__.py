@@ -1,7 +1,7 @@
 """Named ready-made models used by the CLI, tutorials and benchmarks.
 
 ```python
-nj.gallery.names()                       # ['brunel', 'coba', 'cuba']
+nj.gallery.names()                       # ['brunel', 'coba', 'cobahh', 'cuba']
 net = nj.gallery.get("coba", n=1000)     # an unbuilt Network
 nj.gallery.info("coba").duration         # suggested run length [ms]
 ```
@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from ..network import Network
 from .brunel import brunel
-from .vogels_abbott import coba, cuba
+from .vogels_abbott import coba, cobahh, cuba
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +41,11 @@ _ENTRIES = {
     "coba": GalleryEntry(
         "coba", coba, 1000.0, 0.1,
         "Vogels & Abbott 2005 / Brette et al. 2007 benchmark 1: 18.5 +- 1.5 Hz, AI",
+        small={}, full={},
+    ),
+    "cobahh": GalleryEntry(
+        "cobahh", cobahh, 1000.0, 0.1,
+        "Brette et al. 2007 benchmark 3 (Traub-Miles HH, COBA synapses): self-sustained AI",
         small={}, full={},
     ),
     "cuba": GalleryEntry(

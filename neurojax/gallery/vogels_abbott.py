@@ -8,6 +8,11 @@ exponential synapses τ_e = 5 ms, τ_i = 10 ms, no external input.
 Expected statistics (REFERENCES.md section 6; numpy and NEST re-simulations, 1 s,
 dt = 0.1 ms): COBA 18.5 ± 1.5 Hz, CUBA 5.5 ± 0.4 Hz, E and I rates nearly equal,
 asynchronous irregular firing (ISI CV around 1).
+
+`cobahh` is benchmark 3: the COBA network with Traub–Miles Hodgkin–Huxley cells
+(Brian2's `examples/COBAHH.py`). No published rates were available to check it against
+(REFERENCES.md section 6 says so); its test checks self-sustained, irregular activity
+with nearly equal E and I rates.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 from .. import connectivity, neurons, synapses
 from ..distributions import Normal, Uniform
 from ..network import Network, Population, Projection
+from ..neurons.hh import TraubMiles
 
 
 def _lif(e_l: float) -> neurons.LIF:
@@ -65,4 +71,29 @@ def cuba(n: int = 4000, p: float = 0.02, w_e: float = 16.2, w_i: float = -90.0) 
                      synapse=synapses.Exponential(tau=5.0), receptor=synapses.Current())
     inh = Projection("I", ["E", "I"], connectivity.FixedProbability(p), weight=w_i,
                      synapse=synapses.Exponential(tau=10.0), receptor=synapses.Current())
+    return Network([E, I], [exc, inh])
+
+
+def cobahh(n: int = 4000, p: float = 0.02, w_e: float = 6.0, w_i: float = 67.0) -> Network:
+    """COBAHH (benchmark 3): the COBA network with Traub–Miles HH neurons (area
+    20000 µm², g_Na 100, g_Kd 30, g_L 0.05 mS/cm², E_L −60, V_T −63 mV), spikes
+    detected at −20 mV, conductance synapses as in `coba`. Initial state as in Brian2's
+    example: V ~ N(−65, 5) mV, g_e ~ N(40, 15) nS, g_i ~ N(200, 120) nS.
+
+    **Arguments:**
+
+    - `n`: Total number of neurons (80 % excitatory).
+    - `p`: Connection probability.
+    - `w_e`, `w_i`: Excitatory / inhibitory conductance increments [nS].
+    """
+    n_e = int(round(0.8 * n))
+    v0 = {"v": Normal(-65.0, 5.0)}
+    E = Population("E", n_e, TraubMiles(), initial=v0)
+    I = Population("I", n - n_e, TraubMiles(), initial=v0)
+    exc = Projection("E", ["E", "I"], connectivity.FixedProbability(p), weight=w_e,
+                     synapse=synapses.Exponential(tau=5.0),
+                     receptor=synapses.Conductance(e_rev=0.0), initial=Normal(40.0, 15.0))
+    inh = Projection("I", ["E", "I"], connectivity.FixedProbability(p), weight=w_i,
+                     synapse=synapses.Exponential(tau=10.0),
+                     receptor=synapses.Conductance(e_rev=-80.0), initial=Normal(200.0, 120.0))
     return Network([E, I], [exc, inh])

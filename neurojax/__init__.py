@@ -10,6 +10,7 @@ from . import connectivity as connectivity
 from . import gallery as gallery
 from . import inputs as inputs
 from . import neurons as neurons
+from . import ode as ode
 from . import surrogate as surrogate
 from . import sharding as sharding
 from . import synapses as synapses

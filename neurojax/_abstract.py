@@ -28,8 +28,8 @@ class Drive(eqx.Module):
     `g` (likewise for `q`, `qg`). Keeping the drive linear in $v$ lets integrators
     treat conductances exactly (exponential Euler with an effective time constant).
 
-    Rate units read only `i` as their input (a graded signal in the units of the
-    projection's weights).
+    Rate units read `graded()` = `i + q` as their input (a graded signal in the units
+    of the projection's weights): delta-synapse arrivals act as instantaneous input.
 
     **Fields:**
 
@@ -60,6 +60,11 @@ class Drive(eqx.Module):
     def charge(self, v: Float[Array, " n"]) -> Float[Array, " n"]:
         """Instantaneous charge at membrane potential `v` [mV], in [pA·ms]."""
         return self.q - self.qg * v
+
+    def graded(self) -> Float[Array, "*#n"]:
+        """The input of a rate unit: held input `i` plus instantaneous arrivals `q`
+        (so `W r` propagated through `Delta` synapses reaches it undelayed by kinetics)."""
+        return self.i + self.q
 
     def __add__(self, other: "Drive") -> "Drive":
         return Drive(

@@ -18,7 +18,7 @@ def test_top_level_names():
         "NetworkModel", "NetworkState", "Normal", "Population", "Projection", "Record",
         "Result", "Uniform", "simulate", "sweep",
     }
-    assert {"analysis", "connectivity", "gallery", "inputs", "neurons", "sharding", "surrogate",
+    assert {"analysis", "connectivity", "gallery", "inputs", "neurons", "ode", "sharding", "surrogate",
             "synapses"} <= set(vars(nj))
 
 

@@ -42,8 +42,9 @@ def brunel(
     **Arguments:**
 
     - `regime`: "A", "B", "C" or "D" (sets `g` and `eta` unless they are given).
-    - `n_e`: Number of excitatory neurons (N_I = N_E / 4). The in-degrees stay `c_e`
-      and `c_e / 4`, so the mean-field statistics do not depend on `n_e`.
+    - `n_e`: Number of excitatory neurons (N_I = N_E / 4), more than `c_e`. The
+      in-degrees stay `c_e` and `c_e / 4`, so the mean-field statistics do not depend
+      on `n_e` (shared inputs make small networks more synchronous).
     - `g`: Relative inhibitory strength.
     - `eta`: External rate relative to threshold, ν_ext / ν_thr.
     - `j`: Excitatory jump J [mV].
@@ -52,6 +53,11 @@ def brunel(
     """
     if regime not in REGIMES:
         raise ValueError(f"unknown Brunel regime {regime!r}; choose from {sorted(REGIMES)}.")
+    if n_e <= c_e:
+        raise ValueError(
+            f"Brunel n_e [neurons] must exceed the in-degree c_e = {c_e} (distinct "
+            f"presynaptic partners without autapses), got n_e = {n_e}; lower c_e too."
+        )
     g0, eta0 = REGIMES[regime]
     g = g0 if g is None else g
     eta = eta0 if eta is None else eta

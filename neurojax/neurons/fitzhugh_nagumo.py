@@ -97,6 +97,16 @@ class FitzHughNagumo(AbstractNeuron[FitzHughNagumoState]):
         dw = (v + self.a - self.b * w) / self.tau
         return dv, dw
 
+    def time_derivative(
+        self, state: FitzHughNagumoState, drive: Drive
+    ) -> FitzHughNagumoState:
+        """$(dv/dt, dw/dt)$ [1/ms] under `drive`, as a State: `vector_field` at
+        $I$ = `drive.current(v) / c_m`, divided by `time_scale` [ms per model time unit].
+        The continuous-time model that `neurojax.ode.solve` integrates; a delta-synapse
+        charge (`drive.q`, `drive.qg`) is an impulse, not part of the vector field."""
+        dv, dw = self.vector_field(state.v, state.w, drive.current(state.v) / self.c_m)
+        return FitzHughNagumoState(v=dv / self.time_scale, w=dw / self.time_scale)
+
     def resting_state(self) -> tuple[Float[Array, "*#n"], Float[Array, "*#n"]]:
         r"""The fixed point $(v^*, w^*)$ at $I = 0$.
 

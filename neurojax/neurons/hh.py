@@ -367,6 +367,15 @@ class AbstractConductanceNeuron(AbstractNeuron[_State]):
         dx = tuple(a * (1.0 - x) - b * x for x, a, b in zip(gates, alphas, betas))
         return dv, dx
 
+    def time_derivative(self, state: _State, drive: Drive) -> _State:
+        """The time derivative of `state` under `drive`, as a State: $dv/dt$ [mV/ms] and
+        $dx/dt$ [1/ms] per gate. The continuous-time model that `neurojax.ode.solve`
+        integrates; a delta-synapse charge (`drive.q`, `drive.qg`) is an impulse, not
+        part of the vector field."""
+        v = state.v  # pyright: ignore[reportAttributeAccessIssue]
+        dv, dx = self.vector_field(v, self._gates_of(state), drive)
+        return self._state_of(dv, dx)
+
     def steady_gates(self, v: Float[Array, " n"]) -> _Gates:
         r"""The gates at their steady state $\alpha/(\alpha+\beta)$ at `v` [mV]."""
         alphas, betas = self.gate_rates(v)

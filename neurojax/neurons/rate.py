@@ -2,7 +2,7 @@ r"""Rate and binary units: `Rate`, `FiringRate`, `WilsonCowan`, `Binary`, and th
 transfer functions `ReLU`, `Sigmoid`, `Tanh`, `PowerLaw`.
 
 These units emit graded rates (`spiking = False`); projections propagate them through
-the same weights as spikes. A unit reads only `drive.i` (see `neurojax.Drive`) as its
+the same weights as spikes. A unit reads `drive.graded()` = `i + q` (see `neurojax.Drive`) as its
 input $h$, a graded signal in the units of the projection's weights (for the
 stabilised supralinear network, mV: weights in [mV·s] times rates in [Hz]).
 
@@ -209,7 +209,7 @@ class Rate(AbstractNeuron[RateState]):
 
     $$\tau \frac{dv}{dt} = -v + v_{rest} + h, \qquad r = f(v - v_{rest}),$$
 
-    with $h$ = `drive.i` [mV] and transfer function $f$ (e.g. `PowerLaw(k=0.3, n=2)`).
+    with $h$ = `drive.graded()` [mV] and transfer function $f$ (e.g. `PowerLaw(k=0.3, n=2)`).
     Integrated with exponential Euler, exact for input constant over a step; the output
     is the rate at the end of the step. Under constant input $v$ relaxes to
     $v_{rest} + h$ and $r$ to $f(h)$.
@@ -241,8 +241,16 @@ class Rate(AbstractNeuron[RateState]):
     def step(
         self, state: RateState, drive: Drive, dt: float
     ) -> tuple[RateState, Float[Array, " n"]]:
-        v = _relax(state.v, self.v_rest + drive.i, dt, self.tau)
+        v = _relax(state.v, self.v_rest + drive.graded(), dt, self.tau)
         return RateState(v=v), self.transfer(v - self.v_rest)
+
+    def rate(self, state: RateState) -> Float[Array, " n"]:
+        """The rate $f(v - v_{rest})$ [Hz] that `step` emits for `state`."""
+        return self.transfer(state.v - self.v_rest)
+
+    def time_derivative(self, state: RateState, drive: Drive) -> RateState:
+        """$dv/dt$ [mV/ms] under `drive`, as a State (used by `neurojax.ode`)."""
+        return RateState(v=(self.v_rest + drive.graded() - state.v) / self.tau)
 
     def check(self, n: int, dt: float) -> None:
         check_shape(self.tau, n, "tau")
@@ -260,7 +268,7 @@ class FiringRate(AbstractNeuron[FiringRateState]):
 
     $$\tau \frac{dr}{dt} = -r + f(h),$$
 
-    with $h$ = `drive.i` [input units] and transfer function $f$. Integrated with
+    with $h$ = `drive.graded()` [input units] and transfer function $f$. Integrated with
     exponential Euler, exact for input constant over a step. `init` starts at $f(0)$,
     the fixed point without input.
 
@@ -287,8 +295,16 @@ class FiringRate(AbstractNeuron[FiringRateState]):
     def step(
         self, state: FiringRateState, drive: Drive, dt: float
     ) -> tuple[FiringRateState, Float[Array, " n"]]:
-        r = _relax(state.r, self.transfer(drive.i), dt, self.tau)
+        r = _relax(state.r, self.transfer(drive.graded()), dt, self.tau)
         return FiringRateState(r=r), r
+
+    def rate(self, state: FiringRateState) -> Float[Array, " n"]:
+        """The rate [Hz] that `step` emits for `state`: the state itself."""
+        return state.r
+
+    def time_derivative(self, state: FiringRateState, drive: Drive) -> FiringRateState:
+        """$dr/dt$ [rate/ms] under `drive`, as a State (used by `neurojax.ode`)."""
+        return FiringRateState(r=(self.transfer(drive.graded()) - state.r) / self.tau)
 
     def check(self, n: int, dt: float) -> None:
         check_shape(self.tau, n, "tau")
@@ -305,7 +321,7 @@ class WilsonCowan(AbstractNeuron[WilsonCowanState]):
 
     $$\tau \frac{dr}{dt} = -r + (1 - k_{ref}\, r)\, F(h),$$
 
-    with $h$ = `drive.i` (the weighted activity of the other populations plus external
+    with $h$ = `drive.graded()` (the weighted activity of the other populations plus external
     input, coupling $w_{EE}$ etc. coming from projections) and $F$ by default the
     shifted sigmoid. $k_{ref} = 0$ gives the Neuromatch Academy form used in
     REFERENCES.md §7; $k_{ref} = 1$ the original refractory factor $(1 - r)$.
@@ -351,9 +367,18 @@ class WilsonCowan(AbstractNeuron[WilsonCowanState]):
     def step(
         self, state: WilsonCowanState, drive: Drive, dt: float
     ) -> tuple[WilsonCowanState, Float[Array, " n"]]:
-        r_inf, lam = self._target(drive.i)
+        r_inf, lam = self._target(drive.graded())
         r = _relax(state.r, r_inf, dt * lam, self.tau)
         return WilsonCowanState(r=r), r
+
+    def rate(self, state: WilsonCowanState) -> Float[Array, " n"]:
+        """The activity [dimensionless] that `step` emits for `state`: the state itself."""
+        return state.r
+
+    def time_derivative(self, state: WilsonCowanState, drive: Drive) -> WilsonCowanState:
+        """$dr/dt$ [1/ms] under `drive`, as a State (used by `neurojax.ode`)."""
+        f = self.transfer(drive.graded())
+        return WilsonCowanState(r=(f - (1.0 + self.k_ref * f) * state.r) / self.tau)
 
     def check(self, n: int, dt: float) -> None:
         check_shape(self.tau, n, "tau")
@@ -444,7 +469,7 @@ class Binary(AbstractNeuron[BinaryState]):
     $$s_i \leftarrow H(h_i - \theta) \in \{0, 1\}
     \quad\text{or, if symmetric,}\quad s_i \leftarrow 2H(h_i - \theta) - 1 \in \{-1, 1\},$$
 
-    with $h$ = `drive.i` and $H(0) = 1$. Time is discrete: each `step` is one update
+    with $h$ = `drive.graded()` and $H(0) = 1$. Time is discrete: each `step` is one update
     and `dt` is not used. Synchronous units all update every step (Little 1974).
     Asynchronous units update `n_update` distinct units drawn uniformly at random each
     step (default 1, Hopfield's scheme; then $n$ steps are one sweep on average) and
@@ -497,7 +522,7 @@ class Binary(AbstractNeuron[BinaryState]):
         self, state: BinaryState, drive: Drive, dt: float
     ) -> tuple[BinaryState, Float[Array, " n"]]:
         # Broadcast: a drive or threshold may be a scalar shared by all units.
-        target = jnp.broadcast_to(self.surrogate(drive.i - self.threshold), state.s.shape)
+        target = jnp.broadcast_to(self.surrogate(drive.graded() - self.threshold), state.s.shape)
         if self.symmetric:
             target = 2.0 * target - 1.0
         if not self.asynchronous:

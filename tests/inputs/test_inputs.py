@@ -308,3 +308,19 @@ def test_same_key_same_noise_and_vmap_over_keys(getkey):
     for i in range(3):
         np.testing.assert_array_equal(batched[i], _run_input(inp, 8, 100, 0.1, keys[i])[0].q)
     assert not np.array_equal(batched[0], batched[1])
+
+
+@pytest.mark.parametrize("lam", [0.3, 7.0, 40.0, 250.0])
+def test_poisson_counts_mean_and_variance_for_small_and_split_means(lam):
+    # Means above 16 are drawn as sums of equal parts; both paths must be Poisson:
+    # mean and variance equal lam. Tolerances are 5 standard errors of the estimates
+    # (sd of the sample mean sqrt(lam/N); of the sample variance about lam sqrt(2/N)).
+    import jax.numpy as jnp
+
+    from neurojax.inputs.stochastic import poisson_counts
+
+    n = 100_000
+    x = np.asarray(jax.jit(poisson_counts)(jax.random.key(11), jnp.full((n,), lam)))
+    assert np.all(x == np.round(x)) and x.min() >= 0
+    assert abs(x.mean() - lam) < 5 * np.sqrt(lam / n)
+    assert abs(x.var() - lam) < 5 * lam * np.sqrt(2.0 / n + 1.0 / (lam * n))

@@ -131,9 +131,12 @@ def _sparse_deliver(weights, act, buffer, targets, slot_info, chunk, n_slots, de
         a = _padded_take(act, rows, 0.0)
         w = weights if weights.ndim == 0 else _padded_take(weights, rows, 0.0)
         tgt = _padded_take(targets, rows, n_post)
-        slots = _slots(step, delay_steps, delays_ms, rows, n_slots, dt)
-        # Padding targets (== n_post) map past the end of the buffer and are dropped.
-        idx = jnp.where(tgt < n_post, slots * n_post + tgt, flat_size)
+        if n_slots == 1:
+            idx = tgt  # padding targets (== n_post == flat_size) are dropped
+        else:
+            slots = _slots(step, delay_steps, delays_ms, rows, n_slots, dt)
+            # Padding targets (== n_post) map past the end of the buffer and are dropped.
+            idx = jnp.where(tgt < n_post, slots * n_post + tgt, flat_size)
         vals = jnp.broadcast_to(w * a[:, None], tgt.shape)
         return flat.at[idx.ravel()].add(vals.ravel(), mode="drop")
 

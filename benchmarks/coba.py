@@ -1,84 +1,79 @@
-"""COBA-4k benchmark: build, compile and run time of 1 s of the Vogels-Abbott network.
+"""COBA-4k benchmark: 1 s of the Vogels & Abbott (2005) conductance-based network
+(Brette et al. 2007 benchmark 1), neurojax vs Brian2 (runtime, cpp_standalone) and
+BrainPy when they are installed (``pip install -e ".[bench]"``).
 
-    python benchmarks/coba.py [--duration MS] [--repeats N] [--n N]
+    python benchmarks/coba.py [--quick] [--n N] [--duration MS] [--repeats N] [--anchors LIST]
 
-Prints a table and writes benchmarks/results/coba.json. Rates are checked against the
-reference range (REFERENCES.md section 6) before any time is reported, so a fast but
-wrong run is visible. The "floor" row is the same scan with the synapses removed
-(neuron updates only); the ratio of the two is the cost of synaptic propagation.
-Times on a shared machine are noisy: compare ratios from one run, not absolute times.
+Build, compile and run times are reported separately, with peak memory; the rates are
+checked against REFERENCES.md section 6 before any time is printed. The "floor" row is
+the same scan with the synapses removed (neuron updates only): run time / floor is the
+cost of synaptic propagation. Times on a shared machine are noisy: compare the ratios
+of one run (the simulators are timed alternately), not absolute times.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import pathlib
-import platform
-import time
+import sys
 
-import jax
+from _common import (
+    alternate,
+    check_rates,
+    finish_args,
+    flag_anchor_rates,
+    parser,
+    prepare,
+    rates_of,
+    report,
+    start_anchors,
+    timed_build,
+)
 
-import neurojax as nj
-from neurojax._misc import steps_for
-from neurojax.simulate import Record, _plan, _run
-
-
-def measure(network, duration, dt, repeats, seed=0):
-    t0 = time.perf_counter()
-    model = network.build(jax.random.key(seed))
-    build_s = time.perf_counter() - t0
-    state = model.init(jax.random.key(seed + 1), dt)
-    record = Record(spikes=(), rates=list(model.names), every=duration)
-    plan = _plan(model, record, dt, steps_for(duration, dt), state)
-    n_blocks = steps_for(duration, dt) // plan.block_steps
-    t0 = time.perf_counter()
-    compiled = _run.lower(model, state, n_blocks, dt, plan, False).compile()
-    compile_s = time.perf_counter() - t0
-    runs = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        _, rec = compiled(model, state, n_blocks, dt, plan, False)
-        jax.block_until_ready(rec)
-        runs.append(time.perf_counter() - t0)
-    rates = {name: float(r[0]) for name, r in zip(model.names, rec[1])}
-    return {"build_s": build_s, "compile_s": compile_s, "run_s": min(runs),
-            "run_s_all": runs, "rates_hz": rates}
+# REFERENCES.md section 6: 18.5 +- 1.5 Hz (numpy and NEST over seeds 0-2: 17.0-19.5 Hz);
+# [15, 22] Hz leaves room for the seed-to-seed spread of a different random graph.
+RATE_RANGE = (15.0, 22.0)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=float, default=1000.0, help="simulated time [ms]")
-    parser.add_argument("--dt", type=float, default=0.1, help="time step [ms]")
-    parser.add_argument("--n", type=int, default=4000, help="number of neurons")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs (best is kept)")
-    parser.add_argument("--out", default=str(pathlib.Path(__file__).parent / "results" / "coba.json"))
-    args = parser.parse_args(argv)
+    p = parser(__doc__.split("\n")[0], duration=1000.0, quick_duration=200.0)
+    p.add_argument("--n", type=int, default=4000, help="number of neurons (80 % excitatory)")
+    p.add_argument("--no-floor", action="store_true", help="skip the neuron-only floor row")
+    args = finish_args(p.parse_args(argv))
+
+    import neurojax as nj
 
     net = nj.gallery.get("coba", n=args.n)
-    full = measure(net, args.duration, args.dt, args.repeats)
-    floor = measure(nj.Network(net.populations, []), args.duration, args.dt, args.repeats)
-    if args.n == 4000 and args.duration >= 1000.0:
-        for pop, rate in full["rates_hz"].items():
-            # REFERENCES.md section 6: 18.5 +- 1.5 Hz across seeds; allow the seed spread.
-            if not 15.0 <= rate <= 22.0:
-                raise SystemExit(f"COBA rate of {pop} is {rate:.2f} Hz, outside [15, 22] Hz: not timing a wrong run.")
-    steps = steps_for(args.duration, args.dt)
-    print(f"COBA-{args.n}, {args.duration:g} ms at dt = {args.dt:g} ms on {jax.default_backend()} "
-          f"({platform.processor() or platform.machine()})")
-    print(f"{'case':<22}{'build [s]':>10}{'compile [s]':>12}{'run [s]':>10}{'us/step':>10}  rates [Hz]")
-    for name, r in (("neurojax", full), ("floor (no synapses)", floor)):
-        rates = ", ".join(f"{k} {v:.2f}" for k, v in r["rates_hz"].items())
-        print(f"{name:<22}{r['build_s']:>10.2f}{r['compile_s']:>12.2f}{r['run_s']:>10.3f}"
-              f"{r['run_s'] / steps * 1e6:>10.1f}  {rates}")
-    print(f"run time / floor = {full['run_s'] / floor['run_s']:.1f}x")
-    out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"case": f"coba-{args.n}", "duration_ms": args.duration, "dt_ms": args.dt,
-                               "backend": jax.default_backend(), "jax": jax.__version__,
-                               "neurojax": full, "floor": floor}, indent=2))
-    print(f"wrote {out}")
+    model, build_s = timed_build(net, args.seed)
+    record = nj.Record(spikes=(), rates=list(model.names), every=args.duration)
+    run, compile_s = prepare(model, args.duration, args.dt, args.seed, record)
+    params = {"n": args.n, "p": 0.02, "w_e": 6.0, "w_i": 67.0, "dt": args.dt,
+              "duration": args.duration, "seed": args.seed}
+    anchors = start_anchors(args, "coba", params)
+    times, rec, peak = alternate(run, anchors, args.repeats)
+    rates = rates_of(model, rec)
+    checked = args.n == 4000 and args.duration >= 1000.0
+    if checked:
+        check_rates("COBA-4k", rates, *RATE_RANGE, "REFERENCES.md section 6, 18.5 +- 1.5 Hz")
+    rows = [{"name": "neurojax", "status": "ok", "build_s": build_s, "compile_s": compile_s,
+             "run_s": min(times), "run_s_all": times, "peak_mb": peak, "rates_hz": rates}]
+    if not checked:
+        rows[0]["note"] = "rates not checked (reference: n = 4000, 1 s)"
+    rows += [a.row() for a in anchors]
+    if checked:
+        flag_anchor_rates(rows[1:], *RATE_RANGE)
+
+    if not args.no_floor:
+        floor_model, floor_build = timed_build(nj.Network(net.populations, []), args.seed)
+        floor_run, floor_compile = prepare(floor_model, args.duration, args.dt, args.seed, record)
+        floor_times, floor_rec, floor_peak = alternate(floor_run, [], args.repeats)
+        rows.append({"name": "neurojax floor (no synapses)", "status": "ok",
+                     "build_s": floor_build, "compile_s": floor_compile,
+                     "run_s": min(floor_times), "run_s_all": floor_times,
+                     "peak_mb": floor_peak, "rates_hz": rates_of(floor_model, floor_rec)})
+
+    title = (f"COBA-{args.n}: {args.duration:g} ms at dt = {args.dt:g} ms "
+             f"(Vogels & Abbott 2005; reference {RATE_RANGE[0]:g}-{RATE_RANGE[1]:g} Hz at n = 4000, 1 s)")
+    return report("coba", args, rows, title, config=params)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -1,0 +1,334 @@
+"""Shared machinery of the benchmark cases: timing, peak memory, rate checks, the
+anchor workers (Brian2, BrainPy), the result table and the JSON files.
+
+Every case reports build, compile and run time separately, the rates (checked against
+the reference range before any time is printed, so a fast but wrong run is visible)
+and peak memory, and writes ``benchmarks/results/<case>.json`` with one row per
+simulator or variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+sys.path.insert(0, str(HERE))
+
+from _anchors import SIMULATORS, peak_rss_mb, reset_peak_rss, rss_mb  # noqa: E402
+
+
+# ----------------------------------------------------------------------------- CLI
+def parser(description: str, *, duration: float, quick_duration: float) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--duration", type=float, default=None,
+                   help=f"simulated time [ms] (default {duration:g}, {quick_duration:g} with --quick)")
+    p.add_argument("--dt", type=float, default=0.1, help="time step [ms]")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per simulator (best is kept)")
+    p.add_argument("--seed", type=int, default=0, help="seed for connectivity and initial state")
+    p.add_argument("--quick", action="store_true", help="short run (smoke test; rates not checked)")
+    p.add_argument("--anchors", default="auto",
+                   help="comma-separated simulators to compare with "
+                        f"({', '.join(SIMULATORS)}), 'auto' (all; those not installed say so) "
+                        "or 'none'")
+    p.add_argument("--out", default=None, help="JSON output (default benchmarks/results/<case>.json)")
+    p.set_defaults(default_duration=duration, quick_duration=quick_duration)
+    return p
+
+
+def finish_args(args):
+    if args.duration is None:
+        args.duration = args.quick_duration if args.quick else args.default_duration
+    if args.quick:
+        args.repeats = min(args.repeats, 2)
+    if args.anchors in ("auto", "all"):
+        args.anchor_list = list(SIMULATORS)
+    elif args.anchors == "none":
+        args.anchor_list = []
+    else:
+        args.anchor_list = [a.strip() for a in args.anchors.split(",") if a.strip()]
+        bad = [a for a in args.anchor_list if a not in SIMULATORS]
+        if bad:
+            raise SystemExit(f"unknown anchor(s) {bad}; choose from {list(SIMULATORS)}.")
+    return args
+
+
+# ----------------------------------------------------------------------------- memory
+def memory_method() -> str:
+    import jax
+
+    stats = jax.devices()[0].memory_stats()
+    if stats and "peak_bytes_in_use" in stats:
+        return "device peak_bytes_in_use (jax memory_stats; cumulative since process start)"
+    return "process peak RSS (Linux VmHWM, reset before each run; includes the Python/JAX runtime)"
+
+
+class PeakMemory:
+    """Peak memory of the code run inside the `with` block [MB]: the accelerator's
+    `peak_bytes_in_use` where JAX reports it (GPU/TPU), else the process's peak RSS
+    (reset at entry; jax reports no memory stats on CPU, and tracemalloc would not see
+    XLA's buffers)."""
+
+    def __enter__(self):
+        import jax
+
+        self.device = jax.devices()[0]
+        stats = self.device.memory_stats()
+        self.on_device = bool(stats and "peak_bytes_in_use" in stats)
+        if self.on_device:
+            self.base_mb = stats["bytes_in_use"] / 2**20
+        else:
+            reset_peak_rss()
+            self.base_mb = rss_mb()
+        self.mb = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.on_device:
+            self.mb = self.device.memory_stats()["peak_bytes_in_use"] / 2**20
+        else:
+            self.mb = peak_rss_mb()
+        # What the block added on top of what was resident when it started [MB].
+        self.delta_mb = None if self.mb is None or self.base_mb is None else self.mb - self.base_mb
+        return False
+
+
+# ----------------------------------------------------------------------------- neurojax
+def prepare(model, duration: float, dt: float, seed: int, record, checkpoint: bool = False):
+    """Initial state, plan and the AOT-compiled scan of `nj.simulate` (the same
+    `_run` that `simulate` calls); returns `(run, compile_s)` where `run()` does one
+    timed run and returns `(seconds, recorded)`."""
+    import jax
+
+    from neurojax._misc import steps_for
+    from neurojax.simulate import _plan, _run
+
+    model.check(dt)
+    state = model.init(jax.random.key(seed + 1), dt)
+    n_steps = steps_for(duration, dt)
+    plan = _plan(model, record, dt, n_steps, state)
+    n_blocks = n_steps // plan.block_steps
+    t0 = time.perf_counter()
+    compiled = _run.lower(model, state, n_blocks, dt, plan, checkpoint).compile()
+    compile_s = time.perf_counter() - t0
+
+    def run():
+        t0 = time.perf_counter()
+        _, rec = compiled(model, state, n_blocks, dt, plan, checkpoint)
+        jax.block_until_ready(rec)
+        return time.perf_counter() - t0, rec
+
+    return run, compile_s
+
+
+def rates_of(model, rec, skip_blocks: int = 0) -> dict[str, float]:
+    """Population rates [Hz] averaged over the run (after the first `skip_blocks`
+    blocks of `Record.every`), from a `Record(rates=...)` run."""
+    import numpy as np
+
+    return {name: float(np.mean(np.asarray(r)[..., skip_blocks:]))
+            for name, r in zip(model.names, rec[1])}
+
+
+def timed_build(network, seed: int):
+    import jax
+
+    t0 = time.perf_counter()
+    model = network.build(jax.random.key(seed))
+    jax.block_until_ready(model)
+    return model, time.perf_counter() - t0
+
+
+# ----------------------------------------------------------------------------- anchors
+class Anchor:
+    """One anchor simulator in its own worker process (see `_anchors.py`)."""
+
+    def __init__(self, sim: str, case: str, params: dict, log):
+        self.sim = sim
+        self.status = "ok"
+        self.reason = None
+        self.runs = []
+        self.rates = None
+        self.peak_mb = None
+        self.extra = {}
+        self.log_name = log.name
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "_anchors.py")], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1, cwd=str(HERE),
+        )
+        reply = self._ask(json.dumps({"sim": sim, "case": case, "params": params}))
+        if reply is None or reply.get("status") != "ok":
+            self.status = "unavailable"
+            self.reason = (reply or {}).get("reason", f"worker died (see {log.name})")
+            self.close()
+            return
+        self.build_s = reply["build_s"]
+        self.compile_s = reply["compile_s"]
+        self.version = reply.get("version")
+
+    def _ask(self, line: str):
+        try:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+            out = self.proc.stdout.readline()
+        except (BrokenPipeError, OSError):
+            return None
+        return json.loads(out) if out else None
+
+    def run(self) -> None:
+        if self.status != "ok":
+            return
+        reply = self._ask("run")
+        if reply is None or "error" in reply:
+            self.status = "failed"
+            self.reason = (reply or {}).get("error", f"worker died (see {self.log_name})")
+            self.close()
+            return
+        self.runs.append(reply["run_s"])
+        self.rates = reply["rates_hz"]
+        if reply.get("peak_mb") is not None:
+            self.peak_mb = max(self.peak_mb or 0.0, reply["peak_mb"])
+        self.extra.update({k: v for k, v in reply.items()
+                           if k not in ("run_s", "rates_hz", "peak_mb")})
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.close()
+            except (BrokenPipeError, OSError):
+                pass
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def row(self, label: str | None = None) -> dict:
+        name = label or self.sim
+        if self.status != "ok":
+            return {"name": name, "status": f"{self.status}: {self.reason}"}
+        return {"name": name, "status": "ok", "version": self.version,
+                "build_s": self.build_s, "compile_s": self.compile_s,
+                "run_s": min(self.runs) if self.runs else None, "run_s_all": self.runs,
+                "peak_mb": self.peak_mb, "rates_hz": self.rates, **self.extra}
+
+
+def start_anchors(args, case: str, params: dict) -> list[Anchor]:
+    """Start (build and compile) each requested anchor, one after the other so their
+    build and compile times are not measured under each other's load."""
+    if not args.anchor_list:
+        return []
+    path = pathlib.Path(tempfile.gettempdir()) / f"neurojax-bench-{case}.log"
+    log = open(path, "a")
+    anchors = []
+    for sim in args.anchor_list:
+        print(f"  starting {sim} (its output: {path}) ...", flush=True)
+        anchors.append(Anchor(sim, case, params, log))
+    return anchors
+
+
+def alternate(nj_run, anchors: list[Anchor], repeats: int):
+    """Time `repeats` runs of neurojax and of every anchor, interleaved (nj, a1, a2, ...,
+    nj, a1, ...) so that load from other processes hits all simulators alike. Returns
+    neurojax's run times, its last recorded output and its peak memory [MB]."""
+    times, rec, peak = [], None, 0.0
+    for _ in range(repeats):
+        with PeakMemory() as mem:
+            t, rec = nj_run()
+        times.append(t)
+        peak = max(peak, mem.mb or 0.0)
+        for a in anchors:
+            a.run()
+    for a in anchors:
+        a.close()
+    return times, rec, peak or None
+
+
+# ----------------------------------------------------------------------------- checks
+def check_rates(what: str, rates: dict[str, float], low: float, high: float, why: str) -> None:
+    """Stop before any time is printed if neurojax's rates leave the reference range."""
+    for pop, r in rates.items():
+        if not low <= r <= high:
+            raise SystemExit(
+                f"{what}: rate of {pop} is {r:.2f} Hz, outside the reference range "
+                f"[{low:g}, {high:g}] Hz ({why}). Not timing a wrong run."
+            )
+
+
+def flag_anchor_rates(rows: list[dict], low: float, high: float) -> None:
+    """Mark anchors whose rates leave the range (reported, not fatal: they are not ours)."""
+    for row in rows:
+        rates = row.get("rates_hz")
+        if row.get("status") == "ok" and rates and any(not low <= r <= high for r in rates.values()):
+            row["note"] = (row.get("note", "") + f" rates outside [{low:g}, {high:g}] Hz").strip()
+
+
+# ----------------------------------------------------------------------------- output
+def machine() -> dict:
+    import jax
+
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    return {"backend": jax.default_backend(), "device": str(jax.devices()[0]),
+            "jax": jax.__version__, "python": platform.python_version(),
+            "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "loadavg": load, "memory": memory_method()}
+
+
+def _fmt(x, spec):
+    return format(x, spec) if isinstance(x, (int, float)) else "-"
+
+
+def add_ratios(rows: list[dict], baseline: str) -> None:
+    """`ratio` = run time of the row / run time of `baseline` (> 1: slower than it)."""
+    base = next((r for r in rows if r["name"] == baseline), None)
+    for r in rows:
+        if base and base.get("run_s") and r.get("run_s"):
+            r["ratio"] = r["run_s"] / base["run_s"]
+
+
+def table(rows: list[dict]) -> str:
+    """The result rows as a fixed-width table."""
+    lines = [f"{'simulator / variant':<30}{'build [s]':>10}{'compile [s]':>12}{'run [s]':>10}"
+             f"{'peak [MB]':>10}{'ratio':>7}  rates [Hz] / status"]
+    for r in rows:
+        if r.get("status", "ok") != "ok":
+            lines.append(f"{r['name']:<30}{'-':>10}{'-':>12}{'-':>10}{'-':>10}{'-':>7}  {r['status']}")
+            continue
+        rates = ", ".join(f"{k} {v:.2f}" for k, v in (r.get("rates_hz") or {}).items())
+        note = f"  [{r['note']}]" if r.get("note") else ""
+        lines.append(
+            f"{r['name']:<30}{_fmt(r.get('build_s'), '>10.2f')}{_fmt(r.get('compile_s'), '>12.2f')}"
+            f"{_fmt(r.get('run_s'), '>10.3f')}{_fmt(r.get('peak_mb'), '>10.0f')}"
+            f"{_fmt(r.get('ratio'), '>7.2f')}  {rates}{note}")
+    return "\n".join(lines)
+
+
+def report(case: str, args, rows: list[dict], title: str, config: dict, extra: dict | None = None,
+           baseline: str | None = "neurojax", ratio_note: str | None = None) -> dict:
+    """Print the table and write the JSON file of a case. `ratio` is each row's run time
+    over the `baseline` row's (or set by the case, explained by `ratio_note`)."""
+    if baseline is not None:
+        add_ratios(rows, baseline)
+        ratio_note = ratio_note or f"run time / run time of {baseline!r} (best of the repeats each)"
+    print(title)
+    print(table(rows))
+    if ratio_note:
+        print(f"ratio = {ratio_note}.")
+    out = pathlib.Path(args.out) if args.out else RESULTS / f"{case}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"case": case, "title": title, "ratio": ratio_note, "config": config,
+               "machine": machine(), "rows": rows, **(extra or {})}
+    out.write_text(json.dumps(payload, indent=2))
+    print(f"wrote {out}")
+    return payload

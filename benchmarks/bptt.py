@@ -1,0 +1,144 @@
+"""BPTT benchmark: time and peak memory of forward + backward (reverse-mode gradient)
+through 1 s of a 4000-neuron LIF network (COBA-4k), with and without
+``checkpoint=True`` in ``nj.simulate``.
+
+    python benchmarks/bptt.py [--quick] [--duration MS] [--every MS] [--repeats N]
+
+The loss is the mean E and I population rate (surrogate gradients through every
+spike); the gradient is taken with respect to every floating-point leaf of the built
+model (weights, neuron parameters). This network is chaotic, and the surrogate gradient
+of its rate grows by orders of magnitude every few tens of ms (|grad| ~ 1e6 after 20 ms)
+until it overflows float32: the benchmark measures the cost of BPTT, and checks that the
+forward loss is COBA's reference rate and that both variants give the same gradient
+entry by entry, but a finite gradient needs a non-chaotic network or a gentler
+surrogate. ``checkpoint=True`` rematerialises each
+``--every`` block in the backward pass, so memory should follow blocks + one block of
+steps instead of all steps.
+
+Memory is reported two ways: XLA's own buffer plan of the compiled gradient
+(``memory_analysis()``: temporaries + arguments + outputs; exact and noise-free), and
+the measured peak — the accelerator's ``peak_bytes_in_use`` on GPU/TPU, else the
+process's peak RSS during the run (Linux VmHWM, reset first; jax reports no device
+memory stats on CPU and tracemalloc cannot see XLA's buffers).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from _common import PeakMemory, check_rates, finish_args, memory_method, parser, report, timed_build
+
+# The loss is COBA-4k's mean rate over 1 s: REFERENCES.md section 6 (see coba.py).
+RATE_RANGE = (15.0, 22.0)
+
+
+def main(argv=None):
+    p = parser(__doc__.split("\n")[0], duration=1000.0, quick_duration=100.0)
+    p.set_defaults(repeats=1)  # one fwd+bwd of 1 s is ~30 s on a loaded 2-core CPU
+    p.add_argument("--n", type=int, default=4000, help="number of neurons")
+    p.add_argument("--every", type=float, default=10.0, help="checkpointed block [ms]")
+    args = finish_args(p.parse_args(argv))
+
+    import time
+
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    import neurojax as nj
+
+    model, build_s = timed_build(nj.gallery.get("coba", n=args.n), args.seed)
+    state = model.init(jax.random.key(args.seed + 1), args.dt)
+    record = nj.Record(spikes=(), rates=list(model.names), every=args.every)
+
+    def make(checkpoint):
+        def loss(m):
+            res = nj.simulate(m, args.duration, args.dt, state=state, record=record,
+                              checkpoint=checkpoint)
+            return sum(jnp.mean(r) for r in res.rates.values()) / len(res.rates)
+
+        return eqx.filter_jit(eqx.filter_value_and_grad(loss))
+
+    rows, grads, plans = [], {}, {}
+    runs = {}
+    for checkpoint in (False, True):
+        fn = make(checkpoint)
+        t0 = time.perf_counter()
+        compiled = fn.lower(model).compile()
+        compile_s = time.perf_counter() - t0
+        runs[checkpoint] = (compiled, compile_s)
+        try:
+            # equinox's Compiled wraps jax's (`.compiled`).
+            ma = getattr(compiled, "compiled", compiled).memory_analysis()
+            plans[checkpoint] = (ma.temp_size_in_bytes + ma.argument_size_in_bytes
+                                 + ma.output_size_in_bytes) / 2**20
+        except Exception:  # not every backend implements it
+            plans[checkpoint] = None
+
+    times = {False: [], True: []}
+    peaks = {False: 0.0, True: 0.0}
+    deltas = {False: 0.0, True: 0.0}
+    for _ in range(args.repeats):  # alternate, so machine load hits both alike
+        for checkpoint in (False, True):
+            compiled = runs[checkpoint][0]
+            with PeakMemory() as mem:
+                t0 = time.perf_counter()
+                value, grad = compiled(model)
+                jax.block_until_ready(grad)
+                times[checkpoint].append(time.perf_counter() - t0)
+            peaks[checkpoint] = max(peaks[checkpoint], mem.mb or 0.0)
+            deltas[checkpoint] = max(deltas[checkpoint], mem.delta_mb or 0.0)
+            grads[checkpoint] = (float(value), grad)
+
+    leaves = {k: [np.asarray(x) for x in jax.tree.leaves(eqx.filter(g[1], eqx.is_inexact_array))]
+              for k, g in grads.items()}
+    if grads[False][0] != grads[True][0]:
+        raise SystemExit("bptt: the checkpointed forward pass gives a different loss: not timing a wrong run.")
+    if args.n == 4000 and args.duration >= 1000.0:
+        check_rates("BPTT COBA-4k", {"E and I": grads[False][0]}, *RATE_RANGE,
+                    "the loss is the mean rate: REFERENCES.md section 6")
+    # Rematerialisation recomputes the same forward ops, so both gradients must agree,
+    # entry by entry (non-finite entries included; float32 reassociation allowed).
+    same = all(np.allclose(a, b, rtol=1e-4, atol=0.0, equal_nan=True)
+               for a, b in zip(leaves[False], leaves[True]))
+    if not same:
+        raise SystemExit("bptt: the checkpointed gradient differs: not timing a wrong run.")
+    finite = [np.isfinite(a) for a in leaves[False]]
+    finite_fraction = float(sum(f.sum() for f in finite) / sum(f.size for f in finite))
+    largest = max((float(np.max(np.abs(a[f]))) for a, f in zip(leaves[False], finite) if f.any()),
+                  default=float("nan"))
+
+    rate = grads[False][0]
+    for checkpoint in (False, True):
+        name = "fwd+bwd, checkpoint" if checkpoint else "fwd+bwd"
+        rows.append({"name": name, "status": "ok", "build_s": build_s,
+                     "compile_s": runs[checkpoint][1], "run_s": min(times[checkpoint]),
+                     "run_s_all": times[checkpoint], "peak_mb": peaks[checkpoint] or None,
+                     "peak_increase_mb": deltas[checkpoint],
+                     "xla_buffers_mb": plans[checkpoint], "rates_hz": {"mean": rate}})
+    title = (f"BPTT through COBA-{args.n}: {args.duration:g} ms at dt = {args.dt:g} ms, "
+             f"blocks of {args.every:g} ms; gradient of the mean rate w.r.t. all float leaves")
+    payload = report("bptt", args, rows, title, config={
+        "n": args.n, "dt": args.dt, "duration": args.duration, "every": args.every,
+        "seed": args.seed}, extra={
+                                   "peak_memory_method": memory_method(),
+                                   "gradient_finite_fraction": finite_fraction,
+                                   "largest_finite_gradient": largest},
+        baseline="fwd+bwd")
+    for r in rows:
+        plan = r["xla_buffers_mb"]
+        plan = "n/a" if plan is None else f"{plan:.0f} MB"
+        print(f"{r['name']:<22} XLA buffer plan {plan}; measured peak - memory at start: "
+              f"{r['peak_increase_mb']:.0f} MB")
+    print(f"peak [MB]: {memory_method()}")
+    print(f"checkpointed gradient = plain gradient; finite entries {finite_fraction:.0%}, "
+          f"largest |finite entry| {largest:.3g}")
+    if finite_fraction < 1.0:
+        print("(the surrogate gradient of this chaotic network's rate grows without bound over "
+              "time and overflows float32; time and memory are measured all the same)")
+    return payload
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

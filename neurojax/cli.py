@@ -1,4 +1,4 @@
-"""Command line: `neurojax run NAME`, `neurojax list`, `neurojax bench`.
+"""Command line: `neurojax run NAME`, `neurojax list`, `neurojax bench [--quick ...]`.
 
 ```
 neurojax run coba --duration 1000 --dt 0.1 --seed 0 --out neurojax-out
@@ -82,7 +82,7 @@ def _list(args) -> int:
 
 
 def _bench(args) -> int:
-    script = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "coba.py"
+    script = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
     if not script.exists():
         print("benchmarks/ is not installed with the package; run from a source checkout.")
         return 2
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     run.set_defaults(fn=_run)
     lst = sub.add_parser("list", help="list the gallery models")
     lst.set_defaults(fn=_list)
-    bench = sub.add_parser("bench", help="run the COBA benchmark (benchmarks/coba.py)")
+    bench = sub.add_parser("bench", help="run the benchmark suite (benchmarks/run.py)")
     bench.add_argument("extra", nargs=argparse.REMAINDER)
     bench.set_defaults(fn=_bench)
     args = parser.parse_args(argv)

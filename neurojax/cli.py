@@ -105,10 +105,14 @@ def main(argv=None) -> int:
     run.set_defaults(fn=_run)
     lst = sub.add_parser("list", help="list the gallery models")
     lst.set_defaults(fn=_list)
-    bench = sub.add_parser("bench", help="run the benchmark suite (benchmarks/run.py)")
-    bench.add_argument("extra", nargs=argparse.REMAINDER)
+    bench = sub.add_parser(
+        "bench", help="run the benchmark suite (benchmarks/run.py; e.g. --quick, --cases coba,cuba)"
+    )
     bench.set_defaults(fn=_bench)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "bench":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     try:
         return args.fn(args)
     except ValueError as e:

@@ -27,3 +27,24 @@ def test_run_bad_input_is_a_clear_error(tmp_path, capsys):
     assert "unknown gallery model" in capsys.readouterr().err
     assert main(["run", "cuba", "--duration", "100.05", "--out", str(tmp_path)]) == 2
     assert "multiple of dt" in capsys.readouterr().err
+
+
+def test_bench_passes_its_options_to_the_suite(monkeypatch):
+    import os
+    import sys
+
+    import pytest
+
+    calls = []
+
+    def fake_execv(exe, argv):
+        # execv replaces the process and never returns; mimic that with an exit.
+        calls.append(argv)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(os, "execv", fake_execv)
+    with pytest.raises(SystemExit):
+        main(["bench", "--quick", "--cases", "coba"])
+    assert calls[0][0] == sys.executable
+    assert calls[0][1].endswith("benchmarks/run.py")
+    assert calls[0][2:] == ["--quick", "--cases", "coba"]

@@ -148,3 +148,13 @@ def steps_for(duration: float, dt: float, name: str = "duration") -> int:
             f"{name} [ms] = {duration:g} must be a positive multiple of dt [ms] = {dt:g}."
         )
     return n
+
+
+def check_order(low, high, low_name: str, high_name: str) -> None:
+    """Raise a `ValueError` unless concrete `low` lies below `high` (both [mV])."""
+    if is_concrete(low) and is_concrete(high):
+        if np.any(np.asarray(low) >= np.asarray(high)):
+            raise ValueError(
+                f"{low_name} [mV] must lie below {high_name} [mV], got "
+                f"{low_name}={np.asarray(low)!s} and {high_name}={np.asarray(high)!s}."
+            )

@@ -27,6 +27,23 @@ def _lif(e_l: float) -> neurons.LIF:
     return neurons.LIF(c_m=200.0, g_l=10.0, e_l=e_l, v_th=-50.0, v_reset=-60.0, t_ref=5.0)
 
 
+def _conductance_network(neuron, n: int, p: float, w_e: float, w_i: float) -> Network:
+    """The COBA wiring (Brian's example) for any neuron model: 80 % E, Bernoulli p,
+    exponential conductance synapses (5 ms, 0 mV; 10 ms, −80 mV), V ~ N(−65, 5) mV,
+    g_e ~ N(40, 15) nS, g_i ~ N(200, 120) nS."""
+    n_e = int(round(0.8 * n))
+    v0 = {"v": Normal(-65.0, 5.0)}
+    E = Population("E", n_e, neuron, initial=v0)
+    I = Population("I", n - n_e, neuron, initial=v0)
+    exc = Projection("E", ["E", "I"], connectivity.FixedProbability(p), weight=w_e,
+                     synapse=synapses.Exponential(tau=5.0),
+                     receptor=synapses.Conductance(e_rev=0.0), initial=Normal(40.0, 15.0))
+    inh = Projection("I", ["E", "I"], connectivity.FixedProbability(p), weight=w_i,
+                     synapse=synapses.Exponential(tau=10.0),
+                     receptor=synapses.Conductance(e_rev=-80.0), initial=Normal(200.0, 120.0))
+    return Network([E, I], [exc, inh])
+
+
 def coba(n: int = 4000, p: float = 0.02, w_e: float = 6.0, w_i: float = 67.0) -> Network:
     """COBA (benchmark 1): conductance-based exponential synapses, E_L = −60 mV,
     E_e = 0 mV, E_i = −80 mV; increments `w_e` = 6 nS and `w_i` = 67 nS. Initial state
@@ -38,17 +55,7 @@ def coba(n: int = 4000, p: float = 0.02, w_e: float = 6.0, w_i: float = 67.0) ->
     - `p`: Connection probability.
     - `w_e`, `w_i`: Excitatory / inhibitory conductance increments [nS].
     """
-    n_e = int(round(0.8 * n))
-    v0 = {"v": Normal(-65.0, 5.0)}
-    E = Population("E", n_e, _lif(-60.0), initial=v0)
-    I = Population("I", n - n_e, _lif(-60.0), initial=v0)
-    exc = Projection("E", ["E", "I"], connectivity.FixedProbability(p), weight=w_e,
-                     synapse=synapses.Exponential(tau=5.0),
-                     receptor=synapses.Conductance(e_rev=0.0), initial=Normal(40.0, 15.0))
-    inh = Projection("I", ["E", "I"], connectivity.FixedProbability(p), weight=w_i,
-                     synapse=synapses.Exponential(tau=10.0),
-                     receptor=synapses.Conductance(e_rev=-80.0), initial=Normal(200.0, 120.0))
-    return Network([E, I], [exc, inh])
+    return _conductance_network(_lif(-60.0), n, p, w_e, w_i)
 
 
 def cuba(n: int = 4000, p: float = 0.02, w_e: float = 16.2, w_i: float = -90.0) -> Network:
@@ -86,14 +93,4 @@ def cobahh(n: int = 4000, p: float = 0.02, w_e: float = 6.0, w_i: float = 67.0) 
     - `p`: Connection probability.
     - `w_e`, `w_i`: Excitatory / inhibitory conductance increments [nS].
     """
-    n_e = int(round(0.8 * n))
-    v0 = {"v": Normal(-65.0, 5.0)}
-    E = Population("E", n_e, TraubMiles(), initial=v0)
-    I = Population("I", n - n_e, TraubMiles(), initial=v0)
-    exc = Projection("E", ["E", "I"], connectivity.FixedProbability(p), weight=w_e,
-                     synapse=synapses.Exponential(tau=5.0),
-                     receptor=synapses.Conductance(e_rev=0.0), initial=Normal(40.0, 15.0))
-    inh = Projection("I", ["E", "I"], connectivity.FixedProbability(p), weight=w_i,
-                     synapse=synapses.Exponential(tau=10.0),
-                     receptor=synapses.Conductance(e_rev=-80.0), initial=Normal(200.0, 120.0))
-    return Network([E, I], [exc, inh])
+    return _conductance_network(TraubMiles(), n, p, w_e, w_i)

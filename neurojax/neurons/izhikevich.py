@@ -28,7 +28,7 @@ from .._abstract import AbstractNeuron, Drive
 from .._custom_types import PopulationParam
 from .._misc import check_shape, check_time_constant_vs_dt, finite, positive
 from ..surrogate import AbstractSurrogate, FastSigmoid
-from .lif import _check_order
+from .._misc import check_order
 
 
 class IzhikevichState(eqx.Module):
@@ -292,8 +292,8 @@ class Izhikevich(AbstractNeuron[IzhikevichState]):
     surrogate: AbstractSurrogate = FastSigmoid()
 
     def __check_init__(self):
-        _check_order(self.c, self.v_peak, "c", "v_peak")
-        _check_order(self.v0, self.v_peak, "v0", "v_peak")
+        check_order(self.c, self.v_peak, "c", "v_peak")
+        check_order(self.v0, self.v_peak, "v0", "v_peak")
 
     @classmethod
     def preset_names(cls) -> tuple[str, ...]:

@@ -27,10 +27,10 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from .._abstract import AbstractNeuron, Drive
 from .._custom_types import PopulationParam
 from .._misc import (
+    check_order,
     check_shape,
     check_time_constant_vs_dt,
     finite,
-    is_concrete,
     nonnegative,
     positive,
 )
@@ -54,15 +54,6 @@ def _fire_and_reset(v, refractory, v_spike, v_reset, t_ref, surrogate, dt):
     v = jnp.where(fired, v_reset, v)
     refractory = jnp.where(fired, t_ref, jnp.maximum(refractory - dt, 0.0))
     return v, refractory, spikes, fired
-
-
-def _check_order(low, high, low_name, high_name):
-    if is_concrete(low) and is_concrete(high):
-        if np.any(np.asarray(low) >= np.asarray(high)):
-            raise ValueError(
-                f"{low_name} [mV] must lie below {high_name} [mV], got "
-                f"{low_name}={np.asarray(low)!s} and {high_name}={np.asarray(high)!s}."
-            )
 
 
 class LIFState(eqx.Module):
@@ -109,7 +100,7 @@ class LIF(AbstractNeuron[LIFState]):
     surrogate: AbstractSurrogate = FastSigmoid()
 
     def __check_init__(self):
-        _check_order(self.v_reset, self.v_th, "v_reset", "v_th")
+        check_order(self.v_reset, self.v_th, "v_reset", "v_th")
 
     @property
     def tau_m(self) -> PopulationParam:
@@ -196,8 +187,8 @@ class EIF(AbstractNeuron[EIFState]):
     surrogate: AbstractSurrogate = FastSigmoid()
 
     def __check_init__(self):
-        _check_order(self.v_t, self.v_peak, "v_t", "v_peak")
-        _check_order(self.v_reset, self.v_peak, "v_reset", "v_peak")
+        check_order(self.v_t, self.v_peak, "v_t", "v_peak")
+        check_order(self.v_reset, self.v_peak, "v_reset", "v_peak")
 
     @property
     def tau_m(self) -> PopulationParam:
@@ -267,8 +258,8 @@ class AdEx(AbstractNeuron[AdExState]):
     surrogate: AbstractSurrogate = FastSigmoid()
 
     def __check_init__(self):
-        _check_order(self.v_t, self.v_peak, "v_t", "v_peak")
-        _check_order(self.v_reset, self.v_peak, "v_reset", "v_peak")
+        check_order(self.v_t, self.v_peak, "v_t", "v_peak")
+        check_order(self.v_reset, self.v_peak, "v_reset", "v_peak")
 
     @property
     def tau_m(self) -> PopulationParam:

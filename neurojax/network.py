@@ -26,7 +26,7 @@ Brian2 and NEST). Brunel's D = 1.5 ms at dt = 0.1 ms is 15 steps. Per-synapse de
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import equinox as eqx
@@ -253,9 +253,15 @@ class NetworkModel(AbstractModel[NetworkState]):
             inputs=inputs,
         )
 
-    def step(self, state: NetworkState, t, dt: float) -> tuple[NetworkState, tuple]:
+    def step(
+        self, state: NetworkState, t, dt: float, *, exchange: Callable | None = None
+    ) -> tuple[NetworkState, tuple]:
         """Advance every component by `dt` [ms] in the order of the module docstring;
-        returns the new state and each population's output (spikes or rates)."""
+        returns the new state and each population's output (spikes or rates).
+
+        `exchange`, if given, maps each population's index and output to the output
+        that its projections propagate (an all-gather across devices when the neurons
+        are split over a mesh, see `neurojax.sharding`)."""
         k = state.step
         drives = [Drive.zeros(pop.n) for pop in self.populations]
         synapses, buffers = [], []
@@ -276,15 +282,18 @@ class NetworkModel(AbstractModel[NetworkState]):
             neu, out = pop.neuron.step(neu, drive, dt)
             neurons.append(neu)
             outputs.append(out)
+        presynaptic = (
+            outputs if exchange is None else [exchange(i, o) for i, o in enumerate(outputs)]
+        )
         # Compact each population's events once, however many sparse projections it has.
         events = {
-            proj.pre: compact_events(outputs[proj.pre])
+            proj.pre: compact_events(presynaptic[proj.pre])
             for proj in self.projections
             if isinstance(proj.weights, SparseWeights)
         }
         for j, proj in enumerate(self.projections):
             buffers[j] = proj.weights.deliver(
-                buffers[j], outputs[proj.pre], k, proj.delay_steps(dt), dt, events.get(proj.pre)
+                buffers[j], presynaptic[proj.pre], k, proj.delay_steps(dt), dt, events.get(proj.pre)
             )
         new = NetworkState(
             step=k + 1,

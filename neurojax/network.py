@@ -289,7 +289,7 @@ class NetworkModel(AbstractModel[NetworkState]):
         events = {
             proj.pre: compact_events(presynaptic[proj.pre])
             for proj in self.projections
-            if isinstance(proj.weights, SparseWeights)
+            if proj.weights.event_driven
         }
         for j, proj in enumerate(self.projections):
             buffers[j] = proj.weights.deliver(

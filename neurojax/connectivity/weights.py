@@ -21,6 +21,7 @@ mechanism: an event emitted in step $k$ with delay $d$ steps is read in step $k 
 from __future__ import annotations
 
 import functools
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -40,6 +41,8 @@ class DenseWeights(eqx.Module):
     """
 
     weights: Float[Array, "post pre"]
+    # Dense propagation touches every synapse; it needs no compacted events.
+    event_driven: ClassVar[bool] = False
 
     @property
     def n_post(self) -> int:
@@ -192,6 +195,8 @@ class SparseWeights(eqx.Module):
     delays: Float[Array, "pre out"] | None
     n_post: int = eqx.field(static=True)
     chunk: int = eqx.field(static=True, default=16)
+    # `deliver` takes the presynaptic population's `compact_events`, computed once.
+    event_driven: ClassVar[bool] = True
 
     @property
     def n_pre(self) -> int:

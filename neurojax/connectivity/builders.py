@@ -44,12 +44,68 @@ class AbstractConnectivity(eqx.Module):
         True when pre and post are the same population."""
 
 
-def _choose_excluding(rng, n, k, exclude):
-    """`k` distinct integers from `range(n)`, never `exclude` (when not None)."""
-    if exclude is None:
-        return rng.choice(n, size=k, replace=False)
-    picks = rng.choice(n - 1, size=k, replace=False)
-    return picks + (picks >= exclude)
+# Rows of random draws are generated in blocks of about this many entries, which bounds
+# the temporaries (a few arrays of this size) however large the projection.
+_BLOCK_ENTRIES = 1 << 22
+
+
+def _row_blocks(n_rows: int, width: int):
+    """Consecutive `(start, stop)` row ranges of about `_BLOCK_ENTRIES` entries."""
+    step = max(1, _BLOCK_ENTRIES // max(width, 1))
+    return [(s, min(s + step, n_rows)) for s in range(0, n_rows, step)]
+
+
+def _distinct_per_row(rng: np.random.Generator, n_rows: int, k: int, n: int) -> np.ndarray:
+    """Shape `(n_rows, k)`: each row a uniformly random k-subset of `range(n)`, sorted.
+
+    Each row keeps its distinct values and redraws only the duplicates, i.i.d.
+    uniform, until it has `k`: the row is the set of the first `k` distinct values of
+    an i.i.d. uniform stream, whose law is invariant under relabelling the values and
+    hence uniform over k-subsets. When `k > n / 2` the complement (`n - k` values) is
+    drawn instead, so a redraw always succeeds with probability >= 1/2 and the loop
+    ends after O(log k) rounds."""
+    if k > n // 2:
+        excluded = _distinct_per_row(rng, n_rows, n - k, n)
+        keep = np.ones((n_rows, n), bool)
+        keep[np.arange(n_rows)[:, None], excluded] = False
+        return np.nonzero(keep)[1].reshape(n_rows, k)
+    picks = np.sort(rng.integers(0, n, size=(n_rows, k)), axis=1)
+    rows = np.arange(n_rows)
+    while k > 1:
+        sub = picks[rows]
+        dup = sub[:, 1:] == sub[:, :-1]
+        bad = dup.any(axis=1)
+        if not bad.any():
+            break
+        rows, sub, dup = rows[bad], sub[bad], dup[bad]
+        sub[:, 1:][dup] = rng.integers(0, n, size=int(dup.sum()))
+        picks[rows] = np.sort(sub, axis=1)
+    return picks
+
+
+def _sorted_unique(x: np.ndarray) -> np.ndarray:
+    # np.unique hashes first in numpy 2, which is several times slower on large arrays.
+    x = np.sort(x)
+    return x[np.concatenate([[True], x[1:] != x[:-1]])] if x.size else x
+
+
+def _distinct_sorted(rng: np.random.Generator, m: int, n: int) -> np.ndarray:
+    """`m` distinct integers drawn uniformly from `range(n)` (n may exceed 2**32), sorted;
+    the same redraw-the-missing argument as `_distinct_per_row`, for `m <= n / 2`."""
+    chosen = _sorted_unique(rng.integers(0, n, size=m))
+    while chosen.size < m:
+        new = _sorted_unique(rng.integers(0, n, size=m - chosen.size))
+        pos = np.minimum(np.searchsorted(chosen, new), chosen.size - 1)
+        new = new[chosen[pos] != new]
+        # Merging two sorted runs: the stable sort (timsort) is linear here.
+        chosen = np.sort(np.concatenate([chosen, new]), kind="stable")
+    return chosen
+
+
+def _skip_self(picks: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Map draws from `range(n - 1)` to `range(n)` without the row's own index; the map
+    is increasing, so sorted rows stay sorted."""
+    return picks + (picks >= rows)
 
 
 class AllToAll(AbstractConnectivity):
@@ -91,14 +147,26 @@ class FixedProbability(AbstractConnectivity):
         rng = numpy_rng(key)
         no_self = autapses_possible and not self.allow_autapses
         n_choices = n_post - 1 if no_self else n_post
-        counts = rng.binomial(n_choices, self.p, size=n_pre)
-        pre = np.repeat(np.arange(n_pre), counts)
-        post = np.concatenate(
-            [np.sort(_choose_excluding(rng, n_post, int(c), i if no_self else None))
-             for i, c in enumerate(counts)]
-            or [np.zeros(0, int)]
-        )
-        return Synapses(pre=pre, post=post.astype(int))
+        pre, post = [], []
+        # Pairs are flat indices `row * n_choices + column` of one block of rows. Above
+        # p = 1/4, Bernoulli draws of every pair cost at most 4x the synapses made;
+        # below, the block's synapse count is Binomial(pairs, p) and the pairs a uniform
+        # subset of that size, which is the same law (i.i.d. Bernoulli(p) per pair).
+        dense = self.p > 0.25
+        for start, stop in _row_blocks(n_pre, n_choices if dense else int(np.ceil(self.p * n_choices))):
+            pairs = (stop - start) * n_choices
+            if dense:
+                flat = np.flatnonzero(rng.random(pairs) < self.p)
+            else:
+                flat = _distinct_sorted(rng, int(rng.binomial(pairs, self.p)), pairs)
+            rows, cols = np.divmod(flat, n_choices) if n_choices else (flat, flat)
+            rows = rows + start
+            pre.append(rows)
+            post.append(_skip_self(cols, rows) if no_self else cols)
+        if not pre:
+            return Synapses(pre=np.zeros(0, int), post=np.zeros(0, int))
+        return Synapses(pre=np.concatenate(pre).astype(int, copy=False),
+                        post=np.concatenate(post).astype(int, copy=False))
 
 
 class FixedInDegree(AbstractConnectivity):
@@ -126,13 +194,15 @@ class FixedInDegree(AbstractConnectivity):
                 f"presynaptic neurons, got {self.k}."
             )
         rng = numpy_rng(key)
-        pre = np.concatenate(
-            [_choose_excluding(rng, n_pre, self.k, j if no_self else None)
-             for j in range(n_post)]
-            or [np.zeros(0, int)]
-        )
-        post = np.repeat(np.arange(n_post), self.k)
-        return Synapses(pre=pre.astype(int), post=post)
+        blocks = [np.zeros((0, self.k), int)]
+        for start, stop in _row_blocks(n_post, candidates if 2 * self.k > candidates else self.k):
+            picks = _distinct_per_row(rng, stop - start, self.k, candidates)
+            if no_self:
+                picks = _skip_self(picks, np.arange(start, stop)[:, None])
+            blocks.append(picks)
+        pre = np.concatenate(blocks).ravel()
+        post = np.broadcast_to(np.arange(n_post)[:, None], (n_post, self.k)).ravel()
+        return Synapses(pre=pre.astype(int, copy=False), post=post)
 
 
 class FromMatrix(AbstractConnectivity):

@@ -38,6 +38,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 from ._abstract import AbstractInput, AbstractModel, AbstractNeuron, Drive
 from ._misc import check_dt, check_range
 from .connectivity.builders import AbstractConnectivity
+from .connectivity.procedural import Procedural, ProceduralWeights
 from .connectivity.weights import (
     Dense,
     DenseWeights,
@@ -163,7 +164,7 @@ class BuiltProjection(eqx.Module):
     name: str = eqx.field(static=True)
     pre: int = eqx.field(static=True)
     post: int = eqx.field(static=True)
-    weights: DenseWeights | SparseWeights
+    weights: DenseWeights | SparseWeights | ProceduralWeights
     synapse: AbstractKinetics
     receptor: AbstractReceptor
     delay: float = eqx.field(static=True)  # homogeneous delay, or the largest one [ms]
@@ -376,6 +377,15 @@ class Network(eqx.Module):
         if len(proj.posts) > 1 and proj.name:
             name = f"{proj.name}:{post_pop.name}"
         k_syn, k_w, k_d = jax.random.split(key, 3)
+        if isinstance(proj.connectivity, Procedural):
+            # Synapses are regenerated from a seed at each step: nothing is sampled here.
+            container = proj.connectivity.build(
+                k_syn, n_pre, n_post, pre == post, proj.weight, proj.delay, proj.layout, name
+            )
+            return BuiltProjection(
+                name=name, pre=pre, post=post, weights=container, synapse=proj.synapse,
+                receptor=proj.receptor, delay=float(proj.delay), initial=proj.initial,
+            )
         syn = proj.connectivity.sample(k_syn, n_pre, n_post, pre == post)
         weights = _per_synapse(proj.weight, syn, n_pre, n_post, k_w, f"{name} weight", "receptor units")
         if syn.values is not None:
@@ -415,6 +425,8 @@ class Network(eqx.Module):
                 delays=jnp.asarray(packed["delays"]) if delays is not None else None,
                 n_post=n_post,
                 chunk=layout.chunk,
+                kernel=layout.kernel,
+                capacity=layout.capacity,
             )
         return BuiltProjection(
             name=name, pre=pre, post=post, weights=container, synapse=proj.synapse,

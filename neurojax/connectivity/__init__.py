@@ -16,4 +16,5 @@ from .weights import (
     SparseWeights as SparseWeights,
     Events as Events,
     compact_events as compact_events,
+    native_kernel_available as native_kernel_available,
 )

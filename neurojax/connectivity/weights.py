@@ -29,6 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from .. import _native
+
 
 
 class DenseWeights(eqx.Module):
@@ -120,41 +122,145 @@ def compact_events(act: Float[Array, " n"]) -> Events:
     return Events(rows=rows, count=jnp.sum(per_block))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7, 8))
-def _sparse_deliver(weights, act, buffer, targets, slot_info, chunk, n_slots, delay_steps, dt):
-    step, delays_ms, rows_all, count = slot_info
-    n_pre = act.shape[0]
-    n_post = buffer.shape[1]
-    flat_size = n_slots * n_post
+def _scatter_rows(rows, flat, weights, act, targets, slot_info, n_slots, delay_steps, dt):
+    """Scatter-add the synapses of presynaptic `rows` (padding `n_pre`) into `flat`."""
+    step, delays_ms, _, _ = slot_info
+    n_post = flat.shape[0] // n_slots
+    a = _padded_take(act, rows, 0.0)
+    w = weights if weights.ndim == 0 else _padded_take(weights, rows, 0.0)
+    tgt = _padded_take(targets, rows, n_post)
+    if n_slots == 1:
+        idx = tgt  # padding targets (== n_post == flat size) are dropped
+    else:
+        slots = _slots(step, delay_steps, delays_ms, rows, n_slots, dt)
+        # Padding targets (== n_post) map past the end of the buffer and are dropped.
+        idx = jnp.where(tgt < n_post, slots * n_post + tgt, flat.shape[0])
+    vals = jnp.broadcast_to(w * a[:, None], tgt.shape)
+    return flat.at[idx.ravel()].add(vals.ravel(), mode="drop")
 
+
+def _loop_deliver(weights, act, buffer, targets, slot_info, chunk, n_slots, delay_steps, dt):
     # Scatter the compacted active rows `chunk` at a time: the loop runs
     # ceil(count / chunk) times, so work follows the number of events.
-    def scatter_rows(i, flat):
-        rows = jax.lax.dynamic_slice_in_dim(rows_all, i * chunk, chunk)
-        a = _padded_take(act, rows, 0.0)
-        w = weights if weights.ndim == 0 else _padded_take(weights, rows, 0.0)
-        tgt = _padded_take(targets, rows, n_post)
-        if n_slots == 1:
-            idx = tgt  # padding targets (== n_post == flat_size) are dropped
-        else:
-            slots = _slots(step, delay_steps, delays_ms, rows, n_slots, dt)
-            # Padding targets (== n_post) map past the end of the buffer and are dropped.
-            idx = jnp.where(tgt < n_post, slots * n_post + tgt, flat_size)
-        vals = jnp.broadcast_to(w * a[:, None], tgt.shape)
-        return flat.at[idx.ravel()].add(vals.ravel(), mode="drop")
+    _, _, rows_all, count = slot_info
+    rows_all = jnp.concatenate([rows_all, jnp.full((chunk,), act.shape[0], rows_all.dtype)])
 
-    n_chunks = (count + chunk - 1) // chunk
-    rows_all = jnp.concatenate([rows_all, jnp.full((chunk,), n_pre, rows_all.dtype)])
-    flat = jax.lax.fori_loop(0, n_chunks, scatter_rows, buffer.reshape(-1))
+    def body(i, flat):
+        rows = jax.lax.dynamic_slice_in_dim(rows_all, i * chunk, chunk)
+        return _scatter_rows(rows, flat, weights, act, targets, slot_info, n_slots, delay_steps, dt)
+
+    flat = jax.lax.fori_loop(0, (count + chunk - 1) // chunk, body, buffer.reshape(-1))
     return flat.reshape(buffer.shape)
 
 
-def _sparse_deliver_fwd(weights, act, buffer, targets, slot_info, chunk, n_slots, delay_steps, dt):
-    out = _sparse_deliver(weights, act, buffer, targets, slot_info, chunk, n_slots, delay_steps, dt)
+def _buffer_deliver(weights, act, buffer, targets, slot_info, capacity, n_slots, delay_steps, dt):
+    # One batched gather/scatter of a fixed number of event rows: no data-dependent
+    # loop, which suits accelerators. More events than `capacity` is an error, never
+    # a silent drop.
+    _, _, rows_all, count = slot_info
+    capacity = min(capacity, act.shape[0])
+    flat = _scatter_rows(
+        rows_all[:capacity], buffer.reshape(-1), weights, act, targets, slot_info, n_slots,
+        delay_steps, dt,
+    )
+    flat = eqx.error_if(
+        flat,
+        count > capacity,
+        f"event buffer overflow: more than capacity = {capacity} presynaptic neurons were "
+        "active in one step, and their spikes would be lost. Build the projection with "
+        "layout=nj.connectivity.Sparse(capacity=...) large enough for the largest burst "
+        "(up to the presynaptic population size), or kernel='loop', which has no limit.",
+    )
+    return flat.reshape(buffer.shape)
+
+
+@functools.cache
+def _native_fn(delay_steps: int, dt: float):
+    """The compiled CPU row loop (neurojax/_native/events.cc) for one delay and `dt`.
+    Every argument carries a leading batch axis; the custom vmap rule folds new batch
+    axes into it, so a vmapped sweep is one call that loops over the batch in C++."""
+
+    @jax.custom_batching.custom_vmap
+    def call(act, weights, targets, delays, buffer, step):
+        return jax.ffi.ffi_call(
+            _native.DELIVER_EVENTS,
+            jax.ShapeDtypeStruct(buffer.shape, buffer.dtype),
+            input_output_aliases={4: 0},
+        )(act, weights, targets, delays, buffer, step, delay_steps=np.int64(delay_steps),
+          dt=np.float64(dt))
+
+    @call.def_vmap
+    def rule(axis_size, in_batched, act, weights, targets, delays, buffer, step):
+        args = (act, weights, targets, delays, buffer, step)
+        old = max(x.shape[1] if b else x.shape[0] for x, b in zip(args, in_batched))
+        total = axis_size * old
+
+        def fold(x, batched, per_batch):
+            if not batched:
+                if x.shape[0] == 1 and not per_batch:
+                    return x  # shared by the whole batch (connectivity, weights)
+                x = jnp.broadcast_to(x[None], (axis_size,) + x.shape)
+            x = jnp.broadcast_to(x, (axis_size, old) + x.shape[2:])
+            return x.reshape((total,) + x.shape[2:])
+
+        per_batch = (True, False, False, False, True, True)  # state is never shared
+        out = call(*(fold(x, b, p) for x, b, p in zip(args, in_batched, per_batch)))
+        return out.reshape((axis_size, old) + out.shape[1:]), True
+
+    return call
+
+
+def _native_deliver(weights, act, buffer, targets, slot_info, n_slots, delay_steps, dt):
+    if not _native.available():  # also registers the kernel with XLA on first use
+        raise ValueError(
+            "kernel='native' needs the compiled CPU kernel, which this install does not have."
+        )
+    step, delays_ms, _, _ = slot_info
+    dtype = buffer.dtype
+    w = weights.astype(dtype)
+    delays = jnp.zeros((1, 0), dtype) if delays_ms is None else delays_ms.astype(dtype)[None]
+    out = _native_fn(int(delay_steps), float(dt))(
+        act.astype(dtype)[None],
+        w.reshape((1,)) if w.ndim == 0 else w[None],
+        targets.astype(jnp.int32)[None],
+        delays,
+        buffer[None],
+        jnp.reshape(step, (1,)).astype(jnp.int32),
+    )
+    return out[0]
+
+
+def native_kernel_available() -> bool:
+    """Whether the compiled CPU propagation kernel was built by `pip install` (else
+    the pure-JAX kernels are used on CPU too)."""
+    return _native.available()
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7, 8))
+def _sparse_deliver(weights, act, buffer, targets, slot_info, spec, n_slots, delay_steps, dt):
+    kernel, chunk, capacity = spec
+    args = (weights, act, buffer, targets, slot_info)
+    loop = functools.partial(_loop_deliver, *args, chunk, n_slots, delay_steps, dt)
+    batched = functools.partial(_buffer_deliver, *args, capacity, n_slots, delay_steps, dt)
+    native = functools.partial(_native_deliver, *args, n_slots, delay_steps, dt)
+    if kernel == "loop":
+        return loop()
+    if kernel == "buffer":
+        return batched()
+    if kernel == "native":
+        return native()
+    # "auto": XLA picks the branch of the platform it compiles for.
+    return jax.lax.platform_dependent(
+        cpu=native if native_kernel_available() else loop, default=batched
+    )
+
+
+def _sparse_deliver_fwd(weights, act, buffer, targets, slot_info, spec, n_slots, delay_steps, dt):
+    out = _sparse_deliver(weights, act, buffer, targets, slot_info, spec, n_slots, delay_steps, dt)
     return out, (weights, act, targets, slot_info)
 
 
-def _sparse_deliver_bwd(chunk, n_slots, delay_steps, dt, res, cotangents):
+def _sparse_deliver_bwd(spec, n_slots, delay_steps, dt, res, cotangents):
     weights, act, targets, slot_info = res
     g_buffer = cotangents
     step, delays_ms, _, _ = slot_info
@@ -187,7 +293,7 @@ class SparseWeights(eqx.Module):
     - `delays`: `None` (the projection's homogeneous delay) or per-synapse delays [ms]
       of shape `(n_pre, max_out)`.
     - `n_post`: Number of postsynaptic neurons.
-    - `chunk`: Active rows scattered per loop iteration.
+    - `chunk`, `kernel`, `capacity`: The propagation kernel, see `Sparse`.
     """
 
     weights: Float[Array, "*pre_out"]
@@ -195,6 +301,8 @@ class SparseWeights(eqx.Module):
     delays: Float[Array, "pre out"] | None
     n_post: int = eqx.field(static=True)
     chunk: int = eqx.field(static=True, default=16)
+    kernel: str = eqx.field(static=True, default="auto")
+    capacity: int | None = eqx.field(static=True, default=None)
     # `deliver` takes the presynaptic population's `compact_events`, computed once.
     event_driven: ClassVar[bool] = True
 
@@ -231,7 +339,7 @@ class SparseWeights(eqx.Module):
             buffer,
             self.targets,
             (step, self.delays, events.rows, events.count),
-            self.chunk,
+            (self.kernel, self.chunk, _capacity(self.capacity, self.n_pre, self.chunk)),
             buffer.shape[0],
             delay_steps,
             dt,
@@ -269,20 +377,64 @@ class Dense(eqx.Module):
     """Layout choice: store a projection as a dense `(post, pre)` matrix."""
 
 
+KERNELS = ("auto", "native", "loop", "buffer")
+
+
+def _capacity(capacity: int | None, n_pre: int, chunk: int) -> int:
+    # Default event buffer: a tenth of the presynaptic population in one step (a
+    # population rate of 1 kHz at dt = 0.1 ms), at least one chunk.
+    return capacity if capacity is not None else max(chunk, -(-n_pre // 10))
+
+
 class Sparse(eqx.Module):
     """Layout choice: store a projection row-by-presynaptic-neuron and propagate events.
 
     **Arguments:**
 
-    - `chunk`: Active presynaptic rows scattered per loop iteration. About the typical
-      number of spikes per step is best: 16 suits cortical rates in networks of a few
-      thousand neurons (4000 neurons at 20 Hz, dt = 0.1 ms emit about 8 per step).
+    - `kernel`: How the rows of active presynaptic neurons reach the ring buffer:
+
+        - `"native"`: a compiled row loop on CPU (`neurojax/_native/events.cc`, built
+          by `pip install` when a C++ compiler is present; see
+          `native_kernel_available()`): one pass over the presynaptic outputs and one
+          add per synaptic event, no compaction. CPU only.
+        - `"loop"`: pure JAX: the compacted active rows are scatter-added `chunk` at a
+          time in a loop of ceil(events / chunk) iterations. Any platform, any burst.
+        - `"buffer"`: pure JAX: one batched gather/scatter of a fixed-size event
+          buffer of `capacity` rows per step, no data-dependent loop (suits GPU/TPU).
+          A step with more active neurons than `capacity` raises an error at run
+          time rather than drop spikes.
+        - `"auto"` (default): `"native"` on CPU when it was built, else `"loop"`
+          there; `"buffer"` on GPU/TPU. Chosen by XLA for the platform it compiles for.
+
+    - `chunk`: Active rows per iteration of `"loop"`. About the typical number of
+      spikes per step is best: 16 suits cortical rates in networks of a few thousand
+      neurons (4000 neurons at 20 Hz, dt = 0.1 ms emit about 8 per step).
+    - `capacity`: Rows of the `"buffer"` kernel's event buffer [active neurons per
+      step]; default a tenth of the presynaptic population (at least `chunk`).
+
+    All kernels compute the same sums (up to the order of floating-point additions)
+    and share one custom VJP, so gradients do not depend on the choice.
     """
 
     chunk: int = eqx.field(static=True, default=16)
+    kernel: str = eqx.field(static=True, default="auto")
+    capacity: int | None = eqx.field(static=True, default=None)
 
     def __check_init__(self):
         if not isinstance(self.chunk, int) or self.chunk < 1:
             raise ValueError(
                 f"Sparse chunk [rows per iteration] must be an integer in [1, inf), got {self.chunk!r}."
+            )
+        if self.kernel not in KERNELS:
+            raise ValueError(f"Sparse kernel must be one of {KERNELS}, got {self.kernel!r}.")
+        if self.kernel == "native" and not native_kernel_available():
+            raise ValueError(
+                "Sparse kernel='native' needs the compiled CPU kernel, which this install "
+                "does not have (pip install builds it when a C++17 compiler is present); "
+                "use kernel='auto' or 'loop'."
+            )
+        if self.capacity is not None and (not isinstance(self.capacity, int) or self.capacity < 1):
+            raise ValueError(
+                "Sparse capacity [active neurons per step] must be an integer in [1, inf) "
+                f"or None, got {self.capacity!r}."
             )

@@ -5,9 +5,18 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from neurojax.connectivity.weights import DenseWeights, Sparse, SparseWeights, to_ell
+from neurojax.connectivity.weights import (
+    DenseWeights,
+    Sparse,
+    SparseWeights,
+    native_kernel_available,
+    to_ell,
+)
 
 N_PRE, N_POST, SLOTS, DT = 40, 25, 5, 0.1
+# Every propagation kernel must compute the same sums ("buffer" with room for every
+# neuron, so that it never overflows here; overflow has its own test).
+KERNELS = ["native", "loop", "buffer"]
 
 
 def _synapses(seed=0, p=0.2):
@@ -20,7 +29,7 @@ def _synapses(seed=0, p=0.2):
     return pre, post, rng.normal(1.0, 0.5, size=pre.size)
 
 
-def _containers(seed=0, chunk=4, scalar_weight=None, delays=None):
+def _containers(seed=0, chunk=4, scalar_weight=None, delays=None, kernel="loop", capacity=N_PRE):
     """The same synapses as a `SparseWeights` (ELL) and a `DenseWeights` built
     independently with numpy."""
     pre, post, w = _synapses(seed)
@@ -36,6 +45,8 @@ def _containers(seed=0, chunk=4, scalar_weight=None, delays=None):
         delays=None if delays is None else jnp.asarray(packed["delays"]),
         n_post=N_POST,
         chunk=chunk,
+        kernel=kernel,
+        capacity=capacity,
     )
     dense = np.zeros((N_POST, N_PRE))
     np.add.at(dense, (post, pre), w)
@@ -84,8 +95,9 @@ def test_sparse_matrix_equals_dense_matrix():
 
 @pytest.mark.parametrize("kind", ["few_spikes", "burst", "random_spikes", "graded", "silent"])
 @pytest.mark.parametrize("scalar", [False, True], ids=["per_synapse", "scalar_weight"])
-def test_sparse_deliver_equals_dense_deliver(kind, scalar):
-    sparse, dense, _ = _containers(scalar_weight=0.7 if scalar else None)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_sparse_deliver_equals_dense_deliver(kind, scalar, kernel):
+    sparse, dense, _ = _containers(scalar_weight=0.7 if scalar else None, kernel=kernel)
     act, buf = _activity(kind), _buffer()
     got = _deliver(sparse, buf, act, STEP, 3)
     want = _deliver(dense, buf, act, STEP, 3)
@@ -110,6 +122,60 @@ def test_every_event_is_delivered_whatever_the_chunk(chunk):
 def test_sparse_chunk_must_be_a_positive_integer():
     with pytest.raises(ValueError, match="chunk"):
         Sparse(chunk=0)
+
+
+def test_sparse_kernel_and_capacity_are_checked():
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        Sparse(kernel="gpu")
+    with pytest.raises(ValueError, match=r"capacity \[active neurons per step\]"):
+        Sparse(capacity=0)
+
+
+def test_native_kernel_is_built_by_the_install():
+    # pip install compiles neurojax/_native/events.cc where a C++ compiler exists (as on
+    # every machine this project tests on); a silent fallback would hide a broken build.
+    assert native_kernel_available()
+    assert Sparse(kernel="native").kernel == "native"
+
+
+@pytest.mark.parametrize("kind", ["few_spikes", "random_spikes", "burst"])
+def test_auto_kernel_equals_the_pure_jax_loop(kind):
+    auto, _, _ = _containers(kernel="auto", delays=_delays())
+    loop, _, _ = _containers(kernel="loop", delays=_delays())
+    act, buf = _activity(kind), _buffer()
+    np.testing.assert_allclose(
+        _deliver(auto, buf, act, STEP, 3), _deliver(loop, buf, act, STEP, 3), rtol=1e-13, atol=1e-13
+    )
+
+
+def test_event_buffer_overflow_is_an_error_not_a_silent_drop():
+    sparse, dense, _ = _containers(kernel="buffer", capacity=8)
+    buf = jnp.zeros((SLOTS, N_POST))
+    act = jnp.zeros(N_PRE).at[jnp.arange(8)].set(1.0)  # exactly fills the buffer
+    np.testing.assert_allclose(
+        _deliver(sparse, buf, act, STEP, 1), _deliver(dense, buf, act, STEP, 1), rtol=1e-13, atol=1e-13
+    )
+    with pytest.raises(Exception, match="event buffer overflow"):
+        jax.block_until_ready(_deliver(sparse, buf, _activity("burst"), STEP, 1))
+
+
+def test_native_kernel_under_nested_vmap_equals_loop():
+    native, _, _ = _containers(kernel="native", delays=_delays())
+    rng = np.random.default_rng(8)
+    acts = jnp.asarray((rng.random((3, 2, N_PRE)) < 0.3).astype(float))
+    scales = jnp.asarray([0.5, -1.0, 2.0])
+    buf = _buffer()
+
+    def run(scale, act):
+        s = eqx.tree_at(lambda m: m.weights, native, scale * native.weights)
+        return s.deliver(buf, act, STEP, 3, DT)
+
+    # Outer axis over weights and activity, inner axis over activity only: the batching
+    # rule must fold both into one call and broadcast the shared connectivity.
+    got = jax.jit(jax.vmap(jax.vmap(run, in_axes=(None, 0))))(scales, acts)
+    for i in range(3):
+        for j in range(2):
+            np.testing.assert_allclose(got[i, j], run(scales[i], acts[i, j]), rtol=1e-13, atol=1e-13)
 
 
 # ---------------------------------------------------------------------------------------
@@ -137,8 +203,9 @@ def _scatter_reference(weights_ell, act, buf, targets, delays_ell, step):
 
 
 @pytest.mark.parametrize("kind", ["few_spikes", "burst", "graded"])
-def test_heterogeneous_delays_land_in_their_slots(kind):
-    sparse, _, (pre, post, w, delays) = _containers(delays=_delays())
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_heterogeneous_delays_land_in_their_slots(kind, kernel):
+    sparse, _, (pre, post, w, delays) = _containers(delays=_delays(), kernel=kernel)
     act, buf = _activity(kind), _buffer()
     got = _deliver(sparse, buf, act, STEP, 99)  # the homogeneous delay is ignored
     # Independent reference: one synapse at a time, in Python.
@@ -177,9 +244,11 @@ def _loss_fn(deliver, cot):
 
 @pytest.mark.parametrize("with_delays", [False, True], ids=["homogeneous", "heterogeneous"])
 @pytest.mark.parametrize("scalar", [False, True], ids=["per_synapse", "scalar_weight"])
-def test_custom_vjp_equals_dense_autodiff(scalar, with_delays):
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_custom_vjp_equals_dense_autodiff(scalar, with_delays, kernel):
     sparse, _, _ = _containers(
-        scalar_weight=0.7 if scalar else None, delays=_delays() if with_delays else None
+        scalar_weight=0.7 if scalar else None, delays=_delays() if with_delays else None,
+        kernel=kernel,
     )
     act, buf = _activity("random_spikes"), _buffer()
     cot = jnp.asarray(np.random.default_rng(4).normal(size=(SLOTS, N_POST)))
@@ -236,8 +305,9 @@ def test_custom_vjp_matches_finite_differences(scalar):
 # Transformations
 
 
-def test_jit_equals_eager():
-    sparse, _, _ = _containers(delays=_delays())
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_jit_equals_eager(kernel):
+    sparse, _, _ = _containers(delays=_delays(), kernel=kernel)
     act, buf = _activity("graded"), _buffer()
     deliver = jax.jit(lambda s, b, a, k: s.deliver(b, a, k, 2, DT))
     for k in range(3):
@@ -245,8 +315,9 @@ def test_jit_equals_eager():
         np.testing.assert_array_equal(deliver(sparse, buf, act, step), sparse.deliver(buf, act, step, 2, DT))
 
 
-def test_vmap_over_activity_and_weights_equals_loop():
-    sparse, dense, _ = _containers()
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_vmap_over_activity_and_weights_equals_loop(kernel):
+    sparse, dense, _ = _containers(kernel=kernel)
     rng = np.random.default_rng(7)
     acts = jnp.asarray((rng.random((4, N_PRE)) < rng.uniform(0.05, 0.9, size=(4, 1))).astype(float))
     scales = jnp.asarray([0.5, 1.0, -2.0, 3.0])

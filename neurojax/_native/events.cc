@@ -1,0 +1,158 @@
+// Event-driven synaptic propagation for XLA:CPU, registered through jax.ffi.
+//
+// One call adds, for every presynaptic neuron whose output is non-zero this step, its
+// row of synapses (ELL layout: targets and weights padded to a common out-degree)
+// into a post-side ring buffer. Work is one pass over the presynaptic outputs plus
+// one add per synaptic event: the row loop that pure JAX cannot express without a
+// data-dependent while loop, gathers and a scatter (see neurojax/connectivity/weights.py,
+// which keeps the pure-JAX path for every platform and defines the semantics).
+//
+// All arrays carry a leading batch axis (size 1 when not batched) so one call serves
+// a vmapped sweep. Shapes (T = float or double):
+//   act      (B, n_pre)              T      presynaptic outputs this step
+//   weights  (Bw,) or (Bw, n_pre, d) T      one weight per batch, or per synapse
+//   targets  (Bt, n_pre, d)          int32  postsynaptic index; >= n_post is padding
+//   delays   (Bd, n_pre, d) or empty T      per-synapse delays [ms], or none
+//   buffer   (B, slots, n_post)      T      ring buffer (aliased with the result)
+//   step     (B,)                    int32  current step
+// with Bw, Bt, Bd each 1 or B. Attributes: delay_steps (homogeneous delay in steps,
+// used when delays is empty) and dt [ms].
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <type_traits>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+constexpr int64_t kBlock = 64;  // presynaptic neurons tested at once for activity
+
+// Whether any of kBlock values is non-zero (-0.0 counts as zero, as in `act != 0`):
+// OR of the bit patterns without the sign bit.
+template <typename T>
+bool BlockActive(const T* a) {
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  Bits acc = 0;
+  for (int64_t j = 0; j < kBlock; ++j) {
+    Bits b;
+    std::memcpy(&b, a + j, sizeof(T));
+    acc |= b;
+  }
+  return (acc << 1) != 0;
+}
+
+int64_t Leading(const ffi::AnyBuffer& b) {
+  auto dims = b.dimensions();
+  return dims.size() == 0 ? 1 : dims[0];
+}
+
+template <typename T>
+void Deliver(const ffi::AnyBuffer& act, const ffi::AnyBuffer& weights,
+             const ffi::AnyBuffer& targets, const ffi::AnyBuffer& delays,
+             const ffi::AnyBuffer& step, ffi::Result<ffi::AnyBuffer>& out,
+             int64_t delay_steps, double dt) {
+  const auto out_dims = out->dimensions();
+  const int64_t batch = out_dims[0], slots = out_dims[1], n_post = out_dims[2];
+  const auto tdims = targets.dimensions();
+  const int64_t n_pre = tdims[1], width = tdims[2];
+  const bool per_synapse_w = weights.dimensions().size() == 3;
+  const bool per_synapse_d = delays.element_count() > 0;
+  const int64_t bw = Leading(weights), bt = Leading(targets), bd = Leading(delays);
+  const int64_t row_size = n_pre * width;
+
+  const T* a_all = static_cast<const T*>(act.untyped_data());
+  const T* w_all = static_cast<const T*>(weights.untyped_data());
+  const int32_t* t_all = static_cast<const int32_t*>(targets.untyped_data());
+  const T* d_all = static_cast<const T*>(delays.untyped_data());
+  const int32_t* s_all = static_cast<const int32_t*>(step.untyped_data());
+  T* buf_all = static_cast<T*>(out->untyped_data());
+  const T dt_t = static_cast<T>(dt);
+
+  for (int64_t b = 0; b < batch; ++b) {
+    const T* a = a_all + b * n_pre;
+    const int32_t* tgt = t_all + (bt == 1 ? 0 : b) * row_size;
+    const T* w = w_all + (bw == 1 ? 0 : b) * (per_synapse_w ? row_size : 1);
+    const T* d = per_synapse_d ? d_all + (bd == 1 ? 0 : b) * row_size : nullptr;
+    T* buf = buf_all + b * slots * n_post;
+    const int64_t now = s_all[b];
+    T* homogeneous = buf + ((now + delay_steps) % slots) * n_post;
+    for (int64_t start = 0; start < n_pre; start += kBlock) {
+      // Skip silent blocks with a branch-free test that the compiler vectorises:
+      // spikes are sparse, and a compare-and-branch per neuron would cost more than
+      // all of the synaptic adds (4 us against 0.3 us for 3200 neurons).
+      const int64_t stop = start + kBlock < n_pre ? start + kBlock : n_pre;
+      if (stop - start == kBlock && !BlockActive(a + start)) continue;
+      for (int64_t j = start; j < stop; ++j) {
+        const T aj = a[j];
+        if (aj == T(0)) continue;
+        const int32_t* row_t = tgt + j * width;
+        if (d != nullptr) {
+          const T* row_w = per_synapse_w ? w + j * width : nullptr;
+          const T* row_d = d + j * width;
+          for (int64_t k = 0; k < width; ++k) {
+            const int32_t t = row_t[k];
+            if (t < 0 || t >= n_post) continue;  // padding
+            // Same rounding as the pure-JAX path: half to even, at least one step.
+            int64_t steps = static_cast<int64_t>(std::nearbyint(row_d[k] / dt_t));
+            if (steps < 1) steps = 1;
+            buf[((now + steps) % slots) * n_post + t] += (row_w ? row_w[k] : w[0]) * aj;
+          }
+        } else if (per_synapse_w) {
+          const T* row_w = w + j * width;
+          for (int64_t k = 0; k < width; ++k) {
+            const int32_t t = row_t[k];
+            if (t >= 0 && t < n_post) homogeneous[t] += row_w[k] * aj;
+          }
+        } else {
+          const T value = w[0] * aj;
+          for (int64_t k = 0; k < width; ++k) {
+            const int32_t t = row_t[k];
+            if (t >= 0 && t < n_post) homogeneous[t] += value;
+          }
+        }
+      }
+    }
+  }
+}
+
+ffi::Error DeliverImpl(ffi::AnyBuffer act, ffi::AnyBuffer weights, ffi::AnyBuffer targets,
+                       ffi::AnyBuffer delays, ffi::AnyBuffer buffer, ffi::AnyBuffer step,
+                       ffi::Result<ffi::AnyBuffer> out, int64_t delay_steps, double dt) {
+  if (out->dimensions().size() != 3 || targets.dimensions().size() != 3 ||
+      targets.element_type() != ffi::DataType::S32 || step.element_type() != ffi::DataType::S32) {
+    return ffi::Error::InvalidArgument("neurojax_deliver_events: bad shapes or dtypes");
+  }
+  if (out->untyped_data() != buffer.untyped_data()) {
+    std::memcpy(out->untyped_data(), buffer.untyped_data(), buffer.size_bytes());
+  }
+  switch (act.element_type()) {
+    case ffi::DataType::F32:
+      Deliver<float>(act, weights, targets, delays, step, out, delay_steps, dt);
+      break;
+    case ffi::DataType::F64:
+      Deliver<double>(act, weights, targets, delays, step, out, delay_steps, dt);
+      break;
+    default:
+      return ffi::Error::InvalidArgument("neurojax_deliver_events: float32 or float64 only");
+  }
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurojaxDeliverEvents, DeliverImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()  // act
+                                  .Arg<ffi::AnyBuffer>()  // weights
+                                  .Arg<ffi::AnyBuffer>()  // targets
+                                  .Arg<ffi::AnyBuffer>()  // delays
+                                  .Arg<ffi::AnyBuffer>()  // buffer
+                                  .Arg<ffi::AnyBuffer>()  // step
+                                  .Ret<ffi::AnyBuffer>()  // buffer, updated
+                                  .Attr<int64_t>("delay_steps")
+                                  .Attr<double>("dt"));

@@ -147,6 +147,44 @@ def timed_build(network, seed: int):
     return model, time.perf_counter() - t0
 
 
+def with_kernel(network, kernel: str):
+    """`network` with every projection stored `Sparse(kernel=kernel)` (see
+    `nj.connectivity.Sparse`), to compare propagation kernels on one model."""
+    import equinox as eqx
+
+    import neurojax as nj
+
+    layout = nj.connectivity.Sparse(kernel=kernel)
+    projections = [
+        eqx.tree_at(lambda q: q.layout, p, layout, is_leaf=lambda x: x is None)
+        for p in network.projections
+    ]
+    return nj.Network(network.populations, projections, network.inputs)
+
+
+def variant_row(name: str, network, args, record) -> dict:
+    """Build, compile and time a variant of the case's model (no anchors): a row."""
+    model, build_s = timed_build(network, args.seed)
+    run, compile_s = prepare(model, args.duration, args.dt, args.seed, record)
+    times, rec, peak = alternate(run, [], args.repeats)
+    return {"name": name, "status": "ok", "build_s": build_s, "compile_s": compile_s,
+            "run_s": min(times), "run_s_all": times, "peak_mb": peak,
+            "rates_hz": rates_of(model, rec)}
+
+
+def kernel_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kernels", default="loop",
+                   help="comma-separated propagation kernels to time besides the default "
+                        "'auto' (native, loop, buffer; '' for none)")
+
+
+def kernel_rows(network, args, record) -> list[dict]:
+    """One row per extra propagation kernel of `--kernels`."""
+    kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
+    return [variant_row(f"neurojax, kernel={k}", with_kernel(network, k), args, record)
+            for k in kernels]
+
+
 # ----------------------------------------------------------------------------- anchors
 class Anchor:
     """One anchor simulator in its own worker process (see `_anchors.py`)."""

@@ -20,12 +20,15 @@ from _common import (
     check_rates,
     finish_args,
     flag_anchor_rates,
+    kernel_argument,
+    kernel_rows,
     parser,
     prepare,
     rates_of,
     report,
     start_anchors,
     timed_build,
+    variant_row,
 )
 
 # REFERENCES.md section 6: 18.5 +- 1.5 Hz (numpy and NEST over seeds 0-2: 17.0-19.5 Hz);
@@ -37,6 +40,7 @@ def main(argv=None):
     p = parser(__doc__.split("\n")[0], duration=1000.0, quick_duration=200.0)
     p.add_argument("--n", type=int, default=4000, help="number of neurons (80 % excitatory)")
     p.add_argument("--no-floor", action="store_true", help="skip the neuron-only floor row")
+    kernel_argument(p)
     args = finish_args(p.parse_args(argv))
 
     import neurojax as nj
@@ -61,14 +65,10 @@ def main(argv=None):
     if checked:
         flag_anchor_rates(rows[1:], *RATE_RANGE)
 
+    rows += kernel_rows(net, args, record)
     if not args.no_floor:
-        floor_model, floor_build = timed_build(nj.Network(net.populations, []), args.seed)
-        floor_run, floor_compile = prepare(floor_model, args.duration, args.dt, args.seed, record)
-        floor_times, floor_rec, floor_peak = alternate(floor_run, [], args.repeats)
-        rows.append({"name": "neurojax floor (no synapses)", "status": "ok",
-                     "build_s": floor_build, "compile_s": floor_compile,
-                     "run_s": min(floor_times), "run_s_all": floor_times,
-                     "peak_mb": floor_peak, "rates_hz": rates_of(floor_model, floor_rec)})
+        rows.append(variant_row("neurojax floor (no synapses)", nj.Network(net.populations, []),
+                                args, record))
 
     title = (f"COBA-{args.n}: {args.duration:g} ms at dt = {args.dt:g} ms "
              f"(Vogels & Abbott 2005; reference {RATE_RANGE[0]:g}-{RATE_RANGE[1]:g} Hz at n = 4000, 1 s)")

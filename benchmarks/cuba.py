@@ -17,6 +17,8 @@ from _common import (
     check_rates,
     finish_args,
     flag_anchor_rates,
+    kernel_argument,
+    kernel_rows,
     parser,
     prepare,
     rates_of,
@@ -33,11 +35,13 @@ RATE_RANGE = (4.7, 6.3)
 def main(argv=None):
     p = parser(__doc__.split("\n")[0], duration=1000.0, quick_duration=200.0)
     p.add_argument("--n", type=int, default=4000, help="number of neurons (80 % excitatory)")
+    kernel_argument(p)
     args = finish_args(p.parse_args(argv))
 
     import neurojax as nj
 
-    model, build_s = timed_build(nj.gallery.get("cuba", n=args.n), args.seed)
+    net = nj.gallery.get("cuba", n=args.n)
+    model, build_s = timed_build(net, args.seed)
     record = nj.Record(spikes=(), rates=list(model.names), every=args.duration)
     run, compile_s = prepare(model, args.duration, args.dt, args.seed, record)
     params = {"n": args.n, "p": 0.02, "w_e": 16.2, "w_i": -90.0, "dt": args.dt,
@@ -53,6 +57,7 @@ def main(argv=None):
     if not checked:
         rows[0]["note"] = "rates not checked (reference: n = 4000, 1 s)"
     rows += [a.row() for a in anchors]
+    rows += kernel_rows(net, args, record)
     if checked:
         flag_anchor_rates(rows[1:], *RATE_RANGE)
     title = (f"CUBA-{args.n}: {args.duration:g} ms at dt = {args.dt:g} ms "

@@ -58,11 +58,14 @@ def main(argv=None):
                               checkpoint=checkpoint)
             return sum(jnp.mean(r) for r in res.rates.values()) / len(res.rates)
 
+        if checkpoint is None:  # the forward pass alone: the memory yardstick
+            return eqx.filter_jit(lambda m: (loss(m), None))
         return eqx.filter_jit(eqx.filter_value_and_grad(loss))
 
+    variants = (None, False, True)
     rows, grads, plans = [], {}, {}
     runs = {}
-    for checkpoint in (False, True):
+    for checkpoint in variants:
         fn = make(checkpoint)
         t0 = time.perf_counter()
         compiled = fn.lower(model).compile()
@@ -76,11 +79,11 @@ def main(argv=None):
         except Exception:  # not every backend implements it
             plans[checkpoint] = None
 
-    times = {False: [], True: []}
-    peaks = {False: 0.0, True: 0.0}
-    deltas = {False: 0.0, True: 0.0}
-    for _ in range(args.repeats):  # alternate, so machine load hits both alike
-        for checkpoint in (False, True):
+    times = {v: [] for v in variants}
+    peaks = {v: 0.0 for v in variants}
+    deltas = {v: 0.0 for v in variants}
+    for _ in range(args.repeats):  # alternate, so machine load hits all alike
+        for checkpoint in variants:
             compiled = runs[checkpoint][0]
             with PeakMemory() as mem:
                 t0 = time.perf_counter()
@@ -92,8 +95,8 @@ def main(argv=None):
             grads[checkpoint] = (float(value), grad)
 
     leaves = {k: [np.asarray(x) for x in jax.tree.leaves(eqx.filter(g[1], eqx.is_inexact_array))]
-              for k, g in grads.items()}
-    if grads[False][0] != grads[True][0]:
+              for k, g in grads.items() if k is not None}
+    if not grads[False][0] == grads[True][0] == grads[None][0]:
         raise SystemExit("bptt: the checkpointed forward pass gives a different loss: not timing a wrong run.")
     if args.n == 4000 and args.duration >= 1000.0:
         check_rates("BPTT COBA-4k", {"E and I": grads[False][0]}, *RATE_RANGE,
@@ -110,8 +113,9 @@ def main(argv=None):
                   default=float("nan"))
 
     rate = grads[False][0]
-    for checkpoint in (False, True):
-        name = "fwd+bwd, checkpoint" if checkpoint else "fwd+bwd"
+    names = {None: "forward only", False: "fwd+bwd", True: "fwd+bwd, checkpoint"}
+    for checkpoint in variants:
+        name = names[checkpoint]
         rows.append({"name": name, "status": "ok", "build_s": build_s,
                      "compile_s": runs[checkpoint][1], "run_s": min(times[checkpoint]),
                      "run_s_all": times[checkpoint], "peak_mb": peaks[checkpoint] or None,
@@ -132,6 +136,10 @@ def main(argv=None):
         print(f"{r['name']:<22} XLA buffer plan {plan}; measured peak - memory at start: "
               f"{r['peak_increase_mb']:.0f} MB")
     print(f"peak [MB]: {memory_method()}")
+    for checkpoint in (False, True):
+        print(f"{names[checkpoint]}: peak {peaks[checkpoint] / peaks[None]:.2f}x the forward "
+              f"pass's; XLA buffer plan {plans[checkpoint] / plans[None]:.2f}x"
+              if peaks[None] and plans[None] and plans[checkpoint] else "")
     print(f"checkpointed gradient = plain gradient; finite entries {finite_fraction:.0%}, "
           f"largest |finite entry| {largest:.3g}")
     if finite_fraction < 1.0:

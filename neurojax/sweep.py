@@ -11,9 +11,9 @@ rates.shape  # (16, 8): one leading axis per named axis, in keyword order
 ```
 
 The grid is flattened into one batch axis, padded to a multiple of the device count,
-laid out across `jax.devices()` with a `NamedSharding` on a one-axis `Mesh`, and fed
-to `jax.vmap(fn)` under one `jax.jit`: every device evaluates its share of the grid
-and XLA's SPMD partitioner does the rest, so there is no home-made distribution layer.
+laid out across `jax.devices()` on a one-axis `Mesh`, and fed to `jax.vmap(fn)` under
+`jax.shard_map` in one `jax.jit`: every device evaluates its share of the grid, so
+there is no home-made distribution layer.
 Unlike Brian2 or NEST, no point of the grid rebuilds or recompiles the model.
 """
 
@@ -28,7 +28,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jax.sharding import NamedSharding, PartitionSpec
+from jax.sharding import Mesh, PartitionSpec
 from jaxtyping import Array, PyTree
 
 from .sharding import mesh_1d
@@ -66,21 +66,43 @@ def _check_axes(fn: Callable, axes: dict[str, Any], zipped: bool) -> dict[str, A
     return values
 
 
+class _Point(eqx.Module):
+    """`fn` at one grid point as a jaxpr whose closed-over arrays are leaves (`consts`),
+    so that jit takes them as arguments instead of baking them in as constants."""
+
+    jaxpr: Any = eqx.field(static=True)
+    consts: list
+    out_tree: Any = eqx.field(static=True)
+
+    def __call__(self, params: dict[str, Array]):
+        out = jax.core.eval_jaxpr(self.jaxpr, self.consts, *jax.tree.leaves(params))
+        return jax.tree.unflatten(self.out_tree, out)
+
+
+def _trace_point(fn: Callable, example: dict[str, Array]) -> _Point:
+    closed, shape = jax.make_jaxpr(lambda p: fn(**p), return_shape=True)(example)
+    return _Point(closed.jaxpr, list(closed.consts), jax.tree.structure(shape))
+
+
 @eqx.filter_jit
-def _run(closed, flat: dict[str, Array], sharding: NamedSharding, chunks: int):
-    """`closed` (closure-converted `fn`) over `flat` (padded batch), `chunks` pieces in
-    sequence; each piece is split across the mesh."""
-
-    def shard(tree):
-        return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, sharding), tree)
-
-    def piece(params):
-        return shard(jax.vmap(lambda p: closed(**p))(shard(params)))
-
+def _run(point: _Point, flat: dict[str, Array], mesh: Mesh, chunks: int):
+    """`point` over `flat` (padded batch), `chunks` pieces in sequence; each piece is
+    split across the mesh."""
+    # shard_map, not GSPMD: each device runs the vmapped function on its own share, so
+    # operations the SPMD partitioner cannot split (the compiled CPU propagation
+    # kernel is an opaque custom call) still run batch-parallel, never replicated.
+    spec = PartitionSpec(_AXIS)
+    piece = jax.shard_map(
+        lambda consts, p: jax.vmap(eqx.tree_at(lambda q: q.consts, point, consts))(p),
+        mesh=mesh, in_specs=(PartitionSpec(), spec), out_specs=spec,
+        # Closed-over arrays are replicated inputs; without the varying-axis check
+        # JAX transposes them with a conservative psum, so gradients stay exact.
+        check_vma=False,
+    )
     if chunks == 1:
-        return piece(flat)
+        return piece(point.consts, flat)
     stacked = jax.tree.map(lambda x: x.reshape(chunks, -1), flat)
-    _, out = jax.lax.scan(lambda carry, p: (carry, piece(p)), None, stacked)
+    _, out = jax.lax.scan(lambda carry, p: (carry, piece(point.consts, p)), None, stacked)
     return jax.tree.map(lambda y: y.reshape((-1,) + y.shape[2:]), out)
 
 
@@ -125,9 +147,8 @@ def sweep(
     per call, so repeated sweeps recompile; wrap the sweep in `jax.jit` to reuse it).
     The flattened grid is padded to a multiple of the batch (and the device count)
     with copies of its last point, so `fn` is only ever called at valid parameters;
-    the padding is dropped before returning. Across devices the batch is laid out with
-    a `NamedSharding` over a one-axis `Mesh` and partitioned by XLA (GSPMD); the
-    result equals a Python loop over the grid. `sweep` also works inside `jax.jit`
+    the padding is dropped before returning. Across devices the batch is split over a
+    one-axis `Mesh` with `jax.shard_map`; the result equals a Python loop over the grid. `sweep` also works inside `jax.jit`
     and `jax.grad` (it only uses traceable operations).
 
     Raises `ValueError` for an axis that is not a non-empty 1-D array, for `zip=True`
@@ -166,15 +187,11 @@ def sweep(
     pad = chunks * chunk - n_points
     padded = {k: jnp.concatenate([v, jnp.broadcast_to(v[-1], (pad,))]) if pad else v for k, v in grid.items()}
 
-    # Lift every array `fn` reads from outside (closed-over or global: the model's
-    # arrays, or tracers of an outer transform) into arguments of the jitted run, so
-    # that they are not baked into the program as constants. The wrapper makes equinox
-    # trace even a function without a closure.
-    closed = eqx.filter_closure_convert(
-        lambda **params: fn(**params), **{k: v[0] for k, v in padded.items()}
-    )
-    sharding = NamedSharding(mesh, PartitionSpec(_AXIS))
-    out = _run(closed, padded, sharding, chunks)
+    # Every array `fn` reads from outside (closed-over or global: the model's arrays,
+    # or tracers of an outer transform) becomes an argument of the jitted run rather
+    # than a constant baked into the program.
+    point = _trace_point(fn, {k: v[0] for k, v in padded.items()})
+    out = _run(point, padded, mesh, chunks)
 
     def unpad(y):
         y = y[:n_points] if pad else y

@@ -109,7 +109,7 @@ def prepare(model, duration: float, dt: float, seed: int, record, checkpoint: bo
     import jax
 
     from neurojax._misc import steps_for
-    from neurojax.simulate import _plan, _run
+    from neurojax.simulate import _plan, _run, _run_args
 
     model.check(dt)
     state = model.init(jax.random.key(seed + 1), dt)
@@ -117,7 +117,7 @@ def prepare(model, duration: float, dt: float, seed: int, record, checkpoint: bo
     plan = _plan(model, record, dt, n_steps, state)
     n_blocks = n_steps // plan.block_steps
     t0 = time.perf_counter()
-    compiled = _run.lower(model, state, n_blocks, dt, plan, checkpoint).compile()
+    compiled = _run.lower(model, state, n_blocks, dt, plan, checkpoint, *_run_args(model, state)).compile()
     compile_s = time.perf_counter() - t0
 
     def run():

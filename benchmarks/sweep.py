@@ -42,7 +42,7 @@ def main(argv=None):
 
     import neurojax as nj
     from neurojax._misc import steps_for
-    from neurojax.simulate import _plan, _run
+    from neurojax.simulate import _plan, _run, _run_args
 
     model, build_s = timed_build(nj.gallery.get("coba", n=N, p=P_CONN), args.seed)
     exc = [i for i, proj in enumerate(model.projections) if model.names[proj.pre] == "E"]
@@ -70,14 +70,14 @@ def main(argv=None):
     n_blocks = n_steps // plan.block_steps
 
     def rates_one(m):
-        _, rec = _run(m, state, n_blocks, dt, plan, False)
+        _, rec = _run(m, state, n_blocks, dt, plan, False, *_run_args(m, state))
         return jnp.stack([r[0] for r in rec[1]])  # (populations,)
 
     t0 = time.perf_counter()
     vmapped = eqx.filter_jit(eqx.filter_vmap(rates_one, in_axes=(axes,))).lower(batch).compile()
     v_compile = time.perf_counter() - t0
     t0 = time.perf_counter()
-    single = _run.lower(model, state, n_blocks, dt, plan, False).compile()
+    single = _run.lower(model, state, n_blocks, dt, plan, False, *_run_args(model, state)).compile()
     l_compile = time.perf_counter() - t0
 
     def run_vmap():

@@ -278,31 +278,40 @@ def _sample_block(model, plan, state):
 
 
 @eqx.filter_jit
-def _run(model: NetworkModel, state: NetworkState, n_blocks: int, dt: float, plan: _Plan, checkpoint: bool):
+def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan, checkpoint: bool,
+         sizes: tuple[int, ...], dtypes: tuple):
+    """The scan: `n_blocks` blocks of `plan.block_steps` steps of `stepper.step` (a
+    `NetworkModel`, or the per-device network of `neurojax.sharding`), recording what
+    `plan` asks. `sizes` and output `dtypes` are the populations' (for the rates)."""
+
     # Per step, only what is recorded leaves the loop: spike rasters (as bools unless
     # float_spikes) and, for rates, one running sum per population in the carry.
     # Stacking whole output vectors to average them afterwards would write n floats
     # per population per step, which cost twice the neuron updates of COBA-4k.
     def inner(carry, _):
         state, sums = carry
-        t = state.step * dt
-        state, outs = model.step(state, t, dt)
+        state, outs = stepper.step(state, state.step * dt, dt)
         sums = tuple(acc + jnp.sum(outs[i]) for acc, i in zip(sums, plan.rates))
         spikes = tuple(outs[i] if plan.float_spikes else outs[i] > 0 for i in plan.spikes)
         return (state, sums), spikes
 
     def block(state, _):
-        zero = tuple(jnp.zeros((), _output_dtype(model, state, i)) for i in plan.rates)
+        zero = tuple(jnp.zeros((), dtypes[i]) for i in plan.rates)
         (state, sums), spikes = jax.lax.scan(inner, (state, zero), None, length=plan.block_steps)
         rates = tuple(
-            acc / (plan.block_steps * model.populations[i].n * dt * 1e-3)
-            for acc, i in zip(sums, plan.rates)
+            acc / (plan.block_steps * sizes[i] * dt * 1e-3) for acc, i in zip(sums, plan.rates)
         )
-        return state, (spikes, rates, _sample_block(model, plan, state))
+        return state, (spikes, rates, _sample_block(stepper, plan, state))
 
     if checkpoint:
         block = jax.checkpoint(block)
     return jax.lax.scan(block, state, None, length=n_blocks)
+
+
+def _run_args(model: NetworkModel, state: NetworkState) -> tuple[tuple[int, ...], tuple]:
+    """`_run`'s population sizes and output dtypes."""
+    sizes = tuple(p.n for p in model.populations)
+    return sizes, tuple(_output_dtype(model, state, i) for i in range(len(sizes)))
 
 
 def _output_dtype(model: NetworkModel, state: NetworkState, i: int):
@@ -370,6 +379,7 @@ def simulate(
     n_blocks = n_steps // plan.block_steps
     t_start = float(state.step) * dt if is_concrete(state.step) else 0.0
 
+    run_args = _run_args(model, state)
     if progress:
         from tqdm.auto import tqdm
 
@@ -377,12 +387,18 @@ def simulate(
         pieces = []
         with tqdm(total=n_steps, unit="step", desc="simulate") as bar:
             for _ in range(n_blocks // chunk):
-                state, piece = _run(model, state, chunk, dt, plan, checkpoint)
+                state, piece = _run(model, state, chunk, dt, plan, checkpoint, *run_args)
                 pieces.append(piece)
                 bar.update(chunk * plan.block_steps)
         recorded = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *pieces)
     else:
-        state, recorded = _run(model, state, n_blocks, dt, plan, checkpoint)
+        state, recorded = _run(model, state, n_blocks, dt, plan, checkpoint, *run_args)
+    return _result(model, plan, state, recorded, n_steps, dt, t_start)
+
+
+def _result(model: NetworkModel, plan: _Plan, state: NetworkState, recorded, n_steps: int,
+            dt: float, t_start: float) -> Result:
+    """The `Result` of `_run`'s recordings, after the NaN check."""
 
     spikes_blocks, rates_blocks, variables = recorded
     names = model.names

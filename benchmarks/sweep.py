@@ -13,14 +13,15 @@ equal the loop's (both run the same arithmetic) — a sweep that is fast but wro
 COBA-1000 uses p = 0.08 so that every neuron receives the input of the 4000-neuron
 reference network (64 E + 16 I synapses on average); at p = 0.02 a 1000-neuron
 network falls silent within a few hundred ms. Weights sweep 4-8 nS around the
-reference 6 nS. No anchor simulator runs here (Brian2 and NEST rebuild per point).
+reference 6 nS. The anchor is a Brian2 runtime loop over the same weights (one network
+restored, its weight set and re-run per point: Brian2's idiom, no recompilation).
 """
 
 from __future__ import annotations
 
 import sys
 
-from _common import PeakMemory, finish_args, parser, report, timed_build
+from _common import PeakMemory, finish_args, parser, report, start_anchors, timed_build
 
 N = 1000
 P_CONN = 0.02 * 4000 / N
@@ -90,14 +91,21 @@ def main(argv=None):
         t0 = time.perf_counter()
         outs = []
         for w in ws:
-            _, rec = single(set_weight(w), state, n_blocks, dt, plan, False)
+            _, rec = single(set_weight(w), state, n_blocks, dt, plan, False, *_run_args(model, state))
             outs.append(jnp.stack([r[0] for r in rec[1]]))
         out = jnp.stack(outs)
         jax.block_until_ready(out)
         return time.perf_counter() - t0, np.asarray(out)
 
+    # The anchor: Brian2's runtime target looping over the same weights (one network,
+    # restored and re-run per weight). Other anchors have no comparable sweep here.
+    args.anchor_list = [a for a in args.anchor_list if a == "brian2-runtime"]
+    anchors = start_anchors(args, "sweep", {
+        "n": N, "p": P_CONN, "w_e": float(ws[0]), "w_i": 67.0, "dt": dt,
+        "duration": args.duration, "seed": args.seed, "weights": np.asarray(ws).tolist()})
+
     v_times, l_times, v_peak, l_peak = [], [], 0.0, 0.0
-    for _ in range(args.repeats):  # alternate, so machine load hits both alike
+    for _ in range(args.repeats):  # alternate, so machine load hits all alike
         with PeakMemory() as mem:
             t, v_rates = run_vmap()
         v_times.append(t)
@@ -106,6 +114,10 @@ def main(argv=None):
             t, l_rates = run_loop()
         l_times.append(t)
         l_peak = max(l_peak, mem.mb or 0.0)
+        for a in anchors:
+            a.run()
+    for a in anchors:
+        a.close()
 
     # Same arithmetic batched or not; allow float32 reassociation in the batched scatter
     # (1e-3 Hz on rates of ~10 Hz) but no real difference.
@@ -125,7 +137,7 @@ def main(argv=None):
         {"name": f"neurojax loop ({args.batch} nets)", "status": "ok", "build_s": build_s,
          "compile_s": l_compile, "run_s": min(l_times), "run_s_all": l_times, "peak_mb": l_peak or None,
          "rates_hz": summary(l_rates)},
-    ]
+    ] + [a.row(f"Brian2 runtime loop ({args.batch} nets)") for a in anchors]
     title = (f"Sweep: {args.batch} COBA-{N} networks (p = {P_CONN:g}), w_e = {args.w_min:g}-{args.w_max:g} nS, "
              f"{args.duration:g} ms at dt = {dt:g} ms; rates are means over the batch")
     extra = {"weights_ns": np.asarray(ws).tolist(),

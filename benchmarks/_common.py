@@ -117,12 +117,13 @@ def prepare(model, duration: float, dt: float, seed: int, record, checkpoint: bo
     plan = _plan(model, record, dt, n_steps, state)
     n_blocks = n_steps // plan.block_steps
     t0 = time.perf_counter()
-    compiled = _run.lower(model, state, n_blocks, dt, plan, checkpoint, *_run_args(model, state)).compile()
+    args = (model, state, n_blocks, dt, plan, checkpoint, *_run_args(model, state))
+    compiled = _run.lower(*args).compile()
     compile_s = time.perf_counter() - t0
 
     def run():
         t0 = time.perf_counter()
-        _, rec = compiled(model, state, n_blocks, dt, plan, checkpoint)
+        _, rec = compiled(*args)
         jax.block_until_ready(rec)
         return time.perf_counter() - t0, rec
 
@@ -172,7 +173,30 @@ def variant_row(name: str, network, args, record) -> dict:
             "rates_hz": rates_of(model, rec)}
 
 
+def floor_rows(network, args, record) -> list[dict]:
+    """The neuron-only floor: the same populations and scan without any projection
+    (unless `--no-floor`)."""
+    import neurojax as nj
+
+    if args.no_floor:
+        return []
+    return [variant_row("neurojax floor (no synapses)", nj.Network(network.populations, []),
+                        args, record)]
+
+
+def floor_summary(rows: list[dict], n_steps: int) -> dict:
+    """Per-step cost of the default run, of the floor and their ratio (for the JSON;
+    `report` prints it)."""
+    main = next(r for r in rows if r["name"] == "neurojax")
+    floor = next((r for r in rows if r["name"].startswith("neurojax floor")), None)
+    if floor is None:
+        return {}
+    step_us, floor_us = main["run_s"] / n_steps * 1e6, floor["run_s"] / n_steps * 1e6
+    return {"step_us": step_us, "floor_step_us": floor_us, "x_floor": step_us / floor_us}
+
+
 def kernel_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-floor", action="store_true", help="skip the neuron-only floor row")
     p.add_argument("--kernels", default="loop",
                    help="comma-separated propagation kernels to time besides the default "
                         "'auto' (native, loop, buffer; '' for none)")
@@ -368,5 +392,8 @@ def report(case: str, args, rows: list[dict], title: str, config: dict, extra: d
     payload = {"case": case, "title": title, "ratio": ratio_note, "config": config,
                "machine": machine(), "rows": rows, **(extra or {})}
     out.write_text(json.dumps(payload, indent=2))
+    if "x_floor" in payload:
+        print(f"per step: {payload['step_us']:.1f} us, neuron-only floor {payload['floor_step_us']:.1f} us: "
+              f"{payload['x_floor']:.1f}x the floor")
     print(f"wrote {out}")
     return payload

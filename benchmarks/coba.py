@@ -20,6 +20,8 @@ from _common import (
     check_rates,
     finish_args,
     flag_anchor_rates,
+    floor_rows,
+    floor_summary,
     kernel_argument,
     kernel_rows,
     parser,
@@ -28,7 +30,6 @@ from _common import (
     report,
     start_anchors,
     timed_build,
-    variant_row,
 )
 
 # REFERENCES.md section 6: 18.5 +- 1.5 Hz (numpy and NEST over seeds 0-2: 17.0-19.5 Hz);
@@ -39,7 +40,6 @@ RATE_RANGE = (15.0, 22.0)
 def main(argv=None):
     p = parser(__doc__.split("\n")[0], duration=1000.0, quick_duration=200.0)
     p.add_argument("--n", type=int, default=4000, help="number of neurons (80 % excitatory)")
-    p.add_argument("--no-floor", action="store_true", help="skip the neuron-only floor row")
     kernel_argument(p)
     args = finish_args(p.parse_args(argv))
 
@@ -66,13 +66,12 @@ def main(argv=None):
         flag_anchor_rates(rows[1:], *RATE_RANGE)
 
     rows += kernel_rows(net, args, record)
-    if not args.no_floor:
-        rows.append(variant_row("neurojax floor (no synapses)", nj.Network(net.populations, []),
-                                args, record))
+    rows += floor_rows(net, args, record)
 
     title = (f"COBA-{args.n}: {args.duration:g} ms at dt = {args.dt:g} ms "
              f"(Vogels & Abbott 2005; reference {RATE_RANGE[0]:g}-{RATE_RANGE[1]:g} Hz at n = 4000, 1 s)")
-    return report("coba", args, rows, title, config=params)
+    return report("coba", args, rows, title, config=params,
+                  extra=floor_summary(rows, round(args.duration / args.dt)))
 
 
 if __name__ == "__main__":

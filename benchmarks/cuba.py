@@ -17,6 +17,8 @@ from _common import (
     check_rates,
     finish_args,
     flag_anchor_rates,
+    floor_rows,
+    floor_summary,
     kernel_argument,
     kernel_rows,
     parser,
@@ -58,11 +60,13 @@ def main(argv=None):
         rows[0]["note"] = "rates not checked (reference: n = 4000, 1 s)"
     rows += [a.row() for a in anchors]
     rows += kernel_rows(net, args, record)
+    rows += floor_rows(net, args, record)
     if checked:
         flag_anchor_rates(rows[1:], *RATE_RANGE)
     title = (f"CUBA-{args.n}: {args.duration:g} ms at dt = {args.dt:g} ms "
              f"(Vogels & Abbott 2005; reference {RATE_RANGE[0]:g}-{RATE_RANGE[1]:g} Hz at n = 4000, 1 s)")
-    return report("cuba", args, rows, title, config=params)
+    return report("cuba", args, rows, title, config=params,
+                  extra=floor_summary(rows, round(args.duration / args.dt)))
 
 
 if __name__ == "__main__":

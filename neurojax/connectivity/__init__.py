@@ -1,5 +1,6 @@
-"""Connectivity builders (`AllToAll`, `FixedProbability`, `FixedInDegree`, `FromMatrix`),
-layouts (`Dense`, `Sparse`) and the weight containers with event-driven propagation."""
+"""Connectivity builders (`AllToAll`, `FixedProbability`, `FixedInDegree`, `FromMatrix`,
+and `Procedural`, regenerated from a seed instead of stored), layouts (`Dense`,
+`Sparse`) and the weight containers with event-driven propagation."""
 
 from .builders import (
     AbstractConnectivity as AbstractConnectivity,
@@ -8,6 +9,10 @@ from .builders import (
     FixedProbability as FixedProbability,
     FromMatrix as FromMatrix,
     Synapses as Synapses,
+)
+from .procedural import (
+    Procedural as Procedural,
+    ProceduralWeights as ProceduralWeights,
 )
 from .weights import (
     Dense as Dense,

@@ -64,7 +64,7 @@ def _distinct_per_row(rng: np.random.Generator, n_rows: int, k: int, n: int) -> 
     hence uniform over k-subsets. When `k > n / 2` the complement (`n - k` values) is
     drawn instead, so a redraw always succeeds with probability >= 1/2 and the loop
     ends after O(log k) rounds."""
-    if k > n // 2:
+    if 2 * k > n:
         excluded = _distinct_per_row(rng, n_rows, n - k, n)
         keep = np.ones((n_rows, n), bool)
         keep[np.arange(n_rows)[:, None], excluded] = False
@@ -153,7 +153,8 @@ class FixedProbability(AbstractConnectivity):
         # below, the block's synapse count is Binomial(pairs, p) and the pairs a uniform
         # subset of that size, which is the same law (i.i.d. Bernoulli(p) per pair).
         dense = self.p > 0.25
-        for start, stop in _row_blocks(n_pre, n_choices if dense else int(np.ceil(self.p * n_choices))):
+        width = n_choices if dense else int(np.ceil(self.p * n_choices))
+        for start, stop in _row_blocks(n_pre, width):
             pairs = (stop - start) * n_choices
             if dense:
                 flat = np.flatnonzero(rng.random(pairs) < self.p)

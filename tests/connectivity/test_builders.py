@@ -227,3 +227,83 @@ def test_same_key_same_synapses(rule):
     np.testing.assert_array_equal(a.post, b.post)
     c = rule.sample(jax.random.key(4), 50, 40, False)
     assert _pairs(a) != _pairs(c)
+
+
+# ---------------------------------------------------------------------------------------
+# Vectorised sampling: exact laws, checked over many independent rows
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Rows are sampled in blocks of `_BLOCK_ENTRIES` entries; shrink the blocks so the
+    tests below cross many block boundaries."""
+    import neurojax.connectivity.builders as builders
+
+    monkeypatch.setattr(builders, "_BLOCK_ENTRIES", 1000)
+
+
+def _pattern_chi2(patterns: np.ndarray, probs: np.ndarray) -> tuple[float, int]:
+    """Chi-square statistic of observed pattern codes against their exact probabilities."""
+    counts = np.bincount(patterns, minlength=probs.size)
+    expected = patterns.size * probs
+    return float(np.sum((counts - expected) ** 2 / expected)), probs.size - 1
+
+
+# A chi-square statistic above its 1e-6 upper quantile makes a false failure a 1e-6
+# event; with 20000 rows a bias of ~2 % in any pattern probability already fails.
+_CHI2_ALPHA = 1e-6
+
+
+@pytest.mark.parametrize("k", [2, 3], ids=["rejection", "complement"])
+def test_fixed_in_degree_partner_sets_are_uniform(getkey, small_blocks, k):
+    import scipy.stats
+
+    # 20000 postsynaptic neurons each choose k of 5 presynaptic neurons: all C(5, k) = 10
+    # partner sets must be equally likely (k = 3 > 5 / 2 takes the complement route).
+    n_pre, n_post = 5, 20_000
+    syn = FixedInDegree(k).sample(getkey(), n_pre, n_post, False)
+    _assert_valid(syn, n_pre, n_post)
+    np.testing.assert_array_equal(np.bincount(syn.post, minlength=n_post), k)
+    codes = np.zeros(n_post, int)
+    np.add.at(codes, syn.post, 2**syn.pre)  # bit mask of each row's partner set
+    subsets = [m for m in range(2**n_pre) if bin(m).count("1") == k]
+    assert set(np.unique(codes)) <= set(subsets)
+    index = np.searchsorted(subsets, codes)
+    stat, dof = _pattern_chi2(index, np.full(len(subsets), 1 / len(subsets)))
+    assert stat < scipy.stats.chi2.isf(_CHI2_ALPHA, dof)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.6], ids=["sparse_draw", "dense_draw"])
+def test_fixed_probability_pairs_are_independent_bernoulli(getkey, small_blocks, p):
+    import scipy.stats
+
+    # 20000 presynaptic neurons each connect to a subset of 4 targets; with i.i.d.
+    # Bernoulli(p) pairs, subset S has probability p^|S| (1 - p)^(4 - |S|). The 16
+    # pattern frequencies test the marginal p and the independence within a row.
+    n_pre, n_post = 20_000, 4
+    syn = FixedProbability(p).sample(getkey(), n_pre, n_post, False)
+    _assert_valid(syn, n_pre, n_post)
+    codes = np.zeros(n_pre, int)
+    np.add.at(codes, syn.pre, 2**syn.post)
+    size = np.array([bin(m).count("1") for m in range(2**n_post)])
+    probs = p**size * (1 - p) ** (n_post - size)
+    stat, dof = _pattern_chi2(codes, probs)
+    assert stat < scipy.stats.chi2.isf(_CHI2_ALPHA, dof)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [FixedInDegree(40), FixedInDegree(700), FixedProbability(0.05), FixedProbability(0.5)],
+    ids=["in_degree", "in_degree_dense", "probability", "probability_dense"],
+)
+def test_recurrent_sampling_has_no_autapses_or_multapses(getkey, small_blocks, rule):
+    n = 1000
+    syn = rule.sample(getkey(), n, n, True)
+    _assert_valid(syn, n, n)  # no pair twice
+    assert syn.pre.size > 0 and not np.any(syn.pre == syn.post)
+    if isinstance(rule, FixedInDegree):
+        np.testing.assert_array_equal(np.bincount(syn.post, minlength=n), rule.k)
+    else:
+        # Total count ~ Binomial(n (n - 1), p): 5 standard deviations.
+        pairs = n * (n - 1)
+        assert abs(syn.pre.size - pairs * rule.p) < 5 * np.sqrt(pairs * rule.p * (1 - rule.p))

@@ -37,10 +37,19 @@ def test_coba_rates_and_irregularity():
 
 
 def test_cuba_rates():
-    res = _run("cuba", 1000.0)
-    # REFERENCES.md section 6: 5.5 +- 0.4 Hz (seed spread of the numpy and NEST runs).
-    for pop in ("E", "I"):
-        assert 4.9 <= float(res.rate(pop)) <= 6.1
+    # REFERENCES.md section 6: 5.5 +- 0.4 Hz, where 0.4 is the seed-to-seed spread of
+    # the numpy and NEST runs. One seed is one draw from that spread (ours: sd 0.27 Hz
+    # over 28 seeds, one of them 6.3 Hz), so the check is on the mean of three seeds,
+    # whose own spread (about 0.16 Hz) leaves the +-0.4 band for model error, and each
+    # seed must stay within 2.5 reference spreads.
+    rates = {pop: [] for pop in ("E", "I")}
+    for seed in range(3):
+        res = _run("cuba", 1000.0, seed=seed)
+        for pop in rates:
+            rates[pop].append(float(res.rate(pop)))
+    for pop, r in rates.items():
+        assert abs(np.mean(r) - 5.5) <= 0.4, (pop, r)
+        assert all(abs(x - 5.5) <= 1.0 for x in r), (pop, r)
 
 
 def test_brunel_regime_c_asynchronous_irregular():

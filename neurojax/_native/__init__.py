@@ -16,6 +16,7 @@ import pathlib
 import jax
 
 DELIVER_EVENTS = "neurojax_deliver_events"
+DELIVER_PROCEDURAL = "neurojax_deliver_procedural"
 
 
 @functools.cache
@@ -30,9 +31,9 @@ def available() -> bool:
         return False
     try:
         lib = ctypes.cdll.LoadLibrary(str(path))
-        jax.ffi.register_ffi_target(
-            DELIVER_EVENTS, jax.ffi.pycapsule(lib.NeurojaxDeliverEvents), platform="cpu"
-        )
+        for name, symbol in ((DELIVER_EVENTS, lib.NeurojaxDeliverEvents),
+                             (DELIVER_PROCEDURAL, lib.NeurojaxDeliverProcedural)):
+            jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(symbol), platform="cpu")
     except (OSError, AttributeError):  # a stale or foreign build: use pure JAX
         return False
     return True

@@ -143,6 +143,83 @@ ffi::Error DeliverImpl(ffi::AnyBuffer act, ffi::AnyBuffer weights, ffi::AnyBuffe
   return ffi::Error::Success();
 }
 
+// Procedural synapses (neurojax/connectivity/procedural.py, which defines the hash):
+// the k targets of presynaptic neuron j are regenerated from (seed, j, 0..k-1) with
+// the same 32-bit operations as the pure-JAX path, so both give identical synapses.
+uint32_t LowBias32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7FEB352Du;
+  x ^= x >> 15;
+  x *= 0x846CA68Bu;
+  return x ^ (x >> 16);
+}
+
+template <typename T>
+void DeliverProcedural(const ffi::AnyBuffer& act, const ffi::AnyBuffer& weight,
+                       const ffi::AnyBuffer& seed, const ffi::AnyBuffer& step,
+                       ffi::Result<ffi::AnyBuffer>& out, int64_t k, bool exclude_self,
+                       int64_t delay_steps) {
+  constexpr uint32_t kGolden = 0x9E3779B9u;
+  const auto out_dims = out->dimensions();
+  const int64_t batch = out_dims[0], slots = out_dims[1], n_post = out_dims[2];
+  const int64_t n_pre = act.dimensions()[1];
+  const int64_t bw = Leading(weight), bs = Leading(seed);
+  const T* a_all = static_cast<const T*>(act.untyped_data());
+  const T* w_all = static_cast<const T*>(weight.untyped_data());
+  const uint32_t* seed_all = static_cast<const uint32_t*>(seed.untyped_data());
+  const int32_t* s_all = static_cast<const int32_t*>(step.untyped_data());
+  T* buf_all = static_cast<T*>(out->untyped_data());
+  const uint64_t candidates = static_cast<uint64_t>(n_post - (exclude_self ? 1 : 0));
+
+  for (int64_t b = 0; b < batch; ++b) {
+    const T* a = a_all + b * n_pre;
+    const T w = w_all[bw == 1 ? 0 : b];
+    const uint32_t s = seed_all[bs == 1 ? 0 : b];
+    T* row = buf_all + b * slots * n_post + ((s_all[b] + delay_steps) % slots) * n_post;
+    for (int64_t start = 0; start < n_pre; start += kBlock) {
+      const int64_t stop = start + kBlock < n_pre ? start + kBlock : n_pre;
+      if (stop - start == kBlock && !BlockActive(a + start)) continue;
+      for (int64_t j = start; j < stop; ++j) {
+        if (a[j] == T(0)) continue;
+        const T value = w * a[j];
+        const uint32_t rj = static_cast<uint32_t>(j);
+        const uint32_t row_key = LowBias32(LowBias32(rj ^ s) + s);
+        for (int64_t c = 0; c < k; ++c) {
+          const uint32_t h = LowBias32(row_key + static_cast<uint32_t>(c) * kGolden);
+          // floor(h * candidates / 2^32): uniform over the candidates.
+          uint32_t t = static_cast<uint32_t>((static_cast<uint64_t>(h) * candidates) >> 32);
+          if (exclude_self && t >= rj) ++t;
+          row[t] += value;
+        }
+      }
+    }
+  }
+}
+
+ffi::Error DeliverProceduralImpl(ffi::AnyBuffer act, ffi::AnyBuffer weight, ffi::AnyBuffer seed,
+                                 ffi::AnyBuffer buffer, ffi::AnyBuffer step,
+                                 ffi::Result<ffi::AnyBuffer> out, int64_t k,
+                                 int64_t exclude_self, int64_t delay_steps) {
+  if (out->dimensions().size() != 3 || act.dimensions().size() != 2 ||
+      seed.element_type() != ffi::DataType::U32 || step.element_type() != ffi::DataType::S32) {
+    return ffi::Error::InvalidArgument("neurojax_deliver_procedural: bad shapes or dtypes");
+  }
+  if (out->untyped_data() != buffer.untyped_data()) {
+    std::memcpy(out->untyped_data(), buffer.untyped_data(), buffer.size_bytes());
+  }
+  switch (act.element_type()) {
+    case ffi::DataType::F32:
+      DeliverProcedural<float>(act, weight, seed, step, out, k, exclude_self != 0, delay_steps);
+      break;
+    case ffi::DataType::F64:
+      DeliverProcedural<double>(act, weight, seed, step, out, k, exclude_self != 0, delay_steps);
+      break;
+    default:
+      return ffi::Error::InvalidArgument("neurojax_deliver_procedural: float32 or float64 only");
+  }
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurojaxDeliverEvents, DeliverImpl,
@@ -156,3 +233,15 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurojaxDeliverEvents, DeliverImpl,
                                   .Ret<ffi::AnyBuffer>()  // buffer, updated
                                   .Attr<int64_t>("delay_steps")
                                   .Attr<double>("dt"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurojaxDeliverProcedural, DeliverProceduralImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()  // act (B, n_pre)
+                                  .Arg<ffi::AnyBuffer>()  // weight (Bw,)
+                                  .Arg<ffi::AnyBuffer>()  // seed (Bs,) uint32
+                                  .Arg<ffi::AnyBuffer>()  // buffer (B, slots, n_post)
+                                  .Arg<ffi::AnyBuffer>()  // step (B,) int32
+                                  .Ret<ffi::AnyBuffer>()  // buffer, updated
+                                  .Attr<int64_t>("k")
+                                  .Attr<int64_t>("exclude_self")
+                                  .Attr<int64_t>("delay_steps"));

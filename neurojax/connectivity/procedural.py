@@ -26,7 +26,17 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray, UInt32
 from .._misc import check_range
 from ..distributions import AbstractDistribution, LogNormal, Normal, Uniform
 from .builders import AbstractConnectivity, Synapses
-from .weights import Dense, Events, Sparse, _padded_take, compact_events
+from .. import _native
+from .weights import (
+    Dense,
+    Events,
+    Sparse,
+    _padded_take,
+    _require_native,
+    compact_events,
+    native_call,
+    native_kernel_available,
+)
 
 # ----------------------------------------------------------------------------- hashing
 
@@ -121,6 +131,7 @@ class _Spec(NamedTuple):
     k: int
     exclude_self: bool
     chunk: int
+    kernel: str
 
 
 def _synapses(seed, weights, rows, spec: _Spec):
@@ -137,6 +148,39 @@ _GRAD_BLOCK_SYNAPSES = 1 << 16
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
 def _procedural_deliver(weights, act, buffer, seed, where, spec: _Spec):
+    loop = functools.partial(_loop_deliver, weights, act, buffer, seed, where, spec)
+    if spec.kernel == "loop" or isinstance(weights, AbstractDistribution):
+        return loop()  # the compiled kernel regenerates targets, not weight draws
+    native = functools.partial(_native_deliver, weights, act, buffer, seed, where[2], spec)
+    if spec.kernel == "native":
+        return native()
+    return jax.lax.platform_dependent(
+        cpu=native if native_kernel_available() else loop, default=loop
+    )
+
+
+def _native_deliver(weight, act, buffer, seed, slot, spec: _Spec):
+    # The row loop of neurojax/_native/events.cc with the same hash: no compaction,
+    # one pass over `act`, k hashes and adds per event. The slot is passed as the step
+    # with no delay.
+    _require_native()
+    dtype = buffer.dtype
+    call = native_call(
+        _native.DELIVER_PROCEDURAL, (True, False, False, True, True), 3,
+        (("k", np.int64(spec.k)), ("exclude_self", np.int64(spec.exclude_self)),
+         ("delay_steps", np.int64(0))),
+    )
+    out = call(
+        act.astype(dtype)[None],
+        jnp.reshape(weight, (1,)).astype(dtype),
+        jnp.reshape(seed, (1,)).astype(jnp.uint32),
+        buffer[None],
+        jnp.reshape(slot, (1,)).astype(jnp.int32),
+    )
+    return out[0]
+
+
+def _loop_deliver(weights, act, buffer, seed, where, spec: _Spec):
     rows_all, count, slot = where
     n_pre = act.shape[0]
     flat_size = buffer.size
@@ -216,6 +260,9 @@ class ProceduralWeights(eqx.Module):
     - `k`: Synapses per presynaptic neuron.
     - `exclude_self`: Targets exclude the presynaptic neuron's own index (no autapses).
     - `chunk`: Active rows regenerated and scattered per loop iteration.
+    - `kernel`: `"auto"` (the compiled CPU row loop on CPU when it was built and the
+      weight is a scalar, else the pure-JAX loop), `"native"` or `"loop"`; see
+      `nj.connectivity.Sparse`.
     """
 
     seed: UInt32[Array, ""]
@@ -225,12 +272,13 @@ class ProceduralWeights(eqx.Module):
     k: int = eqx.field(static=True)
     exclude_self: bool = eqx.field(static=True, default=False)
     chunk: int = eqx.field(static=True, default=16)
+    kernel: str = eqx.field(static=True, default="auto")
     # `deliver` takes the presynaptic population's `compact_events`, computed once.
     event_driven: ClassVar[bool] = True
 
     @property
     def _spec(self) -> _Spec:
-        return _Spec(self.n_post, self.k, self.exclude_self, self.chunk)
+        return _Spec(self.n_post, self.k, self.exclude_self, self.chunk, self.kernel)
 
     def synapses(self) -> tuple[Int[Array, "pre k"], Float[Array, "*pre_k"]]:
         """Every synapse, regenerated: targets of shape `(n_pre, k)` and the weights
@@ -367,6 +415,17 @@ class Procedural(AbstractConnectivity):
                 f"{name}: Procedural regenerates synapses from a seed; use layout=None "
                 "or Sparse(chunk), not Dense()."
             )
+        kernel = "auto" if layout is None else layout.kernel
+        if kernel == "buffer":
+            raise ValueError(
+                f"{name}: Procedural propagates with kernel 'auto', 'native' or 'loop', "
+                "not 'buffer'."
+            )
+        if kernel == "native" and isinstance(weight, AbstractDistribution):
+            raise ValueError(
+                f"{name}: the native procedural kernel regenerates targets with a scalar "
+                "weight; a weight distribution needs kernel='loop' or 'auto'."
+            )
         exclude_self = self._exclude_self(autapses_possible)
         k = self.degree(n_post, autapses_possible)
         if k > 0 and n_post - exclude_self < 1:
@@ -382,6 +441,7 @@ class Procedural(AbstractConnectivity):
             k=k,
             exclude_self=exclude_self,
             chunk=_default_chunk(n_pre) if layout is None else layout.chunk,
+            kernel=kernel,
         )
 
     def sample(self, key, n_pre, n_post, autapses_possible):

@@ -175,51 +175,60 @@ def _buffer_deliver(weights, act, buffer, targets, slot_info, capacity, n_slots,
 
 
 @functools.cache
-def _native_fn(delay_steps: int, dt: float):
-    """The compiled CPU row loop (neurojax/_native/events.cc) for one delay and `dt`.
-    Every argument carries a leading batch axis; the custom vmap rule folds new batch
-    axes into it, so a vmapped sweep is one call that loops over the batch in C++."""
+def native_call(target: str, per_batch: tuple[bool, ...], alias: int, attrs: tuple):
+    """A compiled CPU kernel (`neurojax/_native/events.cc`) as a JAX function of arrays
+    that all carry a leading batch axis (size 1 when unbatched); it returns its argument
+    `alias` (the ring buffer), updated in place. `per_batch[i]` says whether argument
+    `i` is per batch member (state) rather than possibly shared (connectivity,
+    weights); `attrs` are the kernel's `(name, value)` attributes.
+
+    The custom vmap rule folds new batch axes into the leading one, so a vmapped sweep
+    is one call that loops over the batch in C++, with shared arguments not copied."""
 
     @jax.custom_batching.custom_vmap
-    def call(act, weights, targets, delays, buffer, step):
+    def call(*args):
+        buffer = args[alias]
         return jax.ffi.ffi_call(
-            _native.DELIVER_EVENTS,
-            jax.ShapeDtypeStruct(buffer.shape, buffer.dtype),
-            input_output_aliases={4: 0},
-        )(act, weights, targets, delays, buffer, step, delay_steps=np.int64(delay_steps),
-          dt=np.float64(dt))
+            target, jax.ShapeDtypeStruct(buffer.shape, buffer.dtype), input_output_aliases={alias: 0}
+        )(*args, **dict(attrs))
 
     @call.def_vmap
-    def rule(axis_size, in_batched, act, weights, targets, delays, buffer, step):
-        args = (act, weights, targets, delays, buffer, step)
+    def rule(axis_size, in_batched, *args):
         old = max(x.shape[1] if b else x.shape[0] for x, b in zip(args, in_batched))
         total = axis_size * old
 
-        def fold(x, batched, per_batch):
+        def fold(x, batched, state):
             if not batched:
-                if x.shape[0] == 1 and not per_batch:
-                    return x  # shared by the whole batch (connectivity, weights)
+                if x.shape[0] == 1 and not state:
+                    return x  # shared by the whole batch
                 x = jnp.broadcast_to(x[None], (axis_size,) + x.shape)
             x = jnp.broadcast_to(x, (axis_size, old) + x.shape[2:])
             return x.reshape((total,) + x.shape[2:])
 
-        per_batch = (True, False, False, False, True, True)  # state is never shared
         out = call(*(fold(x, b, p) for x, b, p in zip(args, in_batched, per_batch)))
         return out.reshape((axis_size, old) + out.shape[1:]), True
 
     return call
 
 
-def _native_deliver(weights, act, buffer, targets, slot_info, n_slots, delay_steps, dt):
-    if not _native.available():  # also registers the kernel with XLA on first use
+def _require_native() -> None:
+    if not _native.available():  # also registers the kernels with XLA on first use
         raise ValueError(
             "kernel='native' needs the compiled CPU kernel, which this install does not have."
         )
+
+
+def _native_deliver(weights, act, buffer, targets, slot_info, n_slots, delay_steps, dt):
+    _require_native()
     step, delays_ms, _, _ = slot_info
     dtype = buffer.dtype
     w = weights.astype(dtype)
     delays = jnp.zeros((1, 0), dtype) if delays_ms is None else delays_ms.astype(dtype)[None]
-    out = _native_fn(int(delay_steps), float(dt))(
+    call = native_call(
+        _native.DELIVER_EVENTS, (True, False, False, False, True, True), 4,
+        (("delay_steps", np.int64(delay_steps)), ("dt", np.float64(dt))),
+    )
+    out = call(
         act.astype(dtype)[None],
         w.reshape((1,)) if w.ndim == 0 else w[None],
         targets.astype(jnp.int32)[None],

@@ -27,9 +27,11 @@ DELAY_STEPS = 3
 ALPHA = 1e-6
 
 
-def _weights(weight=1.5, seed=0, chunk=4, n_pre=N_PRE, n_post=N_POST, k=K, recurrent=False):
+def _weights(weight=1.5, seed=0, chunk=4, n_pre=N_PRE, n_post=N_POST, k=K, recurrent=False,
+             kernel="loop"):
     return Procedural(out_degree=k).build(
-        jax.random.key(seed), n_pre, n_post, recurrent, weight=weight, layout=Sparse(chunk=chunk)
+        jax.random.key(seed), n_pre, n_post, recurrent, weight=weight,
+        layout=Sparse(chunk=chunk, kernel=kernel),
     )
 
 
@@ -69,6 +71,49 @@ def _synapse_table(w: ProceduralWeights):
 
 # ---------------------------------------------------------------------------------------
 # Forward: deliver equals the dense matrix, and the matrix lists the rule's synapses
+
+
+@pytest.mark.parametrize("kind", ["few_spikes", "burst", "graded"])
+@pytest.mark.parametrize("recurrent", [False, True], ids=["feedforward", "recurrent"])
+def test_native_kernel_regenerates_the_same_synapses(kind, recurrent):
+    # The C++ hash must be bit-identical to the JAX one: same targets, so the same sums
+    # (up to the order of additions).
+    n = N_POST if recurrent else N_PRE
+    native = _weights(kernel="native", recurrent=recurrent, n_pre=n)
+    loop = _weights(kernel="loop", recurrent=recurrent, n_pre=n)
+    act, buf = _activity(kind, n=n), _buffer()
+    want = _dense_reference(loop, buf, act)
+    np.testing.assert_allclose(_deliver(native, buf, act), want, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(_deliver(loop, buf, act), want, rtol=1e-13, atol=1e-13)
+    # auto picks the native kernel on CPU.
+    auto = _weights(kernel="auto", recurrent=recurrent, n_pre=n)
+    np.testing.assert_allclose(_deliver(auto, buf, act), want, rtol=1e-13, atol=1e-13)
+
+
+def test_native_kernel_at_a_million_targets_matches_the_jax_hash():
+    # Large n_post exercises the full 32x32-bit product of the target draw.
+    w = _weights(kernel="native", n_pre=8, n_post=1_000_003, k=50)
+    act = jnp.zeros(8).at[jnp.asarray([1, 6])].set(1.0)
+    got = _deliver(w, jnp.zeros((SLOTS, 1_000_003)), act)
+    tgt = _synapse_table(w)
+    want = np.zeros(1_000_003)
+    np.add.at(want, tgt[[1, 6]].ravel(), 1.5)
+    np.testing.assert_array_equal(np.asarray(got[(7 + DELAY_STEPS) % SLOTS]), want)
+
+
+def test_native_kernel_under_vmap_equals_loop():
+    native = _weights(kernel="native")
+    scales = jnp.asarray([0.5, -1.0, 2.0])
+    acts = jnp.asarray((np.random.default_rng(3).random((3, N_PRE)) < 0.3).astype(float))
+    buf = _buffer()
+
+    def run(scale, act):
+        return eqx.tree_at(lambda m: m.weights, native, scale * native.weights).deliver(
+            buf, act, STEP, DELAY_STEPS, DT)
+
+    got = jax.jit(jax.vmap(run))(scales, acts)
+    for i in range(3):
+        np.testing.assert_allclose(got[i], run(scales[i], acts[i]), rtol=1e-13, atol=1e-13)
 
 
 @pytest.mark.parametrize(
@@ -328,6 +373,9 @@ def _build_one(**proj_kwargs):
         ({"weight": np.ones((1, 10))}, r"A->B weight \[receptor units\] must be a scalar, Normal"),
         ({"weight": float("nan")}, r"A->B weight \[receptor units\] contains NaN"),
         ({"layout": Dense()}, r"A->B: Procedural .* not Dense\(\)"),
+        ({"layout": Sparse(kernel="buffer")}, r"A->B: Procedural propagates with kernel"),
+        ({"layout": Sparse(kernel="native"), "weight": Normal(1.0, 0.1)},
+         r"A->B: the native procedural kernel .* scalar"),
         ({"post": "A", "weight": 1.0}, None),  # recurrent A->A is fine
     ],
 )

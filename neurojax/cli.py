@@ -22,7 +22,7 @@ def _run(args) -> int:
     import jax
 
     from . import gallery
-    from .simulate import Record, _run as run_scan, _plan, simulate
+    from .simulate import Record, _plan, _run as run_scan, _run_args, simulate
 
     entry = gallery.info(args.name)
     overrides = dict(entry.full if args.full else entry.small)
@@ -45,7 +45,8 @@ def _run(args) -> int:
     n_steps = steps_for(duration, dt)
     plan = _plan(model, record, dt, n_steps, state)
     t0 = time.perf_counter()
-    run_scan.lower(model, state, n_steps // plan.block_steps, dt, plan, False).compile()
+    run_scan.lower(model, state, n_steps // plan.block_steps, dt, plan, False,
+                   *_run_args(model, state)).compile()
     compile_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()

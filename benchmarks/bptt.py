@@ -88,7 +88,7 @@ def main(argv=None):
             with PeakMemory() as mem:
                 t0 = time.perf_counter()
                 value, grad = compiled(model)
-                jax.block_until_ready(grad)
+                jax.block_until_ready((value, grad))
                 times[checkpoint].append(time.perf_counter() - t0)
             peaks[checkpoint] = max(peaks[checkpoint], mem.mb or 0.0)
             deltas[checkpoint] = max(deltas[checkpoint], mem.delta_mb or 0.0)

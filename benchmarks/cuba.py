@@ -61,10 +61,10 @@ def main(argv=None):
     if not checked:
         rows[0]["note"] = "rates not checked (reference: n = 4000, 1 s)"
     rows += [a.row() for a in anchors]
-    rows += kernel_rows(net, args, record)
-    rows += floor_rows(net, args, record)
     if checked:
         flag_anchor_rates(rows[1:], *RATE_RANGE)
+    rows += kernel_rows(net, args, record)
+    rows += floor_rows(net, args, record)
     title = (f"CUBA-{args.n}: {args.duration:g} ms at dt = {args.dt:g} ms "
              f"(Vogels & Abbott 2005; reference {RATE_RANGE[0]:g}-{RATE_RANGE[1]:g} Hz at n = 4000, 1 s)")
     return report("cuba", args, rows, title, config=params,

@@ -32,6 +32,7 @@ from .weights import (
     Events,
     Sparse,
     _padded_take,
+    _require_cpu,
     _require_native,
     compact_events,
     native_call,
@@ -153,6 +154,7 @@ def _procedural_deliver(weights, act, buffer, seed, where, spec: _Spec):
         return loop()  # the compiled kernel regenerates targets, not weight draws
     native = functools.partial(_native_deliver, weights, act, buffer, seed, where[2], spec)
     if spec.kernel == "native":
+        _require_cpu()
         return native()
     return jax.lax.platform_dependent(
         cpu=native if native_kernel_available() else loop, default=loop

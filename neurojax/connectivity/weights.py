@@ -218,6 +218,17 @@ def _require_native() -> None:
         )
 
 
+def _require_cpu() -> None:
+    """An explicit kernel='native' on another platform would only fail when XLA lowers
+    it, with an unhelpful message; say so at trace time instead ('auto' lets XLA pick)."""
+    backend = jax.default_backend()
+    if backend != "cpu":
+        raise ValueError(
+            f"kernel='native' is a CPU kernel, but JAX runs on {backend!r}: use "
+            "kernel='auto' (which picks 'buffer' there), 'buffer' or 'loop'."
+        )
+
+
 def _native_deliver(weights, act, buffer, targets, slot_info, n_slots, delay_steps, dt):
     _require_native()
     step, delays_ms, _, _ = slot_info
@@ -257,6 +268,7 @@ def _sparse_deliver(weights, act, buffer, targets, slot_info, spec, n_slots, del
     if kernel == "buffer":
         return batched()
     if kernel == "native":
+        _require_cpu()
         return native()
     # "auto": XLA picks the branch of the platform it compiles for.
     return jax.lax.platform_dependent(

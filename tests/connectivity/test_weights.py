@@ -148,6 +148,13 @@ def test_auto_kernel_equals_the_pure_jax_loop(kind):
     )
 
 
+def test_native_kernel_on_another_platform_is_a_clear_error(monkeypatch):
+    sparse, _, _ = _containers(kernel="native")
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    with pytest.raises(ValueError, match="kernel='native' is a CPU kernel, but JAX runs on 'gpu'"):
+        jax.eval_shape(lambda b: sparse.deliver(b, _activity("burst"), STEP, 1, DT), _buffer())
+
+
 def test_event_buffer_overflow_is_an_error_not_a_silent_drop():
     sparse, dense, _ = _containers(kernel="buffer", capacity=8)
     buf = jnp.zeros((SLOTS, N_POST))

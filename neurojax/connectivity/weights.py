@@ -85,7 +85,8 @@ def _slots(step, delay_steps, delays_ms, rows, n_slots, dt):
 
 
 _BLOCK = 32
-_UPPER = np.triu(np.ones((_BLOCK, _BLOCK), np.float32))
+_BIT = np.arange(_BLOCK, dtype=np.uint32)  # bit j of a block's mask is neuron j's activity
+_BELOW = np.array([(1 << j) - 1 for j in range(_BLOCK)], np.uint32)  # the bits below j
 
 
 class Events(eqx.Module):
@@ -104,20 +105,22 @@ class Events(eqx.Module):
 def compact_events(act: Float[Array, " n"]) -> Events:
     """Compact the active entries of `act`.
 
-    `jnp.nonzero` lowers to a cumulative sum that XLA:CPU evaluates slowly; here the
-    prefix count is a matrix product per block of 32 neurons (exact in float32) plus a
-    short cumulative sum over blocks, followed by one scatter. Measured on this
-    project's 2-core CPU for 3200 neurons: about 6 µs against 50 µs for `jnp.nonzero`.
+    `jnp.nonzero` lowers to a cumulative sum that XLA:CPU evaluates slowly; here each
+    block of 32 neurons becomes a 32-bit activity mask, a neuron's rank within its block
+    is the population count of the mask's bits below it, and a short cumulative sum
+    over blocks adds the ranks of the blocks before; one scatter then places the
+    indices. O(n) integer work, vectorised; measured on this project's 2-core CPU:
+    3 us for 4000 neurons (50 us for `jnp.nonzero`), 0.34 ms for a million.
     """
     n = act.shape[0]
     n_blocks = -(-n // _BLOCK)
-    active = act != 0
-    mask = jnp.pad(active, (0, n_blocks * _BLOCK - n)).reshape(n_blocks, _BLOCK)
-    within = (mask.astype(jnp.float32) @ jnp.asarray(_UPPER)).astype(jnp.int32)
-    per_block = within[:, -1]
+    active = jnp.pad(act != 0, (0, n_blocks * _BLOCK - n)).reshape(n_blocks, _BLOCK)
+    mask = jnp.sum(active.astype(jnp.uint32) << jnp.asarray(_BIT)[None, :], axis=1, dtype=jnp.uint32)
+    within = jax.lax.population_count(mask[:, None] & jnp.asarray(_BELOW)[None, :])
+    per_block = jax.lax.population_count(mask).astype(jnp.int32)
     before = jnp.cumsum(per_block) - per_block
-    position = (within + before[:, None]).reshape(-1)[:n] - 1
-    dest = jnp.where(active, position, n)
+    position = (within.astype(jnp.int32) + before[:, None]).reshape(-1)[:n]
+    dest = jnp.where(active.reshape(-1)[:n], position, n)
     rows = jnp.full((n,), n, jnp.int32).at[dest].set(jnp.arange(n, dtype=jnp.int32), mode="drop")
     return Events(rows=rows, count=jnp.sum(per_block))
 

@@ -1,15 +1,17 @@
 r"""Weight containers and synaptic propagation.
 
-A projection's synapses live in one of two containers:
+A projection's synapses live in one of two containers (a third, regenerated from a
+seed, is in `procedural.py`):
 
 - `DenseWeights`: a `(post, pre)` matrix; propagation is a matrix–vector product. Best
   for dense or all-to-all connectivity and for graded (rate) signals.
 - `SparseWeights`: rows of presynaptic neurons padded to a common out-degree (ELL
-  layout). Propagation is **event-driven**: the rows of neurons whose output is
-  non-zero in this step are compacted and scatter-added `chunk` rows at a time in a
-  loop that runs ceil(events / chunk) times, so work scales with
-  (events × out-degree), not with the number of synapses, and no event is ever
-  dropped whatever the burst. A custom VJP gives the exact dense-equivalent gradient
+  layout). Propagation is **event-driven**: only the rows of neurons whose output is
+  non-zero in this step are added, so work scales with (events × out-degree), not with
+  the number of synapses, and no event is ever dropped. The kernel is chosen per
+  backend (see `Sparse`): a compiled row loop on CPU (`neurojax/_native`), a
+  fixed-size event buffer on GPU/TPU, a chunked scatter loop in pure JAX everywhere.
+  One custom VJP, shared by all kernels, gives the exact dense-equivalent gradient
   w.r.t. weights *and* presynaptic activity, including the surrogate gradient into
   neurons that did not spike.
 
@@ -330,6 +332,9 @@ class SparseWeights(eqx.Module):
     # `deliver` takes the presynaptic population's `compact_events`, computed once.
     event_driven: ClassVar[bool] = True
 
+    def __check_init__(self):
+        _check_kernel("SparseWeights", self.kernel, self.capacity)
+
     @property
     def n_pre(self) -> int:
         return self.targets.shape[0]
@@ -449,16 +454,22 @@ class Sparse(eqx.Module):
             raise ValueError(
                 f"Sparse chunk [rows per iteration] must be an integer in [1, inf), got {self.chunk!r}."
             )
-        if self.kernel not in KERNELS:
-            raise ValueError(f"Sparse kernel must be one of {KERNELS}, got {self.kernel!r}.")
-        if self.kernel == "native" and not native_kernel_available():
-            raise ValueError(
-                "Sparse kernel='native' needs the compiled CPU kernel, which this install "
-                "does not have (pip install builds it when a C++17 compiler is present); "
-                "use kernel='auto' or 'loop'."
-            )
-        if self.capacity is not None and (not isinstance(self.capacity, int) or self.capacity < 1):
-            raise ValueError(
-                "Sparse capacity [active neurons per step] must be an integer in [1, inf) "
-                f"or None, got {self.capacity!r}."
-            )
+        _check_kernel("Sparse", self.kernel, self.capacity)
+
+
+def _check_kernel(owner: str, kernel: str, capacity: int | None) -> None:
+    if kernel not in KERNELS:
+        raise ValueError(f"{owner} kernel must be one of {KERNELS}, got {kernel!r}.")
+    if kernel == "native" and not native_kernel_available():
+        raise ValueError(
+            f"{owner} kernel='native' needs the compiled CPU kernel, which this install "
+            "does not have (pip install builds it when a C++17 compiler is present); "
+            "use kernel='auto' or 'loop'."
+        )
+    if capacity is not None and (
+        isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1
+    ):
+        raise ValueError(
+            f"{owner} capacity [active neurons per step] must be an integer in [1, inf) "
+            f"or None, got {capacity!r}."
+        )

@@ -129,6 +129,10 @@ def test_sparse_kernel_and_capacity_are_checked():
         Sparse(kernel="gpu")
     with pytest.raises(ValueError, match=r"capacity \[active neurons per step\]"):
         Sparse(capacity=0)
+    sparse, _, _ = _containers()
+    with pytest.raises(ValueError, match="SparseWeights kernel must be one of"):
+        SparseWeights(weights=sparse.weights, targets=sparse.targets, delays=None,
+                      n_post=N_POST, kernel="fast")
 
 
 def test_native_kernel_is_built_by_the_install():

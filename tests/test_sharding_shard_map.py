@@ -8,10 +8,6 @@ The child runs without the jaxtyping/beartype import hook, which would cost it
 several seconds of imports; the one-device test here runs the same code under it.
 """
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import jax
@@ -27,6 +23,8 @@ from neurojax.network import Network, Population, Projection
 from neurojax.neurons.lif import LIF
 from neurojax.sharding import neuron_mesh, simulate_sharded
 from neurojax.simulate import Record, simulate
+
+from . import _four_devices
 
 _LIF = LIF(c_m=200.0, g_l=10.0, e_l=-60.0, v_th=-50.0, v_reset=-60.0, t_ref=2.0)
 
@@ -193,27 +191,14 @@ _CHILD = textwrap.dedent(
 def _child(tmp_path_factory):
     """Start the four-device child when the module starts, so that it compiles while
     the single-device tests run."""
-    script = tmp_path_factory.mktemp("shard_map") / "child.py"
-    script.write_text(_CHILD)
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
-    env["JAX_PLATFORMS"] = "cpu"
-    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = _four_devices.start(_CHILD, tmp_path_factory.mktemp("shard_map"))
     yield proc
-    if proc.poll() is None:
-        proc.kill()
-        proc.communicate()
+    _four_devices.stop(proc)
 
 
 @pytest.fixture(scope="module")
 def four_devices(_child):
-    stdout, stderr = _child.communicate(timeout=300)
-    assert _child.returncode == 0, stderr[-4000:]
-    line = next(x for x in stdout.splitlines() if x.startswith("RESULT"))
-    out = json.loads(line[len("RESULT"):])
-    assert out["devices"] == 4
-    return out
+    return _four_devices.result(_child)
 
 
 def test_split_network_equals_single_device(four_devices):

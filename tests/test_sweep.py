@@ -7,10 +7,6 @@ The child compiles three small simulations (single device, neuron-sharded, and a
 sharded sweep); its Python-loop reference reuses the first compilation.
 """
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import jax
@@ -19,12 +15,13 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh
 
-from neurojax.connectivity.builders import AllToAll
 from neurojax.inputs.deterministic import Constant
 from neurojax.network import Network, Population
 from neurojax.neurons.lif import LIF
-from neurojax.sharding import neuron_mesh, shard_populations, simulate_sharded
+from neurojax.sharding import shard_populations, simulate_sharded
 from neurojax.sweep import sweep
+
+from . import _four_devices
 
 
 def _f(a, b):
@@ -275,27 +272,14 @@ _CHILD = textwrap.dedent(
 def _child(tmp_path_factory):
     """Start the four-device child when the module starts, so that it compiles while
     the single-device tests run."""
-    script = tmp_path_factory.mktemp("sweep") / "child.py"
-    script.write_text(_CHILD)
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
-    env["JAX_PLATFORMS"] = "cpu"
-    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = _four_devices.start(_CHILD, tmp_path_factory.mktemp("sweep"))
     yield proc
-    if proc.poll() is None:
-        proc.kill()
-        proc.communicate()
+    _four_devices.stop(proc)
 
 
 @pytest.fixture(scope="module")
 def four_devices(_child):
-    stdout, stderr = _child.communicate(timeout=300)
-    assert _child.returncode == 0, stderr[-4000:]
-    line = next(x for x in stdout.splitlines() if x.startswith("RESULT"))
-    out = json.loads(line[len("RESULT"):])
-    assert out["devices"] == 4
-    return out
+    return _four_devices.result(_child)
 
 
 def test_neuron_sharded_network_equals_single_device(four_devices):

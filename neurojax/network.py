@@ -33,7 +33,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Int, PRNGKeyArray
 
 from ._abstract import AbstractInput, AbstractModel, AbstractNeuron, Drive
 from ._misc import check_dt, check_range

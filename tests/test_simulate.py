@@ -266,7 +266,7 @@ def test_rate_network_gradients_match_finite_differences_in_both_layouts():
             down, _ = _rate_loss_and_grad(eqx.tree_at(get, model, jnp.asarray(x - eps * direction)))
             fd = (float(up) - float(down)) / (2 * eps)
             np.testing.assert_allclose(np.sum(np.asarray(get(g)) * direction), fd, rtol=1e-6)
-    (m_d, loss_d, g_d), (m_s, loss_s, g_s) = grads["Dense"], grads["Sparse"]
+    (_, loss_d, g_d), (m_s, loss_s, g_s) = grads["Dense"], grads["Sparse"]
     assert isinstance(m_s.projections[0].weights, SparseWeights)
     np.testing.assert_allclose(loss_s, loss_d, rtol=1e-12)
     w_s = m_s.projections[0].weights

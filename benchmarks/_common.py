@@ -195,6 +195,46 @@ def floor_summary(rows: list[dict], n_steps: int) -> dict:
     return {"step_us": step_us, "floor_step_us": floor_us, "x_floor": step_us / floor_us}
 
 
+def vogels_abbott_case(case: str, doc: str, argv, weights: tuple[float, float],
+                       rate_range: tuple[float, float], reference: str) -> dict:
+    """The COBA or CUBA case (`case`, with the gallery model's `weights` (w_e, w_i)):
+    neurojax against the anchors, then the pure-JAX kernel rows and the neuron-only
+    floor; rates are checked against `rate_range` (`reference` says where it comes
+    from) at the reference size before any time is printed."""
+    p = parser(doc.split("\n")[0], duration=1000.0, quick_duration=200.0)
+    p.add_argument("--n", type=int, default=4000, help="number of neurons (80 % excitatory)")
+    kernel_argument(p)
+    args = finish_args(p.parse_args(argv))
+
+    import neurojax as nj
+
+    net = nj.gallery.get(case, n=args.n)
+    model, build_s = timed_build(net, args.seed)
+    record = nj.Record(spikes=(), rates=list(model.names), every=args.duration)
+    run, compile_s = prepare(model, args.duration, args.dt, args.seed, record)
+    params = {"n": args.n, "p": 0.02, "w_e": weights[0], "w_i": weights[1], "dt": args.dt,
+              "duration": args.duration, "seed": args.seed}
+    anchors = start_anchors(args, case, params)
+    times, rec, peak = alternate(run, anchors, args.repeats)
+    rates = rates_of(model, rec)
+    checked = args.n == 4000 and args.duration >= 1000.0
+    if checked:
+        check_rates(f"{case.upper()}-4k", rates, *rate_range, reference)
+    rows = [{"name": "neurojax", "status": "ok", "build_s": build_s, "compile_s": compile_s,
+             "run_s": min(times), "run_s_all": times, "peak_mb": peak, "rates_hz": rates}]
+    if not checked:
+        rows[0]["note"] = "rates not checked (reference: n = 4000, 1 s)"
+    rows += [a.row() for a in anchors]
+    if checked:
+        flag_anchor_rates(rows[1:], *rate_range)
+    rows += kernel_rows(net, args, record)
+    rows += floor_rows(net, args, record)
+    title = (f"{case.upper()}-{args.n}: {args.duration:g} ms at dt = {args.dt:g} ms "
+             f"(Vogels & Abbott 2005; reference {rate_range[0]:g}-{rate_range[1]:g} Hz at n = 4000, 1 s)")
+    return report(case, args, rows, title, config=params,
+                  extra=floor_summary(rows, round(args.duration / args.dt)))
+
+
 def kernel_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-floor", action="store_true", help="skip the neuron-only floor row")
     p.add_argument("--kernels", default="loop",

@@ -15,22 +15,7 @@ from __future__ import annotations
 
 import sys
 
-from _common import (
-    alternate,
-    check_rates,
-    finish_args,
-    flag_anchor_rates,
-    floor_rows,
-    floor_summary,
-    kernel_argument,
-    kernel_rows,
-    parser,
-    prepare,
-    rates_of,
-    report,
-    start_anchors,
-    timed_build,
-)
+from _common import vogels_abbott_case
 
 # REFERENCES.md section 6: 18.5 +- 1.5 Hz (numpy and NEST over seeds 0-2: 17.0-19.5 Hz);
 # [15, 22] Hz leaves room for the seed-to-seed spread of a different random graph.
@@ -38,40 +23,8 @@ RATE_RANGE = (15.0, 22.0)
 
 
 def main(argv=None):
-    p = parser(__doc__.split("\n")[0], duration=1000.0, quick_duration=200.0)
-    p.add_argument("--n", type=int, default=4000, help="number of neurons (80 % excitatory)")
-    kernel_argument(p)
-    args = finish_args(p.parse_args(argv))
-
-    import neurojax as nj
-
-    net = nj.gallery.get("coba", n=args.n)
-    model, build_s = timed_build(net, args.seed)
-    record = nj.Record(spikes=(), rates=list(model.names), every=args.duration)
-    run, compile_s = prepare(model, args.duration, args.dt, args.seed, record)
-    params = {"n": args.n, "p": 0.02, "w_e": 6.0, "w_i": 67.0, "dt": args.dt,
-              "duration": args.duration, "seed": args.seed}
-    anchors = start_anchors(args, "coba", params)
-    times, rec, peak = alternate(run, anchors, args.repeats)
-    rates = rates_of(model, rec)
-    checked = args.n == 4000 and args.duration >= 1000.0
-    if checked:
-        check_rates("COBA-4k", rates, *RATE_RANGE, "REFERENCES.md section 6, 18.5 +- 1.5 Hz")
-    rows = [{"name": "neurojax", "status": "ok", "build_s": build_s, "compile_s": compile_s,
-             "run_s": min(times), "run_s_all": times, "peak_mb": peak, "rates_hz": rates}]
-    if not checked:
-        rows[0]["note"] = "rates not checked (reference: n = 4000, 1 s)"
-    rows += [a.row() for a in anchors]
-    if checked:
-        flag_anchor_rates(rows[1:], *RATE_RANGE)
-
-    rows += kernel_rows(net, args, record)
-    rows += floor_rows(net, args, record)
-
-    title = (f"COBA-{args.n}: {args.duration:g} ms at dt = {args.dt:g} ms "
-             f"(Vogels & Abbott 2005; reference {RATE_RANGE[0]:g}-{RATE_RANGE[1]:g} Hz at n = 4000, 1 s)")
-    return report("coba", args, rows, title, config=params,
-                  extra=floor_summary(rows, round(args.duration / args.dt)))
+    return vogels_abbott_case("coba", __doc__, argv, (6.0, 67.0), RATE_RANGE,
+                              "REFERENCES.md section 6, 18.5 +- 1.5 Hz")
 
 
 if __name__ == "__main__":

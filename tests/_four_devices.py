@@ -2,7 +2,9 @@
 its device count at start-up, so it cannot be changed inside the test process).
 
 The child prints one line `RESULT{json}`; `start` launches it (so it can compile while
-the module's single-device tests run) and `result` waits for and parses that line."""
+the module's single-device tests run) and `result` waits for and parses that line.
+Every child runs under the suite's configuration (`PREAMBLE`: warnings are errors, x64,
+rank promotion raises) and starts its `out` with the device count."""
 
 import json
 import os
@@ -10,9 +12,19 @@ import subprocess
 import sys
 
 
+PREAMBLE = """\
+import json, warnings
+warnings.simplefilter("error")
+import jax
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_rank_promotion", "raise")
+out = {"devices": jax.device_count()}
+"""
+
+
 def start(script_text: str, directory) -> subprocess.Popen:
     script = directory / "child.py"
-    script.write_text(script_text)
+    script.write_text(PREAMBLE + script_text)
     env = dict(os.environ)
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
     env["JAX_PLATFORMS"] = "cpu"

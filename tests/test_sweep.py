@@ -166,11 +166,6 @@ def test_shard_populations_rejects_bad_mesh_and_missing_key():
 
 _CHILD = textwrap.dedent(
     r'''
-    import json, sys, warnings
-    warnings.simplefilter("error")
-    import jax
-    jax.config.update("jax_enable_x64", True)
-    jax.config.update("jax_numpy_rank_promotion", "raise")
     import jax.numpy as jnp
     import equinox as eqx
     import numpy as np
@@ -186,7 +181,6 @@ _CHILD = textwrap.dedent(
     from neurojax.synapses.kinetics import Exponential
     from neurojax.synapses.receptors import Conductance
 
-    out = {"devices": jax.device_count()}
     DT, T = 0.1, 10.0  # [ms]
     KEY = jax.random.key(1)
     REC = Record(spikes=True, rates=["E"], v={"E": None, "I": None}, every=1.0)

@@ -202,7 +202,7 @@ def vogels_abbott_case(case: str, doc: str, argv, weights: tuple[float, float],
     floor; rates are checked against `rate_range` (`reference` says where it comes
     from) at the reference size before any time is printed."""
     p = parser(doc.split("\n")[0], duration=1000.0, quick_duration=200.0)
-    p.add_argument("--n", type=int, default=4000, help="number of neurons (80 % excitatory)")
+    p.add_argument("--n", type=int, default=4000, help="number of neurons (80 %% excitatory)")
     kernel_argument(p)
     args = finish_args(p.parse_args(argv))
 

@@ -114,8 +114,8 @@ class Projection(eqx.Module):
     - `receptor`: `Current()` or `Conductance(e_rev)`.
     - `delay`: Transmission delay [ms]: a scalar or, for heterogeneous delays, a
       distribution or `(n_post, n_pre)` array read per synapse. At least one step.
-    - `layout`: `nj.connectivity.Dense()`, `nj.connectivity.Sparse(max_events)` or
-      `None` to choose: dense for graded (rate) presynaptic output or density above
+    - `layout`: `nj.connectivity.Dense()`, `nj.connectivity.Sparse(chunk, kernel,
+      capacity)` or `None` to choose: dense for graded (rate) presynaptic output or density above
       25 %, otherwise sparse event-driven.
     - `initial`: Optional initial value of the synaptic variable (e.g. a distribution
       of conductances [nS]), per postsynaptic neuron.

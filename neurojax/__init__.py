@@ -14,6 +14,7 @@ from . import ode as ode
 from . import surrogate as surrogate
 from . import sharding as sharding
 from . import synapses as synapses
+from . import train as train
 from ._abstract import (
     AbstractInput as AbstractInput,
     AbstractModel as AbstractModel,
@@ -30,5 +31,6 @@ from .network import (
 )
 from .simulate import Record as Record, Result as Result, simulate as simulate
 from .sweep import sweep as sweep
+from .train import check_grad as check_grad
 
 __version__ = "0.1.0"

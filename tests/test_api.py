@@ -16,10 +16,10 @@ def test_top_level_names():
     assert _public(nj) == {
         "AbstractInput", "AbstractModel", "AbstractNeuron", "Drive", "LogNormal", "Network",
         "NetworkModel", "NetworkState", "Normal", "Population", "Projection", "Record",
-        "Result", "Uniform", "simulate", "sweep",
+        "Result", "Uniform", "check_grad", "simulate", "sweep",
     }
     assert {"analysis", "connectivity", "gallery", "inputs", "neurons", "ode", "sharding", "surrogate",
-            "synapses"} <= set(vars(nj))
+            "synapses", "train"} <= set(vars(nj))
 
 
 def test_subpackage_names():
@@ -40,3 +40,4 @@ def test_subpackage_names():
     assert {"LIF", "EIF", "AdEx", "Rate", "FiringRate", "WilsonCowan", "Binary",
             "Izhikevich", "FitzHughNagumo"} <= _public(nj.neurons)
     assert _public(nj.gallery) >= {"names", "get", "info"}
+    assert _public(nj.train) >= {"check_grad", "GradCheck", "GradCheckRow"}

@@ -158,24 +158,59 @@ def _loop_deliver(weights, act, buffer, targets, slot_info, chunk, n_slots, dela
     return flat.reshape(buffer.shape)
 
 
-def _buffer_deliver(weights, act, buffer, targets, slot_info, capacity, n_slots, delay_steps, dt):
-    # One batched gather/scatter of a fixed number of event rows: no data-dependent
-    # loop, which suits accelerators. More events than `capacity` is an error, never
-    # a silent drop.
+def _buffer_deliver(weights, act, buffer, targets, slot_info, capacity, strict, n_slots,
+                    delay_steps, dt):
+    # One batched gather/scatter of a fixed number (`capacity`) of event rows: no
+    # data-dependent loop in the common case, which suits accelerators.
     _, _, rows_all, count = slot_info
-    capacity = min(capacity, act.shape[0])
+    n_pre = act.shape[0]
+    capacity = min(capacity, n_pre)
     flat = _scatter_rows(
         rows_all[:capacity], buffer.reshape(-1), weights, act, targets, slot_info, n_slots,
         delay_steps, dt,
     )
-    flat = eqx.error_if(
-        flat,
-        count > capacity,
-        f"event buffer overflow: more than capacity = {capacity} presynaptic neurons were "
-        "active in one step, and their spikes would be lost. Build the projection with "
-        "layout=nj.connectivity.Sparse(capacity=...) large enough for the largest burst "
-        "(up to the presynaptic population size), or kernel='loop', which has no limit.",
-    )
+    if strict:
+        # An explicit `Sparse(capacity=...)`: more events is an error, never a drop.
+        flat = eqx.error_if(
+            flat,
+            count > capacity,
+            f"event buffer overflow: more than capacity = {capacity} presynaptic neurons "
+            "were active in one step, and their spikes would be lost. Build the projection "
+            "with layout=nj.connectivity.Sparse(capacity=...) large enough for the largest "
+            "burst (up to the presynaptic population size), or with Sparse(capacity=None) "
+            "(the default), whose buffer kernel delivers any overflow in further passes.",
+        )
+        return flat.reshape(buffer.shape)
+
+    # Adaptive (capacity=None, what "auto" runs on GPU/TPU): the events beyond the
+    # buffer are delivered in further passes of `capacity` rows each, in a loop of
+    # ceil(count / capacity) - 1 iterations, which is none in the common case.
+    # Why further passes rather than `lax.cond` into the loop kernel:
+    # - an overflowing step (a synchronous burst) takes few large batched scatters
+    #   (at most n_pre / capacity, 10 with the default capacity) instead of
+    #   count / chunk small ones;
+    # - under `vmap` a `cond` with a batched predicate becomes a `select` that runs
+    #   both branches, i.e. the whole loop kernel in every step of every batch member,
+    #   whereas a loop with a batched trip count runs as many passes as the batch
+    #   member with the most events needs (zero when none overflows); members that
+    #   are done have their passes computed and discarded (masked), so the cost of
+    #   a batch is its largest burst times the batch size.
+    # Unbatched, both cost one on-device loop test per step when nothing overflows.
+    positions = jnp.arange(capacity, dtype=rows_all.dtype)
+
+    def overflow_pass(i, flat):
+        # Rows i * capacity ... (i + 1) * capacity - 1 of the compacted events; the
+        # slice start is clamped to keep it inside `rows_all`, and rows before the
+        # intended start (already delivered) are masked to the padding row n_pre.
+        start = i * capacity
+        clamped = jnp.minimum(start, n_pre - capacity)
+        rows = jax.lax.dynamic_slice_in_dim(rows_all, clamped, capacity)
+        rows = jnp.where(clamped + positions >= start, rows, n_pre)
+        return _scatter_rows(rows, flat, weights, act, targets, slot_info, n_slots,
+                             delay_steps, dt)
+
+    n_passes = (count + capacity - 1) // capacity
+    flat = jax.lax.fori_loop(1, n_passes, overflow_pass, flat)
     return flat.reshape(buffer.shape)
 
 
@@ -263,10 +298,12 @@ def native_kernel_available() -> bool:
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7, 8))
 def _sparse_deliver(weights, act, buffer, targets, slot_info, spec, n_slots, delay_steps, dt):
-    kernel, chunk, capacity = spec
+    kernel, chunk, capacity, strict = spec
     args = (weights, act, buffer, targets, slot_info)
     loop = functools.partial(_loop_deliver, *args, chunk, n_slots, delay_steps, dt)
-    batched = functools.partial(_buffer_deliver, *args, capacity, n_slots, delay_steps, dt)
+    batched = functools.partial(
+        _buffer_deliver, *args, capacity, strict, n_slots, delay_steps, dt
+    )
     native = functools.partial(_native_deliver, *args, n_slots, delay_steps, dt)
     if kernel == "loop":
         return loop()
@@ -368,7 +405,12 @@ class SparseWeights(eqx.Module):
             buffer,
             self.targets,
             (step, self.delays, events.rows, events.count),
-            (self.kernel, self.chunk, _capacity(self.capacity, self.n_pre, self.chunk)),
+            (
+                self.kernel,
+                self.chunk,
+                _capacity(self.capacity, self.n_pre, self.chunk),
+                self.capacity is not None,  # strict: an explicit capacity raises on overflow
+            ),
             buffer.shape[0],
             delay_steps,
             dt,

@@ -10,7 +10,8 @@ seed, is in `procedural.py`):
   non-zero in this step are added, so work scales with (events × out-degree), not with
   the number of synapses, and no event is ever dropped. The kernel is chosen per
   backend (see `Sparse`): a compiled row loop on CPU (`neurojax/_native`), a
-  fixed-size event buffer on GPU/TPU, a chunked scatter loop in pure JAX everywhere.
+  fixed-size event buffer on GPU/TPU (with further passes for a step that overflows
+  it), a chunked scatter loop in pure JAX everywhere.
   One custom VJP, shared by all kernels, gives the exact dense-equivalent gradient
   w.r.t. weights *and* presynaptic activity, including the surrogate gradient into
   neurons that did not spike.
@@ -33,6 +34,9 @@ from jaxtyping import Array, Float, Int
 
 from .. import _native
 
+# Active rows per iteration of the "loop" kernel of stored synapses when `Sparse` gives
+# none (`Procedural` has its own default, `procedural._default_chunk`).
+DEFAULT_CHUNK = 16
 
 
 class DenseWeights(eqx.Module):
@@ -356,14 +360,16 @@ class SparseWeights(eqx.Module):
     - `delays`: `None` (the projection's homogeneous delay) or per-synapse delays [ms]
       of shape `(n_pre, max_out)`.
     - `n_post`: Number of postsynaptic neurons.
-    - `chunk`, `kernel`, `capacity`: The propagation kernel, see `Sparse`.
+    - `chunk`, `kernel`, `capacity`: The propagation kernel, see `Sparse` (`chunk`
+      is an integer here; `capacity=None` is the adaptive event buffer, a number the
+      strict one).
     """
 
     weights: Float[Array, "*pre_out"]
     targets: Int[Array, "pre out"]
     delays: Float[Array, "pre out"] | None
     n_post: int = eqx.field(static=True)
-    chunk: int = eqx.field(static=True, default=16)
+    chunk: int = eqx.field(static=True, default=DEFAULT_CHUNK)
     kernel: str = eqx.field(static=True, default="auto")
     capacity: int | None = eqx.field(static=True, default=None)
     # `deliver` takes the presynaptic population's `compact_events`, computed once.
@@ -471,30 +477,43 @@ class Sparse(eqx.Module):
         - `"loop"`: pure JAX: the compacted active rows are scatter-added `chunk` at a
           time in a loop of ceil(events / chunk) iterations. Any platform, any burst.
         - `"buffer"`: pure JAX: one batched gather/scatter of a fixed-size event
-          buffer of `capacity` rows per step, no data-dependent loop (suits GPU/TPU).
-          A step with more active neurons than `capacity` raises an error at run
-          time rather than drop spikes.
+          buffer of `capacity` rows per step, no data-dependent loop in the common
+          case (suits GPU/TPU). With `capacity=None` (the default) a step with more
+          active neurons delivers the rest in further passes of `capacity` rows, so
+          any burst is delivered (a synchronous volley costs ceil(events / capacity)
+          passes). With an explicit `capacity` the buffer is strict: a step with more
+          active neurons raises an error at run time (naming `Sparse(capacity=...)`)
+          rather than drop spikes or take extra passes.
         - `"auto"` (default): `"native"` on CPU when it was built, else `"loop"`
-          there; `"buffer"` on GPU/TPU. Chosen by XLA for the platform it compiles for.
+          there; `"buffer"` on GPU/TPU (adaptive, or strict when `capacity` is
+          given). Chosen by XLA for the platform it compiles for.
 
-    - `chunk`: Active rows per iteration of `"loop"`. About the typical number of
-      spikes per step is best: 16 suits cortical rates in networks of a few thousand
-      neurons (4000 neurons at 20 Hz, dt = 0.1 ms emit about 8 per step).
+    - `chunk`: Active rows per iteration of `"loop"` [rows], an integer in [1, inf), or
+      `None` (default) for the connectivity's own default: 16 for stored synapses,
+      which suits cortical rates in networks of a few thousand neurons (4000 neurons at
+      20 Hz, dt = 0.1 ms emit about 8 per step), and n_pre / 10000 within [16, 256] for
+      `Procedural`. About the typical number of spikes per step is best.
     - `capacity`: Rows of the `"buffer"` kernel's event buffer [active neurons per
-      step]; default a tenth of the presynaptic population (at least `chunk`).
+      step], an integer in [1, inf), or `None` (default): a tenth of the presynaptic
+      population (at least one chunk), with overflow passes. Giving a number makes
+      the buffer strict (see `kernel`). `Procedural` has no buffer kernel and ignores
+      it.
 
     All kernels compute the same sums (up to the order of floating-point additions)
     and share one custom VJP, so gradients do not depend on the choice.
     """
 
-    chunk: int = eqx.field(static=True, default=16)
+    chunk: int | None = eqx.field(static=True, default=None)
     kernel: str = eqx.field(static=True, default="auto")
     capacity: int | None = eqx.field(static=True, default=None)
 
     def __check_init__(self):
-        if not isinstance(self.chunk, int) or self.chunk < 1:
+        if self.chunk is not None and (
+            isinstance(self.chunk, bool) or not isinstance(self.chunk, int) or self.chunk < 1
+        ):
             raise ValueError(
-                f"Sparse chunk [rows per iteration] must be an integer in [1, inf), got {self.chunk!r}."
+                "Sparse chunk [rows per iteration] must be an integer in [1, inf) or None, "
+                f"got {self.chunk!r}."
             )
         _check_kernel("Sparse", self.kernel, self.capacity)
 

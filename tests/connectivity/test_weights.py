@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
+import neurojax as nj
 from neurojax.connectivity.weights import (
     DenseWeights,
     Sparse,
@@ -425,5 +426,22 @@ def test_adaptive_buffer_delivers_bursts_beyond_its_capacity_exactly(with_delays
     want = jax.jit(jax.vmap(run, in_axes=(None, 0, 0)))(loop, scales, acts)
     np.testing.assert_array_equal(got, want)
     for b in range(len(acts)):
-        np.testing.assert_array_equal(got[b], _deliver(
-            eqx.tree_at(lambda m: m.weights, loop, scales[b] * loop.weights), buf, acts[b], STEP, 3))
+        scaled = eqx.tree_at(lambda m: m.weights, loop, scales[b] * loop.weights)
+        np.testing.assert_array_equal(got[b], _deliver(scaled, buf, acts[b], STEP, 3))
+
+
+def test_sparse_layout_defaults_reach_the_container():
+    # Sparse() leaves chunk and capacity to the container: 16 rows per loop iteration
+    # and the adaptive event buffer (capacity None); explicit values pass through.
+    pops = [nj.Population("A", 30, nj.neurons.LIF()), nj.Population("B", 5, nj.neurons.LIF())]
+
+    def built(layout):
+        proj = nj.Projection("A", "B", nj.connectivity.FixedProbability(0.2), layout=layout)
+        return nj.Network(pops, [proj]).build(jax.random.key(0)).projections[0].weights
+
+    w = built(Sparse(kernel="buffer"))
+    assert (w.chunk, w.kernel, w.capacity) == (16, "buffer", None)
+    w = built(Sparse(chunk=3, capacity=9))
+    assert (w.chunk, w.kernel, w.capacity) == (3, "auto", 9)
+    with pytest.raises(ValueError, match="chunk"):
+        Sparse(chunk=True)

@@ -190,16 +190,18 @@ def _buffer_deliver(weights, act, buffer, targets, slot_info, capacity, strict, 
     # buffer are delivered in further passes of `capacity` rows each, in a loop of
     # ceil(count / capacity) - 1 iterations, which is none in the common case.
     # Why further passes rather than `lax.cond` into the loop kernel:
-    # - an overflowing step (a synchronous burst) takes few large batched scatters
-    #   (at most n_pre / capacity, 10 with the default capacity) instead of
-    #   count / chunk small ones;
+    # - an overflowing step (a synchronous burst) takes a few large batched scatters
+    #   (ceil(n_pre / capacity) at most, 10 with the default capacity) instead of
+    #   ceil(count / chunk) small ones;
     # - under `vmap` a `cond` with a batched predicate becomes a `select` that runs
     #   both branches, i.e. the whole loop kernel in every step of every batch member,
     #   whereas a loop with a batched trip count runs as many passes as the batch
-    #   member with the most events needs (zero when none overflows); members that
-    #   are done have their passes computed and discarded (masked), so the cost of
-    #   a batch is its largest burst times the batch size.
-    # Unbatched, both cost one on-device loop test per step when nothing overflows.
+    #   member with the most events needs (none when no member overflows). Each pass
+    #   is computed for every member and discarded (masked) for those already done,
+    #   so a step of a batch costs (passes of its largest burst) x (batch size)
+    #   scatters of `capacity` rows: a batch pays for its most synchronous member.
+    # Unbatched, both cost one predicate test per step when nothing overflows (on GPU
+    # a small device-to-host read of the loop condition, as a `cond` would need).
     positions = jnp.arange(capacity, dtype=rows_all.dtype)
 
     def overflow_pass(i, flat):

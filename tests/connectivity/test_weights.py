@@ -430,6 +430,20 @@ def test_adaptive_buffer_delivers_bursts_beyond_its_capacity_exactly(with_delays
         np.testing.assert_array_equal(got[b], _deliver(scaled, buf, acts[b], STEP, 3))
 
 
+def test_auto_compiles_to_the_adaptive_buffer_off_the_cpu():
+    # What "auto" runs on a GPU, seen on a CPU-only install by lowering for CUDA: the
+    # buffer kernel with its overflow passes (the only loop), no strict overflow error
+    # (a host callback) and no native CPU kernel.
+    from neurojax import _native
+
+    sparse, _, _ = _containers(kernel="auto", capacity=None)
+    deliver = jax.jit(lambda b, a: sparse.deliver(b, a, STEP, 1, DT))
+    lowered = deliver.trace(_buffer(), _activity("burst")).lower(lowering_platforms=("cuda",))
+    text = lowered.as_text()
+    assert "stablehlo.while" in text
+    assert "callback" not in text and _native.DELIVER_EVENTS not in text
+
+
 def test_sparse_layout_defaults_reach_the_container():
     # Sparse() leaves chunk and capacity to the container: 16 rows per loop iteration
     # and the adaptive event buffer (capacity None); explicit values pass through.

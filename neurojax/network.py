@@ -40,6 +40,7 @@ from ._misc import check_dt, check_range
 from .connectivity.builders import AbstractConnectivity
 from .connectivity.procedural import Procedural, ProceduralWeights
 from .connectivity.weights import (
+    DEFAULT_CHUNK,
     Dense,
     DenseWeights,
     Sparse,
@@ -114,9 +115,9 @@ class Projection(eqx.Module):
     - `receptor`: `Current()` or `Conductance(e_rev)`.
     - `delay`: Transmission delay [ms]: a scalar or, for heterogeneous delays, a
       distribution or `(n_post, n_pre)` array read per synapse. At least one step.
-    - `layout`: `nj.connectivity.Dense()`, `nj.connectivity.Sparse(chunk, kernel,
-      capacity)` or `None` to choose: dense for graded (rate) presynaptic output or density above
-      25 %, otherwise sparse event-driven.
+    - `layout`: `nj.connectivity.Dense()`, `nj.connectivity.Sparse(chunk=..., kernel=...,
+      capacity=...)` or `None` to choose: dense for graded (rate) presynaptic output or
+      density above 25 %, otherwise sparse event-driven.
     - `initial`: Optional initial value of the synaptic variable (e.g. a distribution
       of conductances [nS]), per postsynaptic neuron.
     - `name`: Optional name; defaults to `"pre->post"`.
@@ -424,7 +425,7 @@ class Network(eqx.Module):
                 targets=jnp.asarray(targets),
                 delays=jnp.asarray(packed["delays"]) if delays is not None else None,
                 n_post=n_post,
-                chunk=layout.chunk,
+                chunk=DEFAULT_CHUNK if layout.chunk is None else layout.chunk,
                 kernel=layout.kernel,
                 capacity=layout.capacity,
             )

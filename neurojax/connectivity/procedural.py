@@ -261,9 +261,11 @@ class ProceduralWeights(eqx.Module):
     - `n_pre`, `n_post`: Population sizes.
     - `k`: Synapses per presynaptic neuron.
     - `exclude_self`: Targets exclude the presynaptic neuron's own index (no autapses).
-    - `chunk`: Active rows regenerated and scattered per loop iteration.
+    - `chunk`: Active rows regenerated and scattered per loop iteration (`Procedural`
+      sets n_pre / 10000 within [16, 256] unless its layout gives one).
     - `kernel`: `"auto"` (the compiled CPU row loop on CPU when it was built and the
-      weight is a scalar, else the pure-JAX loop), `"native"` or `"loop"`; see
+      weight is a scalar, else the pure-JAX loop, on every platform: there is no event
+      buffer, so no burst can overflow), `"native"` or `"loop"`; see
       `nj.connectivity.Sparse`.
     """
 
@@ -345,8 +347,11 @@ class Procedural(AbstractConnectivity):
     `LogNormal`, drawn per synapse from the same hash (Box–Muller normals, tails cut at
     5.8 standard deviations). Delays are the projection's homogeneous `delay`; per-synapse
     delays or weight arrays need stored synapses (`FixedInDegree`, `FixedProbability`)
-    and raise `ValueError`. A `Sparse(chunk)` layout sets the rows regenerated per
-    iteration (default: n_pre / 10000 within [16, 256]); `Dense()` raises.
+    and raise `ValueError`. A `Sparse(chunk=..., kernel=...)` layout sets the rows
+    regenerated per loop iteration and the kernel (`"auto"`, `"native"` or `"loop"`;
+    there is no event buffer, so `capacity` is ignored and `"buffer"` raises); the
+    default chunk, with `layout=None` or `Sparse()` alike, is n_pre / 10000 within
+    [16, 256] (see `_default_chunk`); `Dense()` raises.
 
     **Arguments:**
 
@@ -415,7 +420,7 @@ class Procedural(AbstractConnectivity):
         if isinstance(layout, Dense):
             raise ValueError(
                 f"{name}: Procedural regenerates synapses from a seed; use layout=None "
-                "or Sparse(chunk), not Dense()."
+                "or Sparse(chunk=..., kernel=...), not Dense()."
             )
         kernel = "auto" if layout is None else layout.kernel
         if kernel == "buffer":
@@ -442,7 +447,9 @@ class Procedural(AbstractConnectivity):
             n_post=n_post,
             k=k,
             exclude_self=exclude_self,
-            chunk=_default_chunk(n_pre) if layout is None else layout.chunk,
+            chunk=(
+                _default_chunk(n_pre) if layout is None or layout.chunk is None else layout.chunk
+            ),
             kernel=kernel,
         )
 
@@ -456,11 +463,12 @@ class Procedural(AbstractConnectivity):
 
 
 def _default_chunk(n_pre: int) -> int:
-    """Rows per iteration when no `Sparse(chunk)` layout is given: a tenth of the events
-    per step of `n_pre` neurons at 10 Hz and dt = 0.1 ms (n_pre / 1000), within
-    [16, 256]. Each iteration has a fixed cost and the last one wastes up to a chunk of
-    padding rows; on this project's 2-core CPU, 64 rows beat 16 (4x) and 256 (1.6x) for
-    1500 events among 800k neurons, and 16 suits networks of a few thousand neurons."""
+    """Rows per iteration when the layout gives no chunk: n_pre / 10000, i.e. a tenth
+    of the n_pre / 1000 events per step that `n_pre` neurons emit at 10 Hz and
+    dt = 0.1 ms, within [16, 256]. Each iteration has a fixed cost and the last one
+    wastes up to a chunk of padding rows; on this project's 2-core CPU, 64 rows beat
+    16 (4x) and 256 (1.6x) for 1500 events among 800k neurons, and 16 suits networks
+    of a few thousand neurons."""
     return int(min(256, max(16, n_pre // 10_000)))
 
 

@@ -10,7 +10,8 @@ seed, is in `procedural.py`):
   non-zero in this step are added, so work scales with (events × out-degree), not with
   the number of synapses, and no event is ever dropped. The kernel is chosen per
   backend (see `Sparse`): a compiled row loop on CPU (`neurojax/_native`), a
-  fixed-size event buffer on GPU/TPU, a chunked scatter loop in pure JAX everywhere.
+  fixed-size event buffer on GPU/TPU (with further passes for a step that overflows
+  it), a chunked scatter loop in pure JAX everywhere.
   One custom VJP, shared by all kernels, gives the exact dense-equivalent gradient
   w.r.t. weights *and* presynaptic activity, including the surrogate gradient into
   neurons that did not spike.
@@ -33,6 +34,9 @@ from jaxtyping import Array, Float, Int
 
 from .. import _native
 
+# Active rows per iteration of the "loop" kernel of stored synapses when `Sparse` gives
+# none (`Procedural` has its own default, `procedural._default_chunk`).
+DEFAULT_CHUNK = 16
 
 
 class DenseWeights(eqx.Module):
@@ -158,24 +162,61 @@ def _loop_deliver(weights, act, buffer, targets, slot_info, chunk, n_slots, dela
     return flat.reshape(buffer.shape)
 
 
-def _buffer_deliver(weights, act, buffer, targets, slot_info, capacity, n_slots, delay_steps, dt):
-    # One batched gather/scatter of a fixed number of event rows: no data-dependent
-    # loop, which suits accelerators. More events than `capacity` is an error, never
-    # a silent drop.
+def _buffer_deliver(weights, act, buffer, targets, slot_info, capacity, strict, n_slots,
+                    delay_steps, dt):
+    # One batched gather/scatter of a fixed number (`capacity`) of event rows: no
+    # data-dependent loop in the common case, which suits accelerators.
     _, _, rows_all, count = slot_info
-    capacity = min(capacity, act.shape[0])
+    n_pre = act.shape[0]
+    capacity = min(capacity, n_pre)
     flat = _scatter_rows(
         rows_all[:capacity], buffer.reshape(-1), weights, act, targets, slot_info, n_slots,
         delay_steps, dt,
     )
-    flat = eqx.error_if(
-        flat,
-        count > capacity,
-        f"event buffer overflow: more than capacity = {capacity} presynaptic neurons were "
-        "active in one step, and their spikes would be lost. Build the projection with "
-        "layout=nj.connectivity.Sparse(capacity=...) large enough for the largest burst "
-        "(up to the presynaptic population size), or kernel='loop', which has no limit.",
-    )
+    if strict:
+        # An explicit `Sparse(capacity=...)`: more events is an error, never a drop.
+        flat = eqx.error_if(
+            flat,
+            count > capacity,
+            f"event buffer overflow: more than capacity = {capacity} presynaptic neurons "
+            "were active in one step, and their spikes would be lost. Build the projection "
+            "with layout=nj.connectivity.Sparse(capacity=...) large enough for the largest "
+            "burst (up to the presynaptic population size), or with Sparse(capacity=None) "
+            "(the default), whose buffer kernel delivers any overflow in further passes.",
+        )
+        return flat.reshape(buffer.shape)
+
+    # Adaptive (capacity=None, what "auto" runs on GPU/TPU): the events beyond the
+    # buffer are delivered in further passes of `capacity` rows each, in a loop of
+    # ceil(count / capacity) - 1 iterations, which is none in the common case.
+    # Why further passes rather than `lax.cond` into the loop kernel:
+    # - an overflowing step (a synchronous burst) takes a few large batched scatters
+    #   (ceil(n_pre / capacity) at most, 10 with the default capacity) instead of
+    #   ceil(count / chunk) small ones;
+    # - under `vmap` a `cond` with a batched predicate becomes a `select` that runs
+    #   both branches, i.e. the whole loop kernel in every step of every batch member,
+    #   whereas a loop with a batched trip count runs as many passes as the batch
+    #   member with the most events needs (none when no member overflows). Each pass
+    #   is computed for every member and discarded (masked) for those already done,
+    #   so a step of a batch costs (passes of its largest burst) x (batch size)
+    #   scatters of `capacity` rows: a batch pays for its most synchronous member.
+    # Unbatched, both cost one predicate test per step when nothing overflows (on GPU
+    # a small device-to-host read of the loop condition, as a `cond` would need).
+    positions = jnp.arange(capacity, dtype=rows_all.dtype)
+
+    def overflow_pass(i, flat):
+        # Rows i * capacity ... (i + 1) * capacity - 1 of the compacted events; the
+        # slice start is clamped to keep it inside `rows_all`, and rows before the
+        # intended start (already delivered) are masked to the padding row n_pre.
+        start = i * capacity
+        clamped = jnp.minimum(start, n_pre - capacity)
+        rows = jax.lax.dynamic_slice_in_dim(rows_all, clamped, capacity)
+        rows = jnp.where(clamped + positions >= start, rows, n_pre)
+        return _scatter_rows(rows, flat, weights, act, targets, slot_info, n_slots,
+                             delay_steps, dt)
+
+    n_passes = (count + capacity - 1) // capacity
+    flat = jax.lax.fori_loop(1, n_passes, overflow_pass, flat)
     return flat.reshape(buffer.shape)
 
 
@@ -263,10 +304,12 @@ def native_kernel_available() -> bool:
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7, 8))
 def _sparse_deliver(weights, act, buffer, targets, slot_info, spec, n_slots, delay_steps, dt):
-    kernel, chunk, capacity = spec
+    kernel, chunk, capacity, strict = spec
     args = (weights, act, buffer, targets, slot_info)
     loop = functools.partial(_loop_deliver, *args, chunk, n_slots, delay_steps, dt)
-    batched = functools.partial(_buffer_deliver, *args, capacity, n_slots, delay_steps, dt)
+    batched = functools.partial(
+        _buffer_deliver, *args, capacity, strict, n_slots, delay_steps, dt
+    )
     native = functools.partial(_native_deliver, *args, n_slots, delay_steps, dt)
     if kernel == "loop":
         return loop()
@@ -319,14 +362,16 @@ class SparseWeights(eqx.Module):
     - `delays`: `None` (the projection's homogeneous delay) or per-synapse delays [ms]
       of shape `(n_pre, max_out)`.
     - `n_post`: Number of postsynaptic neurons.
-    - `chunk`, `kernel`, `capacity`: The propagation kernel, see `Sparse`.
+    - `chunk`, `kernel`, `capacity`: The propagation kernel, see `Sparse` (`chunk`
+      is an integer here; `capacity=None` is the adaptive event buffer, a number the
+      strict one).
     """
 
     weights: Float[Array, "*pre_out"]
     targets: Int[Array, "pre out"]
     delays: Float[Array, "pre out"] | None
     n_post: int = eqx.field(static=True)
-    chunk: int = eqx.field(static=True, default=16)
+    chunk: int = eqx.field(static=True, default=DEFAULT_CHUNK)
     kernel: str = eqx.field(static=True, default="auto")
     capacity: int | None = eqx.field(static=True, default=None)
     # `deliver` takes the presynaptic population's `compact_events`, computed once.
@@ -368,7 +413,12 @@ class SparseWeights(eqx.Module):
             buffer,
             self.targets,
             (step, self.delays, events.rows, events.count),
-            (self.kernel, self.chunk, _capacity(self.capacity, self.n_pre, self.chunk)),
+            (
+                self.kernel,
+                self.chunk,
+                _capacity(self.capacity, self.n_pre, self.chunk),
+                self.capacity is not None,  # strict: an explicit capacity raises on overflow
+            ),
             buffer.shape[0],
             delay_steps,
             dt,
@@ -429,30 +479,43 @@ class Sparse(eqx.Module):
         - `"loop"`: pure JAX: the compacted active rows are scatter-added `chunk` at a
           time in a loop of ceil(events / chunk) iterations. Any platform, any burst.
         - `"buffer"`: pure JAX: one batched gather/scatter of a fixed-size event
-          buffer of `capacity` rows per step, no data-dependent loop (suits GPU/TPU).
-          A step with more active neurons than `capacity` raises an error at run
-          time rather than drop spikes.
+          buffer of `capacity` rows per step, no data-dependent loop in the common
+          case (suits GPU/TPU). With `capacity=None` (the default) a step with more
+          active neurons delivers the rest in further passes of `capacity` rows, so
+          any burst is delivered (a synchronous volley costs ceil(events / capacity)
+          passes). With an explicit `capacity` the buffer is strict: a step with more
+          active neurons raises an error at run time (naming `Sparse(capacity=...)`)
+          rather than drop spikes or take extra passes.
         - `"auto"` (default): `"native"` on CPU when it was built, else `"loop"`
-          there; `"buffer"` on GPU/TPU. Chosen by XLA for the platform it compiles for.
+          there; `"buffer"` on GPU/TPU (adaptive, or strict when `capacity` is
+          given). Chosen by XLA for the platform it compiles for.
 
-    - `chunk`: Active rows per iteration of `"loop"`. About the typical number of
-      spikes per step is best: 16 suits cortical rates in networks of a few thousand
-      neurons (4000 neurons at 20 Hz, dt = 0.1 ms emit about 8 per step).
+    - `chunk`: Active rows per iteration of `"loop"` [rows], an integer in [1, inf), or
+      `None` (default) for the connectivity's own default: 16 for stored synapses,
+      which suits cortical rates in networks of a few thousand neurons (4000 neurons at
+      20 Hz, dt = 0.1 ms emit about 8 per step), and n_pre / 10000 within [16, 256] for
+      `Procedural`. About the typical number of spikes per step is best.
     - `capacity`: Rows of the `"buffer"` kernel's event buffer [active neurons per
-      step]; default a tenth of the presynaptic population (at least `chunk`).
+      step], an integer in [1, inf), or `None` (default): a tenth of the presynaptic
+      population (at least one chunk), with overflow passes. Giving a number makes
+      the buffer strict (see `kernel`). `Procedural` has no buffer kernel and ignores
+      it.
 
     All kernels compute the same sums (up to the order of floating-point additions)
     and share one custom VJP, so gradients do not depend on the choice.
     """
 
-    chunk: int = eqx.field(static=True, default=16)
+    chunk: int | None = eqx.field(static=True, default=None)
     kernel: str = eqx.field(static=True, default="auto")
     capacity: int | None = eqx.field(static=True, default=None)
 
     def __check_init__(self):
-        if not isinstance(self.chunk, int) or self.chunk < 1:
+        if self.chunk is not None and (
+            isinstance(self.chunk, bool) or not isinstance(self.chunk, int) or self.chunk < 1
+        ):
             raise ValueError(
-                f"Sparse chunk [rows per iteration] must be an integer in [1, inf), got {self.chunk!r}."
+                "Sparse chunk [rows per iteration] must be an integer in [1, inf) or None, "
+                f"got {self.chunk!r}."
             )
         _check_kernel("Sparse", self.kernel, self.capacity)
 

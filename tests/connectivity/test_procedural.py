@@ -390,3 +390,14 @@ def test_bad_projection_arguments_raise(kwargs, match):
 def test_no_candidate_target_raises():
     with pytest.raises(ValueError, match=r"n_post \[neurons\] must lie in \[2, inf\)"):
         Procedural(out_degree=1).build(jax.random.key(0), 1, 1, True)
+
+
+@pytest.mark.parametrize("n_pre", [40, 640_000, 10_000_000])
+def test_one_default_chunk_with_or_without_a_sparse_layout(n_pre):
+    # n_pre / 10000 within [16, 256], whether the layout is None or a Sparse that
+    # names only the kernel; an explicit chunk wins.
+    rule, key = Procedural(out_degree=1), jax.random.key(0)
+    want = min(256, max(16, n_pre // 10_000))
+    for layout in (None, Sparse(), Sparse(kernel="loop")):
+        assert rule.build(key, n_pre, 5, False, layout=layout).chunk == want
+    assert rule.build(key, n_pre, 5, False, layout=Sparse(chunk=7)).chunk == 7

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
+import neurojax as nj
 from neurojax.connectivity.weights import (
     DenseWeights,
     Sparse,
@@ -159,14 +160,16 @@ def test_native_kernel_on_another_platform_is_a_clear_error(monkeypatch):
         jax.eval_shape(lambda b: sparse.deliver(b, _activity("burst"), STEP, 1, DT), _buffer())
 
 
-def test_event_buffer_overflow_is_an_error_not_a_silent_drop():
+def test_explicit_capacity_overflow_is_an_error_not_a_silent_drop():
+    # An explicit capacity is strict: the user asked for that buffer size and no more.
     sparse, dense, _ = _containers(kernel="buffer", capacity=8)
     buf = jnp.zeros((SLOTS, N_POST))
     act = jnp.zeros(N_PRE).at[jnp.arange(8)].set(1.0)  # exactly fills the buffer
     np.testing.assert_allclose(
         _deliver(sparse, buf, act, STEP, 1), _deliver(dense, buf, act, STEP, 1), rtol=1e-13, atol=1e-13
     )
-    with pytest.raises(Exception, match="event buffer overflow"):
+    # The message names the layout argument that fixes it.
+    with pytest.raises(Exception, match=r"event buffer overflow(.|\n)*Sparse\(capacity=\.\.\.\)"):
         jax.block_until_ready(_deliver(sparse, buf, _activity("burst"), STEP, 1))
 
 
@@ -371,3 +374,88 @@ def test_compact_events_equals_nonzero(n, p):
     assert int(events.count) == expected.size
     np.testing.assert_array_equal(np.asarray(events.rows)[: expected.size], expected)
     assert np.all(np.asarray(events.rows)[expected.size:] == n)
+
+
+# ---------------------------------------------------------------------------------------
+# The adaptive event buffer (kernel="buffer", capacity=None: what "auto" runs on GPU/TPU)
+
+
+def _integer_valued(sparse, buf):
+    # Integer weights and buffer entries: every kernel's sums are exact whatever the
+    # order of the additions, so kernels and the dense product must agree bit for bit.
+    w = jnp.round(4.0 * sparse.weights)
+    return eqx.tree_at(lambda s: s.weights, sparse, w), jnp.round(4.0 * buf)
+
+
+@pytest.mark.parametrize("with_delays", [False, True], ids=["homogeneous", "heterogeneous"])
+def test_adaptive_buffer_delivers_bursts_beyond_its_capacity_exactly(with_delays):
+    delays = _delays() if with_delays else None
+    adaptive, _, _ = _containers(kernel="buffer", capacity=None, delays=delays)
+    loop, _, _ = _containers(kernel="loop", delays=delays)
+    # The default capacity is a tenth of the 40 presynaptic neurons (at least one chunk
+    # of 4): 4 rows, so a burst of 40 events needs the buffer and nine further passes.
+    assert adaptive.capacity is None
+    buf = _buffer()
+    adaptive, buf = _integer_valued(adaptive, buf)
+    loop, _ = _integer_valued(loop, buf)
+    m = np.asarray(adaptive.matrix())
+    rng = np.random.default_rng(9)
+    acts = jnp.asarray(np.stack([
+        np.ones(N_PRE),                                   # 10 times the capacity
+        np.r_[np.ones(5), np.zeros(N_PRE - 5)],           # one row beyond it
+        (rng.random(N_PRE) < 0.5).astype(float),          # several passes, scattered rows
+        np.r_[np.zeros(N_PRE - 4), np.ones(4)],           # exactly full: no extra pass
+        np.zeros(N_PRE),                                  # silent
+    ]))
+    for act in acts:
+        got = _deliver(adaptive, buf, act, STEP, 3)
+        np.testing.assert_array_equal(got, _deliver(loop, buf, act, STEP, 3))
+        if not with_delays:
+            want = np.asarray(buf).copy()
+            want[(7 + 3) % SLOTS] += m @ np.asarray(act)
+            np.testing.assert_array_equal(got, want)
+    # Under vmap the batch members need different numbers of passes (10, 2, ..., 0):
+    # the loop runs the largest number and must leave the others' results unchanged.
+    scales = jnp.asarray([1.0, -2.0, 3.0, 0.5, 2.0])
+
+    def run(s, scale, act):
+        s = eqx.tree_at(lambda m: m.weights, s, scale * s.weights)
+        return s.deliver(buf, act, STEP, 3, DT)
+
+    got = jax.jit(jax.vmap(run, in_axes=(None, 0, 0)))(adaptive, scales, acts)
+    want = jax.jit(jax.vmap(run, in_axes=(None, 0, 0)))(loop, scales, acts)
+    np.testing.assert_array_equal(got, want)
+    for b in range(len(acts)):
+        scaled = eqx.tree_at(lambda m: m.weights, loop, scales[b] * loop.weights)
+        np.testing.assert_array_equal(got[b], _deliver(scaled, buf, acts[b], STEP, 3))
+
+
+def test_auto_compiles_to_the_adaptive_buffer_off_the_cpu():
+    # What "auto" runs on a GPU, seen on a CPU-only install by lowering for CUDA: the
+    # buffer kernel with its overflow passes (the only loop), no strict overflow error
+    # (a host callback) and no native CPU kernel.
+    from neurojax import _native
+
+    sparse, _, _ = _containers(kernel="auto", capacity=None)
+    deliver = jax.jit(lambda b, a: sparse.deliver(b, a, STEP, 1, DT))
+    lowered = deliver.trace(_buffer(), _activity("burst")).lower(lowering_platforms=("cuda",))
+    text = lowered.as_text()
+    assert "stablehlo.while" in text
+    assert "callback" not in text and _native.DELIVER_EVENTS not in text
+
+
+def test_sparse_layout_defaults_reach_the_container():
+    # Sparse() leaves chunk and capacity to the container: 16 rows per loop iteration
+    # and the adaptive event buffer (capacity None); explicit values pass through.
+    pops = [nj.Population("A", 30, nj.neurons.LIF()), nj.Population("B", 5, nj.neurons.LIF())]
+
+    def built(layout):
+        proj = nj.Projection("A", "B", nj.connectivity.FixedProbability(0.2), layout=layout)
+        return nj.Network(pops, [proj]).build(jax.random.key(0)).projections[0].weights
+
+    w = built(Sparse(kernel="buffer"))
+    assert (w.chunk, w.kernel, w.capacity) == (16, "buffer", None)
+    w = built(Sparse(chunk=3, capacity=9))
+    assert (w.chunk, w.kernel, w.capacity) == (3, "auto", 9)
+    with pytest.raises(ValueError, match="chunk"):
+        Sparse(chunk=True)

@@ -1,5 +1,6 @@
 """Gallery models reproduce their published statistics (REFERENCES.md sections 5, 6)."""
 
+import equinox as eqx
 import jax
 import numpy as np
 import pytest
@@ -74,6 +75,33 @@ def test_brunel_regime_a_synchronous_regular():
     assert res.isi_cv("E", t_start=100.0) < 0.05
     times, _ = res.spike_times("E")
     assert synchrony(times[times > 100.0], 2000, 100.0, 300.0, bin_ms=0.1) > 0.5
+
+
+def test_brunel_regime_a_bursts_overflow_no_event_buffer():
+    # Regime A fires in synchronous volleys: at N_E = 1200 up to 728 of the 1200 E
+    # neurons (and up to 187 of the 300 I neurons) spike in one step within 40 ms, far more
+    # than the default event buffer (a tenth of each population). The buffer kernel
+    # ("auto" on GPU/TPU, runnable on CPU by name) must deliver every event of those
+    # volleys: the run equals the loop kernel's spike for spike (integer multiples of
+    # the 25 pA.ms charge add up exactly in any order).
+    def run(kernel):
+        net = nj.gallery.get("brunel", regime="A", n_e=1200)
+        layout = nj.connectivity.Sparse(kernel=kernel)
+        net = nj.Network(net.populations, [
+            eqx.tree_at(lambda p: p.layout, p, layout, is_leaf=lambda x: x is None)
+            for p in net.projections
+        ], net.inputs)
+        model = net.build(jax.random.key(0))
+        return nj.simulate(model, 40.0, 0.1, key=jax.random.key(100))
+
+    buffer, loop = run("buffer"), run("loop")
+    for pop, n in (("E", 1200), ("I", 300)):
+        times, ids = buffer.spike_times(pop)
+        want_times, want_ids = loop.spike_times(pop)
+        np.testing.assert_array_equal(times, want_times)
+        np.testing.assert_array_equal(ids, want_ids)
+        per_step = np.bincount(np.round(np.asarray(times) / 0.1).astype(int))
+        assert per_step.max() > 2 * (-(-n // 10)), (pop, per_step.max())
 
 
 def test_cobahh_self_sustained_irregular():

@@ -430,7 +430,7 @@ def simulate_sharded(
     state: NetworkState | None = None,
     mesh: Mesh | None = None,
     record: Record | None = None,
-    checkpoint: bool = False,
+    checkpoint: bool | int | float = False,
     method: str = "gspmd",
 ) -> Result:
     """`nj.simulate` with every population split across the devices of `mesh`.
@@ -468,9 +468,9 @@ def simulate_sharded(
         )
     n_steps = steps_for(duration, dt)
     model.check(dt)
-    plan = _plan(model, Record() if record is None else record, dt, n_steps, state)
+    plan = _plan(model, Record() if record is None else record, dt, n_steps, state, checkpoint)
     t_start = float(state.step) * dt if is_concrete(state.step) else 0.0
     run_args = _run_args(model, state)
     network, state = _split_network(model, state, mesh).place(state)
-    state, recorded = _run(network, state, n_steps // plan.block_steps, dt, plan, checkpoint, *run_args)
+    state, recorded = _run(network, state, n_steps // plan.block_steps, dt, plan, *run_args)
     return _result(model, plan, state, recorded, n_steps, dt, t_start)

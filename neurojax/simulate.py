@@ -275,10 +275,11 @@ class Result(eqx.Module):
     # ------------------------------------------------------------------ output
     def raster(self, pops=None, *, max_neurons: int = 500, bin_ms: float = 1.0, ax=None):
         """Raster plot and population rate of `pops` (default all recorded); returns the
-        matplotlib `Figure`."""
+        matplotlib `Figure`. `ax`: draw into these axes instead of a new figure (one
+        `Axes`: the raster only; a pair: raster and rate)."""
         from .analysis.plots import raster
 
-        return raster(self, pops, max_neurons=max_neurons, bin_ms=bin_ms)
+        return raster(self, pops, max_neurons=max_neurons, bin_ms=bin_ms, ax=ax)
 
     def to_numpy(self) -> dict[str, np.ndarray]:
         """All recorded arrays as numpy, keyed `spikes.E`, `rates.E`, `variables.E.v`."""

@@ -439,6 +439,18 @@ def test_raster_returns_a_figure(base):
         plt.close(fig)
 
 
+def test_raster_draws_into_given_axes(base):
+    fig, (ax_r, ax_a) = plt.subplots(2, 1)
+    try:
+        assert base.raster(ax=ax_r) is fig  # raster only: the given axes, no new figure
+        assert len(fig.axes) == 2 and len(ax_r.lines) == 1 and len(ax_a.lines) == 0
+        times, ids = base.spike_times("E")
+        np.testing.assert_array_equal(ax_r.lines[0].get_xdata(), times)
+        assert base.raster(ax=(ax_r, ax_a)) is fig  # raster and population rate
+        assert len(ax_a.lines) == 1 and len(fig.axes) == 2
+    finally:
+        plt.close(fig)
+
 
 def test_to_numpy_and_save_load_round_trip(base, tmp_path):
     arrays = base.to_numpy()

@@ -93,16 +93,13 @@ class Record:
 
 @dataclasses.dataclass(frozen=True)
 class _Plan:
-    """A `Record` (and a `checkpoint`) resolved against a model: hashable, static under
-    jit. `checkpoint_steps` is the rematerialised segment in steps (None: no
-    checkpointing); it is a multiple or a divisor of `block_steps`."""
+    """A `Record` resolved against a model: hashable, static under jit."""
 
     spikes: tuple[int, ...]
     rates: tuple[int, ...]
     variables: tuple[tuple[str, int, tuple[int, ...] | None], ...]
     float_spikes: bool
     block_steps: int
-    checkpoint_steps: int | None = None
 
 
 def _default_checkpoint_steps(n_steps: int, block_steps: int) -> int:
@@ -120,7 +117,8 @@ def _default_checkpoint_steps(n_steps: int, block_steps: int) -> int:
 
 
 def _checkpoint_steps(checkpoint, dt: float, n_steps: int, block_steps: int) -> int | None:
-    """Validate `simulate(checkpoint=...)` and resolve it to a segment length in steps."""
+    """Validate `simulate(checkpoint=...)` and resolve it to `_run`'s segment length in
+    steps (None: no checkpointing), a multiple or a divisor of `block_steps`."""
     if checkpoint is None or checkpoint is False:
         return None
     if checkpoint is True:
@@ -145,8 +143,7 @@ def _checkpoint_steps(checkpoint, dt: float, n_steps: int, block_steps: int) -> 
     return k
 
 
-def _plan(model: NetworkModel, record: Record, dt: float, n_steps: int, state,
-          checkpoint=False) -> _Plan:
+def _plan(model: NetworkModel, record: Record, dt: float, n_steps: int, state) -> _Plan:
     names = model.names
     if record.spikes is True:
         spikes = tuple(range(len(names)))
@@ -178,8 +175,7 @@ def _plan(model: NetworkModel, record: Record, dt: float, n_steps: int, state,
         raise ValueError(
             f"duration [ms] = {n_steps * dt:g} must be a multiple of Record every [ms] = {every:g}."
         )
-    return _Plan(spikes, rates, tuple(variables), record.float_spikes, block_steps,
-                 _checkpoint_steps(checkpoint, dt, n_steps, block_steps))
+    return _Plan(spikes, rates, tuple(variables), record.float_spikes, block_steps)
 
 
 class Result(eqx.Module):
@@ -350,15 +346,16 @@ def _segmented_scan(body, carry, length: int, segment: int | None):
 
 @eqx.filter_jit
 def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
-         sizes: tuple[int, ...], dtypes: tuple):
+         checkpoint: int | None, sizes: tuple[int, ...], dtypes: tuple):
     """The scan: `n_blocks` blocks of `plan.block_steps` steps of `stepper.step` (a
     `NetworkModel`, or the per-device network of `neurojax.sharding`), recording what
     `plan` asks. `sizes` and output `dtypes` are the populations' (for the rates).
 
-    With `plan.checkpoint_steps`, segments of that many steps are rematerialised in the
-    backward pass: whole groups of blocks (a segment that is a multiple of the block)
-    or even parts of every block (a divisor of it). Either way the same steps run in
-    the same order, so results and gradients do not depend on it."""
+    `checkpoint` is a segment length in steps (from `_checkpoint_steps`; None or False:
+    none): segments of that many steps are rematerialised in the backward pass, whole
+    groups of blocks (a multiple of the block) or parts of every block (a divisor of
+    it). Either way the same steps run in the same order, so results and gradients do
+    not depend on it."""
 
     # Per step, only what is recorded leaves the loop: spike rasters (as bools unless
     # float_spikes) and, for rates, one running sum per population in the carry.
@@ -371,7 +368,11 @@ def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
         spikes = tuple(outs[i] if plan.float_spikes else outs[i] > 0 for i in plan.spikes)
         return (state, sums), spikes
 
-    k, b = plan.checkpoint_steps, plan.block_steps
+    if checkpoint is True:
+        raise TypeError("_run takes a segment length in steps: resolve it with _checkpoint_steps.")
+    k, b = (checkpoint or None), plan.block_steps
+    if k is not None and k % b and b % k:
+        raise ValueError(f"checkpoint segment ({k} steps) must be a multiple or divisor of {b}.")
     within = k if k is not None and k < b else None  # segments inside each block
     across = k // b if k is not None and k >= b else None  # blocks per segment
 
@@ -461,7 +462,8 @@ def simulate(
             raise ValueError("simulate needs `key` (a jax.random key) or an initial `state`.")
         state = model.init(key, dt)
     record = Record() if record is None else record
-    plan = _plan(model, record, dt, n_steps, state, checkpoint)
+    plan = _plan(model, record, dt, n_steps, state)
+    segment = _checkpoint_steps(checkpoint, dt, n_steps, plan.block_steps)
     n_blocks = n_steps // plan.block_steps
     t_start = float(state.step) * dt if is_concrete(state.step) else 0.0
 
@@ -473,12 +475,12 @@ def simulate(
         pieces = []
         with tqdm(total=n_steps, unit="step", desc="simulate") as bar:
             for _ in range(n_blocks // chunk):
-                state, piece = _run(model, state, chunk, dt, plan, *run_args)
+                state, piece = _run(model, state, chunk, dt, plan, segment, *run_args)
                 pieces.append(piece)
                 bar.update(chunk * plan.block_steps)
         recorded = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *pieces)
     else:
-        state, recorded = _run(model, state, n_blocks, dt, plan, *run_args)
+        state, recorded = _run(model, state, n_blocks, dt, plan, segment, *run_args)
     return _result(model, plan, state, recorded, n_steps, dt, t_start)
 
 

@@ -103,17 +103,18 @@ class _Plan:
 
 
 def _default_checkpoint_steps(n_steps: int, block_steps: int) -> int:
-    """`checkpoint=True`'s segment [steps]: about sqrt(n_steps), made a multiple of the
-    recording block (or, for blocks longer than that, the divisor of the block nearest
-    to it). With segments of k steps the backward pass keeps n/k segment-start states
-    plus the per-step residuals of the one segment it is differentiating, ~ n/k + k
-    states (a step's residuals are a small multiple of the state), least at k = sqrt(n):
-    e.g. 200 instead of 10,000 for 1 s at dt = 0.1 ms."""
-    target = math.sqrt(n_steps)
-    if block_steps >= target:
-        divisors = [d for d in range(1, block_steps + 1) if block_steps % d == 0]
-        return min(divisors, key=lambda d: abs(math.log(d / target)))
-    return min(max(1, round(target / block_steps)), n_steps // block_steps) * block_steps
+    """`checkpoint=True`'s segment [steps]: about sqrt(n_steps), a multiple or a divisor
+    of the recording block. With segments of k steps the backward pass keeps n/k
+    segment-start states plus the per-step residuals of the one segment it is
+    differentiating, ~ n/k + k states (a step's residuals are a small multiple of the
+    state), least at k = sqrt(n): e.g. 200 instead of 10,000 for 1 s at dt = 0.1 ms.
+    Among the allowed lengths the one with the least n/k + k is taken."""
+    b = block_steps
+    small = [d for d in range(1, math.isqrt(b) + 1) if b % d == 0]
+    m = math.sqrt(n_steps) / b
+    multiples = {min(max(1, x), n_steps // b) * b for x in (math.floor(m), math.ceil(m))}
+    candidates = set(small) | {b // d for d in small} | multiples
+    return min(sorted(candidates), key=lambda k: n_steps / k + k)
 
 
 def _checkpoint_steps(checkpoint, dt: float, n_steps: int, block_steps: int) -> int | None:

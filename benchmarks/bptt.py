@@ -2,7 +2,8 @@
 through 1 s of a 4000-neuron LIF network (COBA-4k), with and without
 ``checkpoint=True`` in ``nj.simulate``.
 
-    python benchmarks/bptt.py [--quick] [--duration MS] [--every MS] [--repeats N]
+    python benchmarks/bptt.py [--quick] [--duration MS] [--every MS] [--checkpoint MS]
+                              [--repeats N]
 
 The loss is the mean E and I population rate (surrogate gradients through every
 spike); the gradient is taken with respect to every floating-point leaf of the built
@@ -11,9 +12,11 @@ of its rate grows by orders of magnitude every few tens of ms (|grad| ~ 1e6 afte
 until it overflows float32: the benchmark measures the cost of BPTT, and checks that the
 forward loss is COBA's reference rate and that both variants give the same gradient
 entry by entry, but a finite gradient needs a non-chaotic network or a gentler
-surrogate. ``checkpoint=True`` rematerialises each
-``--every`` block in the backward pass, so memory should follow blocks + one block of
-steps instead of all steps.
+surrogate. The rates are recorded every step by default (``Record.every = dt``, the
+default recording); ``checkpoint=True`` rematerialises segments of ~sqrt(steps) steps
+(100 steps = 10 ms for 1 s at dt = 0.1 ms) whatever the recording, so memory should
+follow segments + one segment of steps instead of all steps. ``--checkpoint MS`` sets the
+segment length instead.
 
 Memory is reported two ways: XLA's own buffer plan of the compiled gradient
 (``memory_analysis()``: temporaries + arguments + outputs; exact and noise-free), and
@@ -36,7 +39,10 @@ def main(argv=None):
     p = parser(__doc__.split("\n")[0], duration=1000.0, quick_duration=100.0)
     p.set_defaults(repeats=1)  # one fwd+bwd of 1 s is ~30 s on a loaded 2-core CPU
     p.add_argument("--n", type=int, default=4000, help="number of neurons")
-    p.add_argument("--every", type=float, default=10.0, help="checkpointed block [ms]")
+    p.add_argument("--every", type=float, default=None,
+                   help="recording block of the rates [ms] (default dt: the default Record)")
+    p.add_argument("--checkpoint", type=float, default=None,
+                   help="checkpoint segment [ms] (default: checkpoint=True, ~sqrt(steps) steps)")
     args = finish_args(p.parse_args(argv))
 
     import time
@@ -50,7 +56,8 @@ def main(argv=None):
 
     model, build_s = timed_build(nj.gallery.get("coba", n=args.n), args.seed)
     state = model.init(jax.random.key(args.seed + 1), args.dt)
-    record = nj.Record(spikes=(), rates=list(model.names), every=args.every)
+    # The default recording (every spike, every step) plus the rates the loss needs.
+    record = nj.Record(rates=list(model.names), every=args.every)
 
     def make(checkpoint):
         def loss(m):
@@ -62,7 +69,8 @@ def main(argv=None):
             return eqx.filter_jit(lambda m: (loss(m), None))
         return eqx.filter_jit(eqx.filter_value_and_grad(loss))
 
-    variants = (None, False, True)
+    segment = True if args.checkpoint is None else args.checkpoint
+    variants = (None, False, segment)
     rows, grads, plans = [], {}, {}
     runs = {}
     for checkpoint in variants:
@@ -96,7 +104,7 @@ def main(argv=None):
 
     leaves = {k: [np.asarray(x) for x in jax.tree.leaves(eqx.filter(g[1], eqx.is_inexact_array))]
               for k, g in grads.items() if k is not None}
-    if not grads[False][0] == grads[True][0] == grads[None][0]:
+    if not grads[False][0] == grads[segment][0] == grads[None][0]:
         raise SystemExit("bptt: the checkpointed forward pass gives a different loss: not timing a wrong run.")
     if args.n == 4000 and args.duration >= 1000.0:
         check_rates("BPTT COBA-4k", {"E and I": grads[False][0]}, *RATE_RANGE,
@@ -104,7 +112,7 @@ def main(argv=None):
     # Rematerialisation recomputes the same forward ops, so both gradients must agree,
     # entry by entry (non-finite entries included; float32 reassociation allowed).
     same = all(np.allclose(a, b, rtol=1e-4, atol=0.0, equal_nan=True)
-               for a, b in zip(leaves[False], leaves[True]))
+               for a, b in zip(leaves[False], leaves[segment]))
     if not same:
         raise SystemExit("bptt: the checkpointed gradient differs: not timing a wrong run.")
     finite = [np.isfinite(a) for a in leaves[False]]
@@ -113,7 +121,8 @@ def main(argv=None):
                   default=float("nan"))
 
     rate = grads[False][0]
-    names = {None: "forward only", False: "fwd+bwd", True: "fwd+bwd, checkpoint"}
+    names = {None: "forward only", False: "fwd+bwd",
+             segment: f"fwd+bwd, checkpoint={segment}"}
     for checkpoint in variants:
         name = names[checkpoint]
         rows.append({"name": name, "status": "ok", "build_s": build_s,
@@ -121,11 +130,13 @@ def main(argv=None):
                      "run_s_all": times[checkpoint], "peak_mb": peaks[checkpoint] or None,
                      "peak_increase_mb": deltas[checkpoint],
                      "xla_buffers_mb": plans[checkpoint], "rates_hz": {"mean": rate}})
+    every = args.dt if args.every is None else args.every
     title = (f"BPTT through COBA-{args.n}: {args.duration:g} ms at dt = {args.dt:g} ms, "
-             f"blocks of {args.every:g} ms; gradient of the mean rate w.r.t. all float leaves")
+             f"rates recorded every {every:g} ms, checkpoint={segment}; gradient of the mean "
+             "rate w.r.t. all float leaves")
     payload = report("bptt", args, rows, title, config={
-        "n": args.n, "dt": args.dt, "duration": args.duration, "every": args.every,
-        "seed": args.seed}, extra={
+        "n": args.n, "dt": args.dt, "duration": args.duration, "every": every,
+        "checkpoint": segment, "seed": args.seed}, extra={
                                    "peak_memory_method": memory_method(),
                                    "gradient_finite_fraction": finite_fraction,
                                    "largest_finite_gradient": largest},
@@ -136,7 +147,7 @@ def main(argv=None):
         print(f"{r['name']:<22} XLA buffer plan {plan}; measured peak - memory at start: "
               f"{r['peak_increase_mb']:.0f} MB")
     print(f"peak [MB]: {memory_method()}")
-    for checkpoint in (False, True):
+    for checkpoint in (False, segment):
         print(f"{names[checkpoint]}: peak {peaks[checkpoint] / peaks[None]:.2f}x the forward "
               f"pass's; XLA buffer plan {plans[checkpoint] / plans[None]:.2f}x"
               if peaks[None] and plans[None] and plans[checkpoint] else "")

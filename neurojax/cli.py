@@ -67,8 +67,14 @@ def _run(args) -> int:
 
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    import matplotlib
+
+    matplotlib.use("Agg")  # the command only writes files (the library leaves the backend alone)
+    import matplotlib.pyplot as plt
+
     fig = res.raster()
     fig.savefig(out / f"{args.name}_raster.png", dpi=120)
+    plt.close(fig)
     res.save(out / f"{args.name}_result.npz")
     print(f"wrote {out / (args.name + '_raster.png')} and {out / (args.name + '_result.npz')}")
     return 0

@@ -75,7 +75,7 @@ from ._abstract import AbstractInput, Drive
 from ._misc import check_dt, is_concrete, steps_for
 from .connectivity.weights import SparseWeights
 from .network import BuiltProjection, NetworkModel, NetworkState, Population
-from .simulate import Record, Result, _plan, _result, _run, _run_args, simulate
+from .simulate import Record, Result, _checkpoint_steps, _plan, _result, _run, _run_args, simulate
 
 
 def mesh_1d(devices: Sequence[jax.Device] | None, axis_name: str) -> Mesh:
@@ -430,7 +430,7 @@ def simulate_sharded(
     state: NetworkState | None = None,
     mesh: Mesh | None = None,
     record: Record | None = None,
-    checkpoint: bool = False,
+    checkpoint: bool | int | float = False,
     method: str = "gspmd",
 ) -> Result:
     """`nj.simulate` with every population split across the devices of `mesh`.
@@ -469,8 +469,9 @@ def simulate_sharded(
     n_steps = steps_for(duration, dt)
     model.check(dt)
     plan = _plan(model, Record() if record is None else record, dt, n_steps, state)
+    segment = _checkpoint_steps(checkpoint, dt, n_steps, plan.block_steps)
     t_start = float(state.step) * dt if is_concrete(state.step) else 0.0
     run_args = _run_args(model, state)
     network, state = _split_network(model, state, mesh).place(state)
-    state, recorded = _run(network, state, n_steps // plan.block_steps, dt, plan, checkpoint, *run_args)
+    state, recorded = _run(network, state, n_steps // plan.block_steps, dt, plan, segment, *run_args)
     return _result(model, plan, state, recorded, n_steps, dt, t_start)

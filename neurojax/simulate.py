@@ -8,15 +8,18 @@ res.rate("E", t_start=200.0)
 
 The run is a scan over blocks of `every` ms (an inner scan of `every / dt` steps):
 spikes are kept for every step, state variables and population rates once per block,
-so memory stays bounded by what `Record` asks for. `checkpoint=True` rematerialises
-each block in the backward pass (BPTT memory ~ blocks + one block of steps instead of
-all steps); `progress=True` runs the outer scan in chunks and drives a tqdm bar.
+so memory stays bounded by what `Record` asks for. `checkpoint` rematerialises
+segments of steps in the backward pass, independently of `every` (BPTT memory ~
+segments + one segment of steps instead of all steps; `True` picks ~sqrt(steps) steps);
+`progress=True` runs the outer scan in chunks and drives a tqdm bar.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -97,6 +100,48 @@ class _Plan:
     variables: tuple[tuple[str, int, tuple[int, ...] | None], ...]
     float_spikes: bool
     block_steps: int
+
+
+def _default_checkpoint_steps(n_steps: int, block_steps: int) -> int:
+    """`checkpoint=True`'s segment [steps]: about sqrt(n_steps), a multiple or a divisor
+    of the recording block. With segments of k steps the backward pass keeps n/k
+    segment-start states plus the per-step residuals of the one segment it is
+    differentiating, ~ n/k + k states (a step's residuals are a small multiple of the
+    state), least at k = sqrt(n): e.g. 200 instead of 10,000 for 1 s at dt = 0.1 ms.
+    Among the allowed lengths the one with the least n/k + k is taken."""
+    b = block_steps
+    small = [d for d in range(1, math.isqrt(b) + 1) if b % d == 0]
+    m = math.sqrt(n_steps) / b
+    multiples = {min(max(1, x), n_steps // b) * b for x in (math.floor(m), math.ceil(m))}
+    candidates = set(small) | {b // d for d in small} | multiples
+    return min(sorted(candidates), key=lambda k: n_steps / k + k)
+
+
+def _checkpoint_steps(checkpoint, dt: float, n_steps: int, block_steps: int) -> int | None:
+    """Validate `simulate(checkpoint=...)` and resolve it to `_run`'s segment length in
+    steps (None: no checkpointing), a multiple or a divisor of `block_steps`."""
+    if checkpoint is None or checkpoint is False:
+        return None
+    if checkpoint is True:
+        return _default_checkpoint_steps(n_steps, block_steps)
+    duration, every = n_steps * dt, block_steps * dt
+    if not isinstance(checkpoint, numbers.Real) or not is_concrete(checkpoint):
+        raise ValueError(
+            "checkpoint must be False, True (segments of ~sqrt(steps) steps) or a segment "
+            f"length [ms] in (0, duration = {duration:g}], got {checkpoint!r}."
+        )
+    k = steps_for(checkpoint, dt, "checkpoint")
+    if k > n_steps:
+        raise ValueError(
+            f"checkpoint [ms] must lie in (0, duration = {duration:g}], got {float(checkpoint):g}."
+        )
+    if k % block_steps and block_steps % k:
+        raise ValueError(
+            f"checkpoint [ms] = {float(checkpoint):g} must be a multiple or a divisor of "
+            f"Record every [ms] = {every:g} (segments hold whole recording blocks, or "
+            "split each block evenly)."
+        )
+    return k
 
 
 def _plan(model: NetworkModel, record: Record, dt: float, n_steps: int, state) -> _Plan:
@@ -227,10 +272,11 @@ class Result(eqx.Module):
     # ------------------------------------------------------------------ output
     def raster(self, pops=None, *, max_neurons: int = 500, bin_ms: float = 1.0, ax=None):
         """Raster plot and population rate of `pops` (default all recorded); returns the
-        matplotlib `Figure`."""
+        matplotlib `Figure`. `ax`: draw into these axes instead of a new figure (one
+        `Axes`: the raster only; a pair: raster and rate)."""
         from .analysis.plots import raster
 
-        return raster(self, pops, max_neurons=max_neurons, bin_ms=bin_ms)
+        return raster(self, pops, max_neurons=max_neurons, bin_ms=bin_ms, ax=ax)
 
     def to_numpy(self) -> dict[str, np.ndarray]:
         """All recorded arrays as numpy, keyed `spikes.E`, `rates.E`, `variables.E.v`."""
@@ -276,12 +322,41 @@ def _sample_block(model, plan, state):
     return out
 
 
+def _segmented_scan(body, carry, length: int, segment: int | None):
+    """`lax.scan(body, carry, None, length=length)`, rematerialised in the backward pass
+    in segments of `segment` iterations (the last one shorter if `segment` does not
+    divide `length`; no checkpointing when `segment` is None). Same outputs."""
+    if segment is None:
+        return jax.lax.scan(body, carry, None, length=length)
+
+    def run(n):
+        return jax.checkpoint(lambda c: jax.lax.scan(body, c, None, length=n))
+
+    full, rest = divmod(length, segment)
+    pieces = []
+    if full:
+        carry, ys = jax.lax.scan(lambda c, _: run(segment)(c), carry, None, length=full)
+        pieces.append(jax.tree_util.tree_map(lambda y: y.reshape((-1,) + y.shape[2:]), ys))
+    if rest:
+        carry, ys = run(rest)(carry)
+        pieces.append(ys)
+    if len(pieces) == 1:
+        return carry, pieces[0]
+    return carry, jax.tree_util.tree_map(lambda *ys: jnp.concatenate(ys), *pieces)
+
+
 @eqx.filter_jit
-def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan, checkpoint: bool,
-         sizes: tuple[int, ...], dtypes: tuple):
+def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
+         checkpoint: int | None, sizes: tuple[int, ...], dtypes: tuple):
     """The scan: `n_blocks` blocks of `plan.block_steps` steps of `stepper.step` (a
     `NetworkModel`, or the per-device network of `neurojax.sharding`), recording what
-    `plan` asks. `sizes` and output `dtypes` are the populations' (for the rates)."""
+    `plan` asks. `sizes` and output `dtypes` are the populations' (for the rates).
+
+    `checkpoint` is a segment length in steps (from `_checkpoint_steps`; None or False:
+    none): segments of that many steps are rematerialised in the backward pass, whole
+    groups of blocks (a multiple of the block) or parts of every block (a divisor of
+    it). Either way the same steps run in the same order, so results and gradients do
+    not depend on it."""
 
     # Per step, only what is recorded leaves the loop: spike rasters (as bools unless
     # float_spikes) and, for rates, one running sum per population in the carry.
@@ -294,17 +369,21 @@ def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan, ch
         spikes = tuple(outs[i] if plan.float_spikes else outs[i] > 0 for i in plan.spikes)
         return (state, sums), spikes
 
+    if checkpoint is True:
+        raise TypeError("_run takes a segment length in steps: resolve it with _checkpoint_steps.")
+    k, b = (checkpoint or None), plan.block_steps
+    if k is not None and k % b and b % k:
+        raise ValueError(f"checkpoint segment ({k} steps) must be a multiple or divisor of {b}.")
+    within = k if k is not None and k < b else None  # segments inside each block
+    across = k // b if k is not None and k >= b else None  # blocks per segment
+
     def block(state, _):
         zero = tuple(jnp.zeros((), dtypes[i]) for i in plan.rates)
-        (state, sums), spikes = jax.lax.scan(inner, (state, zero), None, length=plan.block_steps)
-        rates = tuple(
-            acc / (plan.block_steps * sizes[i] * dt * 1e-3) for acc, i in zip(sums, plan.rates)
-        )
+        (state, sums), spikes = _segmented_scan(inner, (state, zero), b, within)
+        rates = tuple(acc / (b * sizes[i] * dt * 1e-3) for acc, i in zip(sums, plan.rates))
         return state, (spikes, rates, _sample_block(stepper, plan, state))
 
-    if checkpoint:
-        block = jax.checkpoint(block)
-    return jax.lax.scan(block, state, None, length=n_blocks)
+    return _segmented_scan(block, state, n_blocks, across)
 
 
 def _run_args(model: NetworkModel, state: NetworkState) -> tuple[tuple[int, ...], tuple]:
@@ -341,7 +420,7 @@ def simulate(
     state: NetworkState | None = None,
     record: Record | None = None,
     progress: bool = False,
-    checkpoint: bool = False,
+    checkpoint: bool | int | float = False,
 ) -> Result:
     """Simulate a built network for `duration` [ms] in steps of `dt` [ms].
 
@@ -354,7 +433,17 @@ def simulate(
     - `state`: Continue from this state (e.g. `previous.state`) instead of `init`.
     - `record`: What to keep (default: every population's spikes).
     - `progress`: Show a tqdm progress bar (the run is split into chunks).
-    - `checkpoint`: Rematerialise each `record.every` block in the backward pass.
+    - `checkpoint`: Rematerialise the forward pass in segments during the backward pass
+      (`jax.checkpoint`), to take gradients of long runs in less memory. `False`: no
+      checkpointing (the gradient keeps every step's residuals). `True`: segments of
+      about sqrt(steps) steps (the backward pass then keeps ~ steps / k segment-start
+      states plus one segment's k steps of residuals, least at k = sqrt(steps); e.g.
+      1 s at dt = 0.1 ms keeps ~200 steps' worth instead of 10,000). A number: the
+      segment length [ms], in (0, duration], a multiple of `dt` and a multiple or a
+      divisor of `record.every` (a segment holds whole recording blocks or splits every
+      block evenly; it need not divide `duration`, the last segment is then shorter).
+      Results are identical with or without it; the backward pass runs the forward
+      steps a second time.
 
     Pure and traceable: `jax.jit` (with `duration`, `dt`, `record`, `progress`,
     `checkpoint` static), `jax.vmap` over models or keys, and `jax.grad` of a loss of
@@ -375,6 +464,7 @@ def simulate(
         state = model.init(key, dt)
     record = Record() if record is None else record
     plan = _plan(model, record, dt, n_steps, state)
+    segment = _checkpoint_steps(checkpoint, dt, n_steps, plan.block_steps)
     n_blocks = n_steps // plan.block_steps
     t_start = float(state.step) * dt if is_concrete(state.step) else 0.0
 
@@ -386,12 +476,12 @@ def simulate(
         pieces = []
         with tqdm(total=n_steps, unit="step", desc="simulate") as bar:
             for _ in range(n_blocks // chunk):
-                state, piece = _run(model, state, chunk, dt, plan, checkpoint, *run_args)
+                state, piece = _run(model, state, chunk, dt, plan, segment, *run_args)
                 pieces.append(piece)
                 bar.update(chunk * plan.block_steps)
         recorded = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *pieces)
     else:
-        state, recorded = _run(model, state, n_blocks, dt, plan, checkpoint, *run_args)
+        state, recorded = _run(model, state, n_blocks, dt, plan, segment, *run_args)
     return _result(model, plan, state, recorded, n_steps, dt, t_start)
 
 

@@ -1,3 +1,7 @@
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")  # figures are drawn, never shown
+
 import jax
 import jax.random as jr
 import pytest

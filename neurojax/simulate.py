@@ -17,6 +17,7 @@ segments + one segment of steps instead of all steps; `True` picks ~sqrt(steps) 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import numbers
@@ -398,17 +399,43 @@ def _output_dtype(model: NetworkModel, state: NetworkState, i: int):
     return leaves[0].dtype if leaves else jnp.result_type(float)
 
 
-def _nan_report(model: NetworkModel, state: NetworkState):
-    """One flag per population: NaN anywhere in its neurons' state or its incoming
-    synapses."""
+def _nonfinite_flags(model: NetworkModel, state: NetworkState) -> list:
+    """One flag per population: NaN or infinity anywhere in its neurons' state or its
+    incoming synapses (no state variable of a neurojax model is infinite legitimately)."""
     flags = []
     for i, _ in enumerate(model.populations):
         leaves = jax.tree_util.tree_leaves(eqx.filter(state.neurons[i], eqx.is_inexact_array))
         for j, proj in enumerate(model.projections):
             if proj.post == i:
                 leaves += jax.tree_util.tree_leaves(eqx.filter(state.synapses[j], eqx.is_inexact_array))
-        flags.append(jnp.any(jnp.stack([jnp.any(jnp.isnan(x)) for x in leaves])) if leaves else jnp.asarray(False))
+        flags.append(jnp.any(jnp.stack([~jnp.all(jnp.isfinite(x)) for x in leaves]))
+                     if leaves else jnp.asarray(False))
     return flags
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _checked(x, bad, messages):
+    """`x`, with an equinox runtime error (message `messages[i]` for the first flagged
+    population `i`) if any flag in `bad` is set: in the forward pass, and again on the
+    cotangent in the backward pass. A loss's gradient does not need the forward value
+    of `x`, so without the backward check XLA would drop it from `jax.grad`."""
+    return eqx.branched_error_if(x, jnp.any(bad), jnp.argmax(bad), messages)
+
+
+def _checked_fwd(x, bad, messages):
+    return _checked(x, bad, messages), bad
+
+
+def _checked_bwd(messages, bad, ct):
+    return eqx.branched_error_if(ct, jnp.any(bad), jnp.argmax(bad), messages), None
+
+
+_checked.defvjp(_checked_fwd, _checked_bwd)
+
+
+def _blow_up_message(names) -> str:
+    return (f"the simulation produced NaN or infinity in population(s) {list(names)} "
+            "(numerical blow-up): reduce dt or check parameters and inputs.")
 
 
 def simulate(
@@ -447,9 +474,10 @@ def simulate(
 
     Pure and traceable: `jax.jit` (with `duration`, `dt`, `record`, `progress`,
     `checkpoint` static), `jax.vmap` over models or keys, and `jax.grad` of a loss of
-    the result all work. A run that ends with NaN in any population raises
-    `FloatingPointError` naming the population (under a trace: an equinox runtime
-    error).
+    the result all work. A run that ends with NaN or infinity in any population's
+    state raises `FloatingPointError` naming the population; under a trace (`jit`,
+    `vmap`, `grad`) every returned array carries the check, so the error is an equinox
+    runtime error whatever part of the result a caller keeps.
     """
     dt = check_dt(dt)
     if not isinstance(model, NetworkModel):
@@ -496,23 +524,26 @@ def _result(model: NetworkModel, plan: _Plan, state: NetworkState, recorded, n_s
         for i, s in zip(plan.spikes, spikes_blocks)
     }
     rates = {names[i]: r for i, r in zip(plan.rates, rates_blocks)}
-    flags = _nan_report(model, state)
+    flags = _nonfinite_flags(model, state)
     if all(is_concrete(f) for f in flags):
         bad = [names[i] for i, f in enumerate(flags) if bool(np.any(np.asarray(f)))]
         if bad:
-            raise FloatingPointError(
-                f"the simulation produced NaN in population(s) {bad} (numerical blow-up): "
-                "reduce dt or check parameters and inputs."
-            )
+            raise FloatingPointError(_blow_up_message(bad))
     else:
-        # Guard the step counter rather than the whole state: error_if's callback cannot
-        # carry PRNG-key leaves (inputs and stochastic neurons keep their keys in state).
-        step = state.step
-        for name, f in zip(names, flags):
-            step = eqx.error_if(
-                step, f, f"the simulation produced NaN in population {name!r}: reduce dt or check parameters."
-            )
-        state = eqx.tree_at(lambda s: s.step, state, step)
+        # Under a trace (jit, vmap, grad) the check must travel with every output the
+        # caller can return: a check attached only to the final state is dead code when
+        # a loss reads just the rates, and XLA removes it. (Not on the whole state:
+        # error_if's callback cannot carry PRNG-key leaves, so its step counter.)
+        bad = jnp.stack(flags)
+        messages = tuple(_blow_up_message([name]) for name in names)
+
+        def guard(x):
+            if eqx.is_inexact_array(x):
+                return _checked(x, bad, messages)
+            return eqx.branched_error_if(x, jnp.any(bad), jnp.argmax(bad), messages)
+
+        spikes, rates, variables = jax.tree_util.tree_map(guard, (spikes, rates, variables))
+        state = eqx.tree_at(lambda s: s.step, state, guard(state.step))
     sizes = tuple((p.name, p.n) for p in model.populations)
     indices = tuple(
         (f"{names[i]}.{var}", tuple(range(model.populations[i].n)) if idx is None else idx)

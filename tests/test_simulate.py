@@ -546,7 +546,7 @@ def _blow_up_net(noise=False):
 
 
 def test_numerical_blow_up_raises_floating_point_error_naming_the_population():
-    with pytest.raises(FloatingPointError, match=r"NaN in population\(s\) \['bad'\]"):
+    with pytest.raises(FloatingPointError, match=r"NaN or infinity in population\(s\) \['bad'\]"):
         simulate(_blow_up_net(), 5.0, DT, key=KEY)
 
 
@@ -557,5 +557,31 @@ def test_numerical_blow_up_under_jit_raises_naming_the_population():
     jax.block_until_ready(sim(fine, duration=5.0, dt=DT, key=KEY))
     # The runtime error's type depends on how XLA surfaces callback errors; its message
     # is equinox's.
-    with pytest.raises((RuntimeError, ValueError), match="NaN in population 'bad'"):
+    with pytest.raises((RuntimeError, ValueError), match=r"NaN or infinity in population\(s\) \['bad'\]"):
         jax.block_until_ready(sim(_blow_up_net(noise=True), duration=5.0, dt=DT, key=KEY))
+
+
+def _mean_rate_of_ok(model):
+    res = simulate(model, 5.0, DT, key=KEY, record=Record(spikes=(), rates=["ok"]))
+    return res.rates["ok"].mean()
+
+
+@pytest.mark.parametrize("transform", ["jit", "grad", "vmap"])
+def test_blow_up_is_reported_when_only_a_rate_is_returned(transform):
+    # The failing population is not the one whose rate is returned, and the final
+    # state is discarded: the check must travel with the rates themselves (a check on
+    # the state alone is dead code that XLA removes, and the run returned 0.0 silently).
+    bad = _blow_up_net()
+    fine = eqx.tree_at(lambda m: m.inputs[1].amplitude, bad, jnp.asarray(5.0))
+    if transform == "jit":
+        fn = jax.jit(_mean_rate_of_ok)
+    elif transform == "grad":
+        fn = eqx.filter_jit(eqx.filter_grad(_mean_rate_of_ok))
+    else:
+        def fn(m):
+            batch = jax.tree_util.tree_map(lambda x: jnp.stack([x, x]) if eqx.is_inexact_array(x) else x, m)
+            axes = jax.tree_util.tree_map(lambda x: 0 if eqx.is_inexact_array(x) else None, m)
+            return jax.vmap(_mean_rate_of_ok, in_axes=(axes,))(batch)
+    jax.block_until_ready(fn(fine))
+    with pytest.raises((RuntimeError, ValueError), match=r"NaN or infinity in population\(s\) \['bad'\]"):
+        jax.block_until_ready(fn(bad))

@@ -145,6 +145,39 @@ def _checkpoint_steps(checkpoint, dt: float, n_steps: int, block_steps: int) -> 
     return k
 
 
+def _truncate_steps(truncate, dt: float, n_steps: int) -> int | None:
+    """Validate `simulate(truncate=...)` [ms] and resolve it to steps (None: full BPTT)."""
+    if truncate is None:
+        return None
+    if isinstance(truncate, bool) or not isinstance(truncate, numbers.Real) or not is_concrete(truncate):
+        raise ValueError(
+            f"truncate [ms] must be None (full backpropagation through time) or a window "
+            f"length [ms] in (0, duration = {n_steps * dt:g}], a multiple of dt, got {truncate!r}."
+        )
+    k = steps_for(truncate, dt, "truncate")
+    if k > n_steps:
+        raise ValueError(
+            f"truncate [ms] must lie in (0, duration = {n_steps * dt:g}], got {float(truncate):g}."
+        )
+    return k
+
+
+def _cut_gradient(state: NetworkState, truncate: int | None) -> NetworkState:
+    """Stop the gradient through `state` at the start of every truncation window but
+    the first (steps k, 2k, ... counted by `state.step`, i.e. from `init`; the initial
+    state's own dependence on parameters belongs to the first window): a select per
+    state leaf, so the windows need not align with recording blocks or checkpoint
+    segments, nor with the chunks of `progress=True`."""
+    if truncate is None:
+        return state
+    boundary = (state.step % truncate == 0) & (state.step > 0)
+
+    def cut(x):
+        return jnp.where(boundary, jax.lax.stop_gradient(x), x) if eqx.is_inexact_array(x) else x
+
+    return jax.tree_util.tree_map(cut, state)
+
+
 def _plan(model: NetworkModel, record: Record, dt: float, n_steps: int, state) -> _Plan:
     names = model.names
     if record.spikes is True:
@@ -348,7 +381,8 @@ def _segmented_scan(body, carry, length: int, segment: int | None):
 
 @eqx.filter_jit
 def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
-         checkpoint: int | None, sizes: tuple[int, ...], dtypes: tuple):
+         checkpoint: int | None, sizes: tuple[int, ...], dtypes: tuple, *,
+         truncate: int | None = None):
     """The scan: `n_blocks` blocks of `plan.block_steps` steps of `stepper.step` (a
     `NetworkModel`, or the per-device network of `neurojax.sharding`), recording what
     `plan` asks. `sizes` and output `dtypes` are the populations' (for the rates).
@@ -357,7 +391,8 @@ def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
     none): segments of that many steps are rematerialised in the backward pass, whole
     groups of blocks (a multiple of the block) or parts of every block (a divisor of
     it). Either way the same steps run in the same order, so results and gradients do
-    not depend on it."""
+    not depend on it. `truncate` (steps; None: full BPTT) stops the gradient through
+    the state every `truncate` steps, counted by `state.step` (from `init`)."""
 
     # Per step, only what is recorded leaves the loop: spike rasters (as bools unless
     # float_spikes) and, for rates, one running sum per population in the carry.
@@ -365,7 +400,7 @@ def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
     # per population per step, which cost twice the neuron updates of COBA-4k.
     def inner(carry, _):
         state, sums = carry
-        state, outs = stepper.step(state, state.step * dt, dt)
+        state, outs = stepper.step(_cut_gradient(state, truncate), state.step * dt, dt)
         sums = tuple(acc + jnp.sum(outs[i]) for acc, i in zip(sums, plan.rates))
         spikes = tuple(outs[i] if plan.float_spikes else outs[i] > 0 for i in plan.spikes)
         return (state, sums), spikes
@@ -448,6 +483,7 @@ def simulate(
     record: Record | None = None,
     progress: bool = False,
     checkpoint: bool | int | float = False,
+    truncate: float | int | None = None,
 ) -> Result:
     """Simulate a built network for `duration` [ms] in steps of `dt` [ms].
 
@@ -471,9 +507,17 @@ def simulate(
       block evenly; it need not divide `duration`, the last segment is then shorter).
       Results are identical with or without it; the backward pass runs the forward
       steps a second time.
+    - `truncate`: Truncated backpropagation through time: a window [ms] (a multiple of
+      `dt`, in (0, duration]); the gradient through the network state is stopped at
+      the start of every window (every `truncate` ms from `init`), so a recorded value
+      is differentiated through at most the last `truncate` ms of dynamics, while
+      parameters still get gradient from every step. Bounds the growth of surrogate
+      gradients in recurrent spiking networks (see the README's gradient recipe), at
+      the price of ignoring influences longer than the window. `None` (default): full
+      backpropagation. The forward pass is unchanged.
 
     Pure and traceable: `jax.jit` (with `duration`, `dt`, `record`, `progress`,
-    `checkpoint` static), `jax.vmap` over models or keys, and `jax.grad` of a loss of
+    `checkpoint`, `truncate` static), `jax.vmap` over models or keys, and `jax.grad` of a loss of
     the result all work. A run that ends with NaN or infinity in any population's
     state raises `FloatingPointError` naming the population; under a trace (`jit`,
     `vmap`, `grad`) every returned array carries the check, so the error is an equinox
@@ -493,6 +537,7 @@ def simulate(
     record = Record() if record is None else record
     plan = _plan(model, record, dt, n_steps, state)
     segment = _checkpoint_steps(checkpoint, dt, n_steps, plan.block_steps)
+    window = _truncate_steps(truncate, dt, n_steps)
     n_blocks = n_steps // plan.block_steps
     t_start = float(state.step) * dt if is_concrete(state.step) else 0.0
 
@@ -504,12 +549,14 @@ def simulate(
         pieces = []
         with tqdm(total=n_steps, unit="step", desc="simulate") as bar:
             for _ in range(n_blocks // chunk):
-                state, piece = _run(model, state, chunk, dt, plan, segment, *run_args)
+                state, piece = _run(model, state, chunk, dt, plan, segment, *run_args,
+                                    truncate=window)
                 pieces.append(piece)
                 bar.update(chunk * plan.block_steps)
         recorded = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *pieces)
     else:
-        state, recorded = _run(model, state, n_blocks, dt, plan, segment, *run_args)
+        state, recorded = _run(model, state, n_blocks, dt, plan, segment, *run_args,
+                               truncate=window)
     return _result(model, plan, state, recorded, n_steps, dt, t_start)
 
 

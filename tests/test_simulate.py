@@ -585,3 +585,58 @@ def test_blow_up_is_reported_when_only_a_rate_is_returned(transform):
     jax.block_until_ready(fn(fine))
     with pytest.raises((RuntimeError, ValueError), match=r"NaN or infinity in population\(s\) \['bad'\]"):
         jax.block_until_ready(fn(bad))
+
+
+# ---------------------------------------------------------------------------------------
+# Truncated backpropagation through time
+
+
+def _readout(r):
+    c = jnp.cos(jnp.arange(r.size, dtype=float)).reshape(r.shape)  # a fixed readout
+    return jnp.sum(c * r)
+
+
+def _windowed_losses(model, truncate):
+    """Loss of 6 ms of the rate network: one run with `truncate`, and the reference: two
+    3 ms runs, the second from the first's final state held constant (stop_gradient)."""
+    rec = Record(spikes=(), r={"R": None}, every=0.5)
+    whole = simulate(model, 6.0, DT, key=KEY, record=rec, truncate=truncate)
+    first = simulate(model, 3.0, DT, key=KEY, record=rec)
+    held = jax.tree_util.tree_map(
+        lambda x: jax.lax.stop_gradient(x) if eqx.is_inexact_array(x) else x, first.state)
+    second = simulate(model, 3.0, DT, state=held, record=rec)
+    reference = jnp.concatenate([first.variables["R.r"], second.variables["R.r"]])
+    return _readout(whole.variables["R.r"]), _readout(reference)
+
+
+def test_truncated_bptt_equals_windows_differentiated_separately():
+    # Truncation at 3 ms must give exactly the gradient of the two windows whose second
+    # starts from a constant state: same forward values, same gradients (to round-off).
+    model = _rate_net(Dense())
+    (loss_t, loss_ref), (g_t, g_ref) = (
+        eqx.filter_jit(lambda m: _windowed_losses(m, 3.0))(model),
+        (eqx.filter_jit(eqx.filter_grad(lambda m: _windowed_losses(m, 3.0)[0]))(model),
+         eqx.filter_jit(eqx.filter_grad(lambda m: _windowed_losses(m, 3.0)[1]))(model)),
+    )
+    np.testing.assert_allclose(loss_t, loss_ref, rtol=1e-12)
+    _tree_equal(eqx.filter(g_t, eqx.is_inexact_array), eqx.filter(g_ref, eqx.is_inexact_array),
+                rtol=1e-10)
+    # ... and it is a real truncation: the full gradient differs.
+    g_full = eqx.filter_jit(eqx.filter_grad(lambda m: _windowed_losses(m, None)[0]))(model)
+    w_t = np.asarray(g_t.projections[0].weights.weights)
+    w_full = np.asarray(g_full.projections[0].weights.weights)
+    assert np.max(np.abs(w_t - w_full)) > 1e-3 * np.max(np.abs(w_full))
+    # A window as long as the run is full backpropagation (the initial state is a constant).
+    g_long = eqx.filter_jit(eqx.filter_grad(lambda m: _windowed_losses(m, 6.0)[0]))(model)
+    np.testing.assert_allclose(np.asarray(g_long.projections[0].weights.weights), w_full, rtol=1e-12)
+
+
+@pytest.mark.parametrize("truncate, match", [
+    (0.0, r"truncate \[ms\] must lie in \(0, inf\), got 0.0"),
+    (0.25, r"truncate \[ms\] = 0.25 must be a positive multiple of dt \[ms\] = 0.1"),
+    (20.0, r"truncate \[ms\] must lie in \(0, duration = 10\]"),
+    (True, r"truncate \[ms\] must be None"),
+])
+def test_bad_truncate_is_rejected(truncate, match):
+    with pytest.raises(ValueError, match=match):
+        simulate(MODEL, T, DT, key=KEY, truncate=truncate)

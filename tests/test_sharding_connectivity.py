@@ -106,9 +106,10 @@ _CHILD = textwrap.dedent(
     lif = LIF(c_m=200.0, g_l=10.0, e_l=-60.0, v_th=-50.0, v_reset=-60.0, t_ref=2.0)
     v0 = {"v": Uniform(-60.0, -50.0)}
 
-    def network(container, kernel, n_e=80, n_i=20, k=(16, 20), t=T):
+    def network(container, kernel, normal_weights, n_e=80, n_i=20, k=(16, 20)):
         """E -> E, I (recurrent: targets exclude the neuron itself; onto I: another
-        population size, so other device offsets) and I -> E, all in one container."""
+        population size, so other device offsets) and I -> E, all in one container;
+        E's weights drawn per synapse from a normal distribution or all equal."""
         if container == "dense":
             conn, layout = FixedProbability, (lambda: Dense())
             exc, inh = conn(k[0] / n_e), conn(k[1] / n_e)
@@ -119,7 +120,7 @@ _CHILD = textwrap.dedent(
         else:
             layout = lambda: Sparse(kernel=kernel, chunk=4)
             exc, inh = Procedural(out_degree=k[0]), Procedural(out_degree=k[1])
-        w_exc = Normal(3.0, 0.5) if kernel == "auto" or container != "procedural" else 3.0
+        w_exc = Normal(3.0, 0.5) if normal_weights else 3.0
         return Network(
             [Population("E", n_e, lif, initial=v0), Population("I", n_i, lif, initial=v0)],
             [Projection("E", ["E", "I"], exc, weight=w_exc, synapse=Exponential(tau=5.0),
@@ -139,7 +140,9 @@ _CHILD = textwrap.dedent(
     for name, container, kernel in CASES:
         if kernel == "native" and not native_kernel_available():
             continue
-        model = network(container, kernel)
+        # Stored synapses all draw their weights; procedural ones in one case only
+        # (the compiled procedural kernel takes one weight).
+        model = network(container, kernel, container != "procedural" or name.endswith("weights"))
         single = simulate(model, T, DT, key=KEY, record=rec)
         ref_spikes = {p: np.asarray(single.spikes[p]) for p in single.spikes}
         ref_floats = [np.asarray(x) for x in floats(single)]
@@ -161,8 +164,9 @@ _CHILD = textwrap.dedent(
     # Gradient through the procedural custom VJP on per-device copies: each device
     # regenerates every synapse and keeps the cotangents of its own targets; the
     # all-gather's transpose sums the presynaptic parts and shard_map's transpose the
-    # parts of the (replicated) weight.
-    small = network("procedural", "loop", n_e=16, n_i=8, k=(6, 4))
+    # parts of the (replicated) weight. The default kernel ("auto": the platform's
+    # choice, made by XLA) runs forward.
+    small = network("procedural", "auto", False, n_e=16, n_i=8, k=(6, 4))
     rate_rec = Record(spikes=False, rates=["E", "I"], every=DT)
 
     def loss(params, method):
@@ -176,8 +180,10 @@ _CHILD = textwrap.dedent(
         return jnp.sum(r.rates["E"]) + 2.0 * jnp.sum(r.rates["I"])
 
     params = (small.inputs[0].amplitude, small.projections[0].weights.weights)
-    g_single = [np.asarray(g) for g in jax.grad(loss)(params, None)]
-    g_split = [np.asarray(g) for g in jax.grad(loss)(params, "shard_map")]
+    l_single, g_single = jax.value_and_grad(loss)(params, None)
+    l_split, g_split = jax.value_and_grad(loss)(params, "shard_map")
+    g_single, g_split = [np.asarray(g) for g in g_single], [np.asarray(g) for g in g_split]
+    out["loss"] = [float(l_single), float(l_split)]
     out["grad_scale"] = [float(np.max(np.abs(g))) for g in g_single]
     out["grad_max_diff"] = [float(np.max(np.abs(a - b))) for a, b in zip(g_single, g_split)]
     print("RESULT" + json.dumps(out))
@@ -217,7 +223,9 @@ def test_container_split_equals_single_device(four_devices, name, container, ker
 
 def test_procedural_gradient_equals_single_device(four_devices):
     out = four_devices
-    # With respect to E's drive and to the E -> E, I weight; neither trivially zero.
+    loss_single, loss_split = out["loss"]
+    assert loss_single > 0.0 and abs(loss_split - loss_single) <= 1e-12 * loss_single
+    # With respect to E's drive and to the E -> E weight; neither trivially zero.
     assert all(s > 1e-3 for s in out["grad_scale"]), out["grad_scale"]
     for diff, scale in zip(out["grad_max_diff"], out["grad_scale"]):
         assert diff <= 1e-9 * scale, (diff, scale)

@@ -31,17 +31,22 @@ presynaptic rows scatters into every device's buffers).
 **`method="shard_map"`** (`jax.shard_map`, explicit). Each device holds a local
 network: its slice of every population, the projections onto its neurons (dense
 rows; sparse synapses whose target is local, re-indexed and re-padded to a common
-width), their synaptic state and ring buffers. Once per step every population's
+width; procedural synapses regenerated whole from the same seed, of which each device
+adds those onto its own neurons at local indices), their synaptic state and ring
+buffers. Once per step every population's
 output is all-gathered (`jax.lax.all_gather(..., tiled=True)`), so each device
 delivers the spikes of all presynaptic neurons into its own postsynaptic neurons, as
 NEST does with MPI: the only communication is one gather of `n` outputs per
-population and step, whatever the connectivity. Two things run unsplit, on every
+population and step, whatever the connectivity. Some work runs unsplit, on every
 device, so that the result equals one device's exactly:
 
 - inputs (`Poisson`, `OrnsteinUhlenbeck`, `Constant`, ...) are evaluated for their
   whole target population (a stochastic input draws the same numbers as on one
   device) and each device keeps its slice of the drive; their cost does not shrink
   with the number of devices;
+- procedural connectivity (`Procedural`) stores no synapse to regroup: every device
+  regenerates the synapses of every active presynaptic neuron and adds those onto its
+  own neurons (the adds shrink with the number of devices, the hashing does not);
 - a population whose neuron state holds anything but per-neuron arrays (a PRNG key:
   `PoissonPopulation`, asynchronous `Binary`) is advanced whole on every device, with
   the projections onto it; its size need not divide the device count.
@@ -73,6 +78,7 @@ from jaxtyping import PRNGKeyArray
 
 from ._abstract import AbstractInput, Drive
 from ._misc import check_dt, is_concrete, steps_for
+from .connectivity.procedural import ProceduralWeights
 from .connectivity.weights import SparseWeights
 from .network import BuiltProjection, NetworkModel, NetworkState, Population
 from .simulate import Record, Result, _checkpoint_steps, _plan, _result, _run, _run_args, simulate
@@ -398,10 +404,14 @@ def _split_network(model: NetworkModel, state: NetworkState, mesh: Mesh) -> _Sha
     )
     projs = []
     for p in model.projections:
-        # Dense rows are split by the mesh as they are; sparse tables are regrouped.
+        # Dense rows are split by the mesh as they are; sparse tables are regrouped;
+        # procedural synapses are regenerated whole on every device, which keeps
+        # those onto its own neurons.
         w = p.weights
         if split[p.post] and isinstance(w, SparseWeights):
             w = _split_sparse(w, n_dev)
+        elif split[p.post] and isinstance(w, ProceduralWeights):
+            w = dataclasses.replace(w, post_axis=axis, n_post_local=w.n_post // n_dev)
         projs.append(BuiltProjection(
             name=p.name, pre=p.pre, post=p.post, weights=w, synapse=p.synapse,
             receptor=p.receptor, delay=p.delay, initial=None,

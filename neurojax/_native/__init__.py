@@ -17,6 +17,9 @@ import jax
 
 DELIVER_EVENTS = "neurojax_deliver_events"
 DELIVER_PROCEDURAL = "neurojax_deliver_procedural"
+# The calling convention this package uses (NeurojaxKernelVersion in events.cc): a
+# build of another version is treated as absent, like a failed build.
+KERNEL_VERSION = 2
 
 
 @functools.cache
@@ -31,6 +34,10 @@ def available() -> bool:
         return False
     try:
         lib = ctypes.cdll.LoadLibrary(str(path))
+        version = lib.NeurojaxKernelVersion
+        version.restype = ctypes.c_int32
+        if version() != KERNEL_VERSION:
+            return False
         for name, symbol in ((DELIVER_EVENTS, lib.NeurojaxDeliverEvents),
                              (DELIVER_PROCEDURAL, lib.NeurojaxDeliverProcedural)):
             jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(symbol), platform="cpu")

@@ -146,6 +146,10 @@ ffi::Error DeliverImpl(ffi::AnyBuffer act, ffi::AnyBuffer weights, ffi::AnyBuffe
 // Procedural synapses (neurojax/connectivity/procedural.py, which defines the hash):
 // the k targets of presynaptic neuron j are regenerated from (seed, j, 0..k-1) with
 // the same 32-bit operations as the pure-JAX path, so both give identical synapses.
+// Targets are drawn over the whole postsynaptic population (attribute n_post); the
+// buffer may hold only a contiguous slice of it, [offset, offset + buffer width)
+// (one device's neurons under jax.shard_map): synapses onto other neurons are skipped,
+// so each device adds exactly its own synapses, in the order one device would.
 uint32_t LowBias32(uint32_t x) {
   x ^= x >> 16;
   x *= 0x7FEB352Du;
@@ -156,17 +160,19 @@ uint32_t LowBias32(uint32_t x) {
 
 template <typename T>
 void DeliverProcedural(const ffi::AnyBuffer& act, const ffi::AnyBuffer& weight,
-                       const ffi::AnyBuffer& seed, const ffi::AnyBuffer& step,
-                       ffi::Result<ffi::AnyBuffer>& out, int64_t k, bool exclude_self,
-                       int64_t delay_steps) {
+                       const ffi::AnyBuffer& seed, const ffi::AnyBuffer& offset,
+                       const ffi::AnyBuffer& step, ffi::Result<ffi::AnyBuffer>& out, int64_t k,
+                       bool exclude_self, int64_t delay_steps, int64_t n_post) {
   constexpr uint32_t kGolden = 0x9E3779B9u;
   const auto out_dims = out->dimensions();
-  const int64_t batch = out_dims[0], slots = out_dims[1], n_post = out_dims[2];
+  // n_local: the neurons [offset, offset + n_local) of the n_post this buffer holds.
+  const int64_t batch = out_dims[0], slots = out_dims[1], n_local = out_dims[2];
   const int64_t n_pre = act.dimensions()[1];
-  const int64_t bw = Leading(weight), bs = Leading(seed);
+  const int64_t bw = Leading(weight), bs = Leading(seed), bo = Leading(offset);
   const T* a_all = static_cast<const T*>(act.untyped_data());
   const T* w_all = static_cast<const T*>(weight.untyped_data());
   const uint32_t* seed_all = static_cast<const uint32_t*>(seed.untyped_data());
+  const int32_t* o_all = static_cast<const int32_t*>(offset.untyped_data());
   const int32_t* s_all = static_cast<const int32_t*>(step.untyped_data());
   T* buf_all = static_cast<T*>(out->untyped_data());
   const uint64_t candidates = static_cast<uint64_t>(n_post - (exclude_self ? 1 : 0));
@@ -175,7 +181,8 @@ void DeliverProcedural(const ffi::AnyBuffer& act, const ffi::AnyBuffer& weight,
     const T* a = a_all + b * n_pre;
     const T w = w_all[bw == 1 ? 0 : b];
     const uint32_t s = seed_all[bs == 1 ? 0 : b];
-    T* row = buf_all + b * slots * n_post + ((s_all[b] + delay_steps) % slots) * n_post;
+    const int64_t first = o_all[bo == 1 ? 0 : b];
+    T* row = buf_all + b * slots * n_local + ((s_all[b] + delay_steps) % slots) * n_local;
     for (int64_t start = 0; start < n_pre; start += kBlock) {
       const int64_t stop = start + kBlock < n_pre ? start + kBlock : n_pre;
       if (stop - start == kBlock && !BlockActive(a + start)) continue;
@@ -189,7 +196,9 @@ void DeliverProcedural(const ffi::AnyBuffer& act, const ffi::AnyBuffer& weight,
           // floor(h * candidates / 2^32): uniform over the candidates.
           uint32_t t = static_cast<uint32_t>((static_cast<uint64_t>(h) * candidates) >> 32);
           if (exclude_self && t >= rj) ++t;
-          row[t] += value;
+          // One unsigned comparison: targets below `first` wrap to large values.
+          const uint64_t local = static_cast<uint64_t>(static_cast<int64_t>(t) - first);
+          if (local < static_cast<uint64_t>(n_local)) row[local] += value;
         }
       }
     }
@@ -197,11 +206,13 @@ void DeliverProcedural(const ffi::AnyBuffer& act, const ffi::AnyBuffer& weight,
 }
 
 ffi::Error DeliverProceduralImpl(ffi::AnyBuffer act, ffi::AnyBuffer weight, ffi::AnyBuffer seed,
-                                 ffi::AnyBuffer buffer, ffi::AnyBuffer step,
-                                 ffi::Result<ffi::AnyBuffer> out, int64_t k,
-                                 int64_t exclude_self, int64_t delay_steps) {
+                                 ffi::AnyBuffer offset, ffi::AnyBuffer buffer,
+                                 ffi::AnyBuffer step, ffi::Result<ffi::AnyBuffer> out,
+                                 int64_t k, int64_t exclude_self, int64_t delay_steps,
+                                 int64_t n_post) {
   if (out->dimensions().size() != 3 || act.dimensions().size() != 2 ||
-      seed.element_type() != ffi::DataType::U32 || step.element_type() != ffi::DataType::S32) {
+      seed.element_type() != ffi::DataType::U32 || step.element_type() != ffi::DataType::S32 ||
+      offset.element_type() != ffi::DataType::S32 || n_post < out->dimensions()[2]) {
     return ffi::Error::InvalidArgument("neurojax_deliver_procedural: bad shapes or dtypes");
   }
   if (out->untyped_data() != buffer.untyped_data()) {
@@ -209,10 +220,12 @@ ffi::Error DeliverProceduralImpl(ffi::AnyBuffer act, ffi::AnyBuffer weight, ffi:
   }
   switch (act.element_type()) {
     case ffi::DataType::F32:
-      DeliverProcedural<float>(act, weight, seed, step, out, k, exclude_self != 0, delay_steps);
+      DeliverProcedural<float>(act, weight, seed, offset, step, out, k, exclude_self != 0,
+                               delay_steps, n_post);
       break;
     case ffi::DataType::F64:
-      DeliverProcedural<double>(act, weight, seed, step, out, k, exclude_self != 0, delay_steps);
+      DeliverProcedural<double>(act, weight, seed, offset, step, out, k, exclude_self != 0,
+                                delay_steps, n_post);
       break;
     default:
       return ffi::Error::InvalidArgument("neurojax_deliver_procedural: float32 or float64 only");
@@ -239,9 +252,16 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurojaxDeliverProcedural, DeliverProceduralImpl,
                                   .Arg<ffi::AnyBuffer>()  // act (B, n_pre)
                                   .Arg<ffi::AnyBuffer>()  // weight (Bw,)
                                   .Arg<ffi::AnyBuffer>()  // seed (Bs,) uint32
-                                  .Arg<ffi::AnyBuffer>()  // buffer (B, slots, n_post)
+                                  .Arg<ffi::AnyBuffer>()  // offset (Bo,) int32: first target held
+                                  .Arg<ffi::AnyBuffer>()  // buffer (B, slots, n_local)
                                   .Arg<ffi::AnyBuffer>()  // step (B,) int32
                                   .Ret<ffi::AnyBuffer>()  // buffer, updated
                                   .Attr<int64_t>("k")
                                   .Attr<int64_t>("exclude_self")
-                                  .Attr<int64_t>("delay_steps"));
+                                  .Attr<int64_t>("delay_steps")
+                                  .Attr<int64_t>("n_post"));
+
+// The calling convention of the handlers above, checked by neurojax/_native/__init__.py
+// so that a build left from an older events.cc is not called with other arguments.
+// Version 2: the procedural kernel takes an offset operand and an n_post attribute.
+extern "C" int32_t NeurojaxKernelVersion() { return 2; }

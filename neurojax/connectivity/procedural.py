@@ -128,11 +128,21 @@ def _weight_values(weights: WeightSpec, h: UInt32[Array, "rows k"]):
 class _Spec(NamedTuple):
     """Static description of a procedural projection (hashable: a jit cache key)."""
 
-    n_post: int
+    n_post: int  # targets are drawn from range(n_post), whatever slice is delivered
     k: int
     exclude_self: bool
     chunk: int
     kernel: str
+
+
+def _local_targets(tgt: Int[Array, "*shape"], start: Int[Array, ""] | None, n_local: int):
+    """Indices of targets in the delivered slice `[start, start + n_local)` of the
+    postsynaptic population, relative to `start`, and whether each is in it
+    (`start=None`: the whole population, every target)."""
+    if start is None:
+        return tgt, jnp.ones(tgt.shape, bool)
+    local = tgt - start
+    return local, (local >= 0) & (local < n_local)
 
 
 def _synapses(seed, weights, rows, spec: _Spec):
@@ -149,10 +159,14 @@ _GRAD_BLOCK_SYNAPSES = 1 << 16
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
 def _procedural_deliver(weights, act, buffer, seed, where, spec: _Spec):
+    # where = (active rows, their count, ring-buffer slot, first target held by
+    # `buffer` or None when it holds the whole population).
     loop = functools.partial(_loop_deliver, weights, act, buffer, seed, where, spec)
     if spec.kernel == "loop" or isinstance(weights, AbstractDistribution):
         return loop()  # the compiled kernel regenerates targets, not weight draws
-    native = functools.partial(_native_deliver, weights, act, buffer, seed, where[2], spec)
+    native = functools.partial(
+        _native_deliver, weights, act, buffer, seed, where[2], where[3], spec
+    )
     if spec.kernel == "native":
         _require_cpu()
         return native()
@@ -161,21 +175,22 @@ def _procedural_deliver(weights, act, buffer, seed, where, spec: _Spec):
     )
 
 
-def _native_deliver(weight, act, buffer, seed, slot, spec: _Spec):
+def _native_deliver(weight, act, buffer, seed, slot, start, spec: _Spec):
     # The row loop of neurojax/_native/events.cc with the same hash: no compaction,
     # one pass over `act`, k hashes and adds per event. The slot is passed as the step
-    # with no delay.
+    # with no delay; targets outside `[start, start + buffer width)` are skipped.
     _require_native()
     dtype = buffer.dtype
     call = native_call(
-        _native.DELIVER_PROCEDURAL, (True, False, False, True, True), 3,
+        _native.DELIVER_PROCEDURAL, (True, False, False, False, True, True), 4,
         (("k", np.int64(spec.k)), ("exclude_self", np.int64(spec.exclude_self)),
-         ("delay_steps", np.int64(0))),
+         ("delay_steps", np.int64(0)), ("n_post", np.int64(spec.n_post))),
     )
     out = call(
         act.astype(dtype)[None],
         jnp.reshape(weight, (1,)).astype(dtype),
         jnp.reshape(seed, (1,)).astype(jnp.uint32),
+        jnp.zeros((1,), jnp.int32) if start is None else jnp.reshape(start, (1,)).astype(jnp.int32),
         buffer[None],
         jnp.reshape(slot, (1,)).astype(jnp.int32),
     )
@@ -183,8 +198,8 @@ def _native_deliver(weight, act, buffer, seed, slot, spec: _Spec):
 
 
 def _loop_deliver(weights, act, buffer, seed, where, spec: _Spec):
-    rows_all, count, slot = where
-    n_pre = act.shape[0]
+    rows_all, count, slot, start = where
+    n_pre, n_local = act.shape[0], buffer.shape[1]
     flat_size = buffer.size
     chunk = spec.chunk
 
@@ -194,8 +209,10 @@ def _loop_deliver(weights, act, buffer, seed, where, spec: _Spec):
         rows = jax.lax.dynamic_slice_in_dim(rows_all, i * chunk, chunk)
         a = _padded_take(act, rows, 0.0)
         tgt, w = _synapses(seed, weights, rows, spec)
-        # Padding rows (== n_pre) write past the end of the buffer and are dropped.
-        idx = jnp.where(rows[:, None] < n_pre, slot * spec.n_post + tgt, flat_size)
+        local, held = _local_targets(tgt, start, n_local)
+        # Padding rows (== n_pre) and targets outside the buffer's slice write past
+        # the end of the buffer and are dropped.
+        idx = jnp.where((rows[:, None] < n_pre) & held, slot * n_local + local, flat_size)
         vals = jnp.broadcast_to(w * a[:, None], idx.shape)
         return flat.at[idx.ravel()].add(vals.ravel(), mode="drop")
 
@@ -208,12 +225,13 @@ def _loop_deliver(weights, act, buffer, seed, where, spec: _Spec):
 def _procedural_deliver_fwd(weights, act, buffer, seed, where, spec):
     out = _procedural_deliver(weights, act, buffer, seed, where, spec)
     # O(n_pre) residuals: the synapses are regenerated in the backward pass.
-    return out, (weights, act, seed, where[2])
+    return out, (weights, act, seed, where[2], where[3])
 
 
 def _procedural_deliver_bwd(spec, res, g_buffer):
-    weights, act, seed, slot = res
+    weights, act, seed, slot, start = res
     g_row = g_buffer[slot]
+    n_local = g_row.shape[0]
     n_pre = act.shape[0]
     block = max(1, min(n_pre, _GRAD_BLOCK_SYNAPSES // max(spec.k, 1)))
     n_blocks = -(-n_pre // block)
@@ -224,7 +242,10 @@ def _procedural_deliver_bwd(spec, res, g_buffer):
     # surrogate gradient of the presynaptic neurons needs.
     def contribution(weights, a, rows):
         tgt, w = _synapses(seed, weights, rows, spec)
-        return jnp.sum(a[:, None] * w * g_row[tgt])
+        local, held = _local_targets(tgt, start, n_local)
+        # Synapses onto neurons outside the buffer's slice deliver nothing here.
+        g = jnp.where(held, g_row[jnp.where(held, local, 0)], 0.0)
+        return jnp.sum(a[:, None] * w * g)
 
     grad = jax.grad(contribution, argnums=(0, 1))
 
@@ -267,6 +288,14 @@ class ProceduralWeights(eqx.Module):
       weight is a scalar, else the pure-JAX loop, on every platform: there is no event
       buffer, so no burst can overflow), `"native"` or `"loop"`; see
       `nj.connectivity.Sparse`.
+    - `post_axis`, `n_post_local`: Set by `simulate_sharded(method="shard_map")` for
+      the copy each device holds (both `None` otherwise): inside `jax.shard_map` over
+      the mesh axis `post_axis`, device `i` owns the postsynaptic neurons
+      `[i * n_post_local, (i + 1) * n_post_local)` and its ring buffer has
+      `n_post_local` columns. Every device regenerates the same synapses (targets
+      drawn from all `n_post` neurons, from the same hashes) and delivers only those
+      onto its own neurons, at local indices; `synapses()` and `matrix()` still
+      describe the whole projection.
     """
 
     seed: UInt32[Array, ""]
@@ -277,8 +306,23 @@ class ProceduralWeights(eqx.Module):
     exclude_self: bool = eqx.field(static=True, default=False)
     chunk: int = eqx.field(static=True, default=16)
     kernel: str = eqx.field(static=True, default="auto")
+    post_axis: str | None = eqx.field(static=True, default=None)
+    n_post_local: int | None = eqx.field(static=True, default=None)
     # `deliver` takes the presynaptic population's `compact_events`, computed once.
     event_driven: ClassVar[bool] = True
+
+    def __check_init__(self):
+        if (self.post_axis is None) != (self.n_post_local is None):
+            raise ValueError(
+                "ProceduralWeights needs both post_axis (a mesh axis name) and "
+                "n_post_local [neurons per device] or neither; got "
+                f"post_axis={self.post_axis!r}, n_post_local={self.n_post_local!r}."
+            )
+        if self.n_post_local is not None and not 1 <= self.n_post_local <= self.n_post:
+            raise ValueError(
+                f"ProceduralWeights n_post_local [neurons per device] must lie in "
+                f"[1, n_post = {self.n_post}], got {self.n_post_local!r}."
+            )
 
     @property
     def _spec(self) -> _Spec:
@@ -309,11 +353,23 @@ class ProceduralWeights(eqx.Module):
     ) -> Float[Array, "slots post"]:
         """Regenerate the synapses of active presynaptic neurons and scatter-add
         `weight * act` into the slot read `delay_steps` steps from now. `events` is
-        `compact_events(act)`, computed once per presynaptic population."""
+        `compact_events(act)`, computed once per presynaptic population. With
+        `post_axis` set (inside `jax.shard_map`), `buffer` holds this device's
+        `n_post_local` neurons and only the synapses onto them are added."""
         events = compact_events(act) if events is None else events
         slot = (step + delay_steps) % buffer.shape[0]
+        start = None
+        if self.post_axis is not None:
+            start = jax.lax.axis_index(self.post_axis).astype(jnp.int32) * self.n_post_local
+        width = self.n_post if self.n_post_local is None else self.n_post_local
+        if buffer.shape[1] != width:
+            raise ValueError(
+                f"ProceduralWeights.deliver: the ring buffer holds {buffer.shape[1]} "
+                f"postsynaptic neurons, but this projection delivers to {width}."
+            )
         return _procedural_deliver(
-            self.weights, act, buffer, self.seed, (events.rows, events.count, slot), self._spec
+            self.weights, act, buffer, self.seed, (events.rows, events.count, slot, start),
+            self._spec,
         )
 
 

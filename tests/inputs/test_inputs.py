@@ -401,22 +401,21 @@ def test_straight_through_rate_gradient_matches_the_analytic_mean_slope(inp, _, 
     # lambda = 0.2 arrivals per step (Poisson: 50 sources at 40 Hz) or p = 0.004 (source).
     st = dataclasses.replace(inp, rate_gradient="straight_through")
     n, rate = 20_000, jnp.asarray(40.0)
+    draws = eqx.filter_jit(_one_step)
     mean_draw = lambda r, key, m: jnp.mean(_one_step(_with_rate(m, r), n, key))  # noqa: E731
+    grad = eqx.filter_jit(jax.grad(mean_draw))
     for seed in range(3):
         key = jax.random.key(seed)
         # Forward draws exact and bit-identical to the default mode.
-        np.testing.assert_array_equal(
-            _one_step(st, n, key), _one_step(inp, n, key)
-        )
+        np.testing.assert_array_equal(draws(st, n, key), draws(inp, n, key))
         # d count / d rate := d E[count] / d rate per draw: deterministic, so the
         # seed-averaged gradient equals n_sources dt (Poisson) or dt (source) [1/Hz]
-        # with zero standard error, to rounding; jit == eager; vmap over rates.
-        g = jax.grad(mean_draw)(rate, key, st)
-        np.testing.assert_allclose(g, slope, rtol=1e-12)
-        np.testing.assert_allclose(eqx.filter_jit(jax.grad(mean_draw))(rate, key, st),
-                                   g, rtol=1e-14)
+        # with zero standard error, to rounding.
+        np.testing.assert_allclose(grad(rate, key, st), slope, rtol=1e-12)
+    # jit == eager; vmap over rates.
+    np.testing.assert_allclose(jax.grad(mean_draw)(rate, key, st), slope, rtol=1e-12)
     np.testing.assert_allclose(
-        jax.vmap(jax.grad(mean_draw), in_axes=(0, None, None))(
+        eqx.filter_jit(jax.vmap(jax.grad(mean_draw), in_axes=(0, None, None)))(
             jnp.array([5.0, 40.0, 90.0]), key, st
         ),
         np.full(3, slope), rtol=1e-12,
@@ -426,8 +425,8 @@ def test_straight_through_rate_gradient_matches_the_analytic_mean_slope(inp, _, 
     # independent estimate; 5 standard errors of their mean (false failure ~6e-7).
     h = 4.0  # [Hz]
     key = jax.random.key(7)
-    diff = np.asarray(_one_step(_with_rate(inp, rate + h), n, key)
-                      - _one_step(_with_rate(inp, rate - h), n, key)) / (2 * h)
+    diff = np.asarray(draws(_with_rate(inp, rate + h), n, key)
+                      - draws(_with_rate(inp, rate - h), n, key)) / (2 * h)
     assert abs(diff.mean() - slope) < 5 * diff.std(ddof=1) / np.sqrt(n)
 
 

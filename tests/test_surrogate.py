@@ -148,3 +148,148 @@ def test_jit_and_vmap_match_eager(cls):
     np.testing.assert_allclose(
         eager_grad, closed_form(np.asarray(x), 4.0) * np.asarray(weights), rtol=1e-12
     )
+
+
+# --- amplitude (dampening) -------------------------------------------------------------
+
+from neurojax.surrogate import AbstractSurrogate, Truncated  # noqa: E402
+
+
+@pytest.mark.parametrize("cls, closed_form, _", SURROGATES, ids=IDS)
+def test_amplitude_scales_the_derivative(cls, closed_form, _):
+    # derivative = amplitude * shape(slope x): peak value amplitude, width unchanged.
+    x = np.array([-0.7, -0.03, 0.0, 0.2, 3.0])
+    for amplitude in (0.3, 1.0, 2.5):
+        d = _derivative(cls(slope=2.0, amplitude=amplitude), x)
+        np.testing.assert_allclose(d, amplitude * closed_form(x, 2.0), rtol=1e-12, atol=1e-15)
+        assert d[2] == amplitude
+    # The forward pass does not depend on it.
+    np.testing.assert_array_equal(cls(amplitude=0.3)(jnp.asarray(x)), cls()(jnp.asarray(x)))
+
+
+@pytest.mark.parametrize("value", [0.0, -0.3, float("nan"), float("inf")])
+@pytest.mark.parametrize("cls", [cls for cls, _, _ in SURROGATES], ids=IDS)
+def test_invalid_amplitude_or_slope_raises_naming_parameter_unit_and_range(cls, value):
+    with pytest.raises(ValueError, match=r"amplitude \(dimensionless\) must lie in \(0, inf\)"):
+        cls(amplitude=value)
+    with pytest.raises(ValueError, match=r"slope \[1/mV\] must lie in \(0, inf\)"):
+        cls(slope=value)
+
+
+def test_amplitude_is_static_configuration():
+    # Slope and amplitude only shape the backward pass: the loss does not depend on
+    # them, so as leaves their gradient would be identically zero. Static, they keep
+    # surrogates leafless and hashable, and distinct values are distinct configurations.
+    fn = Sigmoid(slope=3.0, amplitude=0.3)
+    assert jax.tree_util.tree_leaves(fn) == []
+    assert hash(fn) == hash(Sigmoid(slope=3.0, amplitude=0.3))
+    assert fn != Sigmoid(slope=3.0, amplitude=0.5)
+
+
+# --- compact support ------------------------------------------------------------------
+
+
+def test_support_property():
+    assert Triangle(slope=4.0).support == 0.25
+    for cls in (FastSigmoid, Arctan, Exponential, Sigmoid):
+        assert cls(slope=4.0).support is None
+    assert Truncated(FastSigmoid(slope=10.0), width=0.3).support == 0.3
+    # The narrower of the two supports.
+    assert Truncated(Triangle(slope=4.0), width=1.0).support == 0.25
+    assert Truncated(Triangle(slope=4.0), width=0.1).support == 0.1
+    assert isinstance(Truncated(FastSigmoid(), width=1.0), AbstractSurrogate)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize(
+    "fn",
+    [Triangle(slope=3.0), Triangle(slope=49.0, amplitude=0.3),
+     Truncated(FastSigmoid(slope=10.0), width=0.3), Truncated(Sigmoid(slope=0.1), width=7.0),
+     Truncated(Triangle(slope=3.0), width=1.0)],
+    ids=["Triangle", "Triangle49", "TruncatedFastSigmoid", "TruncatedSigmoid", "TruncatedTriangle"],
+)
+def test_derivative_is_exactly_zero_beyond_support_and_unchanged_inside(fn, dtype):
+    w = jnp.asarray(fn.support, dtype)
+    # The edge itself, the next representable values either side, and far points.
+    edge = jnp.stack([w, jnp.nextafter(w, jnp.asarray(0, dtype)), jnp.nextafter(w, jnp.asarray(1e9, dtype))])
+    x = jnp.concatenate([edge, -edge, jnp.array([0.0, 0.5, 2.0, 1e4, -1e4], dtype) * w])
+    d = _derivative(fn, x)
+    outside = np.abs(np.asarray(x)) > np.asarray(w)
+    assert outside.sum() == 5
+    assert np.all(np.asarray(d)[outside] == 0.0)
+    assert np.all(np.isfinite(np.asarray(d)))
+    if isinstance(fn, Truncated):  # inside: the inner surrogate's derivative
+        inside = ~outside
+        np.testing.assert_array_equal(
+            np.asarray(d)[inside], np.asarray(_derivative(fn.surrogate, x))[inside]
+        )
+    np.testing.assert_array_equal(fn(x), (np.asarray(x) >= 0).astype(np.dtype(dtype)))
+
+
+def test_truncated_fast_sigmoid_closed_form():
+    fn = Truncated(FastSigmoid(slope=10.0, amplitude=0.3), width=0.3)
+    x = np.array([-1.0, -0.31, -0.3, -0.1, 0.0, 0.05, 0.3, 0.31, 2.0])
+    expected = np.where(np.abs(x) <= 0.3, 0.3 * _fast_sigmoid(x, 10.0), 0.0)
+    np.testing.assert_allclose(_derivative(fn, x), expected, rtol=1e-12, atol=0.0)
+
+
+@pytest.mark.parametrize("width", [0.0, -1.0, float("nan"), float("inf")])
+def test_truncated_rejects_invalid_width(width):
+    with pytest.raises(ValueError, match=r"width \[mV\] must lie in \(0, inf\)"):
+        Truncated(FastSigmoid(), width=width)
+
+
+# --- overflow safety ------------------------------------------------------------------
+
+ALL = [cls for cls, _, _ in SURROGATES] + [lambda **kw: Truncated(FastSigmoid(**kw), width=50.0)]
+ALL_IDS = IDS + ["TruncatedFastSigmoid"]
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize("cls", ALL, ids=ALL_IDS)
+def test_value_and_derivative_finite_for_large_inputs_at_any_slope(cls, dtype):
+    # |x| up to 1e4 mV (and beyond, to inf) at slopes 1e-3..1e3 [1/mV], i.e. |slope x|
+    # up to 1e7: no exp of a large positive number, no inf/inf. (snnTorch's sigmoid
+    # surrogate returns NaN beyond |u| ~ 3.5 at slope 25.)
+    x = jnp.concatenate([
+        jnp.linspace(-1e4, 1e4, 101, dtype=dtype),
+        jnp.array([-jnp.inf, -3.6, -3.5, -1e-30, 0.0, 1e-30, 3.5, 3.6, jnp.inf], dtype),
+    ])
+    value_and_grad = jax.vmap(jax.value_and_grad(lambda y, f: f(y)), in_axes=(0, None))
+    for slope, amplitude in ((1e-3, 1.0), (1.0, 0.3), (25.0, 1.0), (1e3, 0.3)):
+        fn = cls(slope=slope, amplitude=amplitude)
+        value, grad = value_and_grad(x, fn)
+        assert value.dtype == grad.dtype == dtype
+        assert np.all(np.isfinite(np.asarray(value)))
+        assert np.all(np.isfinite(np.asarray(grad)))
+        assert np.all((np.asarray(grad) >= 0.0) & (np.asarray(grad) <= amplitude))
+    # Second derivative (e.g. for Hessian-vector products) is finite in range.
+    second = jax.vmap(jax.grad(jax.grad(cls(slope=1e3))))(x[:101])
+    assert np.all(np.isfinite(np.asarray(second)))
+
+
+@pytest.mark.parametrize("cls, closed_form, _", SURROGATES, ids=IDS)
+def test_float32_derivative_keeps_relative_accuracy_in_the_tails(cls, closed_form, _):
+    # Fail-before: Sigmoid's 4 s (1 - s) rounded 1 - s to 0 in float32 beyond
+    # |slope x| ~ 17, giving 0 where the derivative is 4e-8..1e-34.
+    z = np.array([0.5, 5.0, 17.0, 20.0, 40.0, 70.0])
+    expected = closed_form(np.concatenate([z, -z]), 1.0)
+    d = _derivative(cls(slope=1.0), jnp.asarray(np.concatenate([z, -z]), jnp.float32))
+    keep = expected > 1e-30  # stay above float32's normal range
+    np.testing.assert_allclose(np.asarray(d)[keep], expected[keep], rtol=1e-5)
+
+
+@pytest.mark.parametrize("cls", ALL, ids=ALL_IDS)
+def test_jit_and_vmap_match_eager_with_amplitude(cls):
+    fn = cls(slope=4.0, amplitude=0.3)
+    x = jnp.linspace(-0.5, 0.5, 12).reshape(3, 4)
+
+    def surrogate_grad(y):
+        return jax.grad(lambda z: jnp.sum(fn(z) * jnp.arange(1.0, 13.0).reshape(3, 4)))(y)
+
+    eager = surrogate_grad(x)
+    np.testing.assert_allclose(jax.jit(surrogate_grad)(x), eager, rtol=1e-14)
+    np.testing.assert_allclose(
+        jax.vmap(lambda y: jax.grad(lambda z: jnp.sum(fn(z)))(y))(x),
+        jax.vmap(jax.vmap(jax.grad(fn)))(x), rtol=1e-14,
+    )

@@ -1,13 +1,40 @@
 r"""Stochastic inputs: independent Poisson drive, Poisson source populations and
 Ornstein–Uhlenbeck noise. Each keeps its PRNG key in its state (seeded by `init`) and
 splits it once per step, so runs are reproducible and vmappable over keys.
+
+**Gradients with respect to a Poisson rate.** The exact samplers draw integer counts
+(0/1 spikes), which are piecewise constant in the rate: their true derivative is zero
+almost everywhere and says nothing about how the expected loss changes with the rate.
+So `Poisson` and `PoissonPopulation` refuse to be differentiated with respect to `rate`
+by default (`rate_gradient=None`): `jax.grad`, `jax.jvp` or `eqx.filter_grad` that asks
+for that derivative raises a `ValueError` (differentiating anything else, with the rate
+held fixed, works as before). With `rate_gradient="straight_through"` the forward draws
+stay exact and bit-identical, and the backward pass uses the straight-through pathwise
+derivative $\partial\,\mathrm{count} / \partial \lambda := 1$, where
+$\lambda = E[\mathrm{count}]$ is the draw's mean.
+
+*Why this estimator, and its bias.* It is the derivative of the mean,
+$dE[\mathrm{count}]/d\lambda = 1$, applied per draw: exact, with zero variance, for any
+loss that is linear in the counts (e.g. the mean input to a linear synapse), and
+unbiased for the mean pathway of any network. It ignores that the count's variance
+(also $\lambda$) and its discreteness change with the rate, so for nonlinear losses it
+is biased: for $L = \mathrm{count}^2$ it gives $E[2\,\mathrm{count}] = 2\lambda$ where
+$dE[L]/d\lambda = 1 + 2\lambda$. The alternatives are worse where inputs live (per-step
+means $\lambda \ll 1$): the ratio estimator $\mathrm{count}/\lambda$ is zero on every
+empty step and has variance $1/\lambda$; the Gaussian reparameterisation
+$1 + (\mathrm{count} - \lambda)/(2\lambda)$ captures the variance term only under a
+Gaussian approximation that fails at small $\lambda$, with variance $1/(4\lambda)$;
+score-function estimators are unbiased but need a baseline and many samples.
 """
 
 from __future__ import annotations
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._abstract import AbstractInput, AbstractNeuron, Drive
@@ -64,6 +91,50 @@ def poisson_counts(key: PRNGKeyArray, lam: Float[Array, " n"]) -> Float[Array, "
     return jax.lax.fori_loop(0, parts.astype(jnp.int32), one_part, init)[0]
 
 
+RATE_GRADIENTS = (None, "straight_through")
+
+
+def _check_rate_gradient(value, owner: str) -> None:
+    if value not in RATE_GRADIENTS:
+        raise ValueError(
+            f"{owner} rate_gradient must be one of {RATE_GRADIENTS}, got {value!r}."
+        )
+
+
+def _bernoulli(key: PRNGKeyArray, p: Float[Array, " n"]) -> Float[Array, " n"]:
+    """0/1 draws with probabilities `p` (a float array of `p`'s dtype)."""
+    return (jax.random.uniform(key, p.shape, p.dtype) < p).astype(p.dtype)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2))
+def _draw(sample_fn, rate_gradient, owner, key, mean):
+    """`sample_fn(key, mean)`, a draw with expectation `mean`, with the derivative of
+    `rate_gradient` with respect to `mean` (module docstring)."""
+    return sample_fn(key, mean)
+
+
+def _draw_jvp(sample_fn, rate_gradient, owner, primals, tangents):
+    key, mean = primals
+    _, mean_dot = tangents
+    out = _draw(sample_fn, rate_gradient, owner, key, mean)
+    if isinstance(mean_dot, SymbolicZero):  # the rate is not being differentiated
+        return out, jnp.zeros_like(out)
+    if rate_gradient is None:
+        raise ValueError(
+            f"{owner}: cannot differentiate the exact sampler with respect to the "
+            "Poisson rate (its draws are integers, piecewise constant in the rate, so "
+            "the derivative would silently be 0). Either build it with "
+            "rate_gradient='straight_through' (exact draws, d count / d mean := 1; see "
+            "neurojax.inputs.stochastic), or keep the rate out of the differentiated "
+            "arguments (e.g. eqx.partition the model, or jax.lax.stop_gradient the "
+            "rate)."
+        )
+    return out, mean_dot  # straight-through: d count / d mean = 1
+
+
+_draw.defjvp(_draw_jvp, symbolic_zeros=True)
+
+
 class PoissonState(eqx.Module):
     key: PRNGKeyArray
     synapse: eqx.Module  # state of the kinetics filtering the arrivals
@@ -84,6 +155,11 @@ class Poisson(AbstractInput[PoissonState]):
     - `weight`: Weight of each source's synapse, in the receptor's units.
     - `synapse`: Kinetics filtering the arrivals (default `Delta()`).
     - `receptor`: `Current()` (default) or `Conductance(e_rev)`.
+    - `rate_gradient`: `None` (default): differentiating with respect to `rate` raises
+      a `ValueError`. `"straight_through"`: exact draws, with
+      $\partial\,\mathrm{count}/\partial\,\mathrm{rate} := n_{sources}\,dt$ (the
+      derivative of the mean count; unbiased for losses linear in the counts, biased
+      otherwise, see the module docstring).
     """
 
     target: str = eqx.field(static=True)
@@ -92,9 +168,11 @@ class Poisson(AbstractInput[PoissonState]):
     weight: PopulationParam = eqx.field(converter=finite("weight", "receptor units"), default=1.0)
     synapse: AbstractKinetics = Delta()
     receptor: AbstractReceptor = Current()
+    rate_gradient: str | None = eqx.field(static=True, default=None)
 
     def __check_init__(self):
         check_range(self.n_sources, "n_sources", "sources", low=1.0)
+        _check_rate_gradient(self.rate_gradient, f"Poisson({self.target!r})")
 
     def init(self, n: int, *, key: PRNGKeyArray | None = None) -> PoissonState:
         key = _require_key(key, f"Poisson({self.target!r})")
@@ -104,7 +182,8 @@ class Poisson(AbstractInput[PoissonState]):
         key, sub = jax.random.split(state.key)
         shape = state.arrivals.shape
         lam = self.n_sources * self.rate * (dt * 1e-3)  # [Hz]·[ms]·1e-3 = expected arrivals
-        counts = poisson_counts(sub, jnp.broadcast_to(lam, shape).astype(state.arrivals.dtype))
+        lam = jnp.broadcast_to(lam, shape).astype(state.arrivals.dtype)
+        counts = _draw(poisson_counts, self.rate_gradient, f"Poisson({self.target!r})", sub, lam)
         syn, s = self.synapse.step(state.synapse, self.weight * counts, dt)
         new = PoissonState(key=key, synapse=syn, arrivals=counts)
         return new, self.receptor.drive(s, self.synapse.instantaneous)
@@ -130,9 +209,17 @@ class PoissonPopulation(AbstractNeuron[PoissonPopulationState]):
 
     - `rate`: Firing rate [Hz], scalar or shape `(n,)`; `rate * dt` must stay below 0.1
       so that two spikes per step stay negligible.
+    - `rate_gradient`: `None` (default): differentiating with respect to `rate` raises
+      a `ValueError`. `"straight_through"`: exact draws, with
+      $\partial\,\mathrm{spike}/\partial\,\mathrm{rate} := dt$ (the derivative of the
+      spike probability; see `neurojax.inputs.stochastic`).
     """
 
     rate: PopulationParam = eqx.field(converter=nonnegative("rate", "Hz"))
+    rate_gradient: str | None = eqx.field(static=True, default=None)
+
+    def __check_init__(self):
+        _check_rate_gradient(self.rate_gradient, "PoissonPopulation")
 
     def init(self, n: int, *, key: PRNGKeyArray | None = None) -> PoissonPopulationState:
         key = _require_key(key, "PoissonPopulation")
@@ -140,8 +227,9 @@ class PoissonPopulation(AbstractNeuron[PoissonPopulationState]):
 
     def step(self, state: PoissonPopulationState, drive: Drive, dt: float):
         key, sub = jax.random.split(state.key)
-        p = self.rate * (dt * 1e-3)
-        spikes = (jax.random.uniform(sub, state.spikes.shape) < p).astype(state.spikes.dtype)
+        p = jnp.broadcast_to(self.rate * (dt * 1e-3), state.spikes.shape)
+        spikes = _draw(_bernoulli, self.rate_gradient, "PoissonPopulation", sub,
+                       p.astype(state.spikes.dtype))
         return PoissonPopulationState(key=key, spikes=spikes), spikes
 
     def check(self, n: int, dt: float) -> None:

@@ -27,7 +27,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from .._abstract import AbstractNeuron, Drive
 from .._custom_types import PopulationParam
 from .._misc import check_shape, check_time_constant_vs_dt, finite, positive
-from ..surrogate import AbstractSurrogate, FastSigmoid
+from ..surrogate import AbstractSurrogate, FastSigmoid, _reset
 from .._misc import check_order
 
 
@@ -99,7 +99,7 @@ class IzhikevichEuler(AbstractIzhikevichIntegrator):
         v_new = v_new + drive.charge(jnp.minimum(v_new, neuron.v_peak)) / neuron.c_m
         u_new = u + dt * du
         spikes = neuron.surrogate(v_new - neuron.v_peak)
-        v_new = jnp.where(spikes > 0, neuron.c, v_new)
+        v_new = _reset(v_new, spikes, neuron.c, neuron.detach_reset)
         u_new = u_new + neuron.d * spikes
         return IzhikevichState(v=v_new, u=u_new), spikes
 
@@ -150,7 +150,7 @@ class Izhikevich2003Scheme(AbstractIzhikevichIntegrator):
         # The spike emitted at the end of the previous step; the same surrogate value, so
         # the gradient of the d increment is the one of that spike.
         spiked = neuron.surrogate(state.v - neuron.v_peak)
-        v = jnp.where(spiked > 0, neuron.c, state.v)
+        v = _reset(state.v, spiked, neuron.c, neuron.detach_reset)
         u = state.u + neuron.d * spiked
         for _ in range(2):
             i = (drive.current(v) + drive.charge(v) / dt) / neuron.c_m
@@ -222,6 +222,11 @@ class Izhikevich(AbstractNeuron[IzhikevichState]):
     - `c_m`: Scale from the library's current to the paper's input [pF].
     - `integrator`: An `AbstractIzhikevichIntegrator`.
     - `surrogate`: Spike function and its surrogate gradient.
+    - `detach_reset`: If `True` (default), no gradient flows through the spike into the
+      reset $v \leftarrow c$ (`stop_gradient(spikes)`, as snnTorch, Norse and SpyTorch
+      do; harmless and stabilising per Zenke & Vogels 2021); if `False`, the reset is
+      differentiated as $v(1-s) + c\,s$. The forward pass is identical. The increment
+      $u \leftarrow u + d\,s$ always carries the spike's surrogate gradient.
 
     Each of `a`, `b`, `c`, `d`, `v_peak`, `v0`, `c_m` is a scalar or has shape `(n,)`.
     Defaults are the regular-spiking (RS) cell.
@@ -290,6 +295,7 @@ class Izhikevich(AbstractNeuron[IzhikevichState]):
     c_m: PopulationParam = eqx.field(converter=positive("c_m", "pF"), default=1.0)
     integrator: AbstractIzhikevichIntegrator = IzhikevichEuler()
     surrogate: AbstractSurrogate = FastSigmoid()
+    detach_reset: bool = eqx.field(static=True, default=True)
 
     def __check_init__(self):
         check_order(self.c, self.v_peak, "c", "v_peak")

@@ -12,6 +12,7 @@ from jax.test_util import check_grads
 
 from neurojax._abstract import Drive
 from neurojax.neurons.lif import EIF, LIF, AdEx, AdExState, EIFState, LIFState
+from neurojax.surrogate import Triangle
 
 # Brunel (2000) LIF with voltages relative to rest (REFERENCES.md section 3):
 # tau_m = c_m / g_l = 20 ms, theta = 20 mV, V_r = 10 mV, tau_rp = 2 ms; mu = I / g_l.
@@ -452,6 +453,113 @@ def test_surrogate_gradient_of_spike_count_wrt_current():
     grad = jax.jit(jax.grad(spike_count))(i)
     # More current means more spikes: the surrogate gradient is finite and positive.
     assert np.isfinite(grad) and grad > 0.0
+
+
+# ---------------------------------------------------------------------------------------
+# detach_reset
+
+
+def test_detach_reset_defaults_to_true_and_is_static():
+    for cls in (LIF, EIF, AdEx):
+        assert cls().detach_reset is True
+        assert not any(leaf is True for leaf in jax.tree_util.tree_leaves(cls()))
+
+
+@pytest.mark.parametrize("cls", [LIF, EIF, AdEx])
+def test_detach_reset_leaves_the_forward_pass_bit_identical(cls):
+    # Three neurons that fire at different rates (and one that stays silent), with
+    # refractoriness, over 300 steps.
+    kwargs = dict(t_ref=1.0) if cls is not LIF else {}
+    drive = _drive([0.0, 700.0, 1500.0] if cls is LIF else [0.0, 900.0, 2500.0])
+    runs = [_run(cls(detach_reset=d, **kwargs), drive, 0.1, 300) for d in (True, False)]
+    (states_t, spikes_t), (states_f, spikes_f) = runs
+    assert 0 < float(jnp.sum(spikes_t[:, 1])) < float(jnp.sum(spikes_t[:, 2]))
+    np.testing.assert_array_equal(spikes_t, spikes_f)
+    for a, b in zip(jax.tree_util.tree_leaves(states_t), jax.tree_util.tree_leaves(states_f)):
+        np.testing.assert_array_equal(a, b)
+
+
+# A tiny LIF case with a hand-written forward-mode reference of both variants.
+RESET_LIF = dict(c_m=250.0, g_l=12.5, e_l=-70.0, v_th=-55.0, v_reset=-80.0, t_ref=0.0)
+# Neuron 0 crosses threshold in step 1 (u = -54.4 mV), neuron 1 stays 0.56 mV below it in
+# step 1 and fires in step 2, neuron 2 stays more than 2 mV below it (at most -58.9 mV),
+# outside the support of the Triangle surrogate used below.
+RESET_I = np.array([4000.0, 3700.0, 1000.0])  # [pA]
+
+
+def _reset_reference(i, detach, steps, dt, surrogate_d):
+    """Forward-mode derivative d(loss)/d(i_k) of the LIF recursion, by hand:
+    u = v_inf + (v - v_inf) a; s = H(u - v_th); v' = v_reset if s else u; and, unless the
+    reset is detached, dv' gets (v_reset - u) ds. Returns the derivatives of the final v,
+    of the sum of v over the steps and of the spike count."""
+    p = RESET_LIF
+    a = math.exp(-dt * p["g_l"] / p["c_m"])
+    v_inf, dv_inf = p["e_l"] + i / p["g_l"], 1.0 / p["g_l"]
+    v, dv = np.full(i.shape, p["e_l"]), np.zeros(i.shape)
+    d_count, d_v_sum = np.zeros(i.shape), np.zeros(i.shape)
+    for _ in range(steps):
+        u, du = v_inf + (v - v_inf) * a, dv_inf * (1.0 - a) + dv * a
+        s, ds = u >= p["v_th"], surrogate_d(u - p["v_th"]) * du
+        v, dv = np.where(s, p["v_reset"], u), np.where(s, 0.0, du)
+        if not detach:
+            dv = dv + (p["v_reset"] - u) * ds
+        d_count, d_v_sum = d_count + ds, d_v_sum + dv
+    return dict(v_last=dv, v_sum=d_v_sum, count=d_count)
+
+
+@pytest.mark.parametrize("detach", [True, False])
+def test_detach_reset_gradient_matches_hand_written_reference(detach):
+    # Triangle(slope 0.5, amplitude 0.3): support 2 mV, so neuron 2's surrogate is 0.
+    surrogate = Triangle(slope=0.5, amplitude=0.3)
+    lif = LIF(**RESET_LIF, surrogate=surrogate, detach_reset=detach)
+
+    def loss(i):
+        states, spikes = _scan(lif, _drive(i), 1.0, 3)
+        return jnp.sum(states.v[-1]) + 10.0 * jnp.sum(spikes)
+
+    i = jnp.asarray(RESET_I)
+    _, spikes = _scan(lif, _drive(i), 1.0, 3)
+    np.testing.assert_array_equal(spikes[:, :2], [[1, 0], [0, 1], [1, 0]])
+    grad = jax.grad(loss)(i)
+    np.testing.assert_allclose(jax.jit(jax.grad(loss))(i), grad, rtol=1e-14)
+    triangle = lambda x: 0.3 * np.maximum(0.0, 1.0 - 0.5 * np.abs(x))  # noqa: E731
+    reference = _reset_reference(RESET_I, detach, 3, 1.0, triangle)
+    np.testing.assert_allclose(grad, reference["v_last"] + 10.0 * reference["count"], rtol=1e-12)
+
+
+def test_detach_reset_removes_exactly_the_reset_path():
+    surrogate = Triangle(slope=0.5, amplitude=0.3)
+
+    def grad(detach):  # of the sum of v over the steps
+        lif = LIF(**RESET_LIF, surrogate=surrogate, detach_reset=detach)
+        return jax.grad(lambda i: jnp.sum(_scan(lif, _drive(i), 1.0, 3)[0].v))(
+            jnp.asarray(RESET_I)
+        )
+
+    g_detached, g_full = np.asarray(grad(True)), np.asarray(grad(False))
+    # The reset path pulls v towards v_reset < v, for the neuron that fired in step 1
+    # and for the one just below threshold: more current, more reset, lower v.
+    assert g_full[0] < g_detached[0] and g_full[1] < g_detached[1]
+    # Neuron 2 never comes within the surrogate's 2 mV support: identical gradients.
+    assert g_full[2] == g_detached[2]
+    # The difference is the reference's reset-path term, nothing else.
+    triangle = lambda x: 0.3 * np.maximum(0.0, 1.0 - 0.5 * np.abs(x))  # noqa: E731
+    diff = (_reset_reference(RESET_I, False, 3, 1.0, triangle)["v_sum"]
+            - _reset_reference(RESET_I, True, 3, 1.0, triangle)["v_sum"])
+    assert np.all(diff[:2] < 0.0) and diff[2] == 0.0
+    np.testing.assert_allclose(g_full - g_detached, diff, rtol=1e-10, atol=1e-15)
+
+
+@pytest.mark.parametrize("cls", [EIF, AdEx])
+def test_detach_reset_gradient_is_finite_and_changes_only_through_spikes(cls):
+    def spike_count_and_v(i, detach):
+        states, spikes = _scan(cls(detach_reset=detach), _drive(i, n=1), 0.1, 400)
+        return jnp.sum(spikes) + 0.01 * jnp.sum(states.v)
+
+    i = jnp.asarray(2500.0 if cls is EIF else 900.0)
+    g_t = jax.grad(spike_count_and_v)(i, True)
+    g_f = jax.grad(spike_count_and_v)(i, False)
+    assert np.isfinite(g_t) and np.isfinite(g_f) and g_t != g_f
 
 
 # ---------------------------------------------------------------------------------------

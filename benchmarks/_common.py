@@ -103,27 +103,23 @@ class PeakMemory:
 
 # ----------------------------------------------------------------------------- neurojax
 def prepare(model, duration: float, dt: float, seed: int, record, checkpoint: bool = False):
-    """Initial state, plan and the AOT-compiled scan of `nj.simulate` (the same
-    `_run` that `simulate` calls); returns `(run, compile_s)` where `run()` does one
-    timed run and returns `(seconds, recorded)`."""
+    """Initial state and the AOT-compiled scan of `nj.simulate` (the same scan that
+    `simulate` runs, `neurojax.simulate.compile_scan`); returns `(run, compile_s)` where
+    `run()` does one timed run and returns `(seconds, recorded)`."""
     import jax
 
-    from neurojax._misc import steps_for
-    from neurojax.simulate import _plan, _run, _run_args
+    from neurojax.simulate import compile_scan, prepare_run
 
     model.check(dt)
     state = model.init(jax.random.key(seed + 1), dt)
-    n_steps = steps_for(duration, dt)
-    plan = _plan(model, record, dt, n_steps, state)
-    n_blocks = n_steps // plan.block_steps
+    prepared = prepare_run(model, duration, dt, state, record, checkpoint)
     t0 = time.perf_counter()
-    args = (model, state, n_blocks, dt, plan, checkpoint, *_run_args(model, state))
-    compiled = _run.lower(*args).compile()
+    compiled = compile_scan(model, state, prepared)
     compile_s = time.perf_counter() - t0
 
     def run():
         t0 = time.perf_counter()
-        _, rec = compiled(*args)
+        _, rec = compiled(model, state)
         jax.block_until_ready(rec)
         return time.perf_counter() - t0, rec
 

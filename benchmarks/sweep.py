@@ -42,8 +42,7 @@ def main(argv=None):
     import numpy as np
 
     import neurojax as nj
-    from neurojax._misc import steps_for
-    from neurojax.simulate import _plan, _run, _run_args
+    from neurojax.simulate import compile_scan, prepare_run, run_scan
 
     model, build_s = timed_build(nj.gallery.get("coba", n=N, p=P_CONN), args.seed)
     exc = [i for i, proj in enumerate(model.projections) if model.names[proj.pre] == "E"]
@@ -66,19 +65,17 @@ def main(argv=None):
     dt = args.dt
     state = model.init(jax.random.key(args.seed + 1), dt)
     record = nj.Record(spikes=(), rates=list(model.names), every=args.duration)
-    n_steps = steps_for(args.duration, dt)
-    plan = _plan(model, record, dt, n_steps, state)
-    n_blocks = n_steps // plan.block_steps
+    prepared = prepare_run(model, args.duration, dt, state, record)
 
     def rates_one(m):
-        _, rec = _run(m, state, n_blocks, dt, plan, False, *_run_args(m, state))
+        _, rec = run_scan(m, state, prepared)
         return jnp.stack([r[0] for r in rec[1]])  # (populations,)
 
     t0 = time.perf_counter()
     vmapped = eqx.filter_jit(eqx.filter_vmap(rates_one, in_axes=(axes,))).lower(batch).compile()
     v_compile = time.perf_counter() - t0
     t0 = time.perf_counter()
-    single = _run.lower(model, state, n_blocks, dt, plan, False, *_run_args(model, state)).compile()
+    single = compile_scan(model, state, prepared)
     l_compile = time.perf_counter() - t0
 
     def run_vmap():
@@ -91,7 +88,7 @@ def main(argv=None):
         t0 = time.perf_counter()
         outs = []
         for w in ws:
-            _, rec = single(set_weight(w), state, n_blocks, dt, plan, False, *_run_args(model, state))
+            _, rec = single(set_weight(w), state)
             outs.append(jnp.stack([r[0] for r in rec[1]]))
         out = jnp.stack(outs)
         jax.block_until_ready(out)

@@ -77,11 +77,11 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import PRNGKeyArray
 
 from ._abstract import AbstractInput, Drive
-from ._misc import check_dt, is_concrete, steps_for
+from ._misc import is_concrete
 from .connectivity.procedural import ProceduralWeights
 from .connectivity.weights import SparseWeights
 from .network import BuiltProjection, NetworkModel, NetworkState, Population
-from .simulate import Record, Result, _checkpoint_steps, _plan, _result, _run, _run_args, simulate
+from .simulate import Record, Result, assemble_result, prepare_run, run_scan, simulate
 
 
 def mesh_1d(devices: Sequence[jax.Device] | None, axis_name: str) -> Mesh:
@@ -441,14 +441,15 @@ def simulate_sharded(
     mesh: Mesh | None = None,
     record: Record | None = None,
     checkpoint: bool | int | float = False,
+    truncate: float | int | None = None,
     method: str = "gspmd",
 ) -> Result:
     """`nj.simulate` with every population split across the devices of `mesh`.
 
     **Arguments:**
 
-    - `model`, `duration` [ms], `dt` [ms], `key`, `state`, `record`, `checkpoint`: as
-      for `nj.simulate`.
+    - `model`, `duration` [ms], `dt` [ms], `key`, `state`, `record`, `checkpoint`,
+      `truncate`: as for `nj.simulate`.
     - `mesh`: A one-axis `jax.sharding.Mesh` (default: `neuron_mesh()`, all devices).
     - `method`: `"gspmd"` (the compiler partitions `simulate`) or `"shard_map"` (each
       device advances a local network and outputs are all-gathered every step); see
@@ -469,19 +470,14 @@ def simulate_sharded(
     mesh = neuron_mesh() if mesh is None else mesh
     if method == "gspmd":
         model, state = shard_populations(model, state, mesh)
-        return simulate(model, duration, dt, state=state, record=record, checkpoint=checkpoint)
+        return simulate(model, duration, dt, state=state, record=record, checkpoint=checkpoint,
+                        truncate=truncate)
 
-    dt = check_dt(dt)
     if not isinstance(model, NetworkModel):
         raise ValueError(
             f"simulate_sharded needs a built network (Network.build(key)), got {type(model).__name__}."
         )
-    n_steps = steps_for(duration, dt)
-    model.check(dt)
-    plan = _plan(model, Record() if record is None else record, dt, n_steps, state)
-    segment = _checkpoint_steps(checkpoint, dt, n_steps, plan.block_steps)
-    t_start = float(state.step) * dt if is_concrete(state.step) else 0.0
-    run_args = _run_args(model, state)
+    run = prepare_run(model, duration, dt, state, record, checkpoint, truncate)
     network, state = _split_network(model, state, mesh).place(state)
-    state, recorded = _run(network, state, n_steps // plan.block_steps, dt, plan, segment, *run_args)
-    return _result(model, plan, state, recorded, n_steps, dt, t_start)
+    state, recorded = run_scan(network, state, run)
+    return assemble_result(model, run, state, recorded)

@@ -473,6 +473,86 @@ def _blow_up_message(names) -> str:
             "(numerical blow-up): reduce dt or check parameters and inputs.")
 
 
+@dataclasses.dataclass(frozen=True)
+class PreparedRun:
+    """A run resolved against a model and its initial state: everything `simulate`
+    compiles, hashable (static under `jit`). Made by `prepare_run`; run by `run_scan`
+    (or compiled ahead of time with `compile_scan`), its recordings turned into a
+    `Result` by `assemble_result`. `simulate` is exactly these three calls; they are
+    public for tools that time compilation separately (the CLI, the benchmarks) and
+    for steppers other than the model itself (`neurojax.sharding`)."""
+
+    plan: _Plan
+    n_steps: int
+    dt: float
+    segment: int | None  # checkpoint segment [steps]
+    window: int | None  # truncation window [steps]
+    sizes: tuple[int, ...]  # population sizes (rates)
+    dtypes: tuple  # population output dtypes (rate accumulators)
+    t_start: float  # time of the initial state [ms]
+
+    @property
+    def n_blocks(self) -> int:
+        return self.n_steps // self.plan.block_steps
+
+
+def _check_model_and_time(model, duration, dt) -> tuple[float, int]:
+    """Validated `dt` and number of steps; `model` must be a built network valid at `dt`."""
+    dt = check_dt(dt)
+    if not isinstance(model, NetworkModel):
+        raise ValueError(
+            f"simulate needs a built network (Network.build(key)), got {type(model).__name__}."
+        )
+    n_steps = steps_for(duration, dt)
+    model.check(dt)
+    return dt, n_steps
+
+
+def prepare_run(model: NetworkModel, duration: float, dt: float, state: NetworkState,
+                record: Record | None = None, checkpoint: bool | int | float = False,
+                truncate: float | int | None = None) -> PreparedRun:
+    """Validate `simulate`'s arguments against `model` and `state` and resolve them
+    (see `simulate` for their meaning); raises `ValueError` naming a bad one."""
+    dt, n_steps = _check_model_and_time(model, duration, dt)
+    plan = _plan(model, Record() if record is None else record, dt, n_steps, state)
+    sizes, dtypes = _run_args(model, state)
+    return PreparedRun(
+        plan=plan, n_steps=n_steps, dt=dt,
+        segment=_checkpoint_steps(checkpoint, dt, n_steps, plan.block_steps),
+        window=_truncate_steps(truncate, dt, n_steps), sizes=sizes, dtypes=dtypes,
+        t_start=float(state.step) * dt if is_concrete(state.step) else 0.0,
+    )
+
+
+def _scan_args(stepper, state: NetworkState, run: PreparedRun, n_blocks: int | None):
+    n = run.n_blocks if n_blocks is None else n_blocks
+    return (stepper, state, n, run.dt, run.plan, run.segment, run.sizes, run.dtypes)
+
+
+def run_scan(stepper, state: NetworkState, run: PreparedRun, n_blocks: int | None = None):
+    """The compiled scan of `run` (`n_blocks` recording blocks, default all) from
+    `state`: returns `(final state, recordings)` for `assemble_result`. `stepper` is the
+    model, or anything with its `step` (the per-device network of `neurojax.sharding`)."""
+    return _run(*_scan_args(stepper, state, run, n_blocks), truncate=run.window)
+
+
+def compile_scan(stepper, state: NetworkState, run: PreparedRun):
+    """`run_scan` compiled ahead of time (to time compilation apart from running):
+    returns `f(stepper, state) -> (final state, recordings)` for steppers and states of
+    the same structure, shapes and dtypes."""
+    compiled = _run.lower(*_scan_args(stepper, state, run, None), truncate=run.window).compile()
+
+    def call(stepper, state):
+        return compiled(*_scan_args(stepper, state, run, None), truncate=run.window)
+
+    return call
+
+
+def assemble_result(model: NetworkModel, run: PreparedRun, state: NetworkState, recorded) -> Result:
+    """The `Result` of `run_scan`'s recordings, after the blow-up check."""
+    return _result(model, run.plan, state, recorded, run.n_steps, run.dt, run.t_start)
+
+
 def simulate(
     model: NetworkModel,
     duration: float,
@@ -523,41 +603,27 @@ def simulate(
     `vmap`, `grad`) every returned array carries the check, so the error is an equinox
     runtime error whatever part of the result a caller keeps.
     """
-    dt = check_dt(dt)
-    if not isinstance(model, NetworkModel):
-        raise ValueError(
-            f"simulate needs a built network (Network.build(key)), got {type(model).__name__}."
-        )
-    n_steps = steps_for(duration, dt)
-    model.check(dt)
     if state is None:
+        # Validate before init, whose errors would be less direct.
+        dt, _ = _check_model_and_time(model, duration, dt)
         if key is None:
             raise ValueError("simulate needs `key` (a jax.random key) or an initial `state`.")
         state = model.init(key, dt)
-    record = Record() if record is None else record
-    plan = _plan(model, record, dt, n_steps, state)
-    segment = _checkpoint_steps(checkpoint, dt, n_steps, plan.block_steps)
-    window = _truncate_steps(truncate, dt, n_steps)
-    n_blocks = n_steps // plan.block_steps
-    t_start = float(state.step) * dt if is_concrete(state.step) else 0.0
-
-    run_args = _run_args(model, state)
+    run = prepare_run(model, duration, dt, state, record, checkpoint, truncate)
     if progress:
         from tqdm.auto import tqdm
 
-        chunk = _chunk_size(n_blocks)
+        chunk = _chunk_size(run.n_blocks)
         pieces = []
-        with tqdm(total=n_steps, unit="step", desc="simulate") as bar:
-            for _ in range(n_blocks // chunk):
-                state, piece = _run(model, state, chunk, dt, plan, segment, *run_args,
-                                    truncate=window)
+        with tqdm(total=run.n_steps, unit="step", desc="simulate") as bar:
+            for _ in range(run.n_blocks // chunk):
+                state, piece = run_scan(model, state, run, chunk)
                 pieces.append(piece)
-                bar.update(chunk * plan.block_steps)
+                bar.update(chunk * run.plan.block_steps)
         recorded = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *pieces)
     else:
-        state, recorded = _run(model, state, n_blocks, dt, plan, segment, *run_args,
-                               truncate=window)
-    return _result(model, plan, state, recorded, n_steps, dt, t_start)
+        state, recorded = run_scan(model, state, run)
+    return assemble_result(model, run, state, recorded)
 
 
 def _result(model: NetworkModel, plan: _Plan, state: NetworkState, recorded, n_steps: int,

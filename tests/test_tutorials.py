@@ -30,7 +30,10 @@ def test_tutorials_are_discovered():
 
 @pytest.mark.parametrize("script", TUTORIALS, ids=[p.stem for p in TUTORIALS])
 def test_tutorial_quick(script, tmp_path):
-    env = dict(os.environ, MPLBACKEND="Agg")
+    # Run this checkout's neurojax, not whichever one is installed.
+    path = os.pathsep.join(filter(None, [str(TUTORIAL_DIR.parent),
+                                         os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=path)
     proc = subprocess.run(
         [sys.executable, str(script), "--quick", "--out", str(tmp_path / "figures")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT_S,

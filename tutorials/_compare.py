@@ -74,11 +74,11 @@ class Comparison:
         print()
         print(self.title)
         print(self.run)
-        print(f"{'quantity':<{wq}}{'reproduced':>12}{'published':>13}{'tolerance':>14}  "
+        print(f"{'quantity':<{wq}}{'reproduced':>12} {'published':>12} {'tolerance':>13}  "
               f"{'':<4}  source")
         for q, rep, pub, tol, ok, src in self.rows:
             mark = "--" if tol == "not checked" else ("ok" if ok else "FAIL")
-            print(f"{q:<{wq}}{rep:>12}{pub:>13}{tol:>14}  {mark:<4}  {src}")
+            print(f"{q:<{wq}}{rep:>12} {pub:>12} {tol:>13}  {mark:<4}  {src}")
         print(f"checks within tolerance: {len(checked) - len(failed)} of {len(checked)}")
         if failed:
             for q, rep, pub, tol, _, src in failed:

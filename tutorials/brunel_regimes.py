@@ -258,7 +258,8 @@ else:
     table.shown("C: population frequency [Hz]", f"{stats['C']['freq']:.0f}", "~131",
                 "weak peak: position not stable across seeds")
     for r in "BD":
-        table.within(f"{r}: ISI CV (E)", stats[r]["cv"], 0.7, 0.85, source=f"{S5} acceptance")
+        table.within(f"{r}: ISI CV (E)", stats[r]["cv"], 0.7, 0.85, fmt=".4f",
+                     source=f"{S5} acceptance")
     table.within("B: population frequency [Hz]", stats["B"]["freq"],
                  180.0 - stats["B"]["freq_bin"], 190.0 + stats["B"]["freq_bin"], fmt=".0f",
                  source=f"{S5} 180-190 Hz, ± one spectral bin")

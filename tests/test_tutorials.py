@@ -1,40 +1,69 @@
 """Every tutorial runs in quick mode, writes its figure and ends with a table of the
-numbers it reproduced next to the published ones."""
+numbers it reproduced next to the published ones; the table asserts each row against
+its tolerance (tutorials/_compare.py), so a tutorial that reproduces wrong numbers
+exits with status 1 and fails here."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-TUTORIALS = sorted((Path(__file__).resolve().parents[1] / "tutorials").glob("*.py"))
+TUTORIAL_DIR = Path(__file__).resolve().parents[1] / "tutorials"
+# Modules with a leading underscore are helpers shared by the tutorials, not tutorials.
+TUTORIALS = sorted(p for p in TUTORIAL_DIR.glob("*.py") if not p.name.startswith("_"))
 # Quick mode is meant to finish within a minute on two busy cores; the limit only
 # catches a hang, so that one stuck tutorial cannot stall the suite.
 TIMEOUT_S = 300
+# Each tutorial checks several published numbers; fewer would mean rows were dropped
+# from its table or turned into unchecked ones.
+MIN_CHECKS = 5
 
 
 def test_tutorials_are_discovered():
     names = {p.stem for p in TUTORIALS}
-    assert {"izhikevich_gallery", "hopfield_retrieval", "brunel_regimes"} <= names
+    assert {"izhikevich_gallery", "hopfield_retrieval", "brunel_regimes", "hh_fi_curve",
+            "dendritic_attenuation"} <= names
 
 
 @pytest.mark.parametrize("script", TUTORIALS, ids=[p.stem for p in TUTORIALS])
 def test_tutorial_quick(script, tmp_path):
-    env = dict(os.environ, MPLBACKEND="Agg")
+    # Run this checkout's neurojax, not whichever one is installed.
+    path = os.pathsep.join(filter(None, [str(TUTORIAL_DIR.parent),
+                                         os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=path)
     proc = subprocess.run(
         [sys.executable, str(script), "--quick", "--out", str(tmp_path / "figures")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT_S,
     )
+    # A row outside its tolerance makes the tutorial exit with status 1.
     assert proc.returncode == 0, f"{script.name} failed:\n{proc.stdout}\n{proc.stderr}"
     assert list((tmp_path / "figures").glob("*.png")), f"{script.name} wrote no PNG"
+    found = re.findall(r"^checks within tolerance: (\d+) of (\d+)$", proc.stdout, re.M)
+    assert found, f"{script.name} printed no reproduced-vs-published table:\n{proc.stdout}"
+    passed, total = map(int, found[-1])
+    assert passed == total >= MIN_CHECKS, proc.stdout
+    # The table is the last thing printed.
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("checks within tolerance")
 
-    lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    headers = [i for i, line in enumerate(lines) if "published" in line.lower()]
-    assert headers, f"{script.name} printed no reproduced-vs-published table"
-    # The script must end with the table: its last header is followed by rows of
-    # numbers, none of which failed to compute.
-    rows = lines[headers[-1] + 1:]
-    assert len(rows) >= 2, f"{script.name}: the table has no rows:\n{proc.stdout}"
-    assert all(any(c.isdigit() for c in row) for row in rows), proc.stdout
-    assert not any("nan" in row.lower().split() for row in rows), proc.stdout
+
+def test_a_row_outside_its_tolerance_fails_the_tutorial(tmp_path):
+    # The mechanism the tests above rely on: one wrong number among correct ones makes
+    # the script exit with status 1 and name the row.
+    script = tmp_path / "wrong.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(TUTORIAL_DIR)!r})\n"
+        "from _compare import Comparison\n"
+        "t = Comparison('title', 'run')\n"
+        "t.close('right', 1.0, 1.0, atol=0.1)\n"
+        "t.close('wrong', 1.2, 1.0, rtol=0.1)\n"
+        "t.shown('unchecked', 'x', 'y', 'why')\n"
+        "t.finish()\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 1
+    assert "checks within tolerance: 1 of 2" in proc.stdout
+    assert "FAIL wrong" in proc.stderr

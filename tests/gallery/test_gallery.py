@@ -27,10 +27,12 @@ def test_names_and_unknown_model():
 def test_coba_rates_and_irregularity():
     res = _run("coba", 1000.0)
     rate_e, rate_i = float(res.rate("E")), float(res.rate("I"))
-    # REFERENCES.md section 6: 18.5 +- 1.5 Hz for this model. The network is chaotic, so
-    # one seed's rate scatters: our runs over seeds gave 16.0-19.9 Hz (std about 1.2 Hz)
-    # with a mean of 18.3 Hz. [15, 22] is the reference mean +- 3 of those stds.
-    assert 15.0 <= rate_e <= 22.0 and 15.0 <= rate_i <= 22.0
+    # REFERENCES.md section 6: 18.5 +- 1.5 Hz for this model, where 1.5 Hz is the
+    # seed-to-seed spread (the network is chaotic). One seed is one draw from that
+    # spread, so it is held to 2.5 spreads, as the per-seed check of CUBA below; the
+    # mean over seeds is checked in tests/test_readme.py.
+    lo, hi = 18.5 - 2.5 * 1.5, 18.5 + 2.5 * 1.5
+    assert lo <= rate_e <= hi and lo <= rate_i <= hi
     # E and I fire at nearly equal rates (same neurons, same inputs statistics).
     assert abs(rate_e - rate_i) / rate_e < 0.15
     # Asynchronous irregular: Poisson-like or burstier ISIs.
@@ -56,25 +58,28 @@ def test_cuba_rates():
 def test_brunel_regime_c_asynchronous_irregular():
     # Scaled to N_E = 4000 with the published in-degrees C_E = 1000, C_I = 250, so the
     # mean field (37.95 Hz) is unchanged; the published full-size run gives 37.6 Hz and
-    # CV 0.42. Sharing 25 % of inputs raises the rate slightly (measured +3 % at this
-    # size), so allow 6 %.
+    # CV 0.42 (REFERENCES.md section 5, acceptance: rate +-3 %, CV 0.35-0.5). Sharing
+    # 25 % of inputs raises the rate slightly (about +3 % at this size), so allow 6 %.
     res = _run("brunel", 800.0, n_e=4000)
     rate = float(res.rate("E", t_start=300.0))
     assert abs(rate - 37.6) / 37.6 < 0.06
     cv = res.isi_cv("E", t_start=300.0)
-    assert 0.33 <= cv <= 0.5
+    assert 0.35 <= cv <= 0.5
 
 
 def test_brunel_regime_a_synchronous_regular():
     # Regime A (g = 3, eta = 2): neurons fire regularly near saturation (333 Hz with
     # t_ref = 2 ms: the population period equals the 1.5 ms delay, two alternating
-    # clusters), ISI CV < 0.05, and the population rate is strongly modulated.
+    # clusters), ISI CV < 0.05, and the population rate is strongly modulated:
+    # REFERENCES.md section 5 gives 333.5 Hz, CV 0.001 and sigma/mu of A(t) in 1 ms bins
+    # 0.71 (numpy and NEST), a property of the volley pattern rather than of N.
     res = _run("brunel", 300.0, n_e=2000, regime="A")
     rate = float(res.rate("E", t_start=100.0))
     assert abs(rate - 333.5) / 333.5 < 0.05
     assert res.isi_cv("E", t_start=100.0) < 0.05
     times, _ = res.spike_times("E")
-    assert synchrony(times[times > 100.0], 2000, 100.0, 300.0, bin_ms=0.1) > 0.5
+    sync = synchrony(times[times > 100.0], 2000, 100.0, 300.0, bin_ms=1.0)
+    assert abs(sync - 0.71) <= 0.05, sync
 
 
 def test_brunel_regime_a_bursts_overflow_no_event_buffer():

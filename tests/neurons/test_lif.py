@@ -205,7 +205,7 @@ def _eif_rates(dt, i):
 
 def test_eif_rates_match_reference_with_first_order_bias():
     i = np.array([450.0, 600.0, 1000.0])  # [pA]
-    nu_ref = np.array([17.179, 45.086, 106.535])  # [Hz], computed column
+    nu_ref = np.array([17.179, 45.086, 106.535])  # [Hz], REFERENCES.md §3 EIF table, ν column
     p = EIF_REF
 
     def dv_dt(v, i_k):  # [mV/ms]

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
-from ._misc import check_dt, is_concrete, steps_for
+from ._misc import check_dt, deferred_checks, guard, is_concrete, steps_for
 from .network import NetworkModel, NetworkState
 
 
@@ -358,7 +358,11 @@ def simulate(
 
     Pure and traceable: `jax.jit` (with `duration`, `dt`, `record`, `progress`,
     `checkpoint` static), `jax.vmap` over models or keys, and `jax.grad` of a loss of
-    the result all work. A run that ends with NaN in any population raises
+    the result all work. Parameters are checked before the run: a concrete value
+    outside its range raises `ValueError`; a traced one (swept with `vmap`, passed
+    through `jit`, changed by an optimiser step inside `jit`) raises an equinox runtime
+    error with the same information (component, parameter, unit, allowed range), from
+    one fused check before the scan. A run that ends with NaN in any population raises
     `FloatingPointError` naming the population (under a trace: an equinox runtime
     error).
     """
@@ -368,7 +372,8 @@ def simulate(
             f"simulate needs a built network (Network.build(key)), got {type(model).__name__}."
         )
     n_steps = steps_for(duration, dt)
-    model.check(dt)
+    with deferred_checks() as traced_checks:
+        model.check(dt)
     if state is None:
         if key is None:
             raise ValueError("simulate needs `key` (a jax.random key) or an initial `state`.")
@@ -377,6 +382,10 @@ def simulate(
     plan = _plan(model, record, dt, n_steps, state)
     n_blocks = n_steps // plan.block_steps
     t_start = float(state.step) * dt if is_concrete(state.step) else 0.0
+    # Traced parameters (swept, passed through jit, differentiated) were not checked by
+    # model.check: one fused runtime check, on the step counter that every step reads,
+    # so it runs once before the scan.
+    state = eqx.tree_at(lambda s: s.step, state, guard(state.step, traced_checks))
 
     run_args = _run_args(model, state)
     if progress:

@@ -382,10 +382,7 @@ def simulate(
     plan = _plan(model, record, dt, n_steps, state)
     n_blocks = n_steps // plan.block_steps
     t_start = float(state.step) * dt if is_concrete(state.step) else 0.0
-    # Traced parameters (swept, passed through jit, differentiated) were not checked by
-    # model.check: one fused runtime check, on the step counter that every step reads,
-    # so it runs once before the scan.
-    state = eqx.tree_at(lambda s: s.step, state, guard(state.step, traced_checks))
+    state = _guard_state(state, traced_checks)
 
     run_args = _run_args(model, state)
     if progress:
@@ -402,6 +399,23 @@ def simulate(
     else:
         state, recorded = _run(model, state, n_blocks, dt, plan, checkpoint, *run_args)
     return _result(model, plan, state, recorded, n_steps, dt, t_start)
+
+
+def _guard_state(state: NetworkState, checks: list) -> NetworkState:
+    """Attach the checks of traced parameters that `model.check` deferred (swept,
+    passed through jit, changed by an optimiser step) as one fused runtime check on the
+    initial state, so it runs once, before the scan. It guards every array of the
+    state (not only the step counter, which a network without delays never reads, so
+    the check would be removed with it); PRNG keys stay out, because error_if's
+    callback cannot carry them."""
+    if not checks:
+        return state
+    guarded, rest = eqx.partition(state, _not_key)
+    return eqx.combine(guard(guarded, checks), rest)
+
+
+def _not_key(x) -> bool:
+    return eqx.is_array(x) and not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
 def _result(model: NetworkModel, plan: _Plan, state: NetworkState, recorded, n_steps: int,

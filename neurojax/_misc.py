@@ -65,23 +65,76 @@ def _where(message: str) -> str:
     return f"{where}: {message}" if where else message
 
 
-def defer(bad: Any, message: str) -> None:
-    """Record a check of traced values: `bad` (any shape) is True where it fails and
-    `message` names the parameter, its unit and the allowed range. Does nothing outside
-    a `deferred_checks()` block."""
+@dataclasses.dataclass(frozen=True)
+class _Deferred:
+    """A traced `value` whose elements must lie in the range (see `defer`)."""
+
+    value: Any
+    low: float
+    high: float
+    low_open: bool
+    high_open: bool
+    allow_inf: bool
+    message: str
+
+
+def defer(
+    value: Any,
+    message: str,
+    *,
+    low: float = -math.inf,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_inf: bool = False,
+) -> None:
+    """Record a check of a traced `value`: every element must be a number in the range
+    (NaN never is; infinities only with `allow_inf`). `message` names the parameter,
+    its unit and the allowed range. Does nothing outside a `deferred_checks()` block."""
     pending = _PENDING.get()
     if pending is not None:
-        pending.append((jnp.any(bad), _where(message) + _TRACED_NOTE))
+        pending.append(_Deferred(value, low, high, low_open, high_open, allow_inf,
+                                 _where(message) + _TRACED_NOTE))
+
+
+def _bounds(c: _Deferred, dtype: np.dtype) -> tuple[Any, Any, bool, bool]:
+    """`c`'s range in `dtype` as `(low, high, low_closed, high_closed)`; without
+    `allow_inf` an infinite bound becomes the largest finite number, closed, so the
+    infinities fall outside the range. (Open bounds are compared as such, not moved to
+    the next number: next to 0 that is a subnormal, which XLA on CPU flushes to 0.)"""
+    big = np.finfo(dtype).max
+    low, high = dtype.type(c.low), dtype.type(c.high)
+    low_closed, high_closed = not c.low_open, not c.high_open
+    if not c.allow_inf:
+        if np.isinf(low):
+            low, low_closed = -big, True
+        if np.isinf(high):
+            high, high_closed = big, True
+    return low, high, low_closed, high_closed
 
 
 def guard(x: Any, checks: list) -> Any:
-    """Return `x` with every deferred check attached as one fused runtime check (one
-    `eqx.branched_error_if`, raising the first failing check's message). `x` must be
-    used by the computation, or the check is removed with it."""
+    """Return `x` with every deferred check attached as one fused runtime check: the
+    checked values are raveled into one vector and compared once against per-element
+    bounds, so the compiled cost hardly grows with the number of checks; one
+    `eqx.branched_error_if` raises the message of the first failing check. `x` must
+    be used by the computation, or the check is removed with it."""
     if not checks:
         return x
-    bad = jnp.stack([jnp.asarray(b) for b, _ in checks])
-    return eqx.branched_error_if(x, jnp.any(bad), jnp.argmax(bad), [m for _, m in checks])
+    values = [jnp.ravel(jnp.asarray(c.value)) for c in checks]
+    dtype = np.dtype(jnp.result_type(float, *[v.dtype for v in values]))
+    cols: list[list[np.ndarray]] = [[], [], [], [], []]
+    for i, (c, v) in enumerate(zip(checks, values)):
+        for col, item, kind in zip(cols, (*_bounds(c, dtype), i), (dtype, dtype, bool, bool, np.int32)):
+            col.append(np.full(v.shape, item, kind))
+    low, high, low_closed, high_closed, owner = (np.concatenate(col) for col in cols)
+    values = jnp.concatenate([v.astype(dtype) for v in values])
+    # NaN fails every comparison, so it is caught with the values out of range.
+    ok = ((values > low) | (low_closed & (values == low))) & (
+        (values < high) | (high_closed & (values == high))
+    )
+    index = jnp.asarray(owner)[jnp.argmin(ok)]
+    return eqx.branched_error_if(x, ~jnp.all(ok), index, [c.message for c in checks])
 
 
 def _describe(x: np.ndarray) -> str:
@@ -111,14 +164,9 @@ def check_range(
     allowed = f"{lo}{low:g}, {high:g}{hi}"
     unit_s = f" [{unit}]" if unit else ""
     if not is_concrete(value):
-        if _PENDING.get() is not None:
-            x = jnp.asarray(value)
-            bad = jnp.isnan(x) | ((x <= low) if low_open else (x < low))
-            bad = bad | ((x >= high) if high_open else (x > high))
-            if not allow_inf:
-                bad = bad | jnp.isinf(x)
-            finite_s = "" if allow_inf else "be finite and "
-            defer(bad, f"{name}{unit_s} must {finite_s}lie in {allowed}")
+        finite_s = "" if allow_inf else "be finite and "
+        defer(value, f"{name}{unit_s} must {finite_s}lie in {allowed}", low=low, high=high,
+              low_open=low_open, high_open=high_open, allow_inf=allow_inf)
         return
     name = _where(name)
     x = np.asarray(value, dtype=float)
@@ -264,13 +312,10 @@ def check_time_constant_vs_dt(tau: Any, dt: float, name: str, factor: float = 1.
     skip over the dynamics that the time constant describes."""
     tmin = min_concrete(tau)
     if tmin is None:
-        if _PENDING.get() is not None:
-            tau_min = jnp.min(jnp.asarray(tau))
-            bound = name if factor == 1.0 else f"{factor:g} * ({name})"
-            defer(
-                jnp.isnan(tau_min) | (dt > factor * tau_min),
-                f"dt [ms] = {dt:g} is too large for {name} [ms]: dt must lie in (0, {bound}]",
-            )
+        bound = name if factor == 1.0 else f"{factor:g} * ({name})"
+        # factor * tau >= dt for every element (an infinite tau, e.g. no leak, is fine).
+        defer(factor * jnp.asarray(tau), f"dt [ms] = {dt:g} is too large for {name} [ms]: "
+              f"dt must lie in (0, {bound}]", low=dt, allow_inf=True)
     elif dt > factor * tmin:
         raise ValueError(_where(
             f"dt [ms] = {dt:g} is too large for {name} [ms] = {tmin:g}: "
@@ -298,8 +343,7 @@ def check_order(low, high, low_name: str, high_name: str, unit: str = "mV") -> N
                 f"{low_name} [{unit}] must lie below {high_name} [{unit}], got "
                 f"{low_name}={np.asarray(low)!s} and {high_name}={np.asarray(high)!s}."
             ))
-    elif _PENDING.get() is not None:
-        defer(
-            jnp.asarray(low) >= jnp.asarray(high),
-            f"{low_name} [{unit}] must lie below {high_name} [{unit}]",
-        )
+    else:
+        defer(jnp.asarray(high) - jnp.asarray(low),
+              f"{low_name} [{unit}] must lie below {high_name} [{unit}]",
+              low=0.0, low_open=True, allow_inf=True)

@@ -72,10 +72,10 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import PRNGKeyArray
 
 from ._abstract import AbstractInput, Drive
-from ._misc import check_dt, is_concrete, steps_for
+from ._misc import check_dt, deferred_checks, is_concrete, steps_for
 from .connectivity.weights import SparseWeights
 from .network import BuiltProjection, NetworkModel, NetworkState, Population
-from .simulate import Record, Result, _plan, _result, _run, _run_args, simulate
+from .simulate import Record, Result, _guard_state, _plan, _result, _run, _run_args, simulate
 
 
 def mesh_1d(devices: Sequence[jax.Device] | None, axis_name: str) -> Mesh:
@@ -467,10 +467,12 @@ def simulate_sharded(
             f"simulate_sharded needs a built network (Network.build(key)), got {type(model).__name__}."
         )
     n_steps = steps_for(duration, dt)
-    model.check(dt)
+    with deferred_checks() as traced_checks:
+        model.check(dt)
     plan = _plan(model, Record() if record is None else record, dt, n_steps, state)
     t_start = float(state.step) * dt if is_concrete(state.step) else 0.0
     run_args = _run_args(model, state)
+    state = _guard_state(state, traced_checks)
     network, state = _split_network(model, state, mesh).place(state)
     state, recorded = _run(network, state, n_steps // plan.block_steps, dt, plan, checkpoint, *run_args)
     return _result(model, plan, state, recorded, n_steps, dt, t_start)

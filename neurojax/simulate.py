@@ -403,15 +403,22 @@ def simulate(
 
 def _guard_state(state: NetworkState, checks: list) -> NetworkState:
     """Attach the checks of traced parameters that `model.check` deferred (swept,
-    passed through jit, changed by an optimiser step) as one fused runtime check on the
-    initial state, so it runs once, before the scan. It guards every array of the
-    state (not only the step counter, which a network without delays never reads, so
-    the check would be removed with it); PRNG keys stay out, because error_if's
-    callback cannot carry them."""
+    passed through jit, changed by an optimiser step) as one fused runtime check that
+    runs once, before the scan. The check guards a scalar zero that is added to every
+    numeric array of the initial state, so that whatever a caller keeps depends on it
+    (the step counter alone is never read by a network without delays, and the check
+    would be removed with it); guarding the state itself would make the check's
+    callback carry the whole state and cost compile time. PRNG keys are left alone."""
     if not checks:
         return state
-    guarded, rest = eqx.partition(state, _not_key)
-    return eqx.combine(guard(guarded, checks), rest)
+    zero = guard(jnp.zeros((), jnp.int32), checks)
+
+    def attach(x):
+        if _not_key(x) and (jnp.issubdtype(x.dtype, jnp.inexact) or jnp.issubdtype(x.dtype, jnp.integer)):
+            return x + zero.astype(x.dtype)
+        return x
+
+    return jax.tree_util.tree_map(attach, state)
 
 
 def _not_key(x) -> bool:

@@ -161,7 +161,8 @@ class DualExponential(AbstractKinetics):
                     f"tau_rise={self.tau_rise} and tau_decay={self.tau_decay}."
                 )
         else:
-            defer(self.tau_rise >= self.tau_decay, "tau_rise [ms] must lie in (0, tau_decay)")
+            defer(self.tau_decay - self.tau_rise, "tau_rise [ms] must lie in (0, tau_decay)",
+                  low=0.0, low_open=True, allow_inf=True)
 
     @property
     def peak_normalisation(self) -> PopulationParam:

@@ -3,8 +3,8 @@
 Concrete values are checked in Python and raise a `ValueError` at once. Traced values
 (a parameter swept with `vmap`, passed through `jit` or differentiated with `grad`)
 cannot be checked in Python: inside a `deferred_checks()` block the same checks record
-a predicate and a message instead, and `guard` fuses all of them into one
-`eqx.branched_error_if` on a value the computation uses. `simulate` does this once per
+the value, its range and a message instead, and `guard` fuses all of them into one
+vectorised comparison and one `eqx.branched_error_if` on a value the computation uses. `simulate` does this once per
 run, before the scan (see `validate` and `NetworkModel.check`).
 """
 
@@ -30,9 +30,9 @@ def is_concrete(x: Any) -> bool:
 
 
 # ----------------------------------------------------------------------------- deferral
-# Checks of traced values collected by `deferred_checks()`: (predicate, message) pairs,
-# the predicate True where the check fails. `None` outside such a block, where traced
-# values pass unchecked (e.g. converters that run while a module is built under jit).
+# Checks of traced values collected by `deferred_checks()` (`_Deferred`: value, range,
+# message). `None` outside such a block, where traced values pass unchecked (e.g.
+# converters that run while a module is built under jit).
 _PENDING: contextvars.ContextVar[list | None] = contextvars.ContextVar("_PENDING", default=None)
 # Where the values being checked live, e.g. "population 'E' (LIF)", prefixed to messages.
 _WHERE: contextvars.ContextVar[str] = contextvars.ContextVar("_WHERE", default="")
@@ -312,6 +312,8 @@ def check_time_constant_vs_dt(tau: Any, dt: float, name: str, factor: float = 1.
     skip over the dynamics that the time constant describes."""
     tmin = min_concrete(tau)
     if tmin is None:
+        if _PENDING.get() is None:
+            return
         bound = name if factor == 1.0 else f"{factor:g} * ({name})"
         # factor * tau >= dt for every element (an infinite tau, e.g. no leak, is fine).
         defer(factor * jnp.asarray(tau), f"dt [ms] = {dt:g} is too large for {name} [ms]: "
@@ -343,7 +345,7 @@ def check_order(low, high, low_name: str, high_name: str, unit: str = "mV") -> N
                 f"{low_name} [{unit}] must lie below {high_name} [{unit}], got "
                 f"{low_name}={np.asarray(low)!s} and {high_name}={np.asarray(high)!s}."
             ))
-    else:
+    elif _PENDING.get() is not None:
         defer(jnp.asarray(high) - jnp.asarray(low),
               f"{low_name} [{unit}] must lie below {high_name} [{unit}]",
               low=0.0, low_open=True, allow_inf=True)

@@ -406,7 +406,7 @@ def _guard_state(state: NetworkState, checks: list) -> NetworkState:
     passed through jit, changed by an optimiser step) as one fused runtime check that
     runs once, before the scan. The check guards a scalar zero that is added to every
     numeric array of the initial state, so that whatever a caller keeps depends on it
-    (the step counter alone is never read by a network without delays, and the check
+    (the step counter alone is never read by a network without projections, so the check
     would be removed with it); guarding the state itself would make the check's
     callback carry the whole state and cost compile time. PRNG keys are left alone."""
     if not checks:

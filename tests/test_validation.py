@@ -23,7 +23,7 @@ from neurojax.neurons.hh import HodgkinHuxley
 from neurojax.neurons.lif import LIF
 from neurojax.neurons.rate import PowerLaw, Rate
 from neurojax.simulate import Record, simulate
-from neurojax.synapses.kinetics import Exponential
+from neurojax.synapses.kinetics import DualExponential, Exponential
 from neurojax.synapses.receptors import Conductance
 
 DT = 0.1  # [ms]
@@ -178,6 +178,19 @@ def test_validate_defers_hodgkin_huxley_checks_when_traced():
         check(jnp.asarray(-1.0), jnp.asarray(6.3))
     with _raises_naming("dt [ms] = 0.1 is too large for the largest step of HodgkinHuxley"):
         check(jnp.asarray(1.0), jnp.asarray(40.0))
+
+
+def test_dual_exponential_rise_below_decay_is_checked_when_traced():
+    @jax.jit
+    def check(tau_rise):
+        syn = eqx.tree_at(lambda s: s.tau_rise, DualExponential(1.0, 5.0), tau_rise)
+        with deferred_checks() as checks:
+            validate(syn)
+        return guard(jnp.zeros(()), checks)
+
+    check(jnp.asarray(2.0))
+    with _raises_naming("tau_rise [ms] must lie in (0, tau_decay)"):
+        check(jnp.asarray(6.0))
 
 
 def test_traced_values_outside_deferred_checks_still_pass_the_converters():

@@ -112,7 +112,7 @@ def prepare(model, duration: float, dt: float, seed: int, record, checkpoint: bo
 
     model.check(dt)
     state = model.init(jax.random.key(seed + 1), dt)
-    prepared = prepare_run(model, duration, dt, state, record, checkpoint)
+    prepared, state = prepare_run(model, duration, dt, state, record, checkpoint)
     t0 = time.perf_counter()
     compiled = compile_scan(model, state, prepared)
     compile_s = time.perf_counter() - t0

@@ -65,7 +65,7 @@ def main(argv=None):
     dt = args.dt
     state = model.init(jax.random.key(args.seed + 1), dt)
     record = nj.Record(spikes=(), rates=list(model.names), every=args.duration)
-    prepared = prepare_run(model, args.duration, dt, state, record)
+    prepared, state = prepare_run(model, args.duration, dt, state, record)
 
     def rates_one(m):
         _, rec = run_scan(m, state, prepared)

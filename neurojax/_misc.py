@@ -1,19 +1,140 @@
-"""Private helpers: parameter conversion and validation with clear errors."""
+"""Private helpers: parameter conversion and validation with clear errors.
+
+Concrete values are checked in Python and raise a `ValueError` at once. Traced values
+(a parameter swept with `vmap`, passed through `jit` or differentiated with `grad`)
+cannot be checked in Python: inside a `deferred_checks()` block the same checks record
+the value, its range and a message instead, and `guard` fuses all of them into one
+vectorised comparison and one `eqx.branched_error_if` on a value the computation uses. `simulate` does this once per
+run, before the scan (see `validate` and `NetworkModel.check`).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
+import jax.tree_util as jtu
 import numpy as np
 
 
 def is_concrete(x: Any) -> bool:
     """True when `x` holds concrete values (not a tracer), so it can be checked in Python."""
     return not isinstance(x, jax.core.Tracer)
+
+
+# ----------------------------------------------------------------------------- deferral
+# Checks of traced values collected by `deferred_checks()` (`_Deferred`: value, range,
+# message). `None` outside such a block, where traced values pass unchecked (e.g.
+# converters that run while a module is built under jit).
+_PENDING: contextvars.ContextVar[list | None] = contextvars.ContextVar("_PENDING", default=None)
+# Where the values being checked live, e.g. "population 'E' (LIF)", prefixed to messages.
+_WHERE: contextvars.ContextVar[str] = contextvars.ContextVar("_WHERE", default="")
+
+_TRACED_NOTE = " (checked at run time: the value is traced under jit, vmap or grad)"
+
+
+@contextlib.contextmanager
+def deferred_checks() -> Iterator[list]:
+    """Collect the checks of traced values made inside the block (see `guard`)."""
+    token = _PENDING.set([])
+    try:
+        yield _PENDING.get()
+    finally:
+        _PENDING.reset(token)
+
+
+@contextlib.contextmanager
+def checking(where: str) -> Iterator[None]:
+    """Name the component whose values are checked inside the block in error messages."""
+    token = _WHERE.set(where)
+    try:
+        yield
+    finally:
+        _WHERE.reset(token)
+
+
+def _where(message: str) -> str:
+    where = _WHERE.get()
+    return f"{where}: {message}" if where else message
+
+
+@dataclasses.dataclass(frozen=True)
+class _Deferred:
+    """A traced `value` whose elements must lie in the range (see `defer`)."""
+
+    value: Any
+    low: float
+    high: float
+    low_open: bool
+    high_open: bool
+    allow_inf: bool
+    message: str
+
+
+def defer(
+    value: Any,
+    message: str,
+    *,
+    low: float = -math.inf,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_inf: bool = False,
+) -> None:
+    """Record a check of a traced `value`: every element must be a number in the range
+    (NaN never is; infinities only with `allow_inf`). `message` names the parameter,
+    its unit and the allowed range. Does nothing outside a `deferred_checks()` block."""
+    pending = _PENDING.get()
+    if pending is not None:
+        pending.append(_Deferred(value, low, high, low_open, high_open, allow_inf,
+                                 _where(message) + _TRACED_NOTE))
+
+
+def _bounds(c: _Deferred, dtype: np.dtype) -> tuple[Any, Any, bool, bool]:
+    """`c`'s range in `dtype` as `(low, high, low_closed, high_closed)`; without
+    `allow_inf` an infinite bound becomes the largest finite number, closed, so the
+    infinities fall outside the range. (Open bounds are compared as such, not moved to
+    the next number: next to 0 that is a subnormal, which XLA on CPU flushes to 0.)"""
+    big = np.finfo(dtype).max
+    low, high = dtype.type(c.low), dtype.type(c.high)
+    low_closed, high_closed = not c.low_open, not c.high_open
+    if not c.allow_inf:
+        if np.isinf(low):
+            low, low_closed = -big, True
+        if np.isinf(high):
+            high, high_closed = big, True
+    return low, high, low_closed, high_closed
+
+
+def guard(x: Any, checks: list) -> Any:
+    """Return `x` with every deferred check attached as one fused runtime check: the
+    checked values are raveled into one vector and compared once against per-element
+    bounds, so the compiled cost hardly grows with the number of checks; one
+    `eqx.branched_error_if` raises the message of the first failing check. `x` must
+    be used by the computation, or the check is removed with it."""
+    if not checks:
+        return x
+    values = [jnp.ravel(jnp.asarray(c.value)) for c in checks]
+    dtype = np.dtype(jnp.result_type(float, *[v.dtype for v in values]))
+    cols: list[list[np.ndarray]] = [[], [], [], [], []]
+    for i, (c, v) in enumerate(zip(checks, values)):
+        for col, item, kind in zip(cols, (*_bounds(c, dtype), i), (dtype, dtype, bool, bool, np.int32)):
+            col.append(np.full(v.shape, item, kind))
+    low, high, low_closed, high_closed, owner = (np.concatenate(col) for col in cols)
+    values = jnp.concatenate([v.astype(dtype) for v in values])
+    # NaN fails every comparison, so it is caught with the values out of range.
+    ok = ((values > low) | (low_closed & (values == low))) & (
+        (values < high) | (high_closed & (values == high))
+    )
+    index = jnp.asarray(owner)[jnp.argmin(ok)]
+    return eqx.branched_error_if(x, ~jnp.all(ok), index, [c.message for c in checks])
 
 
 def _describe(x: np.ndarray) -> str:
@@ -35,15 +156,20 @@ def check_range(
 ) -> None:
     """Raise a `ValueError` naming `name`, its `unit` and the allowed range if a
     concrete `value` is NaN, infinite (unless `allow_inf`, e.g. "no cap") or lies
-    outside the range. Traced values pass unchecked."""
-    if not is_concrete(value):
-        return
-    x = np.asarray(value, dtype=float)
+    outside the range. A traced value is checked at run time inside a
+    `deferred_checks()` block and passes unchecked elsewhere."""
     lo = "(" if low_open else "["
     hi = ")" if (high_open or math.isinf(high)) else "]"
     lo = "(" if math.isinf(low) else lo
     allowed = f"{lo}{low:g}, {high:g}{hi}"
     unit_s = f" [{unit}]" if unit else ""
+    if not is_concrete(value):
+        finite_s = "" if allow_inf else "be finite and "
+        defer(value, f"{name}{unit_s} must {finite_s}lie in {allowed}", low=low, high=high,
+              low_open=low_open, high_open=high_open, allow_inf=allow_inf)
+        return
+    name = _where(name)
+    x = np.asarray(value, dtype=float)
     if np.any(np.isnan(x)):
         raise ValueError(f"{name}{unit_s} contains NaN; allowed range is {allowed}.")
     if not allow_inf and np.any(np.isinf(x)):
@@ -66,13 +192,15 @@ def param(
     high_open: bool = False,
     allow_inf: bool = False,
 ) -> Callable[[Any], jax.Array]:
-    """An equinox field converter: `jnp.asarray` plus a range check with a clear error."""
+    """An equinox field converter: `jnp.asarray` plus a range check with a clear error.
+
+    The converter carries its range (`convert.range`), so that `validate` can check the
+    field again where the value is used: a converter runs only when a module is built,
+    not when `eqx.tree_at` replaces a leaf or a transform traces a built model."""
+    spec = _Range(name, unit, low, high, low_open, high_open, allow_inf)
 
     def convert(value: Any) -> jax.Array:
-        check_range(
-            value, name, unit, low=low, high=high, low_open=low_open, high_open=high_open,
-            allow_inf=allow_inf,
-        )
+        spec.check(value)
         if isinstance(value, jax.Array):
             return value
         arr = np.asarray(value)
@@ -80,7 +208,58 @@ def param(
             return jnp.asarray(value, dtype=float)
         return jnp.asarray(value)
 
+    convert.range = spec  # type: ignore[attr-defined]
     return convert
+
+
+@dataclasses.dataclass(frozen=True)
+class _Range:
+    """The allowed range of a parameter (see `check_range`)."""
+
+    name: str
+    unit: str
+    low: float | int
+    high: float | int
+    low_open: bool
+    high_open: bool
+    allow_inf: bool
+
+    def check(self, value: Any) -> None:
+        check_range(
+            value, self.name, self.unit, low=self.low, high=self.high,
+            low_open=self.low_open, high_open=self.high_open, allow_inf=self.allow_inf,
+        )
+
+
+def _submodules(value: Any) -> list:
+    return [x for x in jtu.tree_leaves(value, is_leaf=lambda x: isinstance(x, eqx.Module))
+            if isinstance(x, eqx.Module)]
+
+
+def validate(module: Any) -> None:
+    """Check every parameter of `module` (an `eqx.Module`, or a pytree of them) and of
+    the modules inside it against the range of its field's converter, and run their
+    `__check_init__` checks again (orderings such as `v_reset < v_th`). Concrete values
+    raise a `ValueError`; traced values are deferred (see `deferred_checks`). This
+    catches values that never went through a converter: leaves replaced with
+    `eqx.tree_at`, batches under `vmap`, optimiser steps."""
+    if not isinstance(module, eqx.Module):
+        for sub in _submodules(module):
+            validate(sub)
+        return
+    for field in dataclasses.fields(module):
+        if field.metadata.get("static", False):
+            continue
+        value = getattr(module, field.name, None)
+        spec = getattr(field.metadata.get("converter"), "range", None)
+        if spec is not None and value is not None:
+            spec.check(value)
+        for sub in _submodules(value):
+            validate(sub)
+    for cls in type(module).__mro__:
+        check_init = cls.__dict__.get("__check_init__")
+        if check_init is not None:
+            check_init(module)
 
 
 def positive(name: str, unit: str) -> Callable[[Any], jax.Array]:
@@ -132,11 +311,18 @@ def check_time_constant_vs_dt(tau: Any, dt: float, name: str, factor: float = 1.
     """Raise if `dt` exceeds `factor` times the time constant `tau` [ms]: the step would
     skip over the dynamics that the time constant describes."""
     tmin = min_concrete(tau)
-    if tmin is not None and dt > factor * tmin:
-        raise ValueError(
+    if tmin is None:
+        if _PENDING.get() is None:
+            return
+        bound = name if factor == 1.0 else f"{factor:g} * ({name})"
+        # factor * tau >= dt for every element (an infinite tau, e.g. no leak, is fine).
+        defer(factor * jnp.asarray(tau), f"dt [ms] = {dt:g} is too large for {name} [ms]: "
+              f"dt must lie in (0, {bound}]", low=dt, allow_inf=True)
+    elif dt > factor * tmin:
+        raise ValueError(_where(
             f"dt [ms] = {dt:g} is too large for {name} [ms] = {tmin:g}: "
             f"dt must lie in (0, {factor * tmin:g}]."
-        )
+        ))
 
 
 def steps_for(duration: float, dt: float, name: str = "duration") -> int:
@@ -150,11 +336,16 @@ def steps_for(duration: float, dt: float, name: str = "duration") -> int:
     return n
 
 
-def check_order(low, high, low_name: str, high_name: str) -> None:
-    """Raise a `ValueError` unless concrete `low` lies below `high` (both [mV])."""
+def check_order(low, high, low_name: str, high_name: str, unit: str = "mV") -> None:
+    """Raise a `ValueError` unless concrete `low` lies below `high` (both [`unit`]);
+    traced values are deferred (see `deferred_checks`)."""
     if is_concrete(low) and is_concrete(high):
         if np.any(np.asarray(low) >= np.asarray(high)):
-            raise ValueError(
-                f"{low_name} [mV] must lie below {high_name} [mV], got "
+            raise ValueError(_where(
+                f"{low_name} [{unit}] must lie below {high_name} [{unit}], got "
                 f"{low_name}={np.asarray(low)!s} and {high_name}={np.asarray(high)!s}."
-            )
+            ))
+    elif _PENDING.get() is not None:
+        defer(jnp.asarray(high) - jnp.asarray(low),
+              f"{low_name} [{unit}] must lie below {high_name} [{unit}]",
+              low=0.0, low_open=True, allow_inf=True)

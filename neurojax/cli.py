@@ -38,7 +38,7 @@ def _run(args) -> int:
 
     model.check(dt)
     state = model.init(jax.random.key(args.seed + 1), dt)
-    run = prepare_run(model, duration, dt, state, Record())
+    run, state = prepare_run(model, duration, dt, state, Record())
     if args.progress:
         # Chunks of the scan, each compiled on first use: compilation is in the run time.
         t0 = time.perf_counter()

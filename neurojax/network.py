@@ -36,7 +36,7 @@ import numpy as np
 from jaxtyping import Array, Int, PRNGKeyArray
 
 from ._abstract import AbstractInput, AbstractModel, AbstractNeuron, Drive
-from ._misc import check_dt, check_range
+from ._misc import check_dt, check_range, checking, validate
 from .connectivity.builders import AbstractConnectivity
 from .connectivity.procedural import Procedural, ProceduralWeights
 from .connectivity.weights import (
@@ -217,14 +217,27 @@ class NetworkModel(AbstractModel[NetworkState]):
         )
 
     def check(self, dt: float) -> None:
-        """Validate every component against `dt` [ms] (raises `ValueError`)."""
+        """Validate every component against `dt` [ms]: shapes, every parameter's range
+        (again, since `eqx.tree_at` and transforms bypass the converters that checked
+        it at construction) and `dt` against the time constants. A concrete violation
+        raises a `ValueError` naming the component, the parameter, its unit and the
+        allowed range. Traced values are checked only inside a
+        `neurojax._misc.deferred_checks()` block, which collects them for one fused
+        runtime check (`simulate` does this)."""
         dt = check_dt(dt)
         for pop in self.populations:
-            pop.neuron.check(pop.n, dt)
+            with checking(f"population {pop.name!r} ({type(pop.neuron).__name__})"):
+                validate(pop.neuron)
+                validate(pop.initial)
+                pop.neuron.check(pop.n, dt)
         for proj in self.projections:
-            proj.synapse.check(dt)
+            with checking(f"projection {proj.name!r}"):
+                validate((proj.synapse, proj.receptor, proj.initial))
+                proj.synapse.check(dt)
         for inp, target in zip(self.inputs, self.input_targets):
-            inp.check(self.populations[target].n, dt)
+            with checking(f"{type(inp).__name__} input to {self.populations[target].name!r}"):
+                validate(inp)
+                inp.check(self.populations[target].n, dt)
 
     def init(self, key: PRNGKeyArray, dt: float) -> NetworkState:
         """Initial state for steps of `dt` [ms] (which sizes the delay buffers)."""

@@ -477,7 +477,7 @@ def simulate_sharded(
         raise ValueError(
             f"simulate_sharded needs a built network (Network.build(key)), got {type(model).__name__}."
         )
-    run = prepare_run(model, duration, dt, state, record, checkpoint, truncate)
+    run, state = prepare_run(model, duration, dt, state, record, checkpoint, truncate)
     network, state = _split_network(model, state, mesh).place(state)
     state, recorded = run_scan(network, state, run)
     return assemble_result(model, run, state, recorded)

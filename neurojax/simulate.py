@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
-from ._misc import check_dt, is_concrete, steps_for
+from ._misc import check_dt, deferred_checks, guard, is_concrete, steps_for
 from .network import NetworkModel, NetworkState
 
 
@@ -496,32 +496,38 @@ class PreparedRun:
         return self.n_steps // self.plan.block_steps
 
 
-def _check_model_and_time(model, duration, dt) -> tuple[float, int]:
-    """Validated `dt` and number of steps; `model` must be a built network valid at `dt`."""
+def _check_model_and_time(model, duration, dt) -> tuple[float, int, list]:
+    """Validated `dt` and number of steps; `model` must be a built network valid at `dt`
+    (concrete parameters are checked now; the checks of traced ones are returned, for
+    `_guard_state`)."""
     dt = check_dt(dt)
     if not isinstance(model, NetworkModel):
         raise ValueError(
             f"simulate needs a built network (Network.build(key)), got {type(model).__name__}."
         )
     n_steps = steps_for(duration, dt)
-    model.check(dt)
-    return dt, n_steps
+    with deferred_checks() as traced_checks:
+        model.check(dt)
+    return dt, n_steps, traced_checks
 
 
 def prepare_run(model: NetworkModel, duration: float, dt: float, state: NetworkState,
                 record: Record | None = None, checkpoint: bool | int | float = False,
-                truncate: float | int | None = None) -> PreparedRun:
+                truncate: float | int | None = None) -> tuple[PreparedRun, NetworkState]:
     """Validate `simulate`'s arguments against `model` and `state` and resolve them
-    (see `simulate` for their meaning); raises `ValueError` naming a bad one."""
-    dt, n_steps = _check_model_and_time(model, duration, dt)
+    (see `simulate` for their meaning); raises `ValueError` naming a bad one. Returns
+    the run and the state to start it from: `state`, carrying the runtime check of the
+    model's traced parameters (unchanged when they are concrete)."""
+    dt, n_steps, traced_checks = _check_model_and_time(model, duration, dt)
     plan = _plan(model, Record() if record is None else record, dt, n_steps, state)
     sizes, dtypes = _run_args(model, state)
-    return PreparedRun(
+    run = PreparedRun(
         plan=plan, n_steps=n_steps, dt=dt,
         segment=_checkpoint_steps(checkpoint, dt, n_steps, plan.block_steps),
         window=_truncate_steps(truncate, dt, n_steps), sizes=sizes, dtypes=dtypes,
         t_start=float(state.step) * dt if is_concrete(state.step) else 0.0,
     )
+    return run, _guard_state(state, traced_checks)
 
 
 def _scan_args(stepper, state: NetworkState, run: PreparedRun, n_blocks: int | None):
@@ -597,19 +603,23 @@ def simulate(
       backpropagation. The forward pass is unchanged.
 
     Pure and traceable: `jax.jit` (with `duration`, `dt`, `record`, `progress`,
-    `checkpoint`, `truncate` static), `jax.vmap` over models or keys, and `jax.grad` of a loss of
-    the result all work. A run that ends with NaN or infinity in any population's
-    state raises `FloatingPointError` naming the population; under a trace (`jit`,
-    `vmap`, `grad`) every returned array carries the check, so the error is an equinox
-    runtime error whatever part of the result a caller keeps.
+    `checkpoint`, `truncate` static), `jax.vmap` over models or keys, and `jax.grad` of a
+    loss of the result all work. Parameters are checked before the run: a concrete value
+    outside its range raises `ValueError`; a traced one (swept with `vmap`, passed
+    through `jit`, changed by an optimiser step inside `jit`) raises an equinox runtime
+    error with the same information (component, parameter, unit, allowed range), from
+    one fused check before the scan. A run that ends with NaN or infinity in any
+    population's state raises `FloatingPointError` naming the population; under a trace
+    (`jit`, `vmap`, `grad`) every returned array carries the check, so the error is an
+    equinox runtime error whatever part of the result a caller keeps.
     """
     if state is None:
         # Validate before init, whose errors would be less direct.
-        dt, _ = _check_model_and_time(model, duration, dt)
+        dt, _, _ = _check_model_and_time(model, duration, dt)
         if key is None:
             raise ValueError("simulate needs `key` (a jax.random key) or an initial `state`.")
         state = model.init(key, dt)
-    run = prepare_run(model, duration, dt, state, record, checkpoint, truncate)
+    run, state = prepare_run(model, duration, dt, state, record, checkpoint, truncate)
     if progress:
         from tqdm.auto import tqdm
 
@@ -624,6 +634,30 @@ def simulate(
     else:
         state, recorded = run_scan(model, state, run)
     return assemble_result(model, run, state, recorded)
+
+
+def _guard_state(state: NetworkState, checks: list) -> NetworkState:
+    """Attach the checks of traced parameters that `model.check` deferred (swept,
+    passed through jit, changed by an optimiser step) as one fused runtime check that
+    runs once, before the scan. The check guards a scalar zero that is added to every
+    numeric array of the initial state, so that whatever a caller keeps depends on it
+    (the step counter alone is never read by a network without projections, so the check
+    would be removed with it); guarding the state itself would make the check's
+    callback carry the whole state and cost compile time. PRNG keys are left alone."""
+    if not checks:
+        return state
+    zero = guard(jnp.zeros((), jnp.int32), checks)
+
+    def attach(x):
+        if _not_key(x) and (jnp.issubdtype(x.dtype, jnp.inexact) or jnp.issubdtype(x.dtype, jnp.integer)):
+            return x + zero.astype(x.dtype)
+        return x
+
+    return jax.tree_util.tree_map(attach, state)
+
+
+def _not_key(x) -> bool:
+    return eqx.is_array(x) and not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
 def _result(model: NetworkModel, plan: _Plan, state: NetworkState, recorded, n_steps: int,
@@ -650,13 +684,13 @@ def _result(model: NetworkModel, plan: _Plan, state: NetworkState, recorded, n_s
         bad = jnp.stack(flags)
         messages = tuple(_blow_up_message([name]) for name in names)
 
-        def guard(x):
+        def checked(x):
             if eqx.is_inexact_array(x):
                 return _checked(x, bad, messages)
             return eqx.branched_error_if(x, jnp.any(bad), jnp.argmax(bad), messages)
 
-        spikes, rates, variables = jax.tree_util.tree_map(guard, (spikes, rates, variables))
-        state = eqx.tree_at(lambda s: s.step, state, guard(state.step))
+        spikes, rates, variables = jax.tree_util.tree_map(checked, (spikes, rates, variables))
+        state = eqx.tree_at(lambda s: s.step, state, checked(state.step))
     sizes = tuple((p.name, p.n) for p in model.populations)
     indices = tuple(
         (f"{names[i]}.{var}", tuple(range(model.populations[i].n)) if idx is None else idx)

@@ -195,6 +195,10 @@ class Leak(AbstractChannel):
                 # keep a step within the membrane time constant.
                 tau = cm[leaky] / g[leaky]  # [µF/cm²] / [mS/cm²] = [ms]
                 check_time_constant_vs_dt(tau, dt, "tau_m = c_m/g (Leak)")
+        else:
+            g, cm = jnp.broadcast_arrays(_rank2(self.g), _rank2(c_m))
+            tau = jnp.where(g > 0, cm / jnp.where(g > 0, g, 1.0), jnp.inf)  # [ms]
+            check_time_constant_vs_dt(tau, dt, "tau_m = c_m/g (Leak)")
 
 
 class HHNaKState(eqx.Module):

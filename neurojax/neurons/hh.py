@@ -52,6 +52,7 @@ from .._misc import (
     check_shape,
     check_time_constant_vs_dt,
     finite,
+    is_concrete,
     nonnegative,
     positive,
 )
@@ -318,8 +319,9 @@ class AbstractConductanceNeuron(AbstractNeuron[_State]):
         """Open fractions [1] of the sodium and potassium channels ($m^3h$, $n^4$)."""
 
     @abc.abstractmethod
-    def max_dt(self) -> float:
-        """The largest step [ms] that `check` accepts with this model's integrator."""
+    def max_dt(self) -> ScalarLike:
+        """The largest step [ms] that `check` accepts with this model's integrator (a
+        traced scalar when the temperature factor is traced)."""
 
     @abc.abstractmethod
     def _gates_of(self, state: _State) -> _Gates: ...
@@ -429,8 +431,13 @@ def _area_default(density: float) -> float:
     return density * DEFAULT_AREA * _PER_DENSITY
 
 
-def _max_concrete(x: Any) -> float:
-    return float(np.max(np.asarray(x)))
+def _speedup(phi: Any, reference: float) -> Any:
+    """How much faster than at `reference` the kinetics run, `max(phi / reference, 1)`:
+    a float, or a traced scalar when `phi` is traced (the step bound is then checked at
+    run time, see `neurojax._misc.deferred_checks`)."""
+    if is_concrete(phi):
+        return max(float(np.max(np.asarray(phi))) / reference, 1.0)
+    return jnp.maximum(jnp.max(phi) / reference, 1.0)
 
 
 def _bound(
@@ -535,7 +542,7 @@ class HodgkinHuxley(AbstractConductanceNeuron[HodgkinHuxleyState]):
         v = self.resting_potential(n)
         return self._state_of(v, self.steady_gates(v))
 
-    def max_dt(self) -> float:
+    def max_dt(self) -> ScalarLike:
         """0.1 ms with `ExponentialEuler` and 0.05 ms with `RK4` at 6.3 °C, divided by
         the temperature factor when the kinetics are faster.
 
@@ -543,7 +550,7 @@ class HodgkinHuxley(AbstractConductanceNeuron[HodgkinHuxleyState]):
         10 µA/cm² (9 % at 0.2 ms; at 0.3 ms repetitive firing at 6.5 µA/cm² is lost).
         RK4 is within 0.02 % at 0.05 ms, stable at 0.07 ms and diverges at 0.1 ms.
         """
-        speedup = max(_max_concrete(self.phi), 1.0)
+        speedup = _speedup(self.phi, 1.0)
         return _bound(self.integrator, 0.1, 0.05) / speedup
 
     def _gates_of(self, state: HodgkinHuxleyState) -> _Gates:
@@ -633,7 +640,7 @@ class WangBuzsaki(AbstractConductanceNeuron[WangBuzsakiState]):
         v = self.resting_potential(n)
         return self._state_of(v, self.steady_gates(v))
 
-    def max_dt(self) -> float:
+    def max_dt(self) -> ScalarLike:
         """0.1 ms with `RK4` and 0.05 ms with `ExponentialEuler` at $\\phi$ = 5,
         shortened in proportion for larger $\\phi$.
 
@@ -641,7 +648,7 @@ class WangBuzsaki(AbstractConductanceNeuron[WangBuzsakiState]):
         at 0.2 ms). Freezing $m_\\infty$ over a step is costly: exponential Euler fires
         11-13 % slower at 0.05 ms and 18-23 % slower at 0.1 ms.
         """
-        speedup = max(_max_concrete(self.phi) / 5.0, 1.0)
+        speedup = _speedup(self.phi, 5.0)
         return _bound(self.integrator, 0.05, 0.1) / speedup
 
     def _gates_of(self, state: WangBuzsakiState) -> _Gates:
@@ -734,7 +741,7 @@ class TraubMiles(AbstractConductanceNeuron[TraubMilesState]):
         v = jnp.broadcast_to(self.e_l, (n,)).astype(float)
         return self._state_of(v, self.steady_gates(v))
 
-    def max_dt(self) -> float:
+    def max_dt(self) -> ScalarLike:
         """0.1 ms (the benchmark's step) with `ExponentialEuler`, 0.05 ms with `RK4`.
 
         At 0.1 ms exponential Euler fires 6-10 % slower than the converged rates at

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._custom_types import PopulationParam
-from .._misc import check_time_constant_vs_dt, is_concrete, positive
+from .._misc import check_time_constant_vs_dt, defer, is_concrete, positive
 
 
 class AbstractKinetics(eqx.Module):
@@ -160,6 +160,9 @@ class DualExponential(AbstractKinetics):
                     "tau_rise [ms] must lie in (0, tau_decay), got "
                     f"tau_rise={self.tau_rise} and tau_decay={self.tau_decay}."
                 )
+        else:
+            defer(self.tau_decay - self.tau_rise, "tau_rise [ms] must lie in (0, tau_decay)",
+                  low=0.0, low_open=True, allow_inf=True)
 
     @property
     def peak_normalisation(self) -> PopulationParam:

@@ -245,3 +245,11 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurojaxDeliverProcedural, DeliverProceduralImpl,
                                   .Attr<int64_t>("k")
                                   .Attr<int64_t>("exclude_self")
                                   .Attr<int64_t>("delay_steps"));
+
+// The jaxlib whose XLA FFI headers this library was compiled against (setup.py passes
+// it as a compile definition). neurojax/_native/__init__.py compares it with the
+// jaxlib it runs under and refuses to register the kernels when they differ.
+#ifndef NEUROJAX_BUILD_JAXLIB
+#define NEUROJAX_BUILD_JAXLIB "unknown"
+#endif
+extern "C" const char* NeurojaxBuildJaxlib() { return NEUROJAX_BUILD_JAXLIB; }

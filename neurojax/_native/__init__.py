@@ -66,8 +66,9 @@ def status() -> tuple[bool, str]:
     if built == "unknown" or _major_minor(built) != _major_minor(runtime):
         return False, (
             f"refused: {path.name} was built against jaxlib {built}, but jaxlib {runtime} "
-            "is installed (the XLA FFI may differ between releases); reinstall neurojax "
-            "to rebuild it. The pure-JAX kernels are used"
+            "is installed (the XLA FFI may differ between releases); rebuild it against "
+            "the installed jaxlib with `pip install --no-build-isolation -e .` (or upgrade "
+            "jaxlib to the build's). The pure-JAX kernels are used"
         )
     try:
         for name, symbol in ((DELIVER_EVENTS, lib.NeurojaxDeliverEvents),

@@ -74,7 +74,8 @@ def status() -> tuple[bool, str]:
         for name, symbol in ((DELIVER_EVENTS, lib.NeurojaxDeliverEvents),
                              (DELIVER_PROCEDURAL, lib.NeurojaxDeliverProcedural)):
             jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(symbol), platform="cpu")
-    except AttributeError as err:  # a stale or foreign build
+    except (AttributeError, RuntimeError) as err:  # a stale or foreign build; XLA's own
+        # FFI API version check raises XlaRuntimeError (a RuntimeError)
         return False, f"not registered ({err}); the pure-JAX kernels are used"
     return True, f"built against jaxlib {built}, running under jaxlib {runtime}"
 

@@ -10,6 +10,21 @@ jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests (or parameters: `pytest.param("native", marks=pytest.mark.native)`) marked
+    `native` need the optional compiled CPU kernel: without it (no C++ compiler, or
+    installed with NEUROJAX_NO_NATIVE=1) they are skipped, with the reason, and the
+    rest of the suite tests the pure-JAX kernels that such an install uses."""
+    from neurojax.connectivity import native_kernel_available, native_kernel_status
+
+    if native_kernel_available():
+        return
+    skip = pytest.mark.skip(reason=f"needs the compiled CPU kernel ({native_kernel_status()})")
+    for item in items:
+        if item.get_closest_marker("native") is not None:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def getkey():
     """A fresh PRNG key on every call, deterministic across runs."""

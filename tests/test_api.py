@@ -31,7 +31,8 @@ def test_subpackage_names():
     assert _public(nj.connectivity) == {
         "AbstractConnectivity", "AllToAll", "Dense", "DenseWeights", "FixedInDegree",
         "FixedProbability", "FromMatrix", "Sparse", "SparseWeights", "Synapses", "Events",
-        "compact_events", "native_kernel_available", "Procedural", "ProceduralWeights",
+        "compact_events", "native_kernel_available", "native_kernel_status", "Procedural",
+        "ProceduralWeights",
     }
     assert _public(nj.inputs) == {
         "AbstractInput", "Constant", "OrnsteinUhlenbeck", "OrnsteinUhlenbeckState", "Poisson",

@@ -144,7 +144,11 @@ def _count_compilations():
     try:
         yield events
     finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
+        # Public from jax 0.9; the private function it wraps exists from the floor (0.6.1).
+        unregister = getattr(jax.monitoring, "unregister_event_duration_listener", None)
+        if unregister is None:
+            from jax._src.monitoring import _unregister_event_duration_listener_by_callback as unregister
+        unregister(listener)
 
 
 def test_new_parameter_values_do_not_recompile():

@@ -1,9 +1,15 @@
 """Optional compiled kernels for XLA:CPU, registered through `jax.ffi`.
 
 `pip install` compiles `events.cc` (setup.py; it needs a C++17 compiler and the XLA
-FFI headers that jaxlib ships). The build is optional: without it, or on platforms
-other than CPU, neurojax uses its pure-JAX kernels, which define the semantics and
-are tested against the compiled ones.
+FFI headers that jaxlib ships; `NEUROJAX_NO_NATIVE=1` skips it). The build is
+optional: without it, or on platforms other than CPU, neurojax uses its pure-JAX
+kernels, which define the semantics and are tested against the compiled ones.
+
+The library records the jaxlib it was compiled against (`NeurojaxBuildJaxlib()`). The
+kernels are registered only when that version's major.minor equals the runtime
+jaxlib's: a kernel built against other FFI headers (a build environment that resolved
+another jaxlib, or jaxlib upgraded after the install) is refused, and `status()` says
+why, rather than risking a call across a changed FFI ABI.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import importlib.machinery
+import importlib.metadata
 import pathlib
 
 import jax
@@ -22,25 +29,71 @@ DELIVER_PROCEDURAL = "neurojax_deliver_procedural"
 KERNEL_VERSION = 2
 
 
+def _major_minor(version: str) -> tuple[str, ...]:
+    return tuple(version.split(".")[:2])
+
+
+def runtime_jaxlib() -> str:
+    try:
+        return importlib.metadata.version("jaxlib")
+    except importlib.metadata.PackageNotFoundError:  # e.g. a source build of jaxlib
+        from jaxlib import version
+
+        return version.__version__
+
+
 @functools.cache
-def available() -> bool:
-    """Whether the compiled CPU kernels were built and are registered with XLA."""
+def status() -> tuple[bool, str]:
+    """`(available, reason)`: whether the compiled CPU kernels are registered with XLA,
+    and in words why or why not. Loads and registers them on the first call."""
     here = pathlib.Path(__file__).parent
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         path = here / f"_events{suffix}"
         if path.exists():
             break
     else:
-        return False
+        return False, (
+            "not built: the install did not compile neurojax/_native/events.cc (no C++17 "
+            "compiler, or NEUROJAX_NO_NATIVE was set); the pure-JAX kernels are used"
+        )
     try:
         lib = ctypes.cdll.LoadLibrary(str(path))
-        version = lib.NeurojaxKernelVersion
-        version.restype = ctypes.c_int32
-        if version() != KERNEL_VERSION:
-            return False
+    except OSError as err:
+        return False, f"not loaded ({err}); the pure-JAX kernels are used"
+    try:
+        lib.NeurojaxKernelVersion.restype = ctypes.c_int32
+        version = lib.NeurojaxKernelVersion()
+    except AttributeError:  # a build from before the version was recorded
+        version = 1
+    if version != KERNEL_VERSION:
+        return False, (
+            f"refused: {path.name} has calling convention {version}, this package needs "
+            f"{KERNEL_VERSION} (a build left from an older events.cc); rebuild it with "
+            "`pip install -e .`. The pure-JAX kernels are used"
+        )
+    runtime = runtime_jaxlib()
+    try:
+        lib.NeurojaxBuildJaxlib.restype = ctypes.c_char_p
+        built = lib.NeurojaxBuildJaxlib().decode()
+    except AttributeError:  # a build from before the version was recorded
+        built = "unknown"
+    if built == "unknown" or _major_minor(built) != _major_minor(runtime):
+        return False, (
+            f"refused: {path.name} was built against jaxlib {built}, but jaxlib {runtime} "
+            "is installed (the XLA FFI may differ between releases); rebuild it against "
+            "the installed jaxlib with `pip install --no-build-isolation -e .` (or upgrade "
+            "jaxlib to the build's). The pure-JAX kernels are used"
+        )
+    try:
         for name, symbol in ((DELIVER_EVENTS, lib.NeurojaxDeliverEvents),
                              (DELIVER_PROCEDURAL, lib.NeurojaxDeliverProcedural)):
             jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(symbol), platform="cpu")
-    except (OSError, AttributeError):  # a stale or foreign build: use pure JAX
-        return False
-    return True
+    except (AttributeError, RuntimeError) as err:  # a stale or foreign build; XLA's own
+        # FFI API version check raises XlaRuntimeError (a RuntimeError)
+        return False, f"not registered ({err}); the pure-JAX kernels are used"
+    return True, f"built against jaxlib {built}, running under jaxlib {runtime}"
+
+
+def available() -> bool:
+    """Whether the compiled CPU kernels were built and are registered with XLA."""
+    return status()[0]

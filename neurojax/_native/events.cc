@@ -265,3 +265,11 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurojaxDeliverProcedural, DeliverProceduralImpl,
 // so that a build left from an older events.cc is not called with other arguments.
 // Version 2: the procedural kernel takes an offset operand and an n_post attribute.
 extern "C" int32_t NeurojaxKernelVersion() { return 2; }
+
+// The jaxlib whose XLA FFI headers this library was compiled against (setup.py passes
+// it as a compile definition). neurojax/_native/__init__.py compares it with the
+// jaxlib it runs under and refuses to register the kernels when they differ.
+#ifndef NEUROJAX_BUILD_JAXLIB
+#define NEUROJAX_BUILD_JAXLIB "unknown"
+#endif
+extern "C" const char* NeurojaxBuildJaxlib() { return NEUROJAX_BUILD_JAXLIB; }

@@ -22,4 +22,5 @@ from .weights import (
     Events as Events,
     compact_events as compact_events,
     native_kernel_available as native_kernel_available,
+    native_kernel_status as native_kernel_status,
 )

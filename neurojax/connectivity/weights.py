@@ -260,7 +260,8 @@ def native_call(target: str, per_batch: tuple[bool, ...], alias: int, attrs: tup
 def _require_native() -> None:
     if not _native.available():  # also registers the kernels with XLA on first use
         raise ValueError(
-            "kernel='native' needs the compiled CPU kernel, which this install does not have."
+            "kernel='native' needs the compiled CPU kernel, which this install does not have "
+            f"({native_kernel_status()})."
         )
 
 
@@ -300,6 +301,13 @@ def native_kernel_available() -> bool:
     """Whether the compiled CPU propagation kernel was built by `pip install` (else
     the pure-JAX kernels are used on CPU too)."""
     return _native.available()
+
+
+def native_kernel_status() -> str:
+    """Why the compiled CPU propagation kernel is or is not used, in words: not built
+    (no compiler, or `NEUROJAX_NO_NATIVE=1` at install), refused (built against another
+    jaxlib major.minor than the one installed), or built against which jaxlib."""
+    return _native.status()[1]
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7, 8))
@@ -526,8 +534,8 @@ def _check_kernel(owner: str, kernel: str, capacity: int | None) -> None:
     if kernel == "native" and not native_kernel_available():
         raise ValueError(
             f"{owner} kernel='native' needs the compiled CPU kernel, which this install "
-            "does not have (pip install builds it when a C++17 compiler is present); "
-            "use kernel='auto' or 'loop'."
+            "does not have (pip install builds it when a C++17 compiler is present; "
+            f"{native_kernel_status()}); use kernel='auto' or 'loop'."
         )
     if capacity is not None and (
         isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1

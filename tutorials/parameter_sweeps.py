@@ -248,7 +248,7 @@ iC, jC = G_AXIS.index(5.0), ETA_AXIS.index(2.0)
 # REFERENCES.md quotes 17.0-19.5 Hz for seeds 0-2 (numpy and NEST), "18.5 ± 1.5 Hz".
 # There a seed draws both the random connectivity and the initial V, g_e and g_i, and
 # most of the spread comes from the connectivity (one network over initial states
-# scatters by only ~0.4 Hz). So we sweep over whole networks, as
+# scatters by only 0.2-0.4 Hz). So we sweep over whole networks, as
 # `neurojax run coba --seed S` does: connectivity from key S, initial state from S + 1.
 #
 # A seed is a number on a sweep axis (`nj.sweep` refuses PRNG keys as axes). The

@@ -38,13 +38,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from scipy.integrate import quad
-from scipy.optimize import brentq
 from scipy.signal import welch
-from scipy.special import erfcx
 
 import neurojax as nj
 # The shared reproduced-vs-published table (tutorials/_compare.py).
+from _brunel_mean_field import mean_field_rate
 from _compare import Comparison
 
 parser = argparse.ArgumentParser(description="Brunel (2000) Fig. 8 regimes")
@@ -131,23 +129,7 @@ for regime in REGIMES:
 # solves ν = φ(μ(ν), σ(ν)).
 
 # %%
-TAU, THETA, V_R, T_REF, J, C_E, GAMMA = 20e-3, 20.0, 10.0, 2e-3, 0.1, 1000, 0.25  # s, mV
-
-
-def siegert(mu, sigma):
-    integral, _ = quad(lambda u: erfcx(-u), (V_R - mu) / sigma, (THETA - mu) / sigma)
-    return 1.0 / (T_REF + TAU * np.sqrt(np.pi) * integral)
-
-
-def mean_field_rate(g, eta):
-    nu_ext = eta * THETA / (J * C_E * TAU)  # [Hz]
-
-    def excess(nu):
-        mu = C_E * J * TAU * (nu_ext + nu * (1 - g * GAMMA))
-        sigma = np.sqrt(J * J * C_E * TAU * (nu_ext + nu * (1 + g * g * GAMMA)))
-        return siegert(mu, sigma) - nu
-
-    return brentq(excess, 1e-3, 1.0 / T_REF - 1e-3)
+# The equations are in `_brunel_mean_field.py` (shared with parameter_sweeps.py).
 
 
 G_ETA = {"A": (3.0, 2.0), "B": (6.0, 4.0), "C": (5.0, 2.0), "D": (4.5, 0.9)}

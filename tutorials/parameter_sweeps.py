@@ -39,9 +39,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from scipy.integrate import quad
-from scipy.optimize import brentq
-from scipy.special import erfcx
 
 # Double precision: near rheobase the membrane creeps towards threshold by ~1e-3 mV per
 # step, and float32 rounding over a thousand steps would move a crossing by a step.
@@ -49,6 +46,7 @@ jax.config.update("jax_enable_x64", True)
 
 import neurojax as nj
 # The shared reproduced-vs-published table (tutorials/_compare.py).
+from _brunel_mean_field import mean_field_rate
 from _compare import Comparison
 
 parser = argparse.ArgumentParser(description="Parameter sweeps with nj.sweep")
@@ -218,23 +216,7 @@ for j, eta in enumerate(ETA_AXIS):
 # irregular region (C) and only a guide in the oscillatory ones.
 
 # %%
-TAU_S, C_E, J, GAMMA = 20e-3, 1000, 0.1, 0.25  # [s], in-degree, [mV]
-
-
-def siegert(mu, sigma, tau=TAU_S, t_ref=T_REF * 1e-3):
-    integral, _ = quad(lambda u: erfcx(-u), (V_R - mu) / sigma, (THETA - mu) / sigma)
-    return 1.0 / (t_ref + tau * np.sqrt(np.pi) * integral)
-
-
-def mean_field_rate(g, eta):
-    nu_ext = eta * THETA / (J * C_E * TAU_S)  # [Hz]
-
-    def excess(nu):
-        mu = C_E * J * TAU_S * (nu_ext + nu * (1 - g * GAMMA))
-        sigma = np.sqrt(J * J * C_E * TAU_S * (nu_ext + nu * (1 + g * g * GAMMA)))
-        return siegert(mu, sigma) - nu
-
-    return brentq(excess, 1e-3, 1.0 / (T_REF * 1e-3) - 1e-3)
+# The equations are in `_brunel_mean_field.py` (shared with brunel_regimes.py).
 
 
 mf = np.array([[mean_field_rate(g, eta) for eta in ETA_AXIS] for g in G_AXIS])

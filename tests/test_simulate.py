@@ -23,7 +23,7 @@ from neurojax.inputs.stochastic import OrnsteinUhlenbeck
 from neurojax.network import Network, Population, Projection
 from neurojax.neurons.lif import LIF
 from neurojax.neurons.rate import FiringRate, Tanh
-from neurojax.simulate import Record, Result, simulate
+from neurojax.simulate import Checkpoint, Record, Result, simulate
 from neurojax.synapses.kinetics import Exponential
 from neurojax.synapses.receptors import Conductance, Current
 
@@ -222,9 +222,13 @@ def _result_and_grads(model, every, checkpoint):
 # 100 steps. (every [steps], checkpoint [steps]): True = 10 steps of 10 one-step blocks;
 # 7 steps do not divide 100 (14 segments and one of 2 steps); 15 steps are 3 blocks of 5
 # (6 segments and one of 2 blocks); 5 steps split every 10-step block in two; True with
-# 10-step blocks is one block per segment.
+# 10-step blocks is one block per segment. Nested: 2 levels of (22, 5) steps and 3 of
+# (32, 10, 3) (neither divides 100, nor its parent); (20, 5) steps with 10-step blocks
+# (2 blocks, then halves of a block); (30, 10, 5) steps with 5-step blocks.
 @pytest.mark.parametrize("every, checkpoint", [
     (None, True), (None, 0.7), (0.5, 1.5), (1.0, 0.5), (1.0, True),
+    (None, Checkpoint(levels=2)), (None, Checkpoint(levels=3)), (1.0, Checkpoint(levels=2)),
+    (0.5, Checkpoint(levels=3)),
 ])
 def test_checkpoint_segments_give_identical_results_and_gradients(every, checkpoint):
     (_, plain), grads = _result_and_grads(MODEL, every, False)
@@ -238,13 +242,26 @@ def test_checkpoint_segments_give_identical_results_and_gradients(every, checkpo
 def test_default_checkpoint_segment_is_about_sqrt_steps():
     from neurojax.simulate import _checkpoint_steps
 
-    assert _checkpoint_steps(True, 0.1, 10_000, 1) == 100
-    assert _checkpoint_steps(True, 0.1, 10_000, 30) == 90  # whole 30-step blocks
-    assert _checkpoint_steps(True, 0.1, 10_000, 1000) == 100  # a divisor of the block
-    assert _checkpoint_steps(True, 0.1, 10_000, 10_000) == 100
-    assert _checkpoint_steps(True, 0.1, 2, 2) in (1, 2)
-    assert _checkpoint_steps(False, 0.1, 10_000, 1) is None
-    assert _checkpoint_steps(2.5, 0.1, 10_000, 5) == 25
+    assert _checkpoint_steps(True, 0.1, 10_000, 1) == (100,)
+    assert _checkpoint_steps(True, 0.1, 10_000, 30) == (90,)  # whole 30-step blocks
+    assert _checkpoint_steps(True, 0.1, 10_000, 1000) == (100,)  # a divisor of the block
+    assert _checkpoint_steps(True, 0.1, 10_000, 10_000) == (100,)
+    assert _checkpoint_steps(True, 0.1, 2, 2) in ((1,), (2,))
+    assert _checkpoint_steps(False, 0.1, 10_000, 1) == ()
+    assert _checkpoint_steps(2.5, 0.1, 10_000, 5) == (25,)
+    assert _checkpoint_steps(Checkpoint(levels=1), 0.1, 10_000, 30) == (90,)
+
+
+def test_nested_checkpoint_segments_are_about_powers_of_steps():
+    from neurojax.simulate import _checkpoint_steps
+
+    # L levels: segments of ~n^(i/(L+1)) steps, outermost first.
+    assert _checkpoint_steps(Checkpoint(levels=2), 0.1, 10_000, 1) == (464, 22)
+    assert _checkpoint_steps(Checkpoint(levels=3), 0.1, 10_000, 1) == (1000, 100, 10)
+    # Multiples or divisors of a 30-step block: whole blocks, then parts of a block.
+    assert _checkpoint_steps(Checkpoint(levels=3), 0.1, 10_000, 30) == (990, 90, 10)
+    # A short run gets fewer distinct levels.
+    assert _checkpoint_steps(Checkpoint(levels=4), 0.1, 4, 1) == (3, 2, 1)
 
 
 def _gradient_temp_bytes(checkpoint, n_steps):

@@ -313,6 +313,7 @@ def test_bad_checkpoint_levels_are_rejected(levels):
     with pytest.raises(ValueError, match=r"Checkpoint levels must be an integer >= 1, got"):
         Checkpoint(levels=levels)
 
+
 def test_dense_and_sparse_layouts_agree_in_values_and_gradients():
     # One network, two containers for the same sampled synapses. The sparse custom VJP
     # must give the dense matmul's gradient, for the weights and for the surrogate
@@ -333,6 +334,7 @@ def test_dense_and_sparse_layouts_agree_in_values_and_gradients():
     assert np.any(g_sparse != 0)
     np.testing.assert_allclose(g_sparse[mask], g_dense[mask], rtol=1e-9, atol=1e-12)
 
+
 def _rate_net(layout, n=4):
     rng = np.random.default_rng(0)
     w = rng.normal(0.0, 0.6, (n, n))  # (post, pre) [input units per rate unit]
@@ -344,6 +346,7 @@ def _rate_net(layout, n=4):
         inputs=[Constant("R", amplitude=jnp.asarray(rng.normal(0.5, 0.5, n)))],
     ).build(jax.random.key(0))
 
+
 def _rate_loss(model):
     res = simulate(model, 5.0, DT, key=KEY,
                    record=Record(spikes=(), r={"R": None}, every=0.5))
@@ -351,7 +354,9 @@ def _rate_loss(model):
     c = jnp.cos(jnp.arange(r.size, dtype=float)).reshape(r.shape)  # a fixed readout
     return jnp.sum(c * r)
 
+
 _rate_loss_and_grad = eqx.filter_jit(eqx.filter_value_and_grad(_rate_loss))
+
 
 def test_rate_network_gradients_match_finite_differences_in_both_layouts():
     # Graded tanh units start at r = 0, so the sparse path starts with no active rows and
@@ -382,8 +387,10 @@ def test_rate_network_gradients_match_finite_differences_in_both_layouts():
                                np.asarray(g_d.projections[0].weights.weights)[off_diagonal], rtol=1e-10)
     np.testing.assert_allclose(g_s.inputs[0].amplitude, g_d.inputs[0].amplitude, rtol=1e-10)
 
+
 # ---------------------------------------------------------------------------------------
 # Progress and continuation
+
 
 def test_progress_bar_gives_the_same_result(base):
     # Also the integer-index selection (negative indices wrap), against the full record.
@@ -396,6 +403,7 @@ def test_progress_bar_gives_the_same_result(base):
                                   np.asarray(base.variables["E.v"])[:, [5, 0, N - 1]])
     _tree_equal(res.state, base.state)
 
+
 def test_continuing_from_state_equals_one_long_run(base):
     first = simulate(MODEL, T / 2, DT, key=KEY, record=REC_ALL)
     rest = simulate(MODEL, T / 2, DT, state=first.state, record=REC_ALL)
@@ -405,8 +413,10 @@ def test_continuing_from_state_equals_one_long_run(base):
     _tree_equal(rest.state, base.state)
     np.testing.assert_allclose(rest.times(), base.times()[round(T / 2 / DT):], rtol=1e-12)
 
+
 # ---------------------------------------------------------------------------------------
 # Record and Result
+
 
 def test_decimation_and_neuron_selection(base):
     mask = MASK
@@ -429,6 +439,7 @@ def test_decimation_and_neuron_selection(base):
     # Without spikes, the step count comes from the rates.
     assert res.n_steps == round(T / DT)
 
+
 def test_rates_agree_with_spikes(base):
     s = np.asarray(base.spikes["E"], float)
     np.testing.assert_allclose(np.asarray(base.rates["E"]), s.mean(axis=1) / (DT * 1e-3), rtol=1e-12)
@@ -443,6 +454,7 @@ def test_rates_agree_with_spikes(base):
     np.testing.assert_array_equal(ids, neurons)
     assert np.all(np.diff(times) >= 0)
 
+
 def test_isi_cv_matches_a_direct_computation(base):
     times, ids = base.spike_times("E")
     cvs = []
@@ -455,6 +467,7 @@ def test_isi_cv_matches_a_direct_computation(base):
     np.testing.assert_allclose(base.isi_cv("E", min_spikes=3), np.mean(cvs), rtol=1e-12)
     assert math.isnan(base.isi_cv("E", min_spikes=10_000))
 
+
 def test_raster_returns_a_figure(base):
     fig = base.raster()
     try:
@@ -462,6 +475,7 @@ def test_raster_returns_a_figure(base):
         assert len(fig.axes) == 2
     finally:
         plt.close(fig)
+
 
 def test_raster_draws_into_given_axes(base):
     fig, (ax_r, ax_a) = plt.subplots(2, 1)
@@ -474,6 +488,7 @@ def test_raster_draws_into_given_axes(base):
         assert len(ax_a.lines) == 1 and len(fig.axes) == 2
     finally:
         plt.close(fig)
+
 
 def test_to_numpy_and_save_load_round_trip(base, tmp_path):
     arrays = base.to_numpy()
@@ -490,13 +505,16 @@ def test_to_numpy_and_save_load_round_trip(base, tmp_path):
         np.testing.assert_array_equal(a, arrays[k])
     assert loaded.rate("E") == base.rate("E")
 
+
 # ---------------------------------------------------------------------------------------
 # Bad input
+
 
 @pytest.mark.parametrize("dt", [0.0, -0.1, math.nan, math.inf])
 def test_bad_dt_is_rejected(dt):
     with pytest.raises(ValueError, match=r"dt \[ms\] must lie in \(0, inf\)"):
         simulate(MODEL, T, dt, key=KEY)
+
 
 def test_dt_too_large_for_the_model_is_rejected():
     # tau_m = 10 ms, synapse tau = 5 ms.
@@ -506,16 +524,19 @@ def test_dt_too_large_for_the_model_is_rejected():
     with pytest.raises(ValueError, match=r"dt \[ms\] = 20 is too large for tau_m = c_m/g_l \[ms\] = 10"):
         simulate(slow_synapse, 80.0, 20.0, key=KEY)
 
+
 @pytest.mark.parametrize("duration", [10.05, 0.0, -1.0])
 def test_duration_must_be_a_positive_multiple_of_dt(duration):
     with pytest.raises(ValueError, match=r"duration \[ms\]"):
         simulate(MODEL, duration, DT, key=KEY)
+
 
 def test_record_every_must_divide_duration_and_be_a_multiple_of_dt():
     with pytest.raises(ValueError, match=r"multiple of Record every \[ms\] = 3"):
         simulate(MODEL, T, DT, key=KEY, record=Record(every=3.0))
     with pytest.raises(ValueError, match=r"Record every \[ms\] = 0.15 must be a positive multiple of dt"):
         simulate(MODEL, T, DT, key=KEY, record=Record(every=0.15))
+
 
 @pytest.mark.parametrize("record", [
     Record(spikes=["X"]),
@@ -526,6 +547,7 @@ def test_record_of_unknown_population_is_rejected(record):
     with pytest.raises(ValueError, match=r"unknown population 'X'; the network has \['E'\]"):
         simulate(MODEL, T, DT, key=KEY, record=record)
 
+
 def test_record_of_unknown_variable_is_rejected():
     with pytest.raises(ValueError, match=r"cannot record 'w' of population 'E': LIF state has \['v', 'refractory'\]"):
         simulate(MODEL, T, DT, key=KEY, record=Record(w={"E": None}))
@@ -534,15 +556,18 @@ def test_record_of_unknown_variable_is_rejected():
     with pytest.raises(ValueError, match=r"selects neurons outside \[0, 12\)"):
         simulate(MODEL, T, DT, key=KEY, record=Record(v={"E": [0, 12]}))
 
+
 def test_simulate_needs_a_key_or_state():
     with pytest.raises(ValueError, match="needs `key`"):
         simulate(MODEL, T, DT)
+
 
 def test_result_window_outside_the_run_is_rejected(base):
     with pytest.raises(ValueError, match=r"time window \[ms\] must lie within \[0, 10\]"):
         base.rate("E", t_start=5.0, t_stop=12.0)
     with pytest.raises(ValueError, match="spikes of population 'I' were not recorded"):
         base.rate("I")
+
 
 def _blow_up_net(noise=False):
     # A negative conductance of 1e5 nS makes the effective leak g_l + g negative, so
@@ -557,9 +582,11 @@ def _blow_up_net(noise=False):
         inputs.append(OrnsteinUhlenbeck("ok", mean=0.0, sigma=10.0, tau=2.0))
     return Network([stable, unstable], inputs=inputs).build(jax.random.key(0))
 
+
 def test_numerical_blow_up_raises_floating_point_error_naming_the_population():
     with pytest.raises(FloatingPointError, match=r"NaN or infinity in population\(s\) \['bad'\]"):
         simulate(_blow_up_net(), 5.0, DT, key=KEY)
+
 
 def test_numerical_blow_up_under_jit_raises_naming_the_population():
     sim = jax.jit(simulate, static_argnames=("duration", "dt"))
@@ -571,9 +598,11 @@ def test_numerical_blow_up_under_jit_raises_naming_the_population():
     with pytest.raises((RuntimeError, ValueError), match=r"NaN or infinity in population\(s\) \['bad'\]"):
         jax.block_until_ready(sim(_blow_up_net(noise=True), duration=5.0, dt=DT, key=KEY))
 
+
 def _mean_rate_of_ok(model):
     res = simulate(model, 5.0, DT, key=KEY, record=Record(spikes=(), rates=["ok"]))
     return res.rates["ok"].mean()
+
 
 @pytest.mark.parametrize("transform", ["jit", "grad", "vmap"])
 def test_blow_up_is_reported_when_only_a_rate_is_returned(transform):
@@ -595,12 +624,15 @@ def test_blow_up_is_reported_when_only_a_rate_is_returned(transform):
     with pytest.raises((RuntimeError, ValueError), match=r"NaN or infinity in population\(s\) \['bad'\]"):
         jax.block_until_ready(fn(bad))
 
+
 # ---------------------------------------------------------------------------------------
 # Truncated backpropagation through time
+
 
 def _readout(r):
     c = jnp.cos(jnp.arange(r.size, dtype=float)).reshape(r.shape)  # a fixed readout
     return jnp.sum(c * r)
+
 
 def _windowed_losses(model, truncate):
     """Loss of 6 ms of the rate network: one run with `truncate`, and the reference: two
@@ -613,6 +645,7 @@ def _windowed_losses(model, truncate):
     second = simulate(model, 3.0, DT, state=held, record=rec)
     reference = jnp.concatenate([first.variables["R.r"], second.variables["R.r"]])
     return _readout(whole.variables["R.r"]), _readout(reference)
+
 
 def test_truncated_bptt_equals_windows_differentiated_separately():
     # Truncation at 3 ms must give exactly the gradient of the two windows whose second
@@ -634,6 +667,7 @@ def test_truncated_bptt_equals_windows_differentiated_separately():
     # A window as long as the run is full backpropagation (the initial state is a constant).
     g_long = eqx.filter_jit(eqx.filter_grad(lambda m: _windowed_losses(m, 6.0)[0]))(model)
     np.testing.assert_allclose(np.asarray(g_long.projections[0].weights.weights), w_full, rtol=1e-12)
+
 
 @pytest.mark.parametrize("truncate, match", [
     (0.0, r"truncate \[ms\] must lie in \(0, inf\), got 0.0"),

@@ -132,9 +132,9 @@ class Checkpoint:
     forward steps up to L more times. `levels=1` is `checkpoint=True` (segments of
     ~sqrt(n) steps, one extra forward pass); for 1 s at dt = 0.1 ms, L = 1, 2, 3 keep
     ~200, ~65, ~40 states' worth (segments of 100; 464 and 22; 1000, 100 and 10 steps).
-    Each level also holds a few buffers of its own, so past ~3 levels the plan grows
-    again (1 s of COBA-4k: 35, 16, 13, 15 MB for L = 1-4), and compilation takes longer
-    with every level. Results and gradients are the same as without checkpointing.
+    Buffers that do not depend on the segments (the sparse projections' backward)
+    set a floor, and past ~3 levels the plan grows again (1 s of COBA-4k: 35, 16, 13,
+    15 MB for L = 1-4); compilation takes longer with every level. Results and gradients are the same as without checkpointing.
 
     !!! example
 
@@ -672,12 +672,12 @@ def simulate(
       of ~steps^(i/(L+1)) steps), keeping ~(L + 1) steps^(1/(L+1)) states' worth, for up
       to L extra forward passes; `Checkpoint(levels=1)` is `True`. On 1 s of COBA-4k
       (rates every step, CPU) XLA plans 35, 16, 13, 15 MB for the gradient with
-      L = 1, 2, 3, 4 (the forward pass: 2.1 MB; every level adds buffers of its own, so
-      more than 3 levels costs memory there), at about the same fwd+bwd time (~9 s),
-      but compiling takes 11 s for L = 1 and 22-88 s for L = 2-4: `True` stays the
-      default choice, a few levels are for runs whose gradient does not fit.
-      Results are identical with or without it; the backward pass runs the forward
-      steps a second time (up to L + 1 times with L levels).
+      L = 1, 2, 3, 4 (the forward pass: 2.1 MB; several MB of the sparse projections'
+      backward buffers remain whatever L, and a 4th level costs more than it saves),
+      at about the same fwd+bwd time (~9 s), but compiling takes 11 s for L = 1 and
+      22-88 s for L = 2-4: `True` stays the default choice, more levels are for runs
+      whose gradient does not fit. Results are identical with or without it; the
+      backward pass runs the forward steps again (once per level, at most).
     - `truncate`: Truncated backpropagation through time: a window [ms] (a multiple of
       `dt`, in (0, duration]); the gradient through the network state is stopped at
       the start of every window (every `truncate` ms from `init`), so a recorded value

@@ -3,7 +3,7 @@ through 1 s of a 4000-neuron LIF network (COBA-4k), with and without
 ``checkpoint=True`` in ``nj.simulate``.
 
     python benchmarks/bptt.py [--quick] [--duration MS] [--every MS] [--checkpoint MS]
-                              [--repeats N]
+                              [--levels L [L ...]] [--repeats N]
 
 The loss is the mean E and I population rate (surrogate gradients through every
 spike); the gradient is taken with respect to every floating-point leaf of the built
@@ -16,7 +16,8 @@ surrogate. The rates are recorded every step by default (``Record.every = dt``, 
 default recording); ``checkpoint=True`` rematerialises segments of ~sqrt(steps) steps
 (100 steps = 10 ms for 1 s at dt = 0.1 ms) whatever the recording, so memory should
 follow segments + one segment of steps instead of all steps. ``--checkpoint MS`` sets the
-segment length instead.
+segment length instead; ``--levels 1 2 3 4`` compares nested checkpointing
+(``nj.Checkpoint(levels=L)``, segments of ~steps^(i/(L+1)) steps) at each L instead.
 
 Memory is reported two ways: XLA's own buffer plan of the compiled gradient
 (``memory_analysis()``: temporaries + arguments + outputs; exact and noise-free), and
@@ -43,6 +44,8 @@ def main(argv=None):
                    help="recording block of the rates [ms] (default dt: the default Record)")
     p.add_argument("--checkpoint", type=float, default=None,
                    help="checkpoint segment [ms] (default: checkpoint=True, ~sqrt(steps) steps)")
+    p.add_argument("--levels", type=int, nargs="+", default=None,
+                   help="nested checkpointing: one row per nj.Checkpoint(levels=L)")
     args = finish_args(p.parse_args(argv))
 
     import time
@@ -70,7 +73,9 @@ def main(argv=None):
         return eqx.filter_jit(eqx.filter_value_and_grad(loss))
 
     segment = True if args.checkpoint is None else args.checkpoint
-    variants = (None, False, segment)
+    checkpoints = ([nj.Checkpoint(levels=L) for L in args.levels] if args.levels
+                   else [segment])
+    variants = (None, False, *checkpoints)
     rows, grads, plans = [], {}, {}
     runs = {}
     for checkpoint in variants:
@@ -104,7 +109,7 @@ def main(argv=None):
 
     leaves = {k: [np.asarray(x) for x in jax.tree.leaves(eqx.filter(g[1], eqx.is_inexact_array))]
               for k, g in grads.items() if k is not None}
-    if not grads[False][0] == grads[segment][0] == grads[None][0]:
+    if not all(grads[False][0] == grads[c][0] == grads[None][0] for c in checkpoints):
         raise SystemExit("bptt: the checkpointed forward pass gives a different loss: not timing a wrong run.")
     if args.n == 4000 and args.duration >= 1000.0:
         check_rates("BPTT COBA-4k", {"E and I": grads[False][0]}, *RATE_RANGE,
@@ -112,7 +117,7 @@ def main(argv=None):
     # Rematerialisation recomputes the same forward ops, so both gradients must agree,
     # entry by entry (non-finite entries included; float32 reassociation allowed).
     same = all(np.allclose(a, b, rtol=1e-4, atol=0.0, equal_nan=True)
-               for a, b in zip(leaves[False], leaves[segment]))
+               for c in checkpoints for a, b in zip(leaves[False], leaves[c]))
     if not same:
         raise SystemExit("bptt: the checkpointed gradient differs: not timing a wrong run.")
     finite = [np.isfinite(a) for a in leaves[False]]
@@ -122,7 +127,7 @@ def main(argv=None):
 
     rate = grads[False][0]
     names = {None: "forward only", False: "fwd+bwd",
-             segment: f"fwd+bwd, checkpoint={segment}"}
+             **{c: f"fwd+bwd, checkpoint={c}" for c in checkpoints}}
     for checkpoint in variants:
         name = names[checkpoint]
         rows.append({"name": name, "status": "ok", "build_s": build_s,
@@ -132,11 +137,12 @@ def main(argv=None):
                      "xla_buffers_mb": plans[checkpoint], "rates_hz": {"mean": rate}})
     every = args.dt if args.every is None else args.every
     title = (f"BPTT through COBA-{args.n}: {args.duration:g} ms at dt = {args.dt:g} ms, "
-             f"rates recorded every {every:g} ms, checkpoint={segment}; gradient of the mean "
+             f"rates recorded every {every:g} ms, checkpoint={', '.join(map(str, checkpoints))}; "
+             "gradient of the mean "
              "rate w.r.t. all float leaves")
     payload = report("bptt", args, rows, title, config={
         "n": args.n, "dt": args.dt, "duration": args.duration, "every": every,
-        "checkpoint": segment, "seed": args.seed}, extra={
+        "checkpoint": segment, "levels": args.levels, "seed": args.seed}, extra={
                                    "peak_memory_method": memory_method(),
                                    "gradient_finite_fraction": finite_fraction,
                                    "largest_finite_gradient": largest},
@@ -144,11 +150,11 @@ def main(argv=None):
     for r in rows:
         plan = r["xla_buffers_mb"]
         plan = "n/a" if plan is None else f"{plan:.0f} MB"
-        print(f"{r['name']:<22} XLA buffer plan {plan}; measured peak - memory at start: "
+        print(f"{r['name']:<40} XLA buffer plan {plan}; measured peak - memory at start: "
               f"{r['peak_increase_mb']:.0f} MB")
     print(f"peak [MB]: {memory_method()}")
-    for checkpoint in (False, segment):
-        print(f"{names[checkpoint]}: peak {peaks[checkpoint] / peaks[None]:.2f}x the forward "
+    for checkpoint in (False, *checkpoints):
+        print(f"{names[checkpoint]}: {min(times[checkpoint]):.1f} s; peak {peaks[checkpoint] / peaks[None]:.2f}x the forward "
               f"pass's; XLA buffer plan {plans[checkpoint] / plans[None]:.2f}x"
               if peaks[None] and plans[None] and plans[checkpoint] else "")
     print(f"checkpointed gradient = plain gradient; finite entries {finite_fraction:.0%}, "

@@ -81,7 +81,7 @@ from ._misc import is_concrete
 from .connectivity.procedural import ProceduralWeights
 from .connectivity.weights import SparseWeights
 from .network import BuiltProjection, NetworkModel, NetworkState, Population
-from .simulate import Record, Result, assemble_result, prepare_run, run_scan, simulate
+from .simulate import Checkpoint, Record, Result, assemble_result, prepare_run, run_scan, simulate
 
 
 def mesh_1d(devices: Sequence[jax.Device] | None, axis_name: str) -> Mesh:
@@ -440,7 +440,7 @@ def simulate_sharded(
     state: NetworkState | None = None,
     mesh: Mesh | None = None,
     record: Record | None = None,
-    checkpoint: bool | int | float = False,
+    checkpoint: bool | int | float | Checkpoint = False,
     truncate: float | int | None = None,
     method: str = "gspmd",
 ) -> Result:

@@ -14,8 +14,8 @@ def _public(module):
 
 def test_top_level_names():
     assert _public(nj) == {
-        "AbstractInput", "AbstractModel", "AbstractNeuron", "Drive", "LogNormal", "Network",
-        "NetworkModel", "NetworkState", "Normal", "Population", "Projection", "Record",
+        "AbstractInput", "AbstractModel", "AbstractNeuron", "Checkpoint", "Drive", "LogNormal",
+        "Network", "NetworkModel", "NetworkState", "Normal", "Population", "Projection", "Record",
         "Result", "Uniform", "check_grad", "simulate", "sweep",
     }
     assert {"analysis", "connectivity", "gallery", "inputs", "neurons", "ode", "sharding", "surrogate",

@@ -192,17 +192,11 @@ def _checkpoint_steps(checkpoint, dt: float, n_steps: int, block_steps: int) -> 
     if isinstance(checkpoint, Checkpoint):
         return _nested_checkpoint_steps(n_steps, block_steps, checkpoint.levels)
     duration, every = n_steps * dt, block_steps * dt
-    if not isinstance(checkpoint, numbers.Real) or not is_concrete(checkpoint):
-        raise ValueError(
-            "checkpoint must be False, True (segments of ~sqrt(steps) steps), a segment "
-            f"length [ms] in (0, duration = {duration:g}] or nj.Checkpoint(levels=...), "
-            f"got {checkpoint!r}."
-        )
-    k = steps_for(checkpoint, dt, "checkpoint")
-    if k > n_steps:
-        raise ValueError(
-            f"checkpoint [ms] must lie in (0, duration = {duration:g}], got {float(checkpoint):g}."
-        )
+    k = _window_steps(
+        checkpoint, "checkpoint", dt, n_steps,
+        "checkpoint must be False, True (segments of ~sqrt(steps) steps), a segment "
+        f"length [ms] in (0, duration = {duration:g}] or nj.Checkpoint(levels=...)",
+    )
     if k % block_steps and block_steps % k:
         raise ValueError(
             f"checkpoint [ms] = {float(checkpoint):g} must be a multiple or a divisor of "
@@ -216,15 +210,22 @@ def _truncate_steps(truncate, dt: float, n_steps: int) -> int | None:
     """Validate `simulate(truncate=...)` [ms] and resolve it to steps (None: full BPTT)."""
     if truncate is None:
         return None
-    if isinstance(truncate, bool) or not isinstance(truncate, numbers.Real) or not is_concrete(truncate):
-        raise ValueError(
-            f"truncate [ms] must be None (full backpropagation through time) or a window "
-            f"length [ms] in (0, duration = {n_steps * dt:g}], a multiple of dt, got {truncate!r}."
-        )
-    k = steps_for(truncate, dt, "truncate")
+    return _window_steps(
+        truncate, "truncate", dt, n_steps,
+        "truncate [ms] must be None (full backpropagation through time) or a window "
+        f"length [ms] in (0, duration = {n_steps * dt:g}], a multiple of dt",
+    )
+
+
+def _window_steps(value, name: str, dt: float, n_steps: int, expected: str) -> int:
+    """A length [ms] (`checkpoint`, `truncate`) in steps: a concrete real number, a
+    positive multiple of `dt`, at most the run; `expected` says what else it may be."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not is_concrete(value):
+        raise ValueError(f"{expected}, got {value!r}.")
+    k = steps_for(value, dt, name)
     if k > n_steps:
         raise ValueError(
-            f"truncate [ms] must lie in (0, duration = {n_steps * dt:g}], got {float(truncate):g}."
+            f"{name} [ms] must lie in (0, duration = {n_steps * dt:g}], got {float(value):g}."
         )
     return k
 

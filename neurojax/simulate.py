@@ -597,6 +597,11 @@ def prepare_run(model: NetworkModel, duration: float, dt: float, state: NetworkS
     the run and the state to start it from: `state`, carrying the runtime check of the
     model's traced parameters (unchanged when they are concrete)."""
     dt, n_steps, traced_checks = _check_model_and_time(model, duration, dt)
+    return _prepare(model, dt, n_steps, traced_checks, state, record, checkpoint, truncate)
+
+
+def _prepare(model, dt, n_steps, traced_checks, state, record, checkpoint, truncate):
+    """`prepare_run` after `_check_model_and_time` (which `simulate` runs before `init`)."""
     plan = _plan(model, Record() if record is None else record, dt, n_steps, state)
     sizes, dtypes = _run_args(model, state)
     run = PreparedRun(
@@ -699,13 +704,13 @@ def simulate(
     (`jit`, `vmap`, `grad`) every returned array carries the check, so the error is an
     equinox runtime error whatever part of the result a caller keeps.
     """
+    # Validate once, before init, whose errors would be less direct.
+    dt, n_steps, traced_checks = _check_model_and_time(model, duration, dt)
     if state is None:
-        # Validate before init, whose errors would be less direct.
-        dt, _, _ = _check_model_and_time(model, duration, dt)
         if key is None:
             raise ValueError("simulate needs `key` (a jax.random key) or an initial `state`.")
         state = model.init(key, dt)
-    run, state = prepare_run(model, duration, dt, state, record, checkpoint, truncate)
+    run, state = _prepare(model, dt, n_steps, traced_checks, state, record, checkpoint, truncate)
     if progress:
         from tqdm.auto import tqdm
 

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from neurojax.connectivity.procedural import Procedural, ProceduralWeights
-from neurojax.connectivity.weights import Sparse, native_kernel_available
+from neurojax.connectivity.weights import Sparse
 from neurojax.distributions import Uniform
 from neurojax.inputs.deterministic import Constant
 from neurojax.network import Network, Population, Projection
@@ -31,8 +31,6 @@ from neurojax.simulate import Record, simulate
 
 from . import _four_devices
 
-_NATIVE = native_kernel_available()
-_NO_NATIVE = "the compiled CPU kernel is not built (native_kernel_available() is False)"
 
 # (case name, container, kernel): the cases the child runs.
 CASES = [
@@ -207,10 +205,12 @@ def four_devices(_child):
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("name, container, kernel", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("name, container, kernel", [
+    # The suite's `native` mark skips the native cases, with the reason, without the kernel.
+    pytest.param(*c, id=c[0], marks=pytest.mark.native if c[2] == "native" else ())
+    for c in CASES
+])
 def test_container_split_equals_single_device(four_devices, name, container, kernel, method):
-    if kernel == "native" and not _NATIVE:
-        pytest.skip(_NO_NATIVE)
     case = four_devices["cases"][name]
     # Both populations fire, so equal rasters are not equal silences.
     assert all(n > 10 for n in case["n_spikes"].values()), case["n_spikes"]

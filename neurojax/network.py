@@ -26,6 +26,8 @@ Brian2 and NEST). Brunel's D = 1.5 ms at dt = 0.1 ms is 15 steps. Per-synapse de
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -215,6 +217,59 @@ class NetworkModel(AbstractModel[NetworkState]):
         raise ValueError(
             f"unknown projection {name!r}; the network has {[p.name for p in self.projections]}."
         )
+
+    def params(self) -> dict[str, Array]:
+        """The model's parameters by name: every float array that a user may fit or
+        sweep, keyed `"<owner>.<field>"`.
+
+        Owners are populations (`"E.v_th"`, `"E.surrogate.slope"`), projections by
+        name (`"E->E.weight"` the weight, a scalar when one weight serves every synapse,
+        `"E->E.synapse.tau"`, `"E->E.receptor.e_rev"`) and inputs as
+        `"<Type>-><target>"` (`"Poisson->E.rate"`; `"#2"`, `"#3"`... tell repeats
+        apart). Connectivity (indices, counts, delays) is structure, not a parameter."""
+        return {name: get(self) for name, get in _parameter_paths(self).items()}
+
+    def replace(self, values: dict[str, Any]) -> NetworkModel:
+        """A copy of the model with the named parameters set (names as in `params`).
+
+        A name may be a glob pattern that sets every parameter it matches: with
+        `Projection("I", ["E", "I"], ...)`, `"I->*.weight"` is "the inhibitory weight",
+        one value for both targets, and `"*.tau_m"` every population's time constant.
+        Differentiable and vmappable like `eqx.tree_at` (which it calls), e.g.
+        `jax.grad(lambda w: loss(model.replace({"I->*.weight": w})))(w0)` is the total
+        derivative through every synapse it sets. A value keeps the parameter's shape
+        (a scalar may be given for an array; a population's or an input's scalar may
+        become one value per neuron). Ranges are checked when the model is simulated.
+        """
+        paths = _parameter_paths(self)
+        getters, new = [], []
+        for pattern, value in values.items():
+            names = [n for n in paths if fnmatch.fnmatchcase(n, pattern)]
+            if not names:
+                close = difflib.get_close_matches(pattern, list(paths), n=5, cutoff=0.5)
+                raise ValueError(
+                    f"replace: no parameter matches {pattern!r}"
+                    + (f"; did you mean {close}?" if close else "")
+                    + " See model.params() for the names."
+                )
+            for name in names:
+                old = paths[name](self)
+                getters.append(paths[name])
+                new.append(_like(name, value, old, self._neurons_of(name)))
+        if not getters:
+            return self
+        return eqx.tree_at(lambda m: tuple(get(m) for get in getters), self, tuple(new))
+
+    def _neurons_of(self, name: str) -> int | None:
+        """Size of the population that a per-neuron value of parameter `name` would
+        have (None for projection parameters, whose shapes are fixed)."""
+        owner = name.split(".", 1)[0]
+        if owner in self.names:
+            return self.population(owner).n
+        for i, inp_name in enumerate(_input_names(self)):
+            if owner == inp_name:
+                return self.populations[self.input_targets[i]].n
+        return None
 
     def check(self, dt: float) -> None:
         """Validate every component against `dt` [ms]: shapes, every parameter's range
@@ -422,9 +477,17 @@ class Network(eqx.Module):
                 raise ValueError(
                     f"{name}: per-synapse delays need the Sparse layout; got layout=Dense()."
                 )
-            w = np.zeros((n_post, n_pre))
-            np.add.at(w, (syn.post, syn.pre), 1.0 if weights is None else weights)
-            container = DenseWeights(weights=jnp.asarray(w * (proj.weight if weights is None else 1.0)))
+            if weights is None:
+                # A scalar weight stays one leaf; the structure is integer counts.
+                counts = np.zeros((n_post, n_pre), np.int32)
+                np.add.at(counts, (syn.post, syn.pre), 1)
+                small = np.uint8 if counts.max(initial=0) <= np.iinfo(np.uint8).max else np.int32
+                container = DenseWeights(weights=jnp.asarray(proj.weight, float),
+                                         counts=jnp.asarray(counts.astype(small)))
+            else:
+                w = np.zeros((n_post, n_pre))
+                np.add.at(w, (syn.post, syn.pre), weights)
+                container = DenseWeights(weights=jnp.asarray(w))
         else:
             per_syn = {}
             if weights is not None:
@@ -475,3 +538,79 @@ def _check_initial_names(pop: Population, key) -> None:
                 f"Population {pop.name!r} initial value for unknown state variable {name!r}; "
                 f"{type(pop.neuron).__name__} has {fields}."
             )
+
+
+def _input_names(model: NetworkModel) -> list[str]:
+    names, seen = [], {}
+    for inp, t in zip(model.inputs, model.input_targets):
+        base = f"{type(inp).__name__}->{model.populations[t].name}"
+        seen[base] = seen.get(base, 0) + 1
+        names.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
+    return names
+
+
+def _getter(root: Callable, path) -> Callable:
+    """`m -> root(m)` followed by the attribute / index steps of a tree path."""
+
+    def get(m):
+        x = root(m)
+        for key in path:
+            if isinstance(key, jax.tree_util.GetAttrKey):
+                x = getattr(x, key.name)
+            elif isinstance(key, jax.tree_util.SequenceKey):
+                x = x[key.idx]
+            else:
+                x = x[key.key]
+        return x
+
+    return get
+
+
+def _path_name(path) -> str:
+    parts = []
+    for key in path:
+        if isinstance(key, jax.tree_util.GetAttrKey):
+            parts.append(key.name)
+        elif isinstance(key, jax.tree_util.SequenceKey):
+            parts.append(str(key.idx))
+        else:
+            parts.append(str(key.key))
+    return ".".join(parts)
+
+
+def _parameter_paths(model: NetworkModel) -> dict[str, Callable]:
+    """Name -> getter of every float parameter leaf (see `NetworkModel.params`)."""
+    out: dict[str, Callable] = {}
+
+    def add(owner: str, root: Callable, tree: Any, prefix: str = "") -> None:
+        for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+            if eqx.is_inexact_array(leaf):
+                name = ".".join(filter(None, [owner, prefix, _path_name(path)]))
+                out[name] = _getter(root, path)
+
+    for i, pop in enumerate(model.populations):
+        add(pop.name, lambda m, i=i: m.populations[i].neuron, pop.neuron)
+    for j, proj in enumerate(model.projections):
+        # The container's weight field is the one parameter; the rest is structure.
+        add(proj.name, lambda m, j=j: m.projections[j].weights.weights, proj.weights.weights, "weight")
+        add(proj.name, lambda m, j=j: m.projections[j].synapse, proj.synapse, "synapse")
+        add(proj.name, lambda m, j=j: m.projections[j].receptor, proj.receptor, "receptor")
+    for k, name in enumerate(_input_names(model)):
+        add(name, lambda m, k=k: m.inputs[k], model.inputs[k])
+    return out
+
+
+def _like(name: str, value: Any, old: Array, n_neurons: int | None) -> Array:
+    """`value` as a replacement for the parameter `name` currently equal to `old`."""
+    value = jnp.asarray(value, dtype=old.dtype)
+    if value.shape == old.shape:
+        return value
+    if value.ndim == 0:
+        return jnp.broadcast_to(value, old.shape)
+    if old.ndim == 0 and n_neurons is not None and value.shape == (n_neurons,):
+        return value
+    allowed = f"{old.shape}" + ("" if n_neurons is None else f" or ({n_neurons},) per neuron")
+    raise ValueError(
+        f"replace: {name!r} has shape {old.shape}; got a value of shape {value.shape} "
+        f"(allowed: a scalar, {allowed})."
+    )

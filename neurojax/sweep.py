@@ -2,8 +2,7 @@ r"""`sweep`: map a function of parameters over a grid, vectorised and sharded.
 
 ```python
 def rate(w_e, w_i):
-    m = eqx.tree_at(lambda m: (m.projections[0].weights.weights,
-                               m.projections[2].weights.weights), model, (w_e, w_i))
+    m = model.replace({"E->*.weight": w_e, "I->*.weight": w_i})
     return nj.simulate(m, 500.0, 0.1, key=key).rate("E", t_start=100.0)
 
 rates = nj.sweep(rate, w_e=jnp.linspace(2.0, 8.0, 16), w_i=jnp.linspace(40.0, 90.0, 8))

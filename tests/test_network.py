@@ -379,3 +379,110 @@ def test_rate_units_receive_graded_input_through_delta_projections():
     np.testing.assert_allclose(np.asarray(res.variables["R.r"]), np.array(trace), rtol=1e-12, atol=1e-14)
     # The coupling matters: without it the trajectory differs.
     assert np.max(np.abs(np.array(trace)[-1] - np.array([1.0, 2.0, 0.5]) * (1 - np.exp(-steps * dt / tau)))) > 1e-2
+
+
+# ---------------------------------------------------------------------------------------
+# One parameter per physical quantity: scalar weights stay scalar leaves in every layout,
+# and params() / replace() name them.
+
+
+def _ei_net(layout):
+    E = Population("E", 40, LIF(c_m=200.0, g_l=10.0, e_l=-60.0, v_th=-50.0, v_reset=-60.0))
+    I = Population("I", 10, LIF(c_m=200.0, g_l=10.0, e_l=-60.0, v_th=-50.0, v_reset=-60.0))
+    return Network(
+        [E, I],
+        [Projection("E", ["E", "I"], FixedProbability(0.3), weight=30.0, layout=layout),
+         Projection("I", ["E", "I"], FixedProbability(0.3), weight=-60.0, layout=layout,
+                    synapse=Exponential(tau=5.0))],
+        inputs=[Constant("E", amplitude=250.0), Constant("I", amplitude=230.0)],
+    )
+
+
+@pytest.mark.parametrize("layout", [Dense(), Sparse()])
+def test_scalar_weight_stays_one_scalar_leaf(layout):
+    model = _ei_net(layout).build(jax.random.key(0))
+    container = model.projection("I->E").weights
+    assert np.ndim(container.weights) == 0
+    m = np.asarray(container.matrix())
+    # Every existing synapse carries the one weight; the structure is untouched.
+    assert set(np.unique(m)) <= {0.0, -60.0} and (m != 0).mean() > 0.2
+
+
+def test_dense_scalar_weight_counts_multapses():
+    from neurojax.connectivity.weights import DenseWeights
+
+    counts = np.array([[0, 2], [1, 0]], np.uint8)
+    w = DenseWeights(weights=jax.numpy.asarray(1.5), counts=jax.numpy.asarray(counts))
+    np.testing.assert_array_equal(w.matrix(), 1.5 * counts)
+    buf = w.deliver(jax.numpy.zeros((2, 2)), jax.numpy.array([1.0, 1.0]), jax.numpy.asarray(0), 1, DT)
+    np.testing.assert_array_equal(buf[1], [3.0, 1.5])
+    with pytest.raises(ValueError, match="scalar weight"):
+        DenseWeights(weights=jax.numpy.asarray(1.5))
+
+
+def _mean_rate(model):
+    res = simulate(model, 60.0, DT, key=jax.random.key(1), truncate=2.0,
+                   record=Record(spikes=(), rates=["E"]))
+    return res.rates["E"].mean()
+
+
+def test_dense_and_sparse_scalar_weights_simulate_and_differentiate_alike():
+    dense = _ei_net(Dense()).build(jax.random.key(0))
+    sparse = _ei_net(Sparse()).build(jax.random.key(0))
+    # Same key, same sampled synapses: the layouts differ only in how they propagate.
+    np.testing.assert_array_equal(dense.projection("E->E").weights.matrix(),
+                                  sparse.projection("E->E").weights.matrix())
+    loss = lambda w, m: _mean_rate(m.replace({"E->E.weight": w}))
+    r_d, g_d = jax.value_and_grad(loss)(30.0, dense)
+    r_s, g_s = jax.value_and_grad(loss)(30.0, sparse)
+    assert float(r_d) > 0
+    # float32 sums in a different order (matvec vs scatter): agreement to ~1e-5 relative.
+    np.testing.assert_allclose(r_d, r_s, rtol=1e-5)
+    np.testing.assert_allclose(g_d, g_s, rtol=1e-4)
+
+
+def test_params_names_every_float_parameter():
+    model = _ei_net(None).build(jax.random.key(0))
+    p = model.params()
+    assert {"E.v_th", "I.c_m", "E->E.weight", "I->E.weight", "I->I.synapse.tau",
+            "Constant->E.amplitude", "Constant->I.amplitude"} <= set(p)
+    assert float(p["I->E.weight"]) == -60.0 and float(p["I->E.synapse.tau"]) == 5.0
+    # Structure (indices, counts) is not a parameter.
+    assert not any("targets" in k or "counts" in k for k in p)
+
+
+def test_replace_sets_named_and_globbed_parameters():
+    model = _ei_net(None).build(jax.random.key(0))
+    new = model.replace({"I->*.weight": -80.0, "E.v_th": np.linspace(-52, -48, 40)})
+    p = new.params()
+    assert float(p["I->E.weight"]) == float(p["I->I.weight"]) == -80.0
+    np.testing.assert_allclose(p["E.v_th"], np.linspace(-52, -48, 40), rtol=1e-6)
+    # Everything else is the same object content, and the original is unchanged.
+    assert float(model.params()["I->E.weight"]) == -60.0
+    np.testing.assert_array_equal(p["E->E.weight"], model.params()["E->E.weight"])
+
+
+def test_replace_by_glob_differentiates_through_every_target():
+    model = _ei_net(None).build(jax.random.key(0))
+    g_shared = jax.grad(lambda w: _mean_rate(model.replace({"I->*.weight": w})))(-60.0)
+    g_leaves = jax.grad(lambda w: _mean_rate(model.replace({"I->E.weight": w[0], "I->I.weight": w[1]})))(
+        jax.numpy.array([-60.0, -60.0]))
+    # The shared parameter's derivative is the sum over the leaves it sets.
+    np.testing.assert_allclose(g_shared, g_leaves.sum(), rtol=1e-5)
+    assert float(g_shared) != 0.0
+
+
+def test_replace_vmaps_like_a_loop():
+    model = _ei_net(None).build(jax.random.key(0))
+    ws = jax.numpy.array([20.0, 30.0, 40.0])
+    batched = jax.vmap(lambda w: _mean_rate(model.replace({"E->*.weight": w})))(ws)
+    looped = [_mean_rate(model.replace({"E->*.weight": w})) for w in ws]
+    np.testing.assert_allclose(batched, looped, rtol=1e-6)
+
+
+def test_replace_rejects_unknown_names_and_wrong_shapes():
+    model = _ei_net(None).build(jax.random.key(0))
+    with pytest.raises(ValueError, match=r"no parameter matches 'I->E\.wieght'.*I->E\.weight"):
+        model.replace({"I->E.wieght": 1.0})
+    with pytest.raises(ValueError, match=r"'E\.v_th' has shape \(\).*\(3,\).*\(40,\) per neuron"):
+        model.replace({"E.v_th": np.zeros(3)})

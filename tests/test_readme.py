@@ -94,7 +94,8 @@ def test_readme_gradient_recipe_runs_as_written(tmp_path):
     # The quickstart, then the Gradients section, as one user script.
     text = README.read_text()
     quick = text.split("## Quickstart", 1)[1].split("```python", 1)[1].split("```", 1)[0]
-    grads = text.split("## Gradients", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    section = text.split("## Gradients", 1)[1].split("\n## ", 1)[0]
+    grads = "".join(block.split("```", 1)[0] for block in section.split("```python")[1:])
     script = tmp_path / "gradients.py"
     script.write_text(quick + grads)
     done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
@@ -103,7 +104,7 @@ def test_readme_gradient_recipe_runs_as_written(tmp_path):
     lines = done.stdout.strip().splitlines()
     # The gradient printed by the script, and check_grad's row for the same parameter.
     gradient = float(lines[1])
-    row = lines[-1].split()
+    row = lines[-2].split()
     assert row[0] == ".projections[0].weights.weights" and row[-1] == "ok", done.stdout
     finite_difference, ratio = float(row[4]), float(row[6])
     # The README's claim: finite, and the right sign (the rate rises with the E->E
@@ -113,3 +114,7 @@ def test_readme_gradient_recipe_runs_as_written(tmp_path):
     assert np.isfinite(gradient) and gradient > 0
     assert finite_difference > 0
     assert 0.5 < ratio < 2.0, done.stdout
+    # The named-parameter recipe: "the inhibitory weight" (both I projections) lowers
+    # the E rate.
+    inhibitory = float(lines[-1])
+    assert np.isfinite(inhibitory) and inhibitory < 0, done.stdout

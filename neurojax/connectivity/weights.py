@@ -30,7 +30,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Float, Int, Integer
 
 from .. import _native
 
@@ -44,24 +44,45 @@ class DenseWeights(eqx.Module):
 
     **Fields:**
 
-    - `weights`: Shape `(n_post, n_pre)`, units of the projection's receptor
-      ([nS] for conductance, [pA] for current, [pA·ms] or [nS·ms] for delta kinetics).
+    - `weights`: Shape `(n_post, n_pre)` (one weight per synapse), or a scalar: one
+      weight for every synapse in `counts`, kept a single leaf so that fitting or
+      sweeping "the weight" is one parameter. Units of the projection's receptor ([nS]
+      for conductance, [pA] for current, [pA·ms] or [nS·ms] for delta kinetics).
+    - `counts`: With a scalar weight, the number of synapses from each presynaptic onto
+      each postsynaptic neuron (0 where none), an integer `(n_post, n_pre)` array, so
+      gradients and optimisers never see (or change) the structure; `None` with a
+      weight matrix.
     """
 
-    weights: Float[Array, "post pre"]
+    weights: Float[Array, "post pre"] | Float[Array, ""]
+    counts: Integer[Array, "post pre"] | None = None
     # Dense propagation touches every synapse; it needs no compacted events.
     event_driven: ClassVar[bool] = False
 
+    def __check_init__(self):
+        if self.counts is None and jnp.ndim(self.weights) < 2:
+            raise ValueError(
+                "DenseWeights needs a (n_post, n_pre) weight matrix, or a scalar weight "
+                f"with the synapse counts; got weights of shape {jnp.shape(self.weights)} "
+                "and no counts."
+            )
+
+    @property
+    def _shape(self) -> tuple[int, int]:
+        return (self.weights if self.counts is None else self.counts).shape
+
     @property
     def n_post(self) -> int:
-        return self.weights.shape[0]
+        return self._shape[0]
 
     @property
     def n_pre(self) -> int:
-        return self.weights.shape[1]
+        return self._shape[1]
 
     def matrix(self) -> Float[Array, "post pre"]:
-        return self.weights
+        if self.counts is None:
+            return self.weights
+        return self.weights * self.counts.astype(jnp.result_type(self.weights, float))
 
     def deliver(
         self,
@@ -75,7 +96,12 @@ class DenseWeights(eqx.Module):
         """Add `weights @ act` into the slot read `delay_steps` steps from now
         (`events` is unused: dense propagation touches every synapse)."""
         slot = (step + delay_steps) % buffer.shape[0]
-        return buffer.at[slot].add(self.weights @ act)
+        if self.counts is None:
+            psp = self.weights @ act
+        else:
+            # XLA hoists the (loop-invariant) conversion of the counts out of the scan.
+            psp = self.weights * (self.counts.astype(act.dtype) @ act)
+        return buffer.at[slot].add(psp)
 
 
 def _padded_take(x, idx, fill):

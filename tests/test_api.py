@@ -36,7 +36,8 @@ def test_subpackage_names():
     }
     assert _public(nj.inputs) == {
         "AbstractInput", "Constant", "OrnsteinUhlenbeck", "OrnsteinUhlenbeckState", "Poisson",
-        "PoissonPopulation", "PoissonPopulationState", "PoissonState", "Waveform",
+        "PoissonPopulation", "PoissonPopulationState", "PoissonState", "SpikeTrains",
+        "SpikeTrainsState", "Waveform",
     }
     assert {"LIF", "EIF", "AdEx", "Rate", "FiringRate", "WilsonCowan", "Binary",
             "Izhikevich", "FitzHughNagumo"} <= _public(nj.neurons)

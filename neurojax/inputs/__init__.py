@@ -1,8 +1,13 @@
 """External inputs: `Constant`, `Waveform`, `Poisson` (independent drive),
-`PoissonPopulation` (source population), `OrnsteinUhlenbeck`."""
+`PoissonPopulation` and `SpikeTrains` (source populations), `OrnsteinUhlenbeck`."""
 
 from .._abstract import AbstractInput as AbstractInput
-from .deterministic import Constant as Constant, Waveform as Waveform
+from .deterministic import (
+    Constant as Constant,
+    SpikeTrains as SpikeTrains,
+    SpikeTrainsState as SpikeTrainsState,
+    Waveform as Waveform,
+)
 from .stochastic import (
     OrnsteinUhlenbeck as OrnsteinUhlenbeck,
     OrnsteinUhlenbeckState as OrnsteinUhlenbeckState,

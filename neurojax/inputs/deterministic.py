@@ -1,13 +1,15 @@
-"""Deterministic inputs: `Constant` and `Waveform` (any sampled time course)."""
+"""Deterministic inputs: `Constant`, `Waveform` (any sampled time course) and
+`SpikeTrains` (a source population that replays given spikes)."""
 
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, Float, Int, PRNGKeyArray, UInt8
 
-from .._abstract import AbstractInput, Drive
+from .._abstract import AbstractInput, AbstractNeuron, Drive
 from .._custom_types import PopulationParam
 from .._misc import check_shape, finite, is_concrete
 from ..synapses.receptors import AbstractReceptor, Current
@@ -104,3 +106,95 @@ def _interp_columns(t, times, values):
     frac = jnp.where(span > 0, (t - times[idx]) / jnp.where(span > 0, span, 1.0), 0.0)
     frac = jnp.clip(frac, 0.0, 1.0)
     return values[idx] + frac * (values[nxt] - values[idx])
+
+
+class SpikeTrainsState(eqx.Module):
+    step: Int[Array, ""]  # steps emitted so far
+
+
+class SpikeTrains(AbstractNeuron[SpikeTrainsState]):
+    r"""A source population that replays given spikes: row `k` of `spikes` is its
+    output in step `k` of the run (the step from $k\,dt$ to $(k+1)\,dt$), and it is
+    silent after the last row. Its spikes reach other populations through ordinary
+    projections, so a `Sparse` projection from it propagates only the spikes that
+    occur (input spike rasters are sparse). Drive onto it is ignored.
+
+    **Arguments:**
+
+    - `spikes`: Shape `(steps, n)`, the number of spikes (usually 0 or 1) of each
+      neuron in each step; stored as `uint8`, which keeps it out of gradients and
+      optimisers (it is data, not a parameter). Swap in another trial with
+      `eqx.tree_at(lambda m: m.population("in").neuron.spikes, model, trial)`, also
+      under `jax.vmap` over a batch of trials.
+
+    `SpikeTrains.from_times(times, neurons, n, steps, dt)` builds one from spike times.
+    """
+
+    spikes: UInt8[Array, "steps n"] = eqx.field(converter=lambda x: _as_counts(x))
+
+    def init(self, n: int, *, key: PRNGKeyArray | None = None) -> SpikeTrainsState:
+        if self.spikes.ndim != 2 or self.spikes.shape[-1] != n:
+            raise ValueError(
+                f"SpikeTrains spikes must have shape (steps, n) = (steps, {n}), got "
+                f"{self.spikes.shape}."
+            )
+        return SpikeTrainsState(step=jnp.zeros((), jnp.int32))
+
+    def step(self, state: SpikeTrainsState, drive: Drive, dt: float):
+        k = state.step
+        row = jnp.take(self.spikes, jnp.minimum(k, self.spikes.shape[0] - 1), axis=0)
+        out = jnp.where(k < self.spikes.shape[0], row, 0).astype(jnp.result_type(float))
+        return SpikeTrainsState(step=k + 1), out
+
+    def check(self, n: int, dt: float) -> None:
+        if self.spikes.shape[-1] != n:
+            raise ValueError(
+                f"SpikeTrains spikes must have shape (steps, n) = (steps, {n}), got "
+                f"{self.spikes.shape}."
+            )
+
+    @classmethod
+    def from_times(cls, times, neurons, n: int, steps: int, dt: float) -> SpikeTrains:
+        """Spikes of neuron `neurons[i]` at `times[i]` [ms] in a run of `steps` steps
+        of `dt` [ms]. A spike at time t is emitted by the step that ends at t, or by the
+        first step ending after it (t = 0 by step 0), so spike times read from a
+        `Result` (which reports the end of the emitting step) replay in their steps."""
+        times, neurons = np.asarray(times, float), np.asarray(neurons)
+        if times.shape != neurons.shape or times.ndim != 1:
+            raise ValueError(
+                f"SpikeTrains.from_times: times [ms] and neurons must be 1-D of equal "
+                f"length, got shapes {times.shape} and {neurons.shape}."
+            )
+        # Relative slack for times computed as (k + 1) * dt in floating point.
+        k = np.maximum(np.ceil(times / dt - 1e-6) - 1, 0)
+        if np.any(~np.isfinite(times)) or np.any(times < 0) or np.any(k >= steps):
+            raise ValueError(
+                f"SpikeTrains.from_times: times [ms] must lie in [0, steps * dt] = "
+                f"[0, {steps * dt}], got range [{times.min()}, {times.max()}]."
+            )
+        if np.any((neurons < 0) | (neurons >= n)) or not np.issubdtype(neurons.dtype, np.integer):
+            raise ValueError(
+                f"SpikeTrains.from_times: neurons must be integer indices in [0, {n}), got "
+                f"{neurons.dtype} values in [{neurons.min()}, {neurons.max()}]."
+            )
+        counts = np.zeros((steps, n), np.int64)
+        np.add.at(counts, (k.astype(int), neurons), 1)
+        return cls(spikes=counts)
+
+
+def _as_counts(x) -> Array:
+    """Spike counts as uint8, refusing what is not a count (negative, fractional, NaN,
+    above 255): a silent cast would replay other spikes than the ones given."""
+    if isinstance(x, jax.Array) and x.dtype == jnp.uint8:
+        return x
+    arr = np.asarray(x)
+    if arr.dtype == bool:
+        return jnp.asarray(arr, jnp.uint8)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(arr) | (arr < 0) | (arr > 255) | (arr != np.round(arr))
+    if np.any(bad):
+        raise ValueError(
+            "SpikeTrains spikes must be spike counts per step: integers in [0, 255]; got "
+            f"{np.count_nonzero(bad)} other entries (the first is {arr[bad].flat[0]})."
+        )
+    return jnp.asarray(arr.astype(np.uint8))

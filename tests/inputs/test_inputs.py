@@ -14,6 +14,7 @@ from neurojax.neurons.lif import LIF
 from neurojax.simulate import Record, simulate
 from neurojax.synapses.kinetics import Delta, Exponential
 from neurojax.synapses.receptors import Conductance, Current
+from neurojax.distributions import Normal
 
 
 @eqx.filter_jit
@@ -452,3 +453,91 @@ def test_rate_gradient_validation():
         with pytest.raises(ValueError, match=r"rate_gradient must be one of \(None, 'straight_through'\)"):
             make("gaussian")
         assert make(None).rate_gradient is None
+
+
+# ---------------------------------------------------------------------------------------
+# SpikeTrains: a source population that replays given spikes.
+
+from neurojax.connectivity.builders import AllToAll, FixedProbability  # noqa: E402
+from neurojax.connectivity.weights import Dense, Sparse  # noqa: E402
+from neurojax.inputs.deterministic import SpikeTrains  # noqa: E402
+from neurojax.network import Projection  # noqa: E402
+
+_DT = 0.1  # [ms]
+
+
+def _raster(key, steps, n, p):
+    return np.asarray(jax.random.bernoulli(key, p, (steps, n)), np.uint8)
+
+
+def test_spike_trains_replay_their_rows_then_fall_silent():
+    spikes = _raster(jax.random.key(0), 30, 12, 0.2)
+    net = Network([Population("in", 12, SpikeTrains(spikes))])
+    res = simulate(net.build(jax.random.key(0)), 5.0, _DT, key=jax.random.key(1))
+    out = np.asarray(res.spikes["in"])
+    assert out.shape == (50, 12)
+    np.testing.assert_array_equal(out[:30], spikes.astype(bool))
+    assert not out[30:].any()
+
+
+def test_spike_times_of_a_result_replay_in_the_same_steps():
+    # Record a Poisson source, then replay its spike times: the same raster, step by step.
+    net = Network([Population("src", 40, PoissonPopulation(rate=300.0))])
+    res = simulate(net.build(jax.random.key(0)), 20.0, _DT, key=jax.random.key(3))
+    times, neurons = res.spike_times("src")
+    assert times.size > 100
+    replay = SpikeTrains.from_times(times, neurons, 40, 200, _DT)
+    np.testing.assert_array_equal(np.asarray(replay.spikes, bool), np.asarray(res.spikes["src"]))
+
+
+def _driven(spikes, layout):
+    n_in = spikes.shape[1]
+    post = LIF(c_m=250.0, g_l=12.5, e_l=0.0, v_th=1e3, v_reset=0.0)  # never fires: v is the readout
+    return Network(
+        [Population("in", n_in, SpikeTrains(spikes)), Population("out", 7, post)],
+        [Projection("in", "out", FixedProbability(0.5), weight=Normal(50.0, 10.0), layout=layout)],
+    ).build(jax.random.key(2))
+
+
+def _v_out(model, duration=4.0):
+    res = simulate(model, duration, _DT, key=jax.random.key(1), record=Record(spikes=(), v={"out": None}))
+    return res.variables["out.v"]
+
+
+def test_spike_trains_drive_sparse_and_dense_projections_alike():
+    spikes = _raster(jax.random.key(1), 40, 30, 0.05)
+    v_sparse = _v_out(_driven(spikes, Sparse()))
+    v_dense = _v_out(_driven(spikes, Dense()))
+    assert np.abs(np.asarray(v_dense)).max() > 1.0  # the input does arrive
+    np.testing.assert_allclose(v_sparse, v_dense, rtol=1e-5, atol=1e-5)
+
+
+def test_trials_vmap_like_a_loop_and_spikes_are_not_a_gradient_leaf():
+    model = _driven(_raster(jax.random.key(1), 40, 30, 0.05), Sparse())
+    trials = np.stack([_raster(jax.random.key(k), 40, 30, 0.05) for k in range(3)])
+
+    def with_trial(trial):
+        return eqx.tree_at(lambda m: m.population("in").neuron.spikes, model, trial)
+
+    batched = jax.vmap(lambda t: _v_out(with_trial(t)))(jnp.asarray(trials))
+    for k in range(3):
+        np.testing.assert_allclose(batched[k], _v_out(with_trial(jnp.asarray(trials[k]))), rtol=1e-6)
+    grads = eqx.filter_grad(lambda m: _v_out(m).sum())(model)
+    assert grads.population("in").neuron.spikes is None
+    assert np.abs(np.asarray(grads.projection("in->out").weights.weights)).sum() > 0
+
+
+@pytest.mark.parametrize("bad", [np.full((3, 2), 0.5), -np.ones((3, 2)), np.full((3, 2), np.nan)])
+def test_spike_trains_refuse_what_is_not_a_count(bad):
+    with pytest.raises(ValueError, match="SpikeTrains spikes must be spike counts"):
+        SpikeTrains(bad)
+
+
+def test_spike_trains_shape_and_times_are_checked():
+    net = Network([Population("in", 5, SpikeTrains(np.zeros((3, 4))))])
+    with pytest.raises(ValueError, match=r"shape \(steps, n\) = \(steps, 5\)"):
+        simulate(net.build(jax.random.key(0)), 1.0, _DT, key=jax.random.key(1))
+    with pytest.raises(ValueError, match=r"times \[ms\] must lie in \[0, steps \* dt\]"):
+        SpikeTrains.from_times([0.5, 2.0], [0, 1], 4, 10, _DT)
+    with pytest.raises(ValueError, match=r"neurons must be integer indices in \[0, 4\)"):
+        SpikeTrains.from_times([0.5, 0.6], [0, 4], 4, 10, _DT)

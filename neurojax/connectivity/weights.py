@@ -367,13 +367,16 @@ def _sparse_deliver_bwd(spec, n_slots, delay_steps, dt, res, cotangents):
     weights, act, targets, slot_info = res
     g_buffer = cotangents
     step, delays_ms, _, _ = slot_info
-    n_pre = act.shape[0]
-    rows = jnp.arange(n_pre)
-    slots = jnp.broadcast_to(
-        _slots(step, delay_steps, delays_ms, rows, n_slots, dt), targets.shape
-    )
+    rows = jnp.arange(act.shape[0])
     # Cotangent seen by each synapse; the padding target n_post reads as zero.
-    g_syn = g_buffer.at[slots, targets].get(mode="fill", fill_value=0.0)
+    if delays_ms is None:
+        # One slot for every synapse: a 1-D gather from that slot's row is much cheaper
+        # on XLA:CPU than the 2-D gather with broadcast slot indices (benchmarks/train.py).
+        slot = _slots(step, delay_steps, None, rows, n_slots, dt)
+        g_syn = _padded_take(g_buffer[slot], targets, 0.0)
+    else:
+        slots = _slots(step, delay_steps, delays_ms, rows, n_slots, dt)
+        g_syn = g_buffer.at[slots, targets].get(mode="fill", fill_value=0.0)
     w = jnp.broadcast_to(weights, targets.shape)
     g_act = jnp.sum(w * g_syn, axis=1)
     g_w_full = act[:, None] * g_syn

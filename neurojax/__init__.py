@@ -29,7 +29,13 @@ from .network import (
     Population as Population,
     Projection as Projection,
 )
-from .simulate import Checkpoint as Checkpoint, Record as Record, Result as Result, simulate as simulate
+from .simulate import (
+    Checkpoint as Checkpoint,
+    Record as Record,
+    Result as Result,
+    allow_nonfinite_gradients as allow_nonfinite_gradients,
+    simulate as simulate,
+)
 from .sweep import sweep as sweep
 from .train import check_grad as check_grad
 

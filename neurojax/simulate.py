@@ -17,6 +17,8 @@ segments + one segment of steps instead of all steps; `True` picks ~sqrt(steps) 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import functools
 import json
@@ -546,6 +548,70 @@ def _checked_bwd(messages, bad, ct):
 _checked.defvjp(_checked_fwd, _checked_bwd)
 
 
+_NONFINITE_GRADIENTS_ALLOWED = contextvars.ContextVar("nonfinite_gradients_allowed", default=False)
+
+
+@contextlib.contextmanager
+def allow_nonfinite_gradients():
+    """Within this block, `simulate` traced for `jax.grad` returns non-finite gradients
+    as they are instead of raising (for tools that report them, such as
+    `nj.check_grad`, or an optimiser that skips such steps, e.g.
+    `optax.apply_if_finite`). It acts when a function is traced: a function jitted
+    outside the block keeps the check it was compiled with."""
+    token = _NONFINITE_GRADIENTS_ALLOWED.set(True)
+    try:
+        yield
+    finally:
+        _NONFINITE_GRADIENTS_ALLOWED.reset(token)
+
+
+def _guard_gradient(model: NetworkModel) -> NetworkModel:
+    """The model, unchanged, except that a non-finite gradient with respect to any of
+    its float parameters raises an equinox runtime error naming them (the forward pass
+    was finite: `_checked` catches a forward blow-up). A surrogate gradient that grows
+    through a recurrent network overflows in the backward pass only, and an optimiser
+    fed NaN would silently destroy the model (the gradients issue measured exactly
+    that: Adam sitting at `w = nan`). One check at the end of the backward pass, on
+    every parameter's cotangent; nothing in the forward pass."""
+    if _NONFINITE_GRADIENTS_ALLOWED.get():
+        return model
+    params, rest = eqx.partition(model, eqx.is_inexact_array)
+    flat, treedef = jax.tree_util.tree_flatten_with_path(params)
+    if not flat or not any(isinstance(x, jax.core.Tracer) for _, x in flat):
+        return model  # nothing is differentiated
+    from .network import _parameter_paths
+
+    friendly = {id(get(model)): name for name, get in _parameter_paths(model).items()}
+    # One guard per leaf: a custom VJP's outputs all count as differentiated once one
+    # input is, so a single guard over every leaf would make JAX compute cotangents
+    # (e.g. per-synapse weight gradients) that nobody asked for.
+    leaves = [_finite_gradient(x, friendly.get(id(x), jax.tree_util.keystr(path)))
+              for path, x in flat]
+    return eqx.combine(jax.tree_util.tree_unflatten(treedef, leaves), rest)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _finite_gradient(x, name):
+    return x
+
+
+def _finite_gradient_fwd(x, name):
+    return x, None
+
+
+def _finite_gradient_bwd(name, _, ct):
+    message = (
+        f"the gradient with respect to {name} is NaN or infinite while the simulation "
+        "itself stayed finite: the surrogate gradient grew without bound through the "
+        "recurrent dynamics. Pass truncate= (a window of a few ms) to simulate, lower the "
+        "surrogate's amplitude, or shorten the run (README, Gradients)."
+    )
+    return (eqx.error_if(ct, ~jnp.all(jnp.isfinite(ct)), message),)
+
+
+_finite_gradient.defvjp(_finite_gradient_fwd, _finite_gradient_bwd)
+
+
 def _blow_up_message(names) -> str:
     return (f"the simulation produced NaN or infinity in population(s) {list(names)} "
             "(numerical blow-up): reduce dt or check parameters and inputs.")
@@ -702,10 +768,15 @@ def simulate(
     one fused check before the scan. A run that ends with NaN or infinity in any
     population's state raises `FloatingPointError` naming the population; under a trace
     (`jit`, `vmap`, `grad`) every returned array carries the check, so the error is an
-    equinox runtime error whatever part of the result a caller keeps.
+    equinox runtime error whatever part of the result a caller keeps. A gradient that
+    overflows in the backward pass of a finite run raises an equinox runtime error naming
+    the parameter (`"E->E.weight"`), instead of handing NaN to an optimiser.
+    Forward-mode differentiation (`jax.jvp`, `jax.jacfwd`) through `simulate` is not
+    supported: propagation and these checks define reverse-mode rules only.
     """
     # Validate once, before init, whose errors would be less direct.
     dt, n_steps, traced_checks = _check_model_and_time(model, duration, dt)
+    model = _guard_gradient(model)
     if state is None:
         if key is None:
             raise ValueError("simulate needs `key` (a jax.random key) or an initial `state`.")

@@ -16,7 +16,7 @@ def test_top_level_names():
     assert _public(nj) == {
         "AbstractInput", "AbstractModel", "AbstractNeuron", "Checkpoint", "Drive", "LogNormal",
         "Network", "NetworkModel", "NetworkState", "Normal", "Population", "Projection", "Record",
-        "Result", "Uniform", "check_grad", "simulate", "sweep",
+        "Result", "Uniform", "allow_nonfinite_gradients", "check_grad", "simulate", "sweep",
     }
     assert {"analysis", "connectivity", "gallery", "inputs", "neurons", "ode", "sharding", "surrogate",
             "synapses", "train"} <= set(vars(nj))

@@ -24,6 +24,7 @@ from neurojax.network import Network, Population, Projection
 from neurojax.neurons.lif import LIF
 from neurojax.neurons.rate import FiringRate, Tanh
 from neurojax.simulate import Checkpoint, Record, Result, simulate
+from neurojax.surrogate import FastSigmoid
 from neurojax.synapses.kinetics import Exponential
 from neurojax.synapses.receptors import Conductance, Current
 
@@ -624,6 +625,59 @@ def test_blow_up_is_reported_when_only_a_rate_is_returned(transform):
     jax.block_until_ready(fn(fine))
     with pytest.raises((RuntimeError, ValueError), match=r"NaN or infinity in population\(s\) \['bad'\]"):
         jax.block_until_ready(fn(bad))
+
+
+def _exploding_gradient_net(amplitude):
+    # A recurrent network firing at ~180 Hz whose surrogate (amplitude 1e6) makes the
+    # backward pass overflow float32 within 30 ms while the forward pass stays finite.
+    lif = LIF(c_m=200.0, g_l=10.0, e_l=-60.0, v_th=-50.0, v_reset=-60.0, t_ref=2.0,
+              surrogate=FastSigmoid(slope=5.0, amplitude=amplitude))
+    return Network(
+        [Population("E", 100, lif)],
+        [Projection("E", "E", FixedProbability(0.2), weight=40.0, synapse=Exponential(tau=5.0))],
+        inputs=[Constant("E", amplitude=260.0)],
+    ).build(jax.random.key(0))
+
+
+def _rate_of_weight(model):
+    def rate(w):
+        res = simulate(model.replace({"E->E.weight": w}), 30.0, DT, key=KEY,
+                       record=Record(spikes=(), rates=["E"]))
+        return res.rates["E"].mean()
+
+    return rate
+
+
+@pytest.mark.parametrize("transform", ["grad", "jit", "vmap"])
+def test_non_finite_gradient_raises_naming_the_parameter(transform):
+    def wrap(fn):
+        g = jax.grad(fn)
+        if transform == "jit":
+            return jax.jit(g)
+        if transform == "vmap":
+            return lambda w: jax.vmap(g)(jnp.stack([w, w + 1.0]))
+        return g
+
+    # A gentle surrogate: the same network's gradient is finite and no check fires.
+    assert np.all(np.isfinite(wrap(_rate_of_weight(_exploding_gradient_net(0.01)))(40.0)))
+    model = _exploding_gradient_net(1e6)
+    assert np.isfinite(_rate_of_weight(model)(40.0))  # the forward pass is finite
+    with pytest.raises((RuntimeError, ValueError),
+                       match=r"gradient with respect to E->E\.weight is NaN or infinite"):
+        jax.block_until_ready(wrap(_rate_of_weight(model))(40.0))
+
+
+def test_allow_nonfinite_gradients_returns_them_and_check_grad_reports_them():
+    from neurojax import allow_nonfinite_gradients
+    from neurojax.train import check_grad
+
+    rate = _rate_of_weight(_exploding_gradient_net(1e6))
+    with allow_nonfinite_gradients():
+        assert not np.isfinite(jax.grad(rate)(40.0))
+    # check_grad's job is to report such a gradient: a NaN row, not an exception.
+    report = check_grad(rate, jnp.asarray(40.0), step=0.05)
+    assert not np.isfinite(report.rows[0].gradient)
+    assert np.isfinite(report.rows[0].finite_difference)
 
 
 # ---------------------------------------------------------------------------------------

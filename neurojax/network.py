@@ -27,6 +27,7 @@ Brian2 and NEST). Brunel's D = 1.5 ms at dt = 0.1 ms is 15 steps. Per-synapse de
 from __future__ import annotations
 
 import difflib
+import math
 import fnmatch
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -52,7 +53,7 @@ from .connectivity.weights import (
 )
 from .distributions import AbstractDistribution
 from .synapses.kinetics import AbstractKinetics, Delta
-from .synapses.receptors import AbstractReceptor, Current
+from .synapses.receptors import AbstractReceptor, Conductance, Current
 
 
 class Population(eqx.Module):
@@ -289,6 +290,7 @@ class NetworkModel(AbstractModel[NetworkState]):
             with checking(f"projection {proj.name!r}"):
                 validate((proj.synapse, proj.receptor, proj.initial))
                 proj.synapse.check(dt)
+                _check_weights(proj.name, proj.weights, proj.receptor)
         for inp, target in zip(self.inputs, self.input_targets):
             with checking(f"{type(inp).__name__} input to {self.populations[target].name!r}"):
                 validate(inp)
@@ -505,10 +507,30 @@ class Network(eqx.Module):
                 kernel=layout.kernel,
                 capacity=layout.capacity,
             )
+        _check_weights(name, container, proj.receptor)
         return BuiltProjection(
             name=name, pre=pre, post=post, weights=container, synapse=proj.synapse,
             receptor=proj.receptor, delay=max_delay, initial=proj.initial,
         )
+
+
+def _check_weights(name: str, container, receptor) -> None:
+    """Weights are finite, and a conductance is never negative: a "-30 nS inhibitory
+    conductance" would open a channel with a negative conductance, i.e. excite (a
+    network built that way ran at 170 Hz). Inhibition is a conductance with a negative
+    reversal potential (`Conductance(e_rev=-80.0)`). Traced weights (replaced by an
+    optimiser, swept) are checked at run time like every other parameter."""
+    if isinstance(container, ProceduralWeights):
+        return  # its weight distribution is checked when it is built
+    conductance = isinstance(receptor, Conductance)
+    unit = "nS or nS*ms (Conductance receptor)" if conductance else "pA or pA*ms (Current receptor)"
+    try:
+        check_range(container.weights, f"{name} weight", unit, low=0.0 if conductance else -math.inf)
+    except ValueError as err:
+        if not conductance:
+            raise
+        raise ValueError(f"{err} Inhibition is a Conductance with a negative reversal "
+                         "potential (e.g. Conductance(e_rev=-80.0)), not a negative weight.") from None
 
 
 def _per_synapse(spec, syn, n_pre, n_post, key, what, unit):

@@ -486,3 +486,42 @@ def test_replace_rejects_unknown_names_and_wrong_shapes():
         model.replace({"I->E.wieght": 1.0})
     with pytest.raises(ValueError, match=r"'E\.v_th' has shape \(\).*\(3,\).*\(40,\) per neuron"):
         model.replace({"E.v_th": np.zeros(3)})
+
+
+# ---------------------------------------------------------------------------------------
+# Weights are checked: finite, and never a negative conductance.
+
+from neurojax.synapses.receptors import Conductance  # noqa: E402
+
+
+@pytest.mark.parametrize("weight", [-30.0, Normal(1.0, 3.0), "matrix"])
+@pytest.mark.parametrize("layout", [Dense(), Sparse()])
+def test_negative_conductance_weight_is_rejected_at_build(weight, layout):
+    conn = FixedProbability(0.5)
+    if isinstance(weight, str):
+        conn, weight = FromMatrix(-np.ones((10, 10))), 1.0
+    net = Network([Population("E", 10, LIF_0)],
+                  [Projection("E", "E", conn, weight=weight, layout=layout,
+                              receptor=Conductance(e_rev=-80.0))])
+    with pytest.raises(ValueError, match=r"E->E weight \[nS.*must lie in \[0, inf\).*negative reversal"):
+        net.build(jax.random.key(0))
+
+
+def test_negative_current_weight_is_allowed():
+    net = Network([Population("E", 10, LIF_0)],
+                  [Projection("E", "E", FixedProbability(0.5), weight=-30.0, receptor=Current())])
+    assert float(net.build(jax.random.key(0)).params()["E->E.weight"]) == -30.0
+
+
+@pytest.mark.parametrize("value", [-3.0, float("nan")])
+def test_traced_weights_are_checked_at_run_time(value):
+    net = Network([Population("E", 10, LIF_0)],
+                  [Projection("E", "E", FixedProbability(0.5), weight=3.0,
+                              receptor=Conductance(e_rev=-80.0))])
+    model = net.build(jax.random.key(0))
+    run = jax.jit(lambda w: simulate(model.replace({"E->E.weight": w}), 1.0, DT,
+                                     key=jax.random.key(1)).state.step)
+    assert int(run(2.0)) == 10
+    with pytest.raises((RuntimeError, ValueError),
+                       match=r"E->E weight \[nS.*must be finite and lie in \[0, inf\)"):
+        jax.block_until_ready(run(value))

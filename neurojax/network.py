@@ -27,6 +27,7 @@ Brian2 and NEST). Brunel's D = 1.5 ms at dt = 0.1 ms is 15 steps. Per-synapse de
 from __future__ import annotations
 
 import difflib
+import warnings
 import math
 import fnmatch
 from collections.abc import Callable, Sequence
@@ -291,6 +292,7 @@ class NetworkModel(AbstractModel[NetworkState]):
                 validate((proj.synapse, proj.receptor, proj.initial))
                 proj.synapse.check(dt)
                 _check_weights(proj.name, proj.weights, proj.receptor)
+                _warn_rounded_delays(proj, dt)
         for inp, target in zip(self.inputs, self.input_targets):
             with checking(f"{type(inp).__name__} input to {self.populations[target].name!r}"):
                 validate(inp)
@@ -511,6 +513,24 @@ class Network(eqx.Module):
         return BuiltProjection(
             name=name, pre=pre, post=post, weights=container, synapse=proj.synapse,
             receptor=proj.receptor, delay=max_delay, initial=proj.initial,
+        )
+
+
+def _warn_rounded_delays(proj: BuiltProjection, dt: float) -> None:
+    """Warn, saying to what, when a projection's delay is not a whole number of steps
+    of `dt` (it is rounded to whole steps, at least one; a zero delay means the one-step
+    minimum, silently). Per-synapse delays (arrays, distributions) are rounded synapse
+    by synapse as documented, without a warning: continuous distributions would always
+    warn. `warnings.simplefilter("error")` turns the warning into an error for a user
+    who needs delays exact."""
+    if getattr(proj.weights, "delays", None) is not None or proj.delay <= 0:
+        return
+    steps = max(1, round(proj.delay / dt))
+    if abs(proj.delay - steps * dt) > 1e-6 * max(proj.delay, dt):
+        warnings.warn(
+            f"projection {proj.name!r}: delay {proj.delay:g} ms is not a multiple of "
+            f"dt = {dt:g} ms; rounded to {steps * dt:g} ms ({steps} step{'s' if steps > 1 else ''}).",
+            stacklevel=6,
         )
 
 

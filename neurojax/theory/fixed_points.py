@@ -262,11 +262,16 @@ def fixed_point(
     r"""One fixed point $u^*$ (a flat state vector), differentiable with respect to the
     model's parameters by the implicit function theorem.
 
-    A thin wrapper of `nj.ode.steady_state` on the flat state vector: with `relax=True`
-    the network is integrated from `initial_guess` until it settles (the stable fixed
-    point in whose basin the guess lies) and Newton's method polishes the result; with
-    `relax=False` Newton's method starts at the guess (and may find saddles).
-    `jax.grad` of a function of $u^*$ uses $du^*/d\theta = -J^{-1}\,\partial F/\partial\theta$.
+    With `relax=True` the network is first integrated from `initial_guess` (diffrax
+    Tsit5, at most 4096 steps) until it settles, which selects the stable fixed point in
+    whose basin the guess lies; `nj.ode.steady_state`'s Newton's method then solves
+    $du/dt = 0$ from there. With `relax=False` Newton's method starts at the guess
+    itself (and may find saddles). A network that never settles (a limit cycle) hands
+    its last state to Newton, which may then return the unstable point inside the
+    cycle: check `eigenvalues` when in doubt. Newton raises if it does not converge.
+    `jax.grad` of a function of $u^*$ uses
+    $du^*/d\theta = -J^{-1}\,\partial F/\partial\theta$ (no backpropagation
+    through the relaxation).
 
     **Arguments:**
 
@@ -288,7 +293,7 @@ def fixed_point(
         # then keeps |du/dt| above the threshold (the high-baseline V1 model never
         # stopped). Here the solver runs 100x tighter than the event, and a start that
         # never settles hands its last state to Newton instead of raising.
-        u0 = _relax_jit(jax.lax.stop_gradient(u0), jax.lax.stop_gradient(_args(model)), 4096)
+        u0 = _relax_jit(ode._stop_gradient(u0), ode._stop_gradient(_args(model)), 4096)
     # Newton's method with the implicit-function-theorem adjoint: the differentiable part.
     y = ode.steady_state(model, y0=_unravel(model)(u0), relax=False, rtol=rtol, atol=atol)
     return ravel_pytree(tuple(y))[0]

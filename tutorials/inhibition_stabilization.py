@@ -193,6 +193,10 @@ print(f"SSN: ISN onset h = {onset:.4f} mV; exponents {exponent}; at h = 15: {np.
 #
 # One Abbott–Chance rate unit per cell class, W in pA/Hz, at a low (1/10/3/2 Hz) and a
 # high (30/50/30/20 Hz) baseline (REFERENCES.md §17 Set A). +10 pA to VIP.
+# The same tools say more: at the high baseline the circuit is an ISN (its E unit alone
+# is unstable) and SST, not PV, lowers its own rate when driven; at the low baseline it
+# is not an ISN and no class responds paradoxically (printed in the table, unchecked:
+# REFERENCES.md has no published number for this).
 
 # %%
 v1 = {}
@@ -201,6 +205,12 @@ for baseline in ("low", "high"):
     d = nj.theory.paradoxical_response(m, "VIP", 10.0, method="solve")
     v1[baseline] = {k: float(v[0]) for k, v in d.items()}
     print(baseline, {k: round(v, 3) for k, v in v1[baseline].items()})
+    # Is the circuit an ISN at this baseline, and which interneuron class responds
+    # paradoxically to its own drive (+1 pA, linear response)?
+    u = nj.theory.fixed_point(m)
+    v1[baseline]["isn"] = bool(nj.theory.is_isn(m, u, excitatory="E").isn)
+    for cls in ("PV", "SST"):
+        v1[baseline][f"self_{cls}"] = float(nj.theory.paradoxical_response(m, cls, 1.0, fixed_point=u)[cls][0])
 
 # %% [markdown]
 # ## Figure
@@ -280,5 +290,10 @@ table.close("V1 high: E change [Hz]", v1["high"]["E"], 16.0, rtol=0.1, fmt=".2f"
 table.holds("V1: SST response reverses with baseline",
             f"{v1['low']['SST']:+.2f} / {v1['high']['SST']:+.2f}", "- / +",
             v1["low"]["SST"] < 0 < v1["high"]["SST"], source=f"{S17}; del Molino 2017 abstract")
+for baseline in ("low", "high"):
+    r = v1[baseline]
+    table.shown(f"V1 {baseline}: ISN; own response of PV, SST [Hz/pA]",
+                f"{'yes' if r['isn'] else 'no'}; {r['self_PV']:+.3f}, {r['self_SST']:+.3f}",
+                "§17 item 4", "computed here, no published number for Set A (Sanzeni 2020: PV in mouse V1)")
 print(f"wall time {time.perf_counter() - t_wall:.1f} s")
 table.finish()

@@ -1,6 +1,7 @@
-"""Theory on the same model objects: fixed points, Jacobians, stability, inhibition
-stabilisation, paradoxical responses, continuation and the largest Lyapunov exponent of built rate networks (see
-`neurojax.theory.fixed_points` for the conventions)."""
+"""Theory on the same model objects: fixed points, Jacobians and stability of built
+rate networks, inhibition stabilisation and paradoxical responses, continuation, the
+largest Lyapunov exponent, and the mean field of random and low-rank rate networks
+(see `neurojax.theory.fixed_points` for the conventions)."""
 
 from .chaos import lyapunov_exponent as lyapunov_exponent
 from .continuation import Branch as Branch, continuation as continuation
@@ -21,3 +22,7 @@ from .fixed_points import (
     with_extra_drive as with_extra_drive,
 )
 from .isn import ISN as ISN, is_isn as is_isn, paradoxical_response as paradoxical_response
+from .random_networks import (
+    dmft_variance as dmft_variance,
+    low_rank_mean_field as low_rank_mean_field,
+)

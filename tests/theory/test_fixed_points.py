@@ -191,8 +191,8 @@ def test_public_names():
               if not k.startswith("_") and not isinstance(v, types.ModuleType)}
     assert public == {
         "KINDS", "Branch", "FixedPoints", "ISN", "by_population", "check_rate_network",
-        "classify", "continuation", "eigenvalues", "fixed_point", "fixed_points", "is_isn",
-        "jacobian", "lyapunov_exponent", "paradoxical_response", "population_slices",
+        "classify", "continuation", "dmft_variance", "eigenvalues", "fixed_point", "fixed_points", "is_isn",
+        "jacobian", "low_rank_mean_field", "lyapunov_exponent", "paradoxical_response", "population_slices",
         "rates", "state_vector", "vector_field", "with_extra_drive",
     }
     assert "AbbottChance" in vars(nj.neurons)

@@ -168,6 +168,10 @@ def test_bad_input_names_the_argument():
     lif = Network([Population("E", 10, nj.neurons.LIF())]).build(jax.random.key(0))
     with pytest.raises(ValueError, match=r"model: population 'E' \(LIF\) emits spikes.*mean-field"):
         nj.theory.fixed_points(lif, jnp.zeros((1, 10)))
+    # Discrete-time units have no vector field to differentiate.
+    binary = Network([Population("B", 4, nj.neurons.Binary())]).build(jax.random.key(0))
+    with pytest.raises(ValueError, match=r"model: population 'B' \(Binary\) defines no continuous-time"):
+        nj.theory.jacobian(binary, jnp.zeros(4))
     model = tsodyks()
     with pytest.raises(ValueError, match="method must be 'newton' or 'relax'"):
         nj.theory.fixed_points(model, jnp.zeros((1, 2)), method="bisect")

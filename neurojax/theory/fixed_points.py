@@ -445,8 +445,7 @@ def _fixed_points(model, guesses, method, rtol, atol, max_steps, relax_max_steps
 
     def one(u0):
         if method == "relax":
-            u0 = _relax(u0, jax.lax.stop_gradient(args), relax_max_steps)
-            u0 = jax.lax.stop_gradient(u0)
+            u0 = ode._stop_gradient(_relax(u0, ode._stop_gradient(args), relax_max_steps))
         u, ok = _newton(u0, args, rtol, atol, max_steps)
         residual = jnp.max(jnp.abs(_field(u, args)))
         jac = _jacobian(u, args)

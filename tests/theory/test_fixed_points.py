@@ -27,6 +27,24 @@ def test_vector_field_is_the_models_own_time_derivative():
     np.testing.assert_allclose(nj.theory.rates(model, u), u)  # FiringRate: state = rate
 
 
+def test_vector_field_is_the_small_dt_limit_of_the_simulated_step():
+    # The network nj.simulate steps (exponential Euler, rates delivered one step later)
+    # moves the state by dt * field + O(dt²) per step: the theory's field is the limit
+    # of the simulated model's own step. After a few steps the delay buffer holds
+    # W r(u) of the current state, so one more step gives the difference quotient.
+    model = tsodyks()
+    errors = []
+    for dt in (1e-3, 5e-4):
+        state = nj.simulate(model, 3 * dt, dt, key=jax.random.key(0)).state
+        u0 = nj.theory.state_vector(model, state.neurons)
+        new, _ = model.step(state, 3 * dt, dt)
+        quotient = (nj.theory.state_vector(model, new.neurons) - u0) / dt
+        errors.append(float(jnp.max(jnp.abs(quotient - nj.theory.vector_field(model)(u0)))))
+    # First order: the error halves with dt (and is ~dt/tau of the field, 0.05/ms).
+    assert errors[0] < 1e-4
+    np.testing.assert_allclose(errors[0] / errors[1], 2.0, rtol=0.05)
+
+
 def test_linear_network_fixed_point_and_jacobian_are_analytic():
     # Five threshold-linear units driven well above threshold, so every unit stays in
     # the linear regime: tau dr/dt = -r + W r + h, fixed point (1 - W)^-1 h, Jacobian

@@ -18,7 +18,6 @@ finds) and `vmap` over their parameters.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optimistix as optx

@@ -18,6 +18,7 @@ from .fixed_points import (
     _newton,
     _population_index,
     _sorted_eigenvalues,
+    _tolerances,
     check_rate_network,
     classify,
     fixed_point,
@@ -56,10 +57,10 @@ def continuation(
     *,
     initial_guess: Float[ArrayLike, " N"] | None = None,
     relax_first: bool = True,
-    rtol: float = 1e-10,
-    atol: float = 1e-10,
+    rtol: float | None = None,
+    atol: float | None = None,
     max_steps: int = 256,
-    tol: float = 1e-6,
+    tol: float | None = None,
 ) -> Branch:
     r"""Trace a fixed point over `values` of an input or a parameter, each solve
     warm-started at the previous point (one `lax.scan` of Newton solves), with the
@@ -86,8 +87,10 @@ def continuation(
       initial state.
     - `relax_first`: Relax to a stable point for the first value (otherwise Newton from
       the guess).
-    - `rtol`, `atol`, `max_steps`: Newton's tolerances and iteration limit.
-    - `tol`: Residual $|du/dt|$ [state units/ms] above which a point is not converged.
+    - `rtol`, `atol`, `max_steps`: Newton's tolerances and iteration limit (defaults
+      as in `fixed_points`).
+    - `tol`: Residual $|du/dt|$ [state units/ms] above which a point is not converged
+      (default 1e-6 in float64, 1e-3 in float32).
 
     **Returns:** a `Branch`.
 
@@ -98,6 +101,7 @@ def continuation(
         ```
     """
     check_rate_network(model)
+    rtol, atol, tol = _tolerances(rtol, atol, tol)
     if isinstance(parameter, str):
         _population_index(model, parameter, "parameter")
         setter = _ExtraDrive(parameter)

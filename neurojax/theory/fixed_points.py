@@ -46,6 +46,20 @@ KINDS: tuple[str, ...] = (
     "non-hyperbolic",
 )
 
+
+
+def _tolerances(rtol, atol, tol=None):
+    """Default solver tolerances for the working precision: Newton converges to ~1e-15
+    relative in float64, so 1e-10 leaves a margin; float32 resolves ~1e-7, so 1e-5.
+    The residual / deduplication tolerance `tol` is 1e-6 (float64) or 1e-3 (float32)."""
+    x64 = jax.config.jax_enable_x64
+    default = 1e-10 if x64 else 1e-5
+    rtol = default if rtol is None else rtol
+    atol = default if atol is None else atol
+    tol = (1e-6 if x64 else 1e-3) if tol is None else tol
+    return rtol, atol, tol
+
+
 # ---------------------------------------------------------------------------------------
 # Validation
 # ---------------------------------------------------------------------------------------
@@ -256,8 +270,8 @@ def fixed_point(
     *,
     relax: bool = True,
     key: PRNGKeyArray | None = None,
-    rtol: float = 1e-10,
-    atol: float = 1e-10,
+    rtol: float | None = None,
+    atol: float | None = None,
 ) -> Float[Array, " N"]:
     r"""One fixed point $u^*$ (a flat state vector), differentiable with respect to the
     model's parameters by the implicit function theorem.
@@ -280,11 +294,13 @@ def fixed_point(
       states (`state_vector(model, key=key)`).
     - `relax`: Relax by integration before Newton's method.
     - `key`: PRNG key for the populations' `initial` values (default guess only).
-    - `rtol`, `atol`: Newton's tolerances (`atol` in state units).
+    - `rtol`, `atol`: Newton's tolerances (`atol` in state units). Default 1e-10 in
+      float64, 1e-5 in float32.
 
     **Returns:** $u^*$ [state units], shape `(N,)`.
     """
     check_rate_network(model)
+    rtol, atol, _ = _tolerances(rtol, atol)
     u0 = (state_vector(model, key=key) if initial_guess is None
           else _as_vector(model, initial_guess, "initial_guess"))
     if relax:
@@ -374,11 +390,11 @@ def fixed_points(
     n_starts: int = 32,
     spread: float | Float[ArrayLike, " N"] = 1.0,
     method: str = "newton",
-    rtol: float = 1e-10,
-    atol: float = 1e-10,
+    rtol: float | None = None,
+    atol: float | None = None,
     max_steps: int = 256,
     relax_max_steps: int = 4096,
-    tol: float = 1e-6,
+    tol: float | None = None,
 ) -> FixedPoints:
     r"""All the fixed points that a batch of starting points lead to, in one vmapped
     call, with their Jacobian eigenvalues, classification and deduplication.
@@ -402,10 +418,12 @@ def fixed_points(
     - `n_starts`: Number of random starts.
     - `spread`: Half-width of the box of random starts [state units]; scalar or `(N,)`.
     - `method`: `"newton"` or `"relax"`.
-    - `rtol`, `atol`: Newton's tolerances (`atol` in state units).
+    - `rtol`, `atol`: Newton's tolerances (`atol` in state units). Default 1e-10 in
+      float64, 1e-5 in float32.
     - `max_steps`: Newton's iteration limit; `relax_max_steps` the relaxation's.
     - `tol`: Two points closer than `tol (1 + |u|)` (max norm) are the same point; a
       residual $|du/dt|$ above `tol` [state units/ms] marks a start as not converged.
+      Default 1e-6 in float64, 1e-3 in float32.
 
     **Returns:** a `FixedPoints`.
 
@@ -416,6 +434,7 @@ def fixed_points(
         ```
     """
     check_rate_network(model)
+    rtol, atol, tol = _tolerances(rtol, atol, tol)
     if method not in ("newton", "relax"):
         raise ValueError(f"method must be 'newton' or 'relax', got {method!r}.")
     u_init = state_vector(model)

@@ -156,3 +156,16 @@ def test_bad_population_and_delta_name_the_argument():
         nj.theory.is_isn(model, jnp.zeros(2), excitatory="X")
     with pytest.raises(ValueError, match="method must be 'linear' or 'solve'"):
         nj.theory.paradoxical_response(model, "I", 0.1, method="guess")
+
+
+def test_float32_solves_converge_at_working_precision():
+    # Without x64, Newton's default tolerance follows float32 (1e-5, not 1e-10, which
+    # float32 cannot resolve: the solve would never stop). The SSN at h = 15 mV then
+    # reproduces §8 to the published digits.
+    with jax.enable_x64(False):
+        m = ssn_at(ssn(), 15.0)
+        r = nj.theory.rates(m, nj.theory.fixed_point(m))
+        d = nj.theory.paradoxical_response(m, "I", 0.1, method="solve")
+        assert r.dtype == jnp.float32
+        np.testing.assert_allclose(r, [11.2093, 35.2291], atol=5e-4)
+        np.testing.assert_allclose([d["E"][0], d["I"][0]], [-0.457, -0.686], atol=1e-3)

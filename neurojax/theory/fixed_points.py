@@ -23,6 +23,7 @@ those of a mean-field theory, not of the simulated equations.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -496,8 +497,9 @@ def with_extra_drive(model: NetworkModel, population: str,
     index = _population_index(model, population, "population")
     check_range(delta, "delta", "input units")
     extra = Constant(population, amplitude=jnp.asarray(delta, dtype=float))
-    return NetworkModel(model.populations, model.projections, (*model.inputs, extra),
-                        (*model.input_targets, index))
+    # `replace` rather than the constructor: robust to fields NetworkModel may gain.
+    return dataclasses.replace(model, inputs=(*model.inputs, extra),
+                               input_targets=(*model.input_targets, index))
 
 
 def _names(model: NetworkModel, names: str | Sequence[str], argname: str) -> list[int]:

@@ -44,10 +44,10 @@ def test_extra_drive_branch_is_linear_in_the_threshold_linear_regime():
                                [[0.708333, 0.625], [0.604167, 0.5625], [0.5, 0.5]], atol=1e-6)
 
 
-def test_continuation_differentiates_under_jit():
-    # The gradient of a branch summary w.r.t. W_EE matches central differences
-    # (eps 1e-5 mV·s; Newton's implicit adjoint at every point of the scan). (vmap over
-    # models is tested with fixed_points and the ISN test; it reuses the same solves.)
+def test_continuation_vmaps_and_differentiates_under_jit():
+    # A batch of two SSNs (W_EE = 1.2, 1.25) traced together equals each traced alone,
+    # and the gradient of a branch summary w.r.t. W_EE matches central differences
+    # (eps 1e-5 mV·s; Newton's implicit adjoint at every point of the scan).
     base = ssn(1.0)
     hs = jnp.linspace(1.0, 3.0, 3)
 
@@ -59,6 +59,8 @@ def test_continuation_differentiates_under_jit():
     def summary(w):
         return jnp.sum(nj.theory.continuation(with_w(w), ssn_at, hs).rates[:, 0])
 
+    batch = jax.vmap(summary)(jnp.array([1.2, 1.25]))
+    np.testing.assert_allclose(batch[1], summary(1.25), rtol=1e-10)
     eps = 1e-5
     fd = (summary(1.25 + eps) - summary(1.25 - eps)) / (2 * eps)
     np.testing.assert_allclose(jax.grad(summary)(1.25), fd, rtol=1e-6)

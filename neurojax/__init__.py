@@ -14,6 +14,7 @@ from . import ode as ode
 from . import surrogate as surrogate
 from . import sharding as sharding
 from . import synapses as synapses
+from . import theory as theory
 from . import train as train
 from ._abstract import (
     AbstractInput as AbstractInput,

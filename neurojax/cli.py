@@ -60,6 +60,14 @@ def _run(args) -> int:
     t_start = min(duration / 2, 200.0)
     print(f"{'population':>10} {'n':>7} {'rate [Hz]':>10} {'ISI CV':>7}   (after {t_start:g} ms)")
     for name, n in res.sizes:
+        pop = model.population(name)
+        if not pop.neuron.spiking:
+            # Rate units emit graded rates, not spikes: report the population's mean
+            # rate at the end of the run (no ISI).
+            state = res.state.neurons[model.index(name)]
+            rate = float(pop.neuron.rate(state).mean())
+            print(f"{name:>10} {n:>7} {rate:>10.2f} {'-':>7}   (rate unit, end of run)")
+            continue
         rate = float(res.rate(name, t_start=t_start))
         cv = res.isi_cv(name, t_start=t_start)
         print(f"{name:>10} {n:>7} {rate:>10.2f} {cv:>7.2f}")

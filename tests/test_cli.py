@@ -48,3 +48,14 @@ def test_bench_passes_its_options_to_the_suite(monkeypatch):
     assert calls[0][0] == sys.executable
     assert calls[0][1].endswith("benchmarks/run.py")
     assert calls[0][2:] == ["--quick", "--cases", "coba"]
+
+
+def test_run_reports_rate_units_by_their_rate(tmp_path, capsys):
+    # The v1_rate gallery model has rate units: their graded outputs are not spikes, so
+    # the summary gives the end-of-run rate (the low baseline's 1/10/3/2 Hz), no ISI CV.
+    assert main(["run", "v1_rate", "--duration", "20", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if "rate unit" in line}
+    assert sorted(rows) == ["E", "PV", "SST", "VIP"]
+    np.testing.assert_allclose([float(rows[k][2]) for k in ("E", "PV", "SST", "VIP")],
+                               [1.0, 10.0, 3.0, 2.0], atol=0.01)

@@ -1,7 +1,7 @@
 """Named ready-made models used by the CLI, tutorials and benchmarks.
 
 ```python
-nj.gallery.names()                       # ['brunel', 'coba', 'cobahh', 'cuba']
+nj.gallery.names()                       # ['brunel', 'coba', 'cobahh', 'cuba', 'v1_rate']
 net = nj.gallery.get("coba", n=1000)     # an unbuilt Network
 nj.gallery.info("coba").duration         # suggested run length [ms]
 ```
@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from ..network import Network
 from .brunel import brunel
+from .v1_rate import v1_rate
 from .vogels_abbott import coba, cobahh, cuba
 
 
@@ -51,6 +52,12 @@ _ENTRIES = {
     "cuba": GalleryEntry(
         "cuba", cuba, 1000.0, 0.1,
         "Vogels & Abbott 2005 / Brette et al. 2007 benchmark 2: 5.5 +- 0.4 Hz, AI",
+        small={}, full={},
+    ),
+    "v1_rate": GalleryEntry(
+        "v1_rate", v1_rate, 200.0, 0.1,
+        "Garcia del Molino et al. 2017 E/PV/SST/VIP rate model: low baseline 1/10/3/2 Hz; "
+        "+10 pA to VIP: SST -2.4, E +0.26 Hz (low), SST +9.9, E +16 Hz (high baseline)",
         small={}, full={},
     ),
 }

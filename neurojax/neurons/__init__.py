@@ -9,6 +9,7 @@ from .lif import (
     LIFState as LIFState,
 )
 from .rate import (
+    AbbottChance as AbbottChance,
     AbstractTransfer as AbstractTransfer,
     Binary as Binary,
     BinaryState as BinaryState,

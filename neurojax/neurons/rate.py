@@ -1,5 +1,5 @@
 r"""Rate and binary units: `Rate`, `FiringRate`, `WilsonCowan`, `Binary`, and the
-transfer functions `ReLU`, `Sigmoid`, `Tanh`, `PowerLaw`.
+transfer functions `ReLU`, `Sigmoid`, `Tanh`, `PowerLaw`, `AbbottChance`.
 
 These units emit graded rates (`spiking = False`); projections propagate them through
 the same weights as spikes. A unit reads `drive.graded()` = `i + q` (see `neurojax.Drive`) as its
@@ -37,6 +37,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 from .._abstract import AbstractNeuron, Drive
 from .._custom_types import PopulationParam
 from .._misc import (
+    check_order,
     check_shape,
     check_time_constant_vs_dt,
     finite,
@@ -178,6 +179,55 @@ class PowerLaw(AbstractTransfer):
         # n; evaluating it at 1 there and masking keeps both value and gradients right.
         safe = jnp.where(above, x, 1.0)
         return jnp.where(above, self.k * safe**self.n, 0.0)
+
+
+class AbbottChance(AbstractTransfer):
+    r"""Abbott–Chance transfer of a current to a rate (Abbott & Chance 2005; the V1 rate
+    model of Garcia del Molino et al. 2017, REFERENCES.md §17 Set A).
+
+    $$V = V_L + \frac{h}{g_L}, \qquad
+    f(h) = \frac{V - V_{th}}{\tau_m (V_{th} - V_r)\,\big(1 - e^{-(V - V_{th})/\sigma_V}\big)}$$
+
+    with $h$ the input current [pA] and $f$ in Hz (the $1/\tau_m$ in 1/ms is scaled by
+    1000). It rises exponentially below threshold and linearly, with slope
+    $1/(\tau_m (V_{th} - V_r))$ per mV, above; at $V = V_{th}$ it is
+    $\sigma_V / (\tau_m (V_{th} - V_r))$. Evaluated as $\sigma_V\, x / (1 - e^{-x})$ with
+    $x = (V - V_{th})/\sigma_V$ in a form that neither overflows for large $|x|$ nor
+    divides 0 by 0 at $x = 0$, so its value and derivative are finite everywhere.
+
+    **Arguments:**
+
+    - `tau_m`: Membrane time constant $\tau_m$ [ms], positive.
+    - `g_l`: Leak conductance $g_L$ [nS], positive.
+    - `v_l`: Leak reversal $V_L$ [mV].
+    - `v_th`: Threshold $V_{th}$ [mV].
+    - `v_r`: Reset $V_r$ [mV], below `v_th`.
+    - `sigma_v`: Noise width $\sigma_V$ [mV], positive.
+    """
+
+    tau_m: PopulationParam = eqx.field(converter=positive("tau_m", "ms"), default=20.0)
+    g_l: PopulationParam = eqx.field(converter=positive("g_l", "nS"), default=10.0)
+    v_l: PopulationParam = eqx.field(converter=finite("v_l", "mV"), default=-70.0)
+    v_th: PopulationParam = eqx.field(converter=finite("v_th", "mV"), default=-50.0)
+    v_r: PopulationParam = eqx.field(converter=finite("v_r", "mV"), default=-60.0)
+    sigma_v: PopulationParam = eqx.field(converter=positive("sigma_v", "mV"), default=1.0)
+
+    def __check_init__(self):
+        check_order(self.v_r, self.v_th, "v_r", "v_th")
+
+    def __call__(self, x: Float[ArrayLike, "*shape"]) -> Float[Array, "*shape"]:
+        v = self.v_l + jnp.asarray(x) / self.g_l  # [mV] = [mV] + [pA] / [nS]
+        z = (v - self.v_th) / self.sigma_v
+        # z / (1 - e^{-z}) = z / -expm1(-z) for z > 0 and z e^z / expm1(z) for z < 0
+        # (no overflow either side); near 0 its series 1 + z/2 + z^2/12 (error
+        # O(z^4) < 1e-17 for |z| < 1e-4) avoids 0/0 in value and gradient.
+        small = jnp.abs(z) < 1e-4
+        zs = jnp.where(small, 1.0, z)
+        pos = zs / -jnp.expm1(-jnp.maximum(zs, 1e-4))
+        neg = zs * jnp.exp(jnp.minimum(zs, -1e-4)) / jnp.expm1(jnp.minimum(zs, -1e-4))
+        g = jnp.where(small, 1.0 + z / 2.0 + z * z / 12.0, jnp.where(zs > 0, pos, neg))
+        # [Hz] = 1e3 [1/ms]: sigma_V g / (tau_m (V_th - V_r)) is in 1/ms.
+        return 1e3 * self.sigma_v * g / (self.tau_m * (self.v_th - self.v_r))
 
 
 # ------------------------------------------------------------------------------------

@@ -1,0 +1,28 @@
+"""Theory on the same model objects: fixed points, Jacobians and stability of built
+rate networks, inhibition stabilisation and paradoxical responses, continuation, the
+largest Lyapunov exponent, and the mean field of random and low-rank rate networks
+(see `neurojax.theory.fixed_points` for the conventions)."""
+
+from .chaos import lyapunov_exponent as lyapunov_exponent
+from .continuation import Branch as Branch, continuation as continuation
+from .fixed_points import (
+    KINDS as KINDS,
+    FixedPoints as FixedPoints,
+    by_population as by_population,
+    check_rate_network as check_rate_network,
+    classify as classify,
+    eigenvalues as eigenvalues,
+    fixed_point as fixed_point,
+    fixed_points as fixed_points,
+    jacobian as jacobian,
+    population_slices as population_slices,
+    rates as rates,
+    state_vector as state_vector,
+    vector_field as vector_field,
+    with_extra_drive as with_extra_drive,
+)
+from .isn import ISN as ISN, is_isn as is_isn, paradoxical_response as paradoxical_response
+from .random_networks import (
+    dmft_variance as dmft_variance,
+    low_rank_mean_field as low_rank_mean_field,
+)

@@ -1,0 +1,509 @@
+r"""Fixed points, Jacobians and their stability for a built rate network.
+
+Everything here reads the network's equations from the built model itself: the vector
+field is `neurojax.ode`'s network field, i.e. every population's own
+`time_derivative` (the $dt \to 0$ limit of its `step`, tested in `tests/test_ode.py`)
+under the input $h = \sum_b W_{ab} r_b + I_a$ that the fixed-step network delivers.
+Nothing in `neurojax.theory` writes the equations a second time, so a fixed point,
+a Jacobian or a paradoxical response is a statement about the very model that
+`nj.simulate` runs.
+
+**State vector.** Theory works on the flat vector $u$ of all populations' neuron
+States (`jax.flatten_util.ravel_pytree` of the tuple of States, populations in the
+network's order). For the rate units (`Rate`, `FiringRate`, `WilsonCowan`) that is
+one value per neuron: $v$ [mV] for `Rate`, the rate itself for the other two.
+`rates(model, u)` gives the rates the populations emit in that state and
+`by_population(model, x)` splits a per-neuron vector by population name.
+
+**Which models.** Built `NetworkModel`s of rate units coupled by `Delta` synapses with
+`Current` receptors and no delay, driven by `Constant` inputs (what
+`nj.ode.steady_state` accepts). Spiking networks are refused: their fixed points are
+those of a mean-field theory, not of the simulated equations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+from jax.flatten_util import ravel_pytree
+from jaxtyping import Array, ArrayLike, Bool, Complex, Float, Int, PRNGKeyArray
+
+from .. import ode
+from .._misc import check_range
+from ..inputs.deterministic import Constant
+from ..network import NetworkModel
+
+# Names of the `kind` codes returned by `classify`.
+KINDS: tuple[str, ...] = (
+    "stable node", "stable focus", "saddle", "unstable node", "unstable focus",
+    "non-hyperbolic",
+)
+
+
+
+def _tolerances(rtol, atol, tol=None):
+    """Default solver tolerances for the working precision: Newton converges to ~1e-15
+    relative in float64, so 1e-10 leaves a margin; float32 resolves ~1e-7, so 1e-5.
+    The residual / deduplication tolerance `tol` is 1e-6 (float64) or 1e-3 (float32)."""
+    x64 = jax.config.jax_enable_x64
+    default = 1e-10 if x64 else 1e-5
+    rtol = default if rtol is None else rtol
+    atol = default if atol is None else atol
+    tol = (1e-6 if x64 else 1e-3) if tol is None else tol
+    return rtol, atol, tol
+
+
+# ---------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------
+
+
+def check_rate_network(model: Any, name: str = "model") -> None:
+    """Raise a `ValueError` naming the argument `name` unless `model` is a built rate
+    network whose fixed points are those of a smooth ODE (see the module docstring)."""
+    if not isinstance(model, NetworkModel):
+        raise ValueError(
+            f"{name} must be a built rate network (nj.Network(...).build(key)), got "
+            f"{type(model).__name__}."
+        )
+    for pop in model.populations:
+        if getattr(pop.neuron, "spiking", False):
+            raise ValueError(
+                f"{name}: population {pop.name!r} ({type(pop.neuron).__name__}) emits "
+                "spikes, so the network has no smooth vector field and its fixed points "
+                "are not those of the simulated equations. nj.theory's fixed points, "
+                "Jacobians and paradoxical responses need rate units (Rate, FiringRate, "
+                "WilsonCowan); describe a spiking network by its mean-field rate model "
+                "(e.g. the LIF mean field of Brunel 2000) or simulate it with nj.simulate."
+            )
+    try:
+        ode._check_network(model, autonomous=True)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
+
+
+def _population_index(model: NetworkModel, population: Any, name: str) -> int:
+    if not isinstance(population, str) or population not in model.names:
+        raise ValueError(
+            f"{name} must name a population of the network, one of {list(model.names)}, "
+            f"got {population!r}."
+        )
+    return model.names.index(population)
+
+
+# ---------------------------------------------------------------------------------------
+# The flat state vector
+# ---------------------------------------------------------------------------------------
+
+
+def _template(model: NetworkModel) -> tuple:
+    # Only the structure and shapes matter (for ravel/unravel); the resting states.
+    return tuple(pop.neuron.init(pop.n) for pop in model.populations)
+
+
+def _unravel(model: NetworkModel) -> Callable:
+    return ravel_pytree(_template(model))[1]
+
+
+def population_slices(model: NetworkModel) -> dict[str, slice]:
+    """Where each population's state lies in the flat state vector (static)."""
+    out, start = {}, 0
+    for pop, state in zip(model.populations, _template(model)):
+        size = ravel_pytree(state)[0].shape[0]
+        out[pop.name] = slice(start, start + size)
+        start += size
+    return out
+
+
+def state_vector(model: NetworkModel, states: Any = None, *,
+                 key: PRNGKeyArray | None = None) -> Float[Array, " N"]:
+    """The flat state vector $u$ of a tuple of population States (e.g. a solution of
+    `nj.ode.steady_state`, or `result.state.neurons`). Default: the populations' initial
+    states, with their `initial` values drawn from `key` (default `jax.random.key(0)`;
+    constants need no key)."""
+    if states is None:
+        key = jax.random.key(0) if key is None else key
+        keys = jax.random.split(key, len(model.populations))
+        states = tuple(pop.init(k) for pop, k in zip(model.populations, keys))
+    return ravel_pytree(tuple(states))[0].astype(float)
+
+
+def _as_vector(model: NetworkModel, u: Any, name: str) -> Float[Array, " N"]:
+    if isinstance(u, (tuple, list)):
+        u = ravel_pytree(tuple(u))[0]
+    u = jnp.asarray(u, dtype=float)
+    size = sum(s.stop - s.start for s in population_slices(model).values())
+    if u.shape != (size,):
+        raise ValueError(
+            f"{name} must be a flat state vector of shape ({size},) (see "
+            f"nj.theory.state_vector) or a tuple of population States, got shape {u.shape}."
+        )
+    return u
+
+
+def _field(u: Float[Array, " N"], args: tuple) -> Float[Array, " N"]:
+    # Module level (not a closure), so repeated solves hit optimistix's and diffrax's
+    # compilation caches.
+    model, matrices = args
+    dy = ode._network_field(0.0, _unravel(model)(u), (model, matrices))
+    return ravel_pytree(dy)[0]
+
+
+def _ode_field(t, u, args):
+    return _field(u, args)
+
+
+def _args(model: NetworkModel) -> tuple:
+    return (model, ode._matrices(model))
+
+
+def vector_field(model: NetworkModel) -> Callable[[Float[Array, " N"]], Float[Array, " N"]]:
+    r"""The network's vector field $u \mapsto du/dt$ on the flat state vector, from the
+    model's own `time_derivative`s (see the module docstring). Units: state units per
+    ms (mV/ms for `Rate`, Hz/ms for `FiringRate`).
+
+    The returned function closes over `model`; differentiate with respect to the model
+    by calling `vector_field` inside the differentiated function.
+
+    !!! example
+        ```python
+        f = nj.theory.vector_field(model)
+        f(nj.theory.state_vector(model))    # du/dt at the initial state
+        ```
+    """
+    check_rate_network(model)
+    args = _args(model)
+    return lambda u: _field(jnp.asarray(u, dtype=float), args)
+
+
+def rates(model: NetworkModel, u: Float[ArrayLike, " N"]) -> Float[Array, " N"]:
+    """The rates every neuron emits in state `u` (each population's `neuron.rate`),
+    concatenated in population order [the populations' rate units, e.g. Hz]."""
+    states = _unravel(model)(jnp.asarray(u, dtype=float))
+    return jnp.concatenate([pop.neuron.rate(s) for pop, s in zip(model.populations, states)])
+
+
+def by_population(model: NetworkModel, x: Float[ArrayLike, " N"]) -> dict[str, Array]:
+    """Split a per-neuron vector (a state vector, rates, a response) by population name."""
+    x = jnp.asarray(x)
+    return {name: x[s] for name, s in population_slices(model).items()}
+
+
+# ---------------------------------------------------------------------------------------
+# Jacobian, eigenvalues, classification
+# ---------------------------------------------------------------------------------------
+
+
+def _jacobian(u, args):
+    return jax.jacfwd(_field)(u, args)
+
+
+def jacobian(model: NetworkModel, u: Any) -> Float[Array, "N N"]:
+    r"""The Jacobian $\partial \dot u_i / \partial u_j$ [1/ms] of the vector field at
+    state `u` (a flat state vector or a tuple of States), by `jax.jacfwd`.
+
+    Rectified transfer functions (`ReLU`, `PowerLaw`) have kinks; there the Jacobian is
+    the one-sided derivative JAX picks, so a fixed point lying exactly on a kink should
+    be read with care."""
+    check_rate_network(model)
+    return _jacobian_jit(_as_vector(model, u, "u"), _args(model))
+
+
+_jacobian_jit = eqx.filter_jit(_jacobian)
+
+
+def _sorted_eigenvalues(jac):
+    ev = jnp.linalg.eigvals(jac)
+    # Largest real part first (the slowest or most unstable mode), then by imaginary
+    # part, so that batches and repeated calls list the same eigenvalue in the same slot.
+    order = jnp.lexsort((ev.imag, -ev.real))
+    return ev[order]
+
+
+def eigenvalues(model: NetworkModel, u: Any) -> Complex[Array, " N"]:
+    """Eigenvalues [1/ms] of the Jacobian at `u`, largest real part first."""
+    return _eigenvalues_jit(jacobian(model, u))
+
+
+_eigenvalues_jit = jax.jit(lambda jac: _sorted_eigenvalues(jac))
+
+
+def classify(ev: Complex[ArrayLike, " N"], tol: float = 1e-9) -> Int[Array, ""]:
+    r"""Classify a fixed point by its Jacobian eigenvalues [1/ms] (any order).
+
+    Returns an index into `nj.theory.KINDS`: 0 stable node, 1 stable focus, 2 saddle,
+    3 unstable node, 4 unstable focus, 5 non-hyperbolic (an eigenvalue with
+    $|\mathrm{Re}\,\lambda| \le$ `tol`). In more than two dimensions "node" or "focus"
+    refers to the leading eigenvalue (largest real part for a stable point, the one
+    that governs the approach; largest real part for an unstable one, the one that
+    governs the departure): complex leading eigenvalues mean damped or growing
+    oscillations. For two variables this is the textbook classification.
+    """
+    ev = jnp.asarray(ev)
+    re = ev.real
+    scale = 1.0 + jnp.max(jnp.abs(ev))
+    lead = ev[jnp.argmax(re)]
+    complex_lead = jnp.abs(lead.imag) > tol * scale
+    marginal = jnp.any(jnp.abs(re) <= tol * scale)
+    stable = jnp.all(re < 0)
+    unstable = jnp.all(re > 0)
+    kind = jnp.where(stable, jnp.where(complex_lead, 1, 0),
+                     jnp.where(unstable, jnp.where(complex_lead, 4, 3), 2))
+    return jnp.where(marginal, 5, kind).astype(jnp.int32)
+
+
+# ---------------------------------------------------------------------------------------
+# Fixed points
+# ---------------------------------------------------------------------------------------
+
+
+def fixed_point(
+    model: NetworkModel,
+    initial_guess: Any = None,
+    *,
+    relax: bool = True,
+    key: PRNGKeyArray | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> Float[Array, " N"]:
+    r"""One fixed point $u^*$ (a flat state vector), differentiable with respect to the
+    model's parameters by the implicit function theorem.
+
+    With `relax=True` the network is first integrated from `initial_guess` (diffrax
+    Tsit5, at most 4096 steps) until it settles, which selects the stable fixed point in
+    whose basin the guess lies; `nj.ode.steady_state`'s Newton's method then solves
+    $du/dt = 0$ from there. With `relax=False` Newton's method starts at the guess
+    itself (and may find saddles). A network that never settles (a limit cycle) hands
+    its last state to Newton, which may then return the unstable point inside the
+    cycle: check `eigenvalues` when in doubt. Newton raises if it does not converge.
+    `jax.grad` of a function of $u^*$ uses
+    $du^*/d\theta = -J^{-1}\,\partial F/\partial\theta$ (no backpropagation
+    through the relaxation).
+
+    **Arguments:**
+
+    - `model`: A built rate network (see the module docstring).
+    - `initial_guess`: A flat state vector or a tuple of States. Default: the initial
+      states (`state_vector(model, key=key)`).
+    - `relax`: Relax by integration before Newton's method.
+    - `key`: PRNG key for the populations' `initial` values (default guess only).
+    - `rtol`, `atol`: Newton's tolerances (`atol` in state units). Default 1e-10 in
+      float64, 1e-5 in float32.
+
+    **Returns:** $u^*$ [state units], shape `(N,)`.
+    """
+    check_rate_network(model)
+    rtol, atol, _ = _tolerances(rtol, atol)
+    u0 = (state_vector(model, key=key) if initial_guess is None
+          else _as_vector(model, initial_guess, "initial_guess"))
+    if relax:
+        # Our own relaxation rather than steady_state's: its event shares the solver's
+        # tolerance (1e-6), and near a fixed point the step-size controller's error
+        # then keeps |du/dt| above the threshold (the high-baseline V1 model never
+        # stopped). Here the solver runs 100x tighter than the event, and a start that
+        # never settles hands its last state to Newton instead of raising.
+        u0 = _relax_jit(ode._stop_gradient(u0), ode._stop_gradient(_args(model)), 4096)
+    # Newton's method with the implicit-function-theorem adjoint: the differentiable part.
+    y = ode.steady_state(model, y0=_unravel(model)(u0), relax=False, rtol=rtol, atol=atol)
+    return ravel_pytree(tuple(y))[0]
+
+
+def _newton(u0, args, rtol, atol, max_steps):
+    sol = optx.root_find(_field, optx.Newton(rtol=rtol, atol=atol), u0, args,
+                         max_steps=max_steps, throw=False)
+    return sol.value, sol.result == optx.RESULTS.successful
+
+
+_STEADY = diffrax.Event(diffrax.steady_state_event(rtol=1e-6, atol=1e-6))
+
+
+def _relax(u0, args, max_steps):
+    # Integrate until the RMS of du/dt falls below 1e-6 (1 + RMS of u) per ms, with the
+    # solver 100x more accurate than that threshold; no error if a start never settles
+    # (a limit cycle, a slow drift): Newton's polish after it decides.
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(_ode_field), diffrax.Tsit5(), 0.0, jnp.inf, None, u0, args=args,
+        saveat=diffrax.SaveAt(t1=True),
+        stepsize_controller=diffrax.PIDController(rtol=1e-8, atol=1e-8),
+        event=_STEADY, max_steps=max_steps, throw=False,
+    )
+    return sol.ys[-1]
+
+
+_relax_jit = eqx.filter_jit(_relax)
+
+
+class FixedPoints(eqx.Module):
+    """The result of `fixed_points`: one row per starting point (fixed shapes, so it
+    can be computed under `jit` and `vmap`). Rows where `distinct` is true are the
+    deduplicated fixed points; `unique()` drops the others (outside `jit`).
+
+    **Fields:**
+
+    - `states`: Fixed points found, `(starts, N)` [state units].
+    - `rates`: The rates emitted at them, `(starts, N)` [rate units].
+    - `converged`: Newton converged and the residual is small, `(starts,)`.
+    - `distinct`: Converged and not a repeat of an earlier row, `(starts,)`.
+    - `eigenvalues`: Jacobian eigenvalues [1/ms], largest real part first, `(starts, N)`.
+    - `kind`: Index into `nj.theory.KINDS`, `(starts,)`.
+    """
+
+    states: Float[Array, "*batch starts N"]
+    rates: Float[Array, "*batch starts N"]
+    converged: Bool[Array, "*batch starts"]
+    distinct: Bool[Array, "*batch starts"]
+    eigenvalues: Complex[Array, "*batch starts N"]
+    kind: Int[Array, "*batch starts"]
+
+    @property
+    def stable(self) -> Bool[Array, "*batch starts"]:
+        """All eigenvalues have negative real part."""
+        return jnp.all(self.eigenvalues.real < 0, axis=-1)
+
+    def unique(self) -> "FixedPoints":
+        """The distinct fixed points only, ordered by their first rate (not under `jit`:
+        the number of distinct points is data-dependent)."""
+        keep = np.asarray(self.distinct)
+        if keep.ndim != 1:
+            raise ValueError("unique() needs an unbatched result; index the batch first.")
+        idx = np.nonzero(keep)[0]
+        idx = idx[np.lexsort(np.asarray(self.rates)[idx].T[::-1])]
+        return jax.tree.map(lambda x: x[idx], self)
+
+    def names(self) -> list[str]:
+        """The `KINDS` name of every row."""
+        return [KINDS[int(k)] for k in np.asarray(self.kind).reshape(-1)]
+
+
+def fixed_points(
+    model: NetworkModel,
+    initial_guesses: Float[ArrayLike, "starts N"] | None = None,
+    *,
+    key: PRNGKeyArray | None = None,
+    n_starts: int = 32,
+    spread: float | Float[ArrayLike, " N"] = 1.0,
+    method: str = "newton",
+    rtol: float | None = None,
+    atol: float | None = None,
+    max_steps: int = 256,
+    relax_max_steps: int = 4096,
+    tol: float | None = None,
+) -> FixedPoints:
+    r"""All the fixed points that a batch of starting points lead to, in one vmapped
+    call, with their Jacobian eigenvalues, classification and deduplication.
+
+    `method="newton"` runs Newton's method (`optimistix.Newton`) from every start and
+    finds stable and unstable fixed points alike; `method="relax"` first integrates the
+    network from every start with diffrax until it settles (stable fixed points only,
+    each start ending in its basin's attractor) and then polishes with Newton.
+    A start that does not converge (Newton diverging, a limit cycle) is reported in
+    `converged`, never raised.
+
+    Fixed points are differentiable with respect to the model's parameters (Newton's
+    implicit adjoint), and the whole call can be `jax.vmap`ped over a batch of models.
+
+    **Arguments:**
+
+    - `model`: A built rate network (see the module docstring).
+    - `initial_guesses`: Starting points, `(starts, N)` flat state vectors [state units].
+    - `key`: Without `initial_guesses`, draw `n_starts` starts uniformly in
+      $u_0 \pm$ `spread` around the initial state $u_0$ (`state_vector(model)`).
+    - `n_starts`: Number of random starts.
+    - `spread`: Half-width of the box of random starts [state units]; scalar or `(N,)`.
+    - `method`: `"newton"` or `"relax"`.
+    - `rtol`, `atol`: Newton's tolerances (`atol` in state units). Default 1e-10 in
+      float64, 1e-5 in float32.
+    - `max_steps`: Newton's iteration limit; `relax_max_steps` the relaxation's.
+    - `tol`: Two points closer than `tol (1 + |u|)` (max norm) are the same point; a
+      residual $|du/dt|$ above `tol` [state units/ms] marks a start as not converged.
+      Default 1e-6 in float64, 1e-3 in float32.
+
+    **Returns:** a `FixedPoints`.
+
+    !!! example
+        ```python
+        fps = nj.theory.fixed_points(model, key=jax.random.key(0), n_starts=64)
+        fps.unique().rates, fps.unique().names()
+        ```
+    """
+    check_rate_network(model)
+    rtol, atol, tol = _tolerances(rtol, atol, tol)
+    if method not in ("newton", "relax"):
+        raise ValueError(f"method must be 'newton' or 'relax', got {method!r}.")
+    u_init = state_vector(model)
+    if initial_guesses is None:
+        if key is None:
+            raise ValueError("fixed_points needs initial_guesses or a key to draw starts.")
+        if not (isinstance(n_starts, int) and n_starts >= 1):
+            raise ValueError(f"n_starts must be an integer >= 1, got {n_starts!r}.")
+        check_range(spread, "spread", "state units", low=0.0)
+        box = jax.random.uniform(key, (n_starts, u_init.shape[0]), minval=-1.0, maxval=1.0)
+        half = jnp.broadcast_to(jnp.asarray(spread, dtype=float), u_init.shape)
+        guesses = u_init[None, :] + half[None, :] * box
+    else:
+        guesses = jnp.asarray(initial_guesses, dtype=float)
+        if guesses.ndim != 2 or guesses.shape[1] != u_init.shape[0]:
+            raise ValueError(
+                f"initial_guesses must have shape (starts, {u_init.shape[0]}), got "
+                f"{guesses.shape}."
+            )
+        check_range(guesses, "initial_guesses", "state units")
+    return _fixed_points(model, guesses, method, rtol, atol, max_steps, relax_max_steps, tol)
+
+
+@eqx.filter_jit
+def _fixed_points(model, guesses, method, rtol, atol, max_steps, relax_max_steps, tol):
+    args = _args(model)
+
+    def one(u0):
+        if method == "relax":
+            u0 = ode._stop_gradient(_relax(u0, ode._stop_gradient(args), relax_max_steps))
+        u, ok = _newton(u0, args, rtol, atol, max_steps)
+        residual = jnp.max(jnp.abs(_field(u, args)))
+        jac = _jacobian(u, args)
+        ev = _sorted_eigenvalues(jac)
+        ok = ok & (residual <= tol) & jnp.all(jnp.isfinite(u))
+        return u, rates(model, u), ok, ev, classify(ev)
+
+    u, r, ok, ev, kind = jax.vmap(one)(guesses)
+    # Row i is distinct if it converged and no earlier converged row lies within tol.
+    scale = 1.0 + jnp.maximum(jnp.max(jnp.abs(u), axis=1)[:, None],
+                              jnp.max(jnp.abs(u), axis=1)[None, :])
+    close = jnp.max(jnp.abs(u[:, None, :] - u[None, :, :]), axis=-1) <= tol * scale
+    earlier = jnp.tril(jnp.ones(close.shape, bool), k=-1)
+    repeat = jnp.any(close & earlier & ok[None, :], axis=1)
+    return FixedPoints(u, r, ok, ok & ~repeat, ev, kind)
+
+
+# ---------------------------------------------------------------------------------------
+# Extra drive to one population (paradoxical responses, continuation over an input)
+# ---------------------------------------------------------------------------------------
+
+
+def with_extra_drive(model: NetworkModel, population: str,
+                     delta: Float[ArrayLike, "*n"]) -> NetworkModel:
+    """`model` with an extra `Constant` input of `delta` to every neuron of
+    `population` [that population's input units: pA, mV, ...]. The extra drive is an
+    ordinary input of the network, so it enters the equations exactly as a
+    `nj.inputs.Constant` would in a simulation."""
+    index = _population_index(model, population, "population")
+    check_range(delta, "delta", "input units")
+    extra = Constant(population, amplitude=jnp.asarray(delta, dtype=float))
+    # `replace` rather than the constructor: robust to fields NetworkModel may gain.
+    return dataclasses.replace(model, inputs=(*model.inputs, extra),
+                               input_targets=(*model.input_targets, index))
+
+
+def _names(model: NetworkModel, names: str | Sequence[str], argname: str) -> list[int]:
+    names = [names] if isinstance(names, str) else list(names)
+    if not names:
+        raise ValueError(f"{argname} must name at least one population.")
+    return [_population_index(model, n, argname) for n in names]

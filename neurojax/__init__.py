@@ -9,6 +9,7 @@ from . import analysis as analysis
 from . import connectivity as connectivity
 from . import gallery as gallery
 from . import inputs as inputs
+from . import io as io
 from . import neurons as neurons
 from . import ode as ode
 from . import surrogate as surrogate

@@ -81,11 +81,73 @@ class AbstractModel(eqx.Module, Generic[_State]):
 
 
 class AbstractNeuron(AbstractModel[_State]):
-    """A population of `n` neurons of one model.
+    r"""A population of `n` neurons of one model: the protocol every neuron follows.
 
-    Parameters are scalars or arrays of shape `(n,)`. `init(n, key=None)` returns the
-    resting state; `step(state, drive, dt)` returns the new state and the output: float
-    0/1 spikes for spiking models (`spiking = True`) or graded rates for rate models.
+    A neuron model is an immutable `equinox.Module`. Its array fields are the
+    parameters (leaves that `jax.grad` differentiates and `jax.vmap` batches), each a
+    scalar shared by the population or an array of shape `(n,)`, one value per neuron;
+    pass them through a converter (`converter=jnp.asarray`, or one that also checks the
+    range and raises a `ValueError` naming the parameter, its unit and the allowed
+    range). Configuration that is not differentiated (flags, a surrogate's slope) is a
+    static field or a module field. Everything that changes over time lives in a
+    separate State: an `equinox.Module` named `<Model>State` whose fields are arrays of
+    shape `(n,)`, with no `__init__`. The model holds no `n`: one model object serves
+    populations of any size.
+
+    **Methods to implement:**
+
+    - `init(n, *, key=None) -> State`: the resting state of `n` neurons, with explicit
+      dtypes (ideally a fixed point at zero drive). `key` is a `jax.random` key for
+      models whose initial state is random; deterministic models ignore it.
+      `Population(initial={"v": ...})` then overrides state fields by name, so the
+      field names are the names users write (`Record(v=...)` records them too).
+    - `step(state, drive, dt) -> (state, output)`: advance by `dt` [ms] under `drive`,
+      a `Drive` whose fields have shape `(n,)`. Read the membrane current at potential
+      `v` with `drive.current(v)` [pA] (conductances included: hold them over the step
+      or integrate them exactly, as the library's exponential Euler does) and add the
+      instantaneous delta-synapse charge `drive.charge(v)` [pA·ms] at the end of the
+      step (a jump of `charge / c_m` [mV]); rate models read `drive.graded()`. Return
+      the new State and the output of shape `(n,)`: for spiking models float 0/1
+      spikes from a surrogate spike function (`neurojax.surrogate`, whose derivative is
+      what gradients see; detected at the end of the step), for rate models
+      (`spiking = False`) the graded rates. The step must be pure: no side effects, no
+      Python `if` on array values (use `jnp.where`), no global state or RNG (a
+      stochastic model keeps a key in its State and splits it each step). Guard
+      singular branches so gradients stay finite.
+    - `check(n, dt)` (optional): raise a `ValueError` if the parameters do not fit `n`
+      neurons (shape `()` or `(n,)`) or `dt` [ms] is too large for the model's time
+      constants. Called once before a simulation, outside the scan, but possibly with
+      traced parameters (under `jax.grad`, `jax.vmap` or `jax.jit`): check shapes
+      always, values only when concrete.
+
+    **Class variable:** `spiking` (default `True`): whether the output is spikes,
+    which sets the default layout of outgoing projections (dense for rate units) and
+    what `Record` keeps.
+
+    Units are the library's: ms, mV, pF, nS, pA, Hz (nS·mV = pA, pA/pF = mV/ms). A
+    `Network` calls `init` once per population and `step` once per time step, after
+    synapses and inputs have summed their drive and before its output is propagated.
+
+    !!! example
+        The guide "Write your own neuron" (`docs/guides/custom_neuron.py`) builds a
+        complete model; in outline:
+
+        ```python
+        class QIFState(eqx.Module):
+            v: Float[Array, " n"]           # membrane potential [mV]
+            refractory: Float[Array, " n"]  # time left in the refractory period [ms]
+
+        class QIF(nj.AbstractNeuron[QIFState]):
+            c_m: Float[Array, "*#n"] = eqx.field(converter=jnp.asarray, default=200.0)
+            ...
+            def init(self, n, *, key=None):
+                v = jnp.broadcast_to(self.e_l, (n,)).astype(float)
+                return QIFState(v=v, refractory=jnp.zeros((n,), v.dtype))
+
+            def step(self, state, drive, dt):
+                ...  # integrate, then spikes = self.surrogate(v - self.v_peak)
+                return QIFState(v=v, refractory=refractory), spikes
+        ```
     """
 
     spiking: ClassVar[bool] = True
@@ -106,11 +168,34 @@ class AbstractNeuron(AbstractModel[_State]):
 
 
 class AbstractInput(AbstractModel[_State]):
-    """External drive to one population, named by `target`.
+    """External drive to one population, named by `target`: the protocol every input
+    follows.
 
-    `init(n, *, key=None)` returns the input's state for a target of `n` neurons;
-    `step(state, t, dt)` returns `(state, drive)` with `drive` a `Drive` for the step
-    starting at time `t` [ms].
+    An input is an immutable `equinox.Module` with a static `target: str` field (the
+    name of the population it drives). Its array fields are parameters (scalars or
+    arrays of shape `(n,)` for the target's `n` neurons), which `model.params()` names
+    `"<Type>-><target>.<field>"`; whatever changes over time, including a stochastic
+    input's PRNG key, lives in its State (an `equinox.Module`, possibly empty).
+
+    **Methods to implement:**
+
+    - `init(n, *, key=None) -> State`: the state for a target of `n` neurons. A
+      stochastic input needs `key` (raise a `ValueError` without one), keeps a key in
+      its State and splits it at every step; ideally it starts in its stationary
+      distribution.
+    - `step(state, t, dt) -> (state, drive)`: the `Drive` for the step from `t` to
+      `t + dt` [ms], with fields of shape `(n,)` or `()`: a current adds to `i` [pA]; a
+      conductance $g$ [nS] with reversal $E$ [mV] adds $gE$ to `i` and $g$ to `g`;
+      delta-like arrivals go to `q` [pA·ms] and `qg` [nS·ms]. A receptor field
+      (`neurojax.synapses.Current()` or `Conductance(e_rev)`) builds it with
+      `receptor.drive(value, instantaneous)`. Pure, as a neuron's step.
+    - `check(n, dt)` (optional): raise a `ValueError` if parameters do not fit `n`
+      neurons or `dt` [ms]; called once before a simulation, possibly with traced
+      parameters (check shapes always, values only when concrete).
+
+    A `Network(..., inputs=[...])` advances its inputs after the synapses and adds
+    their drive to the target's before the neurons step. The guide "Write your own
+    input" (`docs/guides/custom_input.py`) builds a deterministic and a stochastic one.
     """
 
     target: eqx.AbstractVar[str]

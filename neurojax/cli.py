@@ -1,11 +1,14 @@
-"""Command line: `neurojax run NAME`, `neurojax list`, `neurojax bench [--quick ...]`.
+"""Command line: `neurojax run NAME`, `neurojax list`, `neurojax info NAME`, `neurojax bench [--quick ...]`.
 
 ```
 neurojax run coba --duration 1000 --dt 0.1 --seed 0 --out neurojax-out
 ```
 
-prints per-population rates and ISI CVs with build, compile and run times, and writes
+prints the model as configured (with `--set` overrides) and the statistics it should
+reproduce, per-population rates and ISI CVs with build, compile and run times, and writes
 `NAME_raster.png` and `NAME_result.npz` (see `nj.Result.load`) into `--out`.
+`neurojax info NAME` prints a gallery model's source, its arguments with their defaults
+and the published statistics.
 """
 
 from __future__ import annotations
@@ -16,6 +19,60 @@ import os
 import pathlib
 import sys
 import time
+import types
+import typing
+
+
+class _UsageError(Exception):
+    """A bad command line value: printed as one line, exit status 2."""
+
+
+def _convert(entry, key: str, value: str, item: str):
+    """`value` as the type the gallery factory declares for argument `key`, so that
+    `--set n=abc` fails here, naming the option, and not deep inside the factory."""
+    import inspect
+
+    parameters = inspect.signature(entry.factory).parameters
+    if key not in parameters:
+        raise _UsageError(f"--set {item}: {entry.name} has no argument {key!r}; "
+                          f"its arguments: {', '.join(parameters)} (see `neurojax info {entry.name}`)")
+    default = parameters[key].default
+    try:
+        hint = typing.get_type_hints(entry.factory).get(key)
+    except (NameError, TypeError):  # an annotation that does not resolve: parse as JSON
+        hint = None
+    kinds = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if type(None) in kinds and value.lower() in ("none", "null"):
+        return None
+    for kind in kinds:
+        if kind is bool:
+            if value.lower() in ("true", "false"):
+                return value.lower() == "true"
+        elif kind in (int, float):
+            try:
+                return kind(value)
+            except ValueError:
+                pass
+        elif kind is str:
+            return value
+    if hint is None or kinds == (typing.Any,):
+        # Undeclared: JSON where it parses (numbers, lists), otherwise a string.
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    names = " or ".join("None" if k is type(None) else getattr(k, "__name__", str(k)) for k in kinds)
+    raise _UsageError(f"--set {item}: {key} takes {names} (default {default!r}), got {value!r}")
+
+
+def _overrides(entry, args) -> dict:
+    overrides = dict(entry.full if args.full else entry.small)
+    for item in args.set or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise _UsageError(f"--set {item}: expected ARG=VALUE, e.g. --set regime=A")
+        overrides[key] = _convert(entry, key, value, item)
+    return overrides
 
 
 def _run(args) -> int:
@@ -25,10 +82,7 @@ def _run(args) -> int:
     from .simulate import Record, assemble_result, compile_scan, prepare_run, simulate
 
     entry = gallery.info(args.name)
-    overrides = dict(entry.full if args.full else entry.small)
-    for item in args.set or []:
-        key, _, value = item.partition("=")
-        overrides[key] = json.loads(value) if value[:1] in "0123456789-[{tfn" else value
+    overrides = _overrides(entry, args)
     duration = entry.duration if args.duration is None else args.duration
     dt = entry.dt if args.dt is None else args.dt
 
@@ -55,8 +109,15 @@ def _run(args) -> int:
         run_s = time.perf_counter() - t0
         res = assemble_result(model, run, final, recorded)
 
-    print(f"neurojax run {args.name}: {sum(n for _, n in res.sizes)} neurons, "
-          f"{duration:g} ms at dt = {dt:g} ms ({entry.reference})")
+    # The header names the model as run: the arguments that differ from the factory's
+    # defaults and the statistics of that configuration (not the default's).
+    arguments = entry.arguments(**overrides)
+    defaults = entry.arguments()
+    changed = ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}"
+                        for k, v in arguments.items() if v != defaults[k])
+    print(f"neurojax run {args.name}{f' ({changed})' if changed else ''}: "
+          f"{sum(n for _, n in res.sizes)} neurons, {duration:g} ms at dt = {dt:g} ms")
+    print(f"expected: {entry.source}: {entry.expected_fn(arguments)}")
     t_start = min(duration / 2, 200.0)
     print(f"{'population':>10} {'n':>7} {'rate [Hz]':>10} {'ISI CV':>7}   (after {t_start:g} ms)")
     for name, n in res.sizes:
@@ -98,6 +159,59 @@ def _list(args) -> int:
     return 0
 
 
+def _info(args) -> int:
+    import inspect
+
+    from . import gallery
+
+    entry = gallery.info(args.name)
+    factory = entry.factory
+    doc = inspect.getdoc(factory) or ""
+    # The module, not inspect.getsourcefile(factory): under the jaxtyping import hook
+    # the factory is a wrapper defined in jaxtyping.
+    module = sys.modules[factory.__module__]
+    print(f"{entry.name}: {doc.splitlines()[0] if doc else factory.__name__}")
+    print(f"source: {entry.source}")
+    print(f"code: {factory.__module__}.{factory.__qualname__} ({module.__file__})")
+    print(f"run: {entry.duration:g} ms at dt = {entry.dt:g} ms"
+          + "".join(f"; {label} {_fmt(d)}" for label, d in
+                    (("default run", entry.small), ("--full", entry.full)) if d))
+    print("arguments (default: description; change with --set ARG=VALUE):")
+    described = _argument_docs(doc)
+    for name, p in inspect.signature(factory).parameters.items():
+        print(f"  {name} = {p.default!r}: {described.get(name, '')}".rstrip(": "))
+    print("published statistics:")
+    for configuration, statistics in entry.statistics:
+        print(f"  {configuration}: {statistics}")
+    if module.__doc__:
+        print()
+        print(inspect.cleandoc(module.__doc__))
+    return 0
+
+
+def _fmt(overrides: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in overrides.items())
+
+
+def _argument_docs(doc: str) -> dict:
+    """`{name: description}` from a docstring's `**Arguments:**` list (`- `name`: ...`,
+    continuation lines indented; one item may name several arguments)."""
+    found, current = {}, []
+    for line in doc.split("**Arguments:**", 1)[-1].splitlines() if "**Arguments:**" in doc else []:
+        stripped = line.strip()
+        if stripped.startswith("- `"):
+            names_part, _, text = stripped[2:].partition(": ")
+            current = [n.strip(" `") for n in names_part.split(",")]
+            for n in current:
+                found[n] = text
+        elif stripped and current and line.startswith(" "):
+            for n in current:
+                found[n] += " " + stripped
+        elif not stripped:
+            current = []
+    return found
+
+
 def _bench(args) -> int:
     script = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
     if not script.exists():
@@ -122,17 +236,22 @@ def main(argv=None) -> int:
     run.set_defaults(fn=_run)
     lst = sub.add_parser("list", help="list the gallery models")
     lst.set_defaults(fn=_list)
+    inf = sub.add_parser("info", help="a gallery model's source, arguments and statistics")
+    inf.add_argument("name", help="gallery model (see `neurojax list`)")
+    inf.set_defaults(fn=_info)
     bench = sub.add_parser(
         "bench", help="run the benchmark suite (benchmarks/run.py; e.g. --quick, --cases coba,cuba)"
     )
     bench.set_defaults(fn=_bench)
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "bench":
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        # The subcommand's parser, so the usage printed is that of `run` (or `info`),
+        # whose options the user was reaching for.
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
     try:
         return args.fn(args)
-    except ValueError as e:
+    except (ValueError, _UsageError) as e:
         print(f"neurojax: error: {e}", file=sys.stderr)
         return 2
 

@@ -18,8 +18,8 @@ def test_top_level_names():
         "Network", "NetworkModel", "NetworkState", "Normal", "Population", "Projection", "Record",
         "Result", "Uniform", "allow_nonfinite_gradients", "check_grad", "simulate", "sweep",
     }
-    assert {"analysis", "connectivity", "gallery", "inputs", "neurons", "ode", "sharding", "surrogate",
-            "synapses", "train"} <= set(vars(nj))
+    assert {"analysis", "connectivity", "gallery", "inputs", "io", "neurons", "ode", "sharding",
+            "surrogate", "synapses", "train"} <= set(vars(nj))
 
 
 def test_subpackage_names():
@@ -43,3 +43,4 @@ def test_subpackage_names():
             "Izhikevich", "FitzHughNagumo"} <= _public(nj.neurons)
     assert _public(nj.gallery) >= {"names", "get", "info"}
     assert _public(nj.train) >= {"check_grad", "GradCheck", "GradCheckRow"}
+    assert {"read_nwb", "write_nwb"} <= _public(nj.io)

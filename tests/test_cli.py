@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 import neurojax as nj
 from neurojax.cli import main
@@ -59,3 +60,88 @@ def test_run_reports_rate_units_by_their_rate(tmp_path, capsys):
     assert sorted(rows) == ["E", "PV", "SST", "VIP"]
     np.testing.assert_allclose([float(rows[k][2]) for k in ("E", "PV", "SST", "VIP")],
                                [1.0, 10.0, 3.0, 2.0], atol=0.01)
+
+
+def test_run_header_names_the_configured_model(tmp_path, capsys):
+    # `--set regime=A` used to print regime C's reference: the header must name the
+    # configuration that ran and the statistics published for it.
+    code = main(["run", "brunel", "--duration", "1", "--out", str(tmp_path),
+                 "--set", "regime=A", "--set", "n_e=1100"])
+    assert code == 0
+    header, expected = capsys.readouterr().out.splitlines()[:2]
+    assert header.startswith("neurojax run brunel (regime='A', n_e=1100): 1375 neurons")
+    assert "regime A (g=3, eta=2)" in expected and "333.5 Hz" in expected
+    assert "regime C" not in header + expected
+
+
+def test_run_header_says_when_no_statistics_apply(tmp_path, capsys):
+    assert main(["run", "cuba", "--duration", "1", "--out", str(tmp_path),
+                 "--set", "n=200"]) == 0
+    expected = capsys.readouterr().out.splitlines()[1]
+    assert "this run has n=200: no reference statistics" in expected
+
+
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("n", "--set n: expected ARG=VALUE"),
+        ("=3", "--set =3: expected ARG=VALUE"),
+        ("n=abc", "--set n=abc: n takes int (default 4000), got 'abc'"),
+        ("w_e=fast", "--set w_e=fast: w_e takes float (default 16.2), got 'fast'"),
+        ("tau=3", "--set tau=3: cuba has no argument 'tau'; its arguments: n, p, w_e, w_i"),
+    ],
+)
+def test_bad_set_is_a_one_line_error_naming_the_option(tmp_path, capsys, item, message):
+    assert main(["run", "cuba", "--out", str(tmp_path), "--set", item]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    assert err.startswith(f"neurojax: error: {message}"), err
+
+
+def test_set_values_take_the_factory_types(tmp_path, capsys):
+    # `g=none` is the factory's own default; strings stay strings.
+    from neurojax.cli import _convert
+
+    entry = nj.gallery.info("brunel")
+    assert _convert(entry, "g", "none", "g=none") is None
+    assert _convert(entry, "g", "4", "g=4") == 4.0
+    assert _convert(entry, "regime", "A", "regime=A") == "A"
+    assert _convert(entry, "n_e", "2000", "n_e=2000") == 2000
+
+
+def test_unknown_option_prints_the_run_usage(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "cuba", "--bogus", "--out", str(tmp_path)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: neurojax run ") and "--set ARG=VALUE" in err
+    assert "neurojax run: error: unrecognized arguments: --bogus" in err
+
+
+def test_progress_shows_the_bar(tmp_path, capsys):
+    code = main(["run", "cuba", "--duration", "20", "--set", "n=200", "--progress",
+                 "--out", str(tmp_path)])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "simulate: 100%" in captured.err and "200/200" in captured.err
+    assert "compile in the run" in captured.out
+
+
+def test_info_prints_source_arguments_and_statistics(capsys):
+    assert main(["info", "brunel"]) == 0
+    out = capsys.readouterr().out
+    assert "source: Brunel 2000" in out
+    assert "neurojax/gallery/brunel.py" in out
+    assert "regime = 'C': \"A\", \"B\", \"C\" or \"D\"" in out
+    assert "delay = 1.5: Transmission delay D [ms]." in out
+    for regime in "ABCD":
+        assert f"regime {regime} (g=" in out
+    assert "333.5 Hz" in out and "37.6 Hz" in out
+    assert main(["info", "coba"]) == 0
+    out = capsys.readouterr().out
+    assert "w_i = 67.0: Excitatory / inhibitory conductance increments [nS]." in out
+    assert "18.5 +- 1.5 Hz" in out
+    assert main(["info", "nope"]) == 2
+    assert "unknown gallery model 'nope'" in capsys.readouterr().err

@@ -107,7 +107,9 @@ def test_optimiser_step_inside_jit_that_leaves_the_range_raises():
     def train_step(model, lr):
         # A gradient-free stand-in for an optimiser step: it pushes g_l down by lr.
         model = eqx.tree_at(lambda m: _lif(m).g_l, model, _lif(model).g_l - lr)
-        return loss(model), jax.grad(loss)(model)
+        # eqx.filter_grad, as the README says: a model also holds integer leaves
+        # (synapse counts, indices), which jax.grad refuses.
+        return loss(model), eqx.filter_grad(loss)(model)
 
     train_step(MODEL, 1.0)  # g_l = 9 nS: fine
     with _raises_naming("g_l [nS]", "(0, inf)"):

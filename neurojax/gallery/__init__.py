@@ -14,6 +14,7 @@ import inspect
 from collections.abc import Callable
 
 from ..network import Network
+from . import brunel as _brunel, vogels_abbott as _va_mod
 from .brunel import brunel
 from .v1_rate import v1_rate
 from .vogels_abbott import coba, cobahh, cuba
@@ -21,44 +22,114 @@ from .vogels_abbott import coba, cobahh, cuba
 
 @dataclasses.dataclass(frozen=True)
 class GalleryEntry:
-    """A gallery model: its factory, suggested run, the sizes for `--full`, and the
-    published statistics it should reproduce."""
+    """A gallery model: its factory, suggested run, the sizes for `--full`, its source
+    and the published statistics it should reproduce.
+
+    **Fields:**
+
+    - `name`: The name `get` and `neurojax run` take.
+    - `factory`: The function that returns the unbuilt `Network`.
+    - `duration`: Suggested run length [ms].
+    - `dt`: Suggested time step [ms].
+    - `source`: The publication the model and its statistics come from.
+    - `statistics`: `(configuration, statistics)` rows: every published configuration
+      and what it should reproduce.
+    - `small`: Factory overrides for the quick default run of `neurojax run`.
+    - `full`: Factory overrides for the published size (`--full`).
+    - `expected_fn`: Maps the factory's arguments (all of them, defaults filled in) to
+      the statistics that configuration should reproduce, or why there are none.
+    """
 
     name: str
     factory: Callable[..., Network]
-    duration: float  # suggested run length [ms]
-    dt: float  # suggested step [ms]
-    reference: str  # source and expected statistics
-    small: dict  # overrides for the quick default run
-    full: dict  # overrides for the published size
+    duration: float
+    dt: float
+    source: str
+    statistics: tuple[tuple[str, str], ...]
+    small: dict
+    full: dict
+    expected_fn: Callable[[dict], str]
+
+    def arguments(self, **overrides) -> dict:
+        """Every argument of the factory for `overrides`, defaults filled in. Raises a
+        `ValueError` naming an argument the factory does not take."""
+        try:
+            bound = inspect.signature(self.factory).bind(**overrides)
+        except TypeError as e:
+            raise ValueError(f"bad override for gallery model {self.name!r}: {e}") from None
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+    def expected(self, **overrides) -> str:
+        """The statistics the model configured with `overrides` should reproduce."""
+        return self.expected_fn(self.arguments(**overrides))
+
+    @property
+    def reference(self) -> str:
+        """Source and expected statistics of the default configuration."""
+        return f"{self.source}: {self.expected()}"
+
+
+_BRUNEL_ROWS = tuple(
+    (f"regime {r} (g={g:g}, eta={eta:g}), N_E=10000", _brunel.STATISTICS[r])
+    for r, (g, eta) in _brunel.REGIMES.items()
+)
+
+
+def _va(name: str) -> dict:
+    """The GalleryEntry arguments shared by the Vogels & Abbott benchmarks."""
+    w_e, w_i = _va_mod._WEIGHTS[name]
+    published = f"n=4000, p=0.02, w_e={w_e:g}, w_i={w_i:g}"
+    return dict(
+        statistics=((published, _va_mod.STATISTICS[name]),),
+        small={}, full={},
+        expected_fn=lambda arguments: _va_mod.expected(name, arguments),
+    )
+
+
+_V1_ROWS = (
+    ("baseline='low'", "E/PV/SST/VIP at 1/10/3/2 Hz; +10 pA to VIP: SST -2.4 Hz, E +0.26 Hz"),
+    ("baseline='high'", "E/PV/SST/VIP at 30/50/30/20 Hz; +10 pA to VIP: SST +9.9 Hz, E +16 Hz"),
+)
+
+
+def _v1_expected(arguments: dict) -> str:
+    row = dict(_V1_ROWS).get(f"baseline={arguments['baseline']!r}")
+    if row is None:
+        return f"baseline={arguments['baseline']!r}: no reference statistics"
+    if arguments["vip_drive"] or arguments["tau_r"] != 2.0:
+        return (f"this run has vip_drive={arguments['vip_drive']:g}, tau_r={arguments['tau_r']:g}: "
+                f"the published rows are for the baseline ({row})")
+    return row
 
 
 _ENTRIES = {
     "brunel": GalleryEntry(
         "brunel", brunel, 1000.0, 0.1,
-        "Brunel 2000, regime C (g=5, eta=2): 37.6 Hz, ISI CV 0.42 at N_E=10000",
+        source="Brunel 2000, J Comput Neurosci 8:183-208, Fig. 8",
+        statistics=_BRUNEL_ROWS,
         small={"n_e": 4000}, full={"n_e": 10000},
+        expected_fn=_brunel.expected,
     ),
     "coba": GalleryEntry(
         "coba", coba, 1000.0, 0.1,
-        "Vogels & Abbott 2005 / Brette et al. 2007 benchmark 1: 18.5 +- 1.5 Hz, AI",
-        small={}, full={},
+        source="Vogels & Abbott 2005 / Brette et al. 2007 benchmark 1", **_va("coba"),
     ),
     "cobahh": GalleryEntry(
         "cobahh", cobahh, 1000.0, 0.1,
-        "Brette et al. 2007 benchmark 3 (Traub-Miles HH, COBA synapses): self-sustained AI",
-        small={}, full={},
+        source="Brette et al. 2007 benchmark 3 (Traub-Miles HH, COBA synapses)",
+        **_va("cobahh"),
     ),
     "cuba": GalleryEntry(
         "cuba", cuba, 1000.0, 0.1,
-        "Vogels & Abbott 2005 / Brette et al. 2007 benchmark 2: 5.5 +- 0.4 Hz, AI",
-        small={}, full={},
+        source="Vogels & Abbott 2005 / Brette et al. 2007 benchmark 2", **_va("cuba"),
     ),
     "v1_rate": GalleryEntry(
         "v1_rate", v1_rate, 200.0, 0.1,
-        "Garcia del Molino et al. 2017 E/PV/SST/VIP rate model: low baseline 1/10/3/2 Hz; "
-        "+10 pA to VIP: SST -2.4, E +0.26 Hz (low), SST +9.9, E +16 Hz (high baseline)",
+        source="Garcia del Molino et al. 2017, eLife 6:e29742 (E/PV/SST/VIP rate model)",
+        statistics=_V1_ROWS,
         small={}, full={},
+        expected_fn=_v1_expected,
     ),
 }
 
@@ -79,8 +150,5 @@ def get(name: str, **overrides) -> Network:
     """The unbuilt `Network` called `name`, with keyword `overrides` passed to its
     factory (see each factory's docstring for the arguments)."""
     entry = info(name)
-    try:
-        inspect.signature(entry.factory).bind(**overrides)
-    except TypeError as e:
-        raise ValueError(f"bad override for gallery model {name!r}: {e}") from None
+    entry.arguments(**overrides)  # a ValueError naming a bad override
     return entry.factory(**overrides)

@@ -26,6 +26,40 @@ from ..distributions import Uniform
 from ..network import Network, Population, Projection
 
 REGIMES = {"A": (3.0, 2.0), "B": (6.0, 4.0), "C": (5.0, 2.0), "D": (4.5, 0.9)}
+# Brunel 2000 Fig. 8 at N_E = 10000 (the table above), for `neurojax run` and `info`.
+STATISTICS = {
+    "A": "synchronous regular, 333.5 Hz, ISI CV 0.001",
+    "B": "synchronous irregular (fast), ISI CV 0.7-0.85",
+    "C": "asynchronous irregular, 37.6 Hz, ISI CV 0.42",
+    "D": "synchronous irregular (slow), ISI CV 0.7-0.85",
+}
+# The arguments the published statistics were computed with, besides g and eta.
+_PUBLISHED = {"j": 0.1, "c_e": 1000, "delay": 1.5}
+
+
+def expected(arguments: dict) -> str:
+    """The published statistics for the configuration `arguments` (every argument of
+    `brunel`, defaults filled in), or why there are none."""
+    regime, g, eta = arguments["regime"], arguments["g"], arguments["eta"]
+    if regime not in REGIMES:
+        return f"unknown regime {regime!r}"
+    g0, eta0 = REGIMES[regime]
+    g = g0 if g is None else g
+    eta = eta0 if eta is None else eta
+    # Explicit g and eta may land on another regime's point of the phase diagram.
+    matches = [r for r, point in REGIMES.items() if point == (g, eta)]
+    changed = [f"{k}={arguments[k]:g}" for k, v in _PUBLISHED.items() if arguments[k] != v]
+    if not matches:
+        return (f"g={g:g}, eta={eta:g} is none of the published regimes "
+                f"(A-D: {_points()}): no reference statistics")
+    if changed:
+        return (f"regime {matches[0]} with {', '.join(changed)} (published: j=0.1 mV, "
+                f"c_e=1000, delay=1.5 ms): no reference statistics")
+    return f"regime {matches[0]} (g={g:g}, eta={eta:g}): {STATISTICS[matches[0]]} at N_E=10000"
+
+
+def _points() -> str:
+    return ", ".join(f"{r} g={g:g} eta={eta:g}" for r, (g, eta) in REGIMES.items())
 
 
 def brunel(

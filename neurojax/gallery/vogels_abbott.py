@@ -23,6 +23,31 @@ from ..network import Network, Population, Projection
 from ..neurons.hh import TraubMiles
 
 
+# The benchmarks' published configuration, for `neurojax run` and `info`.
+PUBLISHED = {"n": 4000, "p": 0.02}
+STATISTICS = {
+    "coba": "18.5 +- 1.5 Hz, E and I alike, asynchronous irregular (ISI CV near 1)",
+    "cuba": "5.5 +- 0.4 Hz, E and I alike, asynchronous irregular (ISI CV near 1)",
+    "cobahh": "self-sustained asynchronous irregular activity (no published rates)",
+}
+_WEIGHTS = {"coba": (6.0, 67.0), "cuba": (16.2, -90.0), "cobahh": (6.0, 67.0)}
+
+
+def expected(name: str, arguments: dict) -> str:
+    """The published statistics of benchmark `name` for the configuration `arguments`
+    (every argument of its factory, defaults filled in), with what differs from the
+    published configuration."""
+    published = {**PUBLISHED, "w_e": _WEIGHTS[name][0], "w_i": _WEIGHTS[name][1]}
+    changed = [f"{k}={arguments[k]:g}" for k, v in published.items() if arguments[k] != v]
+    if changed:
+        # Smaller or rewired networks keep running, but the benchmark numbers are for
+        # the published one (fewer synapses per neuron lower the recurrent drive).
+        shown = ", ".join(f"{k}={v:g}" for k, v in published.items())
+        return (f"{STATISTICS[name]} for {shown}; this run has {', '.join(changed)}: "
+                f"no reference statistics")
+    return STATISTICS[name]
+
+
 def _lif(e_l: float) -> neurons.LIF:
     return neurons.LIF(c_m=200.0, g_l=10.0, e_l=e_l, v_th=-50.0, v_reset=-60.0, t_ref=5.0)
 

@@ -1,11 +1,11 @@
 """Theory on the same model objects: fixed points, Jacobians and stability of built
 rate networks, inhibition stabilisation and paradoxical responses, continuation, the
 largest Lyapunov exponent, and the mean field of random and low-rank rate networks
-(see `neurojax.theory.fixed_points` for the conventions)."""
+(see `neurojax.theory.steady_states` for the conventions)."""
 
 from .chaos import lyapunov_exponent as lyapunov_exponent
-from .continuation import Branch as Branch, continuation as continuation
-from .fixed_points import (
+from .branches import Branch as Branch, continuation as continuation
+from .steady_states import (
     KINDS as KINDS,
     FixedPoints as FixedPoints,
     by_population as by_population,

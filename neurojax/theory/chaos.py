@@ -15,7 +15,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._misc import check_range
 from ..network import NetworkModel
-from .fixed_points import _args, _as_vector, _field, check_rate_network, state_vector
+from .steady_states import _args, _as_vector, _field, check_rate_network, state_vector
 
 
 def lyapunov_exponent(

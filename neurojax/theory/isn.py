@@ -26,7 +26,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float
 
 from .._misc import check_range
 from ..network import NetworkModel
-from .fixed_points import (
+from .steady_states import (
     _args,
     _as_vector,
     _field,

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Complex, Float, Int
 
 from ..network import NetworkModel
-from .fixed_points import (
+from .steady_states import (
     _args,
     _as_vector,
     _field,

@@ -42,6 +42,7 @@ from jaxtyping import Array, Int, PRNGKeyArray
 from ._abstract import AbstractInput, AbstractModel, AbstractNeuron, Drive
 from ._misc import check_dt, check_range, checking, validate
 from .connectivity.builders import AbstractConnectivity
+from .connectivity.spatial import AbstractSpace
 from .connectivity.procedural import Procedural, ProceduralWeights
 from .connectivity.weights import (
     DEFAULT_CHUNK,
@@ -68,12 +69,19 @@ class Population(eqx.Module):
     - `initial`: Optional initial values of state variables, e.g.
       `{"v": nj.Uniform(-60.0, -50.0)}`: a distribution, a scalar or an `(n,)` array
       per variable name (units of that variable).
+    - `space`: Where the neurons sit (`nj.connectivity.Ring`, `Line`, `Sheet`,
+      `Positions`), for distance-dependent connectivity and analysis (`positions`).
+    - `features`: Named features of each neuron, each laid out like a space, e.g.
+      `{"orientation": nj.connectivity.Ring(length=180.0)}` (evenly spread preferred
+      orientations [deg]), for feature-dependent connectivity and tuned inputs.
     """
 
     name: str = eqx.field(static=True)
     n: int = eqx.field(static=True)
     neuron: AbstractNeuron
     initial: dict[str, Any] = eqx.field(default_factory=dict)
+    space: AbstractSpace | None = eqx.field(static=True, default=None)
+    features: dict[str, AbstractSpace] = eqx.field(static=True, default_factory=dict)
 
     def __check_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -87,6 +95,33 @@ class Population(eqx.Module):
                 f"Population {self.name!r} neuron must be a neuron model "
                 f"(nj.neurons.*), got {type(self.neuron).__name__}."
             )
+        if self.space is not None and not isinstance(self.space, AbstractSpace):
+            raise ValueError(
+                f"Population {self.name!r} space must be a space (nj.connectivity.Ring, "
+                f"Line, Sheet, Positions), got {type(self.space).__name__}."
+            )
+        for fname, fspace in self.features.items():
+            if not isinstance(fspace, AbstractSpace):
+                raise ValueError(
+                    f"Population {self.name!r} feature {fname!r} must be laid out by a space "
+                    f"(e.g. nj.connectivity.Ring(length=180.0)), got {type(fspace).__name__}."
+                )
+        for sp in [self.space, *self.features.values()]:
+            if sp is not None:
+                sp.coordinates(self.n)  # a layout that cannot hold n neurons fails here
+
+    @property
+    def positions(self) -> np.ndarray:
+        """The `(n, dim)` coordinates of the neurons in `space`."""
+        if self.space is None:
+            raise ValueError(f"Population {self.name!r} has no space (Population(..., space=...)).")
+        return self.space.coordinates(self.n)
+
+    def feature(self, name: str) -> np.ndarray:
+        """The `(n,)` values of feature `name` (e.g. preferred orientations [deg])."""
+        if name not in self.features:
+            raise ValueError(f"Population {self.name!r} has no feature {name!r}; it has {sorted(self.features)}.")
+        return self.features[name].coordinates(self.n)[:, 0]
 
     def init(self, key: PRNGKeyArray):
         """The neuron state, with the `initial` values drawn."""
@@ -459,7 +494,7 @@ class Network(eqx.Module):
                 name=name, pre=pre, post=post, weights=container, synapse=proj.synapse,
                 receptor=proj.receptor, delay=float(proj.delay), initial=proj.initial,
             )
-        syn = proj.connectivity.sample(k_syn, n_pre, n_post, pre == post)
+        syn = proj.connectivity.sample_between(k_syn, pre_pop, post_pop, pre == post)
         weights = _per_synapse(proj.weight, syn, n_pre, n_post, k_w, f"{name} weight", "receptor units")
         if syn.values is not None:
             # A scalar weight scales the matrix entries (None from _per_synapse means

@@ -32,7 +32,8 @@ def test_subpackage_names():
         "AbstractConnectivity", "AllToAll", "Dense", "DenseWeights", "FixedInDegree",
         "FixedProbability", "FromMatrix", "Sparse", "SparseWeights", "Synapses", "Events",
         "compact_events", "native_kernel_available", "native_kernel_status", "Procedural",
-        "ProceduralWeights",
+        "ProceduralWeights", "AbstractSpace", "DistanceDependent", "FeatureDependent", "Line",
+        "LowRank", "Positions", "Ring", "Sheet",
     }
     assert _public(nj.inputs) == {
         "AbstractInput", "Constant", "OrnsteinUhlenbeck", "OrnsteinUhlenbeckState", "Poisson",

@@ -1,5 +1,6 @@
 """Connectivity builders (`AllToAll`, `FixedProbability`, `FixedInDegree`, `FromMatrix`,
-and `Procedural`, regenerated from a seed instead of stored), layouts (`Dense`,
+`LowRank`, `DistanceDependent` and `FeatureDependent` in the populations' spaces (`Ring`, `Line`,
+`Sheet`, `Positions`), and `Procedural`, regenerated from a seed instead of stored), layouts (`Dense`,
 `Sparse`) and the weight containers with event-driven propagation."""
 
 from .builders import (
@@ -8,7 +9,17 @@ from .builders import (
     FixedInDegree as FixedInDegree,
     FixedProbability as FixedProbability,
     FromMatrix as FromMatrix,
+    LowRank as LowRank,
     Synapses as Synapses,
+)
+from .spatial import (
+    AbstractSpace as AbstractSpace,
+    DistanceDependent as DistanceDependent,
+    FeatureDependent as FeatureDependent,
+    Line as Line,
+    Positions as Positions,
+    Ring as Ring,
+    Sheet as Sheet,
 )
 from .procedural import (
     Procedural as Procedural,

@@ -43,6 +43,11 @@ class AbstractConnectivity(eqx.Module):
         """Sample synapses between `n_pre` and `n_post` neurons. `autapses_possible` is
         True when pre and post are the same population."""
 
+    def sample_between(self, key: PRNGKeyArray, pre, post, autapses_possible: bool) -> Synapses:
+        """Sample synapses between two `Population`s; what `Network.build` calls. Rules
+        that need more than the sizes (positions, features) override it."""
+        return self.sample(key, pre.n, post.n, autapses_possible)
+
 
 # Rows of random draws are generated in blocks of about this many entries, which bounds
 # the temporaries (a few arrays of this size) however large the projection.
@@ -252,3 +257,70 @@ class FromMatrix(AbstractConnectivity):
             post=np.asarray(post)[order].astype(int),
             values=vals[order],
         )
+
+
+class LowRank(AbstractConnectivity):
+    r"""All-to-all connectivity with a low-rank structured part plus a random part
+    (Mastrogiuseppe & Ostojic 2018):
+
+    $$J_{ij} = \frac{1}{N} \sum_{r} m_{ir} n_{jr} + g\,\chi_{ij},
+    \qquad \chi_{ij} \sim \mathcal N(0, 1/N),$$
+
+    with $N$ the number of presynaptic neurons and $\chi$ drawn from the build key. The
+    entries are the synapses' weight factors (times the projection's `weight`, as with
+    `FromMatrix`); the vectors stay on this object for theory (`nj.theory`), e.g. the
+    outlier eigenvalue $n^T m / N$ and `nj.theory.low_rank_mean_field`.
+
+    **Arguments:**
+
+    - `m`: `(n_post,)` or `(n_post, rank)` left vectors.
+    - `n`: `(n_pre,)` or `(n_pre, rank)` right vectors.
+    - `g`: Strength of the random part, >= 0 (0: purely low rank).
+    - `allow_autapses`: Keep the diagonal when pre and post are one population (the
+      model's $J_{ii}$; default True, as in the paper).
+    """
+
+    m: np.ndarray
+    n: np.ndarray
+    g: float = eqx.field(static=True, default=0.0)
+    allow_autapses: bool = eqx.field(static=True, default=True)
+
+    def __init__(self, m, n, g=0.0, allow_autapses=True):
+        m, n = np.asarray(m, float), np.asarray(n, float)
+        m = m[:, None] if m.ndim == 1 else m
+        n = n[:, None] if n.ndim == 1 else n
+        if m.ndim != 2 or n.ndim != 2 or m.shape[1] != n.shape[1]:
+            raise ValueError(
+                f"LowRank m and n must be (n_post, rank) and (n_pre, rank) with one rank, "
+                f"got shapes {m.shape} and {n.shape}."
+            )
+        check_range(m, "LowRank m", "")
+        check_range(n, "LowRank n", "")
+        check_range(g, "LowRank g", "", low=0.0)
+        self.m, self.n, self.g, self.allow_autapses = m, n, float(g), bool(allow_autapses)
+
+    @classmethod
+    def gaussian(cls, key: PRNGKeyArray, n_neurons: int, mean_m: float, mean_n: float,
+                 sigma_m: float = 1.0, sigma_n: float = 1.0, g: float = 0.0) -> "LowRank":
+        """Rank one with independent $m_i \\sim \\mathcal N(M_m, \\Sigma_m^2)$ and
+        $n_i \\sim \\mathcal N(M_n, \\Sigma_n^2)$ (the paper's unit-rank ensemble)."""
+        check_range(sigma_m, "LowRank sigma_m", "", low=0.0)
+        check_range(sigma_n, "LowRank sigma_n", "", low=0.0)
+        z = numpy_rng(key).standard_normal((2, n_neurons))
+        return cls(mean_m + sigma_m * z[0], mean_n + sigma_n * z[1], g=g)
+
+    def sample(self, key, n_pre, n_post, autapses_possible):
+        if self.m.shape[0] != n_post or self.n.shape[0] != n_pre:
+            raise ValueError(
+                f"LowRank m must have n_post = {n_post} rows and n the n_pre = {n_pre} rows, "
+                f"got {self.m.shape[0]} and {self.n.shape[0]}."
+            )
+        values = self.m @ self.n.T / n_pre
+        if self.g:
+            values = values + self.g * numpy_rng(key).standard_normal((n_post, n_pre)) / np.sqrt(n_pre)
+        pre, post = np.meshgrid(np.arange(n_pre), np.arange(n_post), indexing="ij")
+        pre, post = pre.ravel(), post.ravel()  # ordered by pre, then post
+        if autapses_possible and not self.allow_autapses:
+            keep = pre != post
+            pre, post = pre[keep], post[keep]
+        return Synapses(pre=pre, post=post, values=values[post, pre])

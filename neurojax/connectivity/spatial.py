@@ -1,0 +1,443 @@
+r"""Space and features: where neurons sit, what they prefer, and connectivity that
+depends on either.
+
+A population is placed in a space by `Population(..., space=...)` and given features
+(a preferred orientation, any user coordinate) by `Population(..., features={...})`:
+
+```python
+sheet = nj.connectivity.Sheet(extent=(1.0, 1.0), periodic=True)   # a torus [mm]
+E = nj.Population("E", 6400, lif, space=sheet,
+                  features={"orientation": nj.connectivity.Ring(length=180.0)})
+proj = nj.Projection("E", "E", nj.connectivity.DistanceDependent(p=0.2, width=0.1))
+tuned = nj.Projection("E", "E", nj.connectivity.FeatureDependent("orientation", p=0.2, kappa=2.0))
+```
+
+Spaces (`Ring`, `Line`, `Sheet`, `Positions`) lay `n` neurons out deterministically
+(evenly spaced, on a grid, or at given coordinates) and measure displacements, with the
+minimum-image convention across periodic boundaries: on a ring of length $L$ two
+neurons at $0.05 L$ and $0.95 L$ are $0.1 L$ apart. Pre- and postsynaptic populations
+must share one geometry (same kind, extent and periodicity); their layouts may differ
+(800 E and 200 I evenly spread over the same ring).
+
+Profiles of the connection probability $p(d) = p \, f(d)$ with $f(0) = 1$:
+
+- `"gaussian"`: $f = \exp(-d^2 / 2\sigma^2)$, `width` $= \sigma$;
+- `"exponential"`: $f = \exp(-d / \lambda)$, `width` $= \lambda$;
+- `"von_mises"` (`FeatureDependent` on a periodic feature of period $L$):
+  $f = \exp(\kappa (\cos(2\pi \Delta / L) - 1))$ (Chariker et al. 2016 use it for
+  orientation, $L = 180°$).
+
+Either each pair connects independently with probability $p(d)$ (Bernoulli; the
+in-degree of neuron $i$ has mean $\sum_j p_{ij}$ and variance $\sum_j p_{ij}(1-p_{ij})$),
+or each postsynaptic neuron draws exactly `in_degree` distinct presynaptic partners with
+probability proportional to $f(d)$ (successive sampling without replacement, by the
+Gumbel top-k trick). Sampling runs in blocks of postsynaptic rows: memory stays
+$O(\text{block} + \text{synapses})$, never an $N \times N$ array; the work is
+$O(N_\text{pre} N_\text{post})$ distance evaluations (a cell-list sampler for
+$10^5$-neuron sheets is future work).
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+
+import equinox as eqx
+import numpy as np
+
+from .._misc import check_range
+from .builders import AbstractConnectivity, Synapses, _row_blocks, numpy_rng
+
+__all__ = [
+    "AbstractSpace",
+    "Ring",
+    "Line",
+    "Sheet",
+    "Positions",
+    "DistanceDependent",
+    "FeatureDependent",
+]
+
+
+class AbstractSpace(eqx.Module):
+    """Where `n` neurons sit: `coordinates(n)` of shape `(n, dim)` and the minimum-image
+    `displacement` between coordinates."""
+
+    @abc.abstractmethod
+    def coordinates(self, n: int) -> np.ndarray:
+        """The `(n, dim)` coordinates of `n` neurons laid out in this space."""
+
+    @property
+    @abc.abstractmethod
+    def geometry(self) -> tuple:
+        """What two spaces must share for distances between them to mean anything."""
+
+    @property
+    @abc.abstractmethod
+    def extent(self) -> tuple[float, ...]:
+        """The size of the space along each dimension."""
+
+    @property
+    @abc.abstractmethod
+    def periodic(self) -> bool:
+        """Whether displacements wrap around (ring, torus)."""
+
+    def displacement(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """`a - b` (broadcast, last axis the dimension), wrapped to the nearest image
+        across periodic boundaries: each component lies in [-extent/2, extent/2]."""
+        d = np.asarray(a, float) - np.asarray(b, float)
+        if self.periodic:
+            ext = np.asarray(self.extent, float)
+            d = d - ext * np.round(d / ext)
+        return np.asarray(d)
+
+    def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Euclidean distance between coordinates (minimum image where periodic)."""
+        d = self.displacement(a, b)
+        return np.asarray(np.sqrt(np.sum(d * d, axis=-1)))
+
+
+def _evenly(n: int, length: float) -> np.ndarray:
+    # Cell centres: n neurons tile [0, length) with equal gaps, also across a wrap.
+    return ((np.arange(n) + 0.5) * (length / n))[:, None]
+
+
+class Ring(AbstractSpace):
+    """A periodic line of circumference `length` (any unit: mm, or degrees for an
+    orientation feature), neurons evenly spaced at $(i + 1/2) L / n$.
+
+    **Arguments:**
+
+    - `length`: Circumference, > 0 (the unit of the profile `width`).
+    """
+
+    length: float = eqx.field(static=True, default=1.0)
+
+    def __check_init__(self):
+        check_range(self.length, "Ring length", "space units", low=0.0, low_open=True)
+
+    def coordinates(self, n):
+        return _evenly(n, self.length)
+
+    @property
+    def geometry(self):
+        return ("ring", self.length)
+
+    @property
+    def extent(self):
+        return (self.length,)
+
+    @property
+    def periodic(self):
+        return True
+
+
+class Line(AbstractSpace):
+    """A segment [0, `length`) without wrap-around, neurons evenly spaced.
+
+    **Arguments:**
+
+    - `length`: Length, > 0 (the unit of the profile `width`).
+    """
+
+    length: float = eqx.field(static=True, default=1.0)
+
+    def __check_init__(self):
+        check_range(self.length, "Line length", "space units", low=0.0, low_open=True)
+
+    def coordinates(self, n):
+        return _evenly(n, self.length)
+
+    @property
+    def geometry(self):
+        return ("line", self.length)
+
+    @property
+    def extent(self):
+        return (self.length,)
+
+    @property
+    def periodic(self):
+        return False
+
+
+class Sheet(AbstractSpace):
+    """A 2-D rectangle [0, lx) x [0, ly), a torus when `periodic`.
+
+    **Arguments:**
+
+    - `extent`: `(lx, ly)`, both > 0 (the unit of the profile `width`).
+    - `periodic`: Wrap around both edges (a torus), avoiding boundary effects.
+    - `layout`: `"grid"` (a square grid of cell centres: `n` must be a perfect square)
+      or `"random"` (uniform positions drawn from `seed`, so every build of the
+      population places it identically).
+    - `seed`: The seed of the random layout.
+    """
+
+    extent_: tuple[float, float] = eqx.field(static=True)
+    periodic_: bool = eqx.field(static=True)
+    layout: str = eqx.field(static=True)
+    seed: int = eqx.field(static=True)
+
+    def __init__(self, extent=(1.0, 1.0), periodic=True, layout="grid", seed=0):
+        if np.ndim(extent) != 1 or len(extent) != 2:
+            raise ValueError(f"Sheet extent must be (lx, ly), got {extent!r}.")
+        for v, axis in zip(extent, "xy"):
+            check_range(v, f"Sheet extent l{axis}", "space units", low=0.0, low_open=True)
+        if layout not in ("grid", "random"):
+            raise ValueError(f"Sheet layout must be 'grid' or 'random', got {layout!r}.")
+        self.extent_ = (float(extent[0]), float(extent[1]))
+        self.periodic_ = bool(periodic)
+        self.layout = layout
+        self.seed = int(seed)
+
+    def coordinates(self, n):
+        lx, ly = self.extent_
+        if self.layout == "random":
+            rng = np.random.default_rng(self.seed)
+            return rng.random((n, 2)) * np.asarray([lx, ly])
+        side = math.isqrt(n)
+        if side * side != n:
+            raise ValueError(
+                f"Sheet layout 'grid' needs a square number of neurons, got n = {n} "
+                f"(nearest: {side * side} or {(side + 1) ** 2}); use layout='random' or "
+                "nj.connectivity.Positions for other sizes."
+            )
+        x, y = np.meshgrid((np.arange(side) + 0.5) * (lx / side),
+                           (np.arange(side) + 0.5) * (ly / side), indexing="ij")
+        return np.stack([x.ravel(), y.ravel()], axis=1)
+
+    @property
+    def geometry(self):
+        return ("sheet", self.extent_, self.periodic_)
+
+    @property
+    def extent(self):
+        return self.extent_
+
+    @property
+    def periodic(self):
+        return self.periodic_
+
+
+class Positions(AbstractSpace):
+    """Given coordinates, e.g. soma positions from a reconstruction.
+
+    **Arguments:**
+
+    - `xyz`: `(n, dim)` coordinates.
+    - `extent`: The box size per dimension; needed only when `periodic`.
+    - `periodic`: Wrap displacements around the box.
+    """
+
+    # Stored as bytes and shape: static fields must be hashable, and an array is not.
+    _data: bytes = eqx.field(static=True)
+    _shape: tuple[int, int] = eqx.field(static=True)
+    extent_: tuple[float, ...] | None = eqx.field(static=True)
+    periodic_: bool = eqx.field(static=True)
+
+    def __init__(self, xyz, extent=None, periodic=False):
+        xyz = np.asarray(xyz, float)
+        if xyz.ndim == 1:
+            xyz = xyz[:, None]
+        if xyz.ndim != 2 or not np.all(np.isfinite(xyz)):
+            raise ValueError(f"Positions xyz must be finite (n, dim) coordinates, got shape {xyz.shape}.")
+        if periodic and (extent is None or len(extent) != xyz.shape[1]):
+            raise ValueError(
+                f"Positions with periodic=True need extent, one size per dimension "
+                f"({xyz.shape[1]}), got {extent!r}."
+            )
+        if extent is not None:
+            for v in extent:
+                check_range(v, "Positions extent", "space units", low=0.0, low_open=True)
+        self._data = np.ascontiguousarray(xyz, np.float64).tobytes()
+        self._shape = tuple(xyz.shape)
+        self.extent_ = None if extent is None else tuple(float(v) for v in extent)
+        self.periodic_ = bool(periodic)
+
+    @property
+    def xyz(self) -> np.ndarray:
+        """The `(n, dim)` coordinates."""
+        return np.frombuffer(self._data, np.float64).reshape(self._shape)
+
+    def coordinates(self, n):
+        if n != self.xyz.shape[0]:
+            raise ValueError(f"Positions holds {self.xyz.shape[0]} coordinates for a population of {n}.")
+        return self.xyz
+
+    @property
+    def geometry(self):
+        return ("positions", self.xyz.shape[1], self.extent_, self.periodic_)
+
+    @property
+    def extent(self):
+        return self.extent_ if self.extent_ is not None else tuple(np.ptp(self.xyz, axis=0))
+
+    @property
+    def periodic(self):
+        return self.periodic_
+
+
+_PROFILES = ("gaussian", "exponential", "von_mises")
+
+
+def _profile(d: np.ndarray, kind: str, width: float, period: float | None) -> np.ndarray:
+    if kind == "gaussian":
+        return np.exp(-0.5 * (d / width) ** 2)
+    if kind == "exponential":
+        return np.exp(-d / width)
+    # von Mises in the (wrapped) difference d on a ring of this period; width = kappa.
+    return np.exp(width * (np.cos(2.0 * np.pi * d / period) - 1.0))
+
+
+def _sample_by_profile(rng, pre_xyz, post_xyz, space, kind, p, width, in_degree, no_self):
+    """Synapses drawn with probability `p * f(distance)` per pair (Bernoulli), or exactly
+    `in_degree` distinct partners per postsynaptic neuron with probability proportional
+    to `f` (Gumbel top-k), one block of postsynaptic rows at a time."""
+    n_pre, n_post = pre_xyz.shape[0], post_xyz.shape[0]
+    period = space.extent[0] if kind == "von_mises" else None
+    pre, post = [np.zeros(0, int)], [np.zeros(0, int)]
+    for start, stop in _row_blocks(n_post, n_pre):
+        rows = np.arange(start, stop)
+        d = space.distance(post_xyz[start:stop, None, :], pre_xyz[None, :, :])
+        f = _profile(d, kind, width, period)
+        if no_self:
+            f[rows - start, rows] = 0.0
+        if in_degree is None:
+            i, j = np.nonzero(rng.random(f.shape) < p * f)
+        else:
+            with np.errstate(divide="ignore"):
+                keys = np.log(f) + rng.gumbel(size=f.shape)
+            j = np.sort(np.argpartition(-keys, in_degree - 1, axis=1)[:, :in_degree], axis=1).ravel()
+            i = np.repeat(np.arange(stop - start), in_degree)
+        post.append(i + start)
+        pre.append(j)
+    pre, post = np.concatenate(pre), np.concatenate(post)
+    order = np.lexsort((post, pre))
+    return Synapses(pre=pre[order], post=post[order])
+
+
+class _ProfileConnectivity(AbstractConnectivity):
+    """Shared checks and sampling of `DistanceDependent` and `FeatureDependent`."""
+
+    def sample(self, key, n_pre, n_post, autapses_possible):
+        raise ValueError(
+            f"{type(self).__name__} needs the populations' {self._needs}; it is sampled by "
+            "Network.build from populations that have them (Population(..., "
+            f"{'space=' if self._needs == 'space' else 'features='}...))."
+        )
+
+    def _check(self, p, width, what):
+        if self.in_degree is None:
+            check_range(p, f"{type(self).__name__} connection probability p", "", low=0.0, high=1.0)
+        else:
+            check_range(self.in_degree, f"{type(self).__name__} in_degree", "synapses", low=1.0)
+        check_range(width, f"{type(self).__name__} {what}", "space units" if what == "width" else "",
+                    low=0.0, low_open=True)
+
+    def _draw(self, key, pre_space, post_space, n_pre, n_post, autapses_possible, kind, width):
+        if pre_space.geometry != post_space.geometry:
+            raise ValueError(
+                f"{type(self).__name__}: the pre- and postsynaptic populations lie in "
+                f"different spaces ({pre_space.geometry} and {post_space.geometry}); "
+                "distances are defined within one geometry."
+            )
+        no_self = autapses_possible and not self.allow_autapses
+        if self.in_degree is not None and self.in_degree > n_pre - int(no_self):
+            raise ValueError(
+                f"{type(self).__name__} in_degree [synapses] must lie in [1, {n_pre - int(no_self)}] "
+                f"for {n_pre} presynaptic neurons, got {self.in_degree}."
+            )
+        return _sample_by_profile(
+            numpy_rng(key), pre_space.coordinates(n_pre), post_space.coordinates(n_post),
+            post_space, kind, self.p, width, self.in_degree, no_self,
+        )
+
+
+class DistanceDependent(_ProfileConnectivity):
+    """Connection probability that falls with the distance between neurons (Rosenbaum
+    & Doiron 2014; Rosenbaum et al. 2017), in the space of the populations
+    (`Population(..., space=...)`), across periodic boundaries by the minimum image.
+
+    **Arguments:**
+
+    - `p`: Peak probability, at distance 0, in [0, 1] (Bernoulli variant).
+    - `width`: The profile's length scale, > 0, in the space's unit (Gaussian sigma or
+      exponential lambda).
+    - `profile`: `"gaussian"` or `"exponential"`.
+    - `in_degree`: If given, every postsynaptic neuron gets exactly this many distinct
+      partners, drawn with probability proportional to the profile (`p` unused).
+    - `allow_autapses`: Keep self-connections when pre and post are one population.
+    """
+
+    p: float = eqx.field(static=True, default=1.0)
+    width: float = eqx.field(static=True, default=0.1)
+    profile: str = eqx.field(static=True, default="gaussian")
+    in_degree: int | None = eqx.field(static=True, default=None)
+    allow_autapses: bool = eqx.field(static=True, default=False)
+    _needs = "space"
+
+    def __check_init__(self):
+        if self.profile not in ("gaussian", "exponential"):
+            raise ValueError(
+                f"DistanceDependent profile must be 'gaussian' or 'exponential', got {self.profile!r}."
+            )
+        self._check(self.p, self.width, "width")
+
+    def sample_between(self, key, pre, post, autapses_possible):
+        for pop in (pre, post):
+            if pop.space is None:
+                raise ValueError(
+                    f"DistanceDependent: population {pop.name!r} has no space; give it "
+                    "one, e.g. Population(..., space=nj.connectivity.Ring(length=1.0))."
+                )
+        return self._draw(key, pre.space, post.space, pre.n, post.n, autapses_possible,
+                          self.profile, self.width)
+
+
+class FeatureDependent(_ProfileConnectivity):
+    """Connection probability that falls with the difference between the neurons' values
+    of a feature (`Population(..., features={name: space})`), e.g. like-to-like
+    connectivity between orientation-tuned neurons (Ko et al. 2011; Chariker et al.
+    2016).
+
+    **Arguments:**
+
+    - `feature`: The feature's name in both populations' `features`.
+    - `p`: Peak probability, for equal features, in [0, 1] (Bernoulli variant).
+    - `kappa`: Concentration of the von Mises profile, > 0 (periodic features), or the
+      width of a Gaussian / exponential profile in the feature's unit.
+    - `profile`: `"von_mises"` (a periodic feature: a `Ring`), `"gaussian"` or
+      `"exponential"`.
+    - `in_degree`, `allow_autapses`: As for `DistanceDependent`.
+    """
+
+    feature: str = eqx.field(static=True, default="orientation")
+    p: float = eqx.field(static=True, default=1.0)
+    kappa: float = eqx.field(static=True, default=1.0)
+    profile: str = eqx.field(static=True, default="von_mises")
+    in_degree: int | None = eqx.field(static=True, default=None)
+    allow_autapses: bool = eqx.field(static=True, default=False)
+    _needs = "features"
+
+    def __check_init__(self):
+        if self.profile not in _PROFILES:
+            raise ValueError(f"FeatureDependent profile must be one of {_PROFILES}, got {self.profile!r}.")
+        self._check(self.p, self.kappa, "kappa" if self.profile == "von_mises" else "width")
+
+    def sample_between(self, key, pre, post, autapses_possible):
+        for pop in (pre, post):
+            if self.feature not in pop.features:
+                raise ValueError(
+                    f"FeatureDependent: population {pop.name!r} has no feature "
+                    f"{self.feature!r}; it has {sorted(pop.features)}. Give it one, e.g. "
+                    f"features={{{self.feature!r}: nj.connectivity.Ring(length=180.0)}}."
+                )
+        space = post.features[self.feature]
+        if self.profile == "von_mises" and not isinstance(space, Ring):
+            raise ValueError(
+                f"FeatureDependent profile 'von_mises' needs a periodic feature (a Ring); "
+                f"{self.feature!r} of {post.name!r} is a {type(space).__name__}."
+            )
+        return self._draw(key, pre.features[self.feature], space, pre.n, post.n,
+                          autapses_possible, self.profile, self.kappa)

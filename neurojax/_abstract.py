@@ -208,5 +208,11 @@ class AbstractInput(AbstractModel[_State]):
     def step(self, state: _State, t, dt: float) -> tuple[_State, Drive]:
         """The drive for the step starting at `t` [ms]."""
 
+    def bind(self, population) -> "AbstractInput":
+        """This input fitted to its target `Population` (called by `Network.build`); an
+        input that reads the population's features or positions (`Tuned`) fills them in
+        here. The default returns the input unchanged."""
+        return self
+
     def check(self, n: int, dt: float) -> None:
         """Raise a `ValueError` if parameters do not fit `n` neurons or `dt` [ms]."""

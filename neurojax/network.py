@@ -42,7 +42,7 @@ from jaxtyping import Array, Int, PRNGKeyArray
 from ._abstract import AbstractInput, AbstractModel, AbstractNeuron, Drive
 from ._misc import check_dt, check_range, checking, validate
 from .connectivity.builders import AbstractConnectivity
-from .connectivity.spatial import AbstractSpace
+from .connectivity.spatial import AbstractSpace, DistanceDelay
 from .connectivity.procedural import Procedural, ProceduralWeights
 from .connectivity.weights import (
     DEFAULT_CHUNK,
@@ -153,7 +153,9 @@ class Projection(eqx.Module):
     - `synapse`: Kinetics (`Delta`, `Exponential`, `Alpha`, `DualExponential`).
     - `receptor`: `Current()` or `Conductance(e_rev)`.
     - `delay`: Transmission delay [ms]: a scalar or, for heterogeneous delays, a
-      distribution or `(n_post, n_pre)` array read per synapse. At least one step.
+      distribution or `(n_post, n_pre)` array read per synapse, or
+      `nj.connectivity.DistanceDelay(velocity)` (populations in a space). At least one
+      step.
     - `layout`: `nj.connectivity.Dense()`, `nj.connectivity.Sparse(chunk=..., kernel=...,
       capacity=...)` or `None` to choose: dense for graded (rate) presynaptic output or
       density above 25 %, otherwise sparse event-driven.
@@ -190,7 +192,7 @@ class Projection(eqx.Module):
                 "Projection connectivity must be a connectivity rule (nj.connectivity.*), "
                 f"got {type(connectivity).__name__}."
             )
-        if np.ndim(delay) == 0 and not isinstance(delay, AbstractDistribution):
+        if np.ndim(delay) == 0 and not isinstance(delay, (AbstractDistribution, DistanceDelay)):
             check_range(delay, "Projection delay", "ms", low=0.0)
 
     @property
@@ -474,7 +476,7 @@ class Network(eqx.Module):
         return NetworkModel(
             populations=self.populations,
             projections=tuple(built),
-            inputs=self.inputs,
+            inputs=tuple(inp.bind(self.population(inp.target)) for inp in self.inputs),
             input_targets=tuple(names.index(inp.target) for inp in self.inputs),
         )
 
@@ -500,7 +502,19 @@ class Network(eqx.Module):
             # A scalar weight scales the matrix entries (None from _per_synapse means
             # the scalar `proj.weight`, which must not be dropped here).
             weights = syn.values * (float(proj.weight) if weights is None else weights)
-        if np.ndim(proj.delay) == 0 and not isinstance(proj.delay, AbstractDistribution):
+        if syn.delays is not None:
+            if isinstance(proj.delay, (AbstractDistribution, DistanceDelay)) or np.any(np.asarray(proj.delay) != 0):
+                raise ValueError(
+                    f"{name}: the connectivity ({type(proj.connectivity).__name__}) gives "
+                    "per-synapse delays, so the Projection delay must stay 0 (give delays once)."
+                )
+            delays = np.asarray(syn.delays, float)
+            check_range(delays, f"{name} delay", "ms", low=0.0)
+            max_delay = float(delays.max()) if delays.size else 0.0
+        elif isinstance(proj.delay, DistanceDelay):
+            delays = proj.delay.per_synapse(pre_pop, post_pop, syn)
+            max_delay = float(delays.max()) if delays.size else 0.0
+        elif np.ndim(proj.delay) == 0 and not isinstance(proj.delay, AbstractDistribution):
             delays, max_delay = None, float(proj.delay)
         else:
             delays = _per_synapse(proj.delay, syn, n_pre, n_post, k_d, f"{name} delay", "ms")

@@ -33,12 +33,12 @@ def test_subpackage_names():
         "FixedProbability", "FromMatrix", "Sparse", "SparseWeights", "Synapses", "Events",
         "compact_events", "native_kernel_available", "native_kernel_status", "Procedural",
         "ProceduralWeights", "AbstractSpace", "DistanceDependent", "FeatureDependent", "Line",
-        "LowRank", "Positions", "Ring", "Sheet",
+        "LowRank", "Positions", "Ring", "Sheet", "FromEdges", "DistanceDelay",
     }
     assert _public(nj.inputs) == {
         "AbstractInput", "Constant", "OrnsteinUhlenbeck", "OrnsteinUhlenbeckState", "Poisson",
         "PoissonPopulation", "PoissonPopulationState", "PoissonState", "SpikeTrains",
-        "SpikeTrainsState", "Waveform",
+        "SpikeTrainsState", "Waveform", "Tuned",
     }
     assert {"LIF", "EIF", "AdEx", "Rate", "FiringRate", "WilsonCowan", "Binary",
             "Izhikevich", "FitzHughNagumo"} <= _public(nj.neurons)

@@ -1,6 +1,7 @@
 """Connectivity builders (`AllToAll`, `FixedProbability`, `FixedInDegree`, `FromMatrix`,
+`FromEdges` (connectome edge lists read from and written to CSV / TSV / NPZ),
 `LowRank`, `DistanceDependent` and `FeatureDependent` in the populations' spaces (`Ring`, `Line`,
-`Sheet`, `Positions`), and `Procedural`, regenerated from a seed instead of stored), layouts (`Dense`,
+`Sheet`, `Positions`; `DistanceDelay` for delays from distance), and `Procedural`, regenerated from a seed instead of stored), layouts (`Dense`,
 `Sparse`) and the weight containers with event-driven propagation."""
 
 from .builders import (
@@ -14,6 +15,7 @@ from .builders import (
 )
 from .spatial import (
     AbstractSpace as AbstractSpace,
+    DistanceDelay as DistanceDelay,
     DistanceDependent as DistanceDependent,
     FeatureDependent as FeatureDependent,
     Line as Line,
@@ -21,6 +23,7 @@ from .spatial import (
     Ring as Ring,
     Sheet as Sheet,
 )
+from .connectome import FromEdges as FromEdges
 from .procedural import (
     Procedural as Procedural,
     ProceduralWeights as ProceduralWeights,

@@ -33,6 +33,7 @@ class Synapses:
     pre: np.ndarray  # presynaptic index of each synapse
     post: np.ndarray  # postsynaptic index of each synapse
     values: np.ndarray | None = None  # per-synapse weight factors (FromMatrix)
+    delays: np.ndarray | None = None  # per-synapse delays [ms] (FromEdges)
 
 
 class AbstractConnectivity(eqx.Module):

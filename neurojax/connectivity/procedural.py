@@ -467,7 +467,7 @@ class Procedural(AbstractConnectivity):
     ) -> ProceduralWeights:
         """The `ProceduralWeights` container of a projection (what `Network.build` calls);
         `sample(key, ...)` with the same key lists the same synapses."""
-        if isinstance(delay, AbstractDistribution) or np.ndim(delay) != 0:
+        if isinstance(delay, (AbstractDistribution, eqx.Module)) or np.ndim(delay) != 0:
             raise ValueError(
                 f"{name}: Procedural supports one homogeneous delay [ms] (a scalar in "
                 "[0, inf)); per-synapse delays need stored synapses (FixedInDegree, "

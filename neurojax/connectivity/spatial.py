@@ -56,6 +56,7 @@ __all__ = [
     "Positions",
     "DistanceDependent",
     "FeatureDependent",
+    "DistanceDelay",
 ]
 
 
@@ -441,3 +442,40 @@ class FeatureDependent(_ProfileConnectivity):
             )
         return self._draw(key, pre.features[self.feature], space, pre.n, post.n,
                           autapses_possible, self.profile, self.kappa)
+
+
+class DistanceDelay(eqx.Module):
+    """Per-synapse delays from the distance between the neurons and a conduction
+    velocity: `delay = offset + distance / velocity` [ms], for `Projection(delay=...)`
+    between populations that lie in one space. Rounded to whole steps of `dt`, at least
+    one, synapse by synapse (as every per-synapse delay).
+
+    **Arguments:**
+
+    - `velocity`: Conduction velocity, > 0, in space units per ms (with positions in mm,
+      0.2 mm/ms = 0.2 m/s, slow unmyelinated cortical axons; Bringuier et al. 1999).
+    - `offset`: Delay at distance 0 [ms], >= 0 (synaptic delay).
+    """
+
+    velocity: float = eqx.field(static=True)
+    offset: float = eqx.field(static=True, default=0.0)
+
+    def __check_init__(self):
+        check_range(self.velocity, "DistanceDelay velocity", "space units/ms", low=0.0, low_open=True)
+        check_range(self.offset, "DistanceDelay offset", "ms", low=0.0)
+
+    def per_synapse(self, pre, post, syn: Synapses) -> np.ndarray:
+        """Delays [ms] of the synapses `syn` from population `pre` to `post`."""
+        for pop in (pre, post):
+            if pop.space is None:
+                raise ValueError(
+                    f"DistanceDelay: population {pop.name!r} has no space; give it one, "
+                    "e.g. Population(..., space=nj.connectivity.Sheet(extent=(1.0, 1.0)))."
+                )
+        if pre.space.geometry != post.space.geometry:
+            raise ValueError(
+                f"DistanceDelay: populations {pre.name!r} and {post.name!r} lie in different "
+                f"spaces ({pre.space.geometry} and {post.space.geometry})."
+            )
+        d = post.space.distance(pre.positions[syn.pre], post.positions[syn.post])
+        return self.offset + np.asarray(d, float) / self.velocity

@@ -1,5 +1,6 @@
 """External inputs: `Constant`, `Waveform`, `Poisson` (independent drive),
-`PoissonPopulation` and `SpikeTrains` (source populations), `OrnsteinUhlenbeck`."""
+`PoissonPopulation` and `SpikeTrains` (source populations), `OrnsteinUhlenbeck`, and
+`Tuned` (Poisson drive tuned to a feature of the target, e.g. an oriented grating)."""
 
 from .._abstract import AbstractInput as AbstractInput
 from .deterministic import (
@@ -16,3 +17,4 @@ from .stochastic import (
     PoissonPopulationState as PoissonPopulationState,
     PoissonState as PoissonState,
 )
+from .tuned import Tuned as Tuned

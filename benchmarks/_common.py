@@ -384,7 +384,8 @@ def machine() -> dict:
 
 
 def _fmt(x, spec):
-    return format(x, spec) if isinstance(x, (int, float)) else "-"
+    # A missing value is a "-" in the same column width (spec ">10.2f" -> ">10").
+    return format(x, spec) if isinstance(x, (int, float)) else format("-", spec.split(".")[0])
 
 
 def add_ratios(rows: list[dict], baseline: str) -> None:

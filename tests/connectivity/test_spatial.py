@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 import neurojax as nj
+from neurojax.connectivity import spatial
 
 C = nj.connectivity
 LIF = nj.neurons.LIF()
@@ -54,11 +55,32 @@ def _binned_chi2(d_all, connected, prob, edges):
     return observed, expected, stats.chi2.sf(chi2, keep.sum())
 
 
-@pytest.mark.parametrize("profile", ["gaussian", "exponential"])
-def test_distance_profile_on_a_ring_including_across_the_boundary(profile):
-    n, p, width = 1500, 0.4, 0.05
+@pytest.fixture
+def sampler_path(monkeypatch):
+    """Records which sampler drew: the cell list ("cells") or all pairs ("all")."""
+    used = []
+    cells = spatial._sample_in_cells
+
+    def spy(*args):
+        syn = cells(*args)
+        used.append("all" if syn is None else "cells")
+        return syn
+
+    monkeypatch.setattr(spatial, "_sample_in_cells", spy)
+    return used
+
+
+# Wide profiles are drawn against all pairs, narrow ones from a cell list (candidates
+# within the cutoff radius only): both must give the profile, across the boundary too.
+@pytest.mark.parametrize("profile, width, path", [
+    ("gaussian", 0.05, "all"), ("exponential", 0.05, "all"),
+    ("gaussian", 0.01, "cells"), ("exponential", 0.008, "cells"),
+])
+def test_distance_profile_on_a_ring_including_across_the_boundary(profile, width, path, sampler_path):
+    n, p = 1500, 0.4
     pop = nj.Population("E", n, LIF, space=C.Ring(length=1.0))
     syn = _synapses(pop, pop, C.DistanceDependent(p=p, width=width, profile=profile))
+    assert sampler_path == [path]
     x = pop.positions[:, 0]
     raw = x[:, None] - x[None, :]  # (post, pre)
     d = np.abs(raw - np.round(raw))
@@ -76,7 +98,30 @@ def test_distance_profile_on_a_ring_including_across_the_boundary(profile):
     # profile's rate of their wrapped distance: the periodic boundary is done right.
     across = (np.abs(raw) > 0.5).ravel()
     obs, exp, pval = _binned_chi2(d.ravel()[across], conn.ravel()[across], prob.ravel()[across], edges)
-    assert obs.sum() > 1000 and pval > 1e-3
+    assert obs.sum() > 1000 * (width / 0.05) ** 2 and pval > 1e-3  # fewer pairs when narrow
+
+
+def test_cell_list_on_a_torus_gives_the_profile_across_edges_and_corners(sampler_path):
+    n, p, width = 3600, 0.8, 0.02
+    pop = nj.Population("E", n, LIF, space=C.Sheet(extent=(1.0, 1.0), periodic=True))
+    syn = _synapses(pop, pop, C.DistanceDependent(p=p, width=width))
+    assert sampler_path == ["cells"]
+    xy = pop.positions
+    raw = xy[:, None, :] - xy[None, :, :]
+    wrapped = raw - np.round(raw)
+    d = np.sqrt(np.sum(wrapped**2, axis=-1))
+    prob = p * np.exp(-0.5 * (d / width) ** 2)
+    np.fill_diagonal(prob, 0.0)
+    conn = np.zeros((n, n))
+    conn[syn.post, syn.pre] = 1.0
+    edges = np.linspace(0.0, 4 * width, 17)
+    _, _, pval = _binned_chi2(d.ravel(), conn.ravel(), prob.ravel(), edges)
+    assert pval > 1e-3  # a correct sampler passes in 999 of 1000 seeds
+    # Pairs near only through an edge or a corner of the torus connect at their wrapped
+    # distance's rate.
+    across = np.any(np.abs(raw) > 0.5, axis=-1).ravel()
+    obs, _, pval = _binned_chi2(d.ravel()[across], conn.ravel()[across], prob.ravel()[across], edges)
+    assert obs.sum() > 500 and pval > 1e-3
 
 
 def test_in_degree_mean_and_variance_match_bernoulli_theory_for_100k_neurons():
@@ -98,16 +143,18 @@ def test_in_degree_mean_and_variance_match_bernoulli_theory_for_100k_neurons():
     assert abs(k.var() / var_theory - 1) < 0.015
 
 
-def test_fixed_in_degree_draws_partners_by_the_profile():
-    n, k, width = 2000, 40, 0.03
+@pytest.mark.parametrize("n, width, path", [(2000, 0.06, "all"), (20000, 0.003, "cells")])
+def test_fixed_in_degree_draws_partners_by_the_profile(n, width, path, sampler_path):
+    k = 40
     pop = nj.Population("E", n, LIF, space=C.Ring(length=1.0))
     syn = _synapses(pop, pop, C.DistanceDependent(width=width, in_degree=k))
+    assert sampler_path == [path]
     np.testing.assert_array_equal(np.bincount(syn.post, minlength=n), k)
     assert not np.any(syn.pre == syn.post)
     assert np.unique(syn.post * n + syn.pre).size == syn.pre.size  # distinct partners
-    # Successive sampling without replacement by weight f: with 40 draws among ~150
+    # Successive sampling without replacement by weight f: with 40 draws among >= 120
     # neurons within 2 sigma the law is not exactly f, but the mean partner distance is
-    # close to the f-weighted one (sigma sqrt(2/pi) = 0.024 on the continuum), far from
+    # close to the f-weighted one (sigma sqrt(2/pi) on the continuum), far from
     # uniform (0.25); 10 % covers the without-replacement flattening.
     x = pop.positions[:, 0]
     raw = x[syn.post] - x[syn.pre]

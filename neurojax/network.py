@@ -74,6 +74,12 @@ class Population(eqx.Module):
     - `features`: Named features of each neuron, each laid out like a space, e.g.
       `{"orientation": nj.connectivity.Ring(length=180.0)}` (evenly spread preferred
       orientations [deg]), for feature-dependent connectivity and tuned inputs.
+    - `sign`: Dale's law for the population's outgoing synapses: `+1` (excitatory),
+      `-1` (inhibitory) or `None` (not declared). With a `Current` receptor every
+      weight of its projections must have this sign; `Conductance` weights are never
+      negative (the reversal potential makes a synapse inhibitory). Checked when the
+      network is built and before every run (so an optimiser step that flips a sign is
+      caught), and read by `nj.train` constraints.
     """
 
     name: str = eqx.field(static=True)
@@ -82,6 +88,7 @@ class Population(eqx.Module):
     initial: dict[str, Any] = eqx.field(default_factory=dict)
     space: AbstractSpace | None = eqx.field(static=True, default=None)
     features: dict[str, AbstractSpace] = eqx.field(static=True, default_factory=dict)
+    sign: int | None = eqx.field(static=True, default=None)
 
     def __check_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -109,6 +116,11 @@ class Population(eqx.Module):
         for sp in [self.space, *self.features.values()]:
             if sp is not None:
                 sp.coordinates(self.n)  # a layout that cannot hold n neurons fails here
+        if self.sign not in (None, 1, -1) or isinstance(self.sign, bool):
+            raise ValueError(
+                f"Population {self.name!r} sign must be +1 (excitatory), -1 (inhibitory) "
+                f"or None, got {self.sign!r}."
+            )
 
     @property
     def positions(self) -> np.ndarray:
@@ -328,7 +340,7 @@ class NetworkModel(AbstractModel[NetworkState]):
             with checking(f"projection {proj.name!r}"):
                 validate((proj.synapse, proj.receptor, proj.initial))
                 proj.synapse.check(dt)
-                _check_weights(proj.name, proj.weights, proj.receptor)
+                _check_weights(proj.name, proj.weights, proj.receptor, self.populations[proj.pre])
                 _warn_rounded_delays(proj, dt)
         for inp, target in zip(self.inputs, self.input_targets):
             with checking(f"{type(inp).__name__} input to {self.populations[target].name!r}"):
@@ -558,7 +570,7 @@ class Network(eqx.Module):
                 kernel=layout.kernel,
                 capacity=layout.capacity,
             )
-        _check_weights(name, container, proj.receptor)
+        _check_weights(name, container, proj.receptor, pre_pop)
         return BuiltProjection(
             name=name, pre=pre, post=post, weights=container, synapse=proj.synapse,
             receptor=proj.receptor, delay=max_delay, initial=proj.initial,
@@ -583,23 +595,34 @@ def _warn_rounded_delays(proj: BuiltProjection, dt: float) -> None:
         )
 
 
-def _check_weights(name: str, container, receptor) -> None:
+def _check_weights(name: str, container, receptor, pre: Population) -> None:
     """Weights are finite, and a conductance is never negative: a "-30 nS inhibitory
     conductance" would open a channel with a negative conductance, i.e. excite (a
     network built that way ran at 170 Hz). Inhibition is a conductance with a negative
-    reversal potential (`Conductance(e_rev=-80.0)`). Traced weights (replaced by an
-    optimiser, swept) are checked at run time like every other parameter."""
+    reversal potential (`Conductance(e_rev=-80.0)`). With a `Current` receptor, a
+    presynaptic population that declares its `sign` (Dale's law) fixes the sign of every
+    weight. Traced weights (replaced by an optimiser, swept) are checked at run time
+    like every other parameter."""
     if isinstance(container, ProceduralWeights):
         return  # its weight distribution is checked when it is built
     conductance = isinstance(receptor, Conductance)
     unit = "nS or nS*ms (Conductance receptor)" if conductance else "pA or pA*ms (Current receptor)"
+    low, high = -math.inf, math.inf
+    if conductance or pre.sign == 1:
+        low = 0.0
+    elif pre.sign == -1:
+        high = 0.0
     try:
-        check_range(container.weights, f"{name} weight", unit, low=0.0 if conductance else -math.inf)
+        check_range(container.weights, f"{name} weight", unit, low=low, high=high)
     except ValueError as err:
-        if not conductance:
-            raise
-        raise ValueError(f"{err} Inhibition is a Conductance with a negative reversal "
-                         "potential (e.g. Conductance(e_rev=-80.0)), not a negative weight.") from None
+        if conductance:
+            raise ValueError(f"{err} Inhibition is a Conductance with a negative reversal "
+                             "potential (e.g. Conductance(e_rev=-80.0)), not a negative weight.") from None
+        if pre.sign is not None:
+            kind = "excitatory" if pre.sign == 1 else "inhibitory"
+            raise ValueError(f"{err} Population {pre.name!r} is {kind} (sign={pre.sign:+d}, "
+                             "Dale's law): all its outgoing weights share that sign.") from None
+        raise
 
 
 def _per_synapse(spec, syn, n_pre, n_post, key, what, unit):

@@ -224,6 +224,25 @@ class FromMatrix(AbstractConnectivity):
 
     matrix: object
 
+    @classmethod
+    def split_signs(cls, matrix) -> tuple["FromMatrix", "FromMatrix"]:
+        """A signed matrix (dense or `scipy.sparse`, shape (n_post, n_pre)) as two
+        non-negative ones: the excitatory part (positive entries) and the magnitudes of
+        the inhibitory part (negative entries), e.g. for conductance-based projections
+        whose weights are never negative:
+
+        ```python
+        exc, inh = nj.connectivity.FromMatrix.split_signs(connectome)
+        nj.Projection("X", "X", exc, weight=1.0, receptor=nj.synapses.Conductance(0.0))
+        nj.Projection("X", "X", inh, weight=1.0, receptor=nj.synapses.Conductance(-80.0))
+        ```
+        """
+        if hasattr(matrix, "tocsr"):  # scipy.sparse
+            m = matrix.tocsr()
+            return cls(m.multiply(m > 0)), cls(-m.multiply(m < 0))
+        m = np.asarray(matrix, dtype=float)
+        return cls(np.where(m > 0, m, 0.0)), cls(np.where(m < 0, -m, 0.0))
+
     def sample(self, key, n_pre, n_post, autapses_possible):
         m = self.matrix
         if hasattr(m, "tocoo"):  # scipy.sparse

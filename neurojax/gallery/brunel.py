@@ -100,8 +100,8 @@ def brunel(
     tau, theta, c_m = 20.0, 20.0, 250.0
     lif = neurons.LIF(c_m=c_m, g_l=c_m / tau, e_l=0.0, v_th=theta, v_reset=10.0, t_ref=2.0)
     v0 = {"v": Uniform(0.0, theta)}
-    E = Population("E", n_e, lif, initial=v0)
-    I = Population("I", n_i, lif, initial=v0)
+    E = Population("E", n_e, lif, initial=v0, sign=+1)
+    I = Population("I", n_i, lif, initial=v0, sign=-1)
     charge = j * c_m  # [pA·ms] = [mV] [pF]
     exc = Projection("E", ["E", "I"], connectivity.FixedInDegree(c_e), weight=charge,
                      synapse=synapses.Delta(), receptor=synapses.Current(), delay=delay)

@@ -58,8 +58,8 @@ def _conductance_network(neuron, n: int, p: float, w_e: float, w_i: float) -> Ne
     g_e ~ N(40, 15) nS, g_i ~ N(200, 120) nS."""
     n_e = int(round(0.8 * n))
     v0 = {"v": Normal(-65.0, 5.0)}
-    E = Population("E", n_e, neuron, initial=v0)
-    I = Population("I", n - n_e, neuron, initial=v0)
+    E = Population("E", n_e, neuron, initial=v0, sign=+1)
+    I = Population("I", n - n_e, neuron, initial=v0, sign=-1)
     exc = Projection("E", ["E", "I"], connectivity.FixedProbability(p), weight=w_e,
                      synapse=synapses.Exponential(tau=5.0),
                      receptor=synapses.Conductance(e_rev=0.0), initial=Normal(40.0, 15.0))
@@ -97,8 +97,8 @@ def cuba(n: int = 4000, p: float = 0.02, w_e: float = 16.2, w_i: float = -90.0) 
     """
     n_e = int(round(0.8 * n))
     v0 = {"v": Uniform(-60.0, -50.0)}
-    E = Population("E", n_e, _lif(-49.0), initial=v0)
-    I = Population("I", n - n_e, _lif(-49.0), initial=v0)
+    E = Population("E", n_e, _lif(-49.0), initial=v0, sign=+1)
+    I = Population("I", n - n_e, _lif(-49.0), initial=v0, sign=-1)
     exc = Projection("E", ["E", "I"], connectivity.FixedProbability(p), weight=w_e,
                      synapse=synapses.Exponential(tau=5.0), receptor=synapses.Current())
     inh = Projection("I", ["E", "I"], connectivity.FixedProbability(p), weight=w_i,

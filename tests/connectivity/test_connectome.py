@@ -126,3 +126,42 @@ def test_delays_from_distance_and_velocity():
     with pytest.raises(ValueError, match="DistanceDelay: population 'X' has no space"):
         nj.Network([nj.Population("X", 4, nj.neurons.LIF())],
                    [nj.Projection("X", "X", C.AllToAll(), delay=C.DistanceDelay(1.0))]).build(jax.random.key(0))
+
+
+def test_a_signed_matrix_splits_into_excitatory_and_inhibitory_parts():
+    import scipy.sparse as scipy_sparse  # the test extra has scipy
+    rng = np.random.default_rng(1)
+    m = rng.standard_normal((6, 6)) * (rng.random((6, 6)) < 0.6)
+    for given in (m, scipy_sparse.csr_matrix(m)):
+        exc, inh = C.FromMatrix.split_signs(given)
+        net = nj.Network([nj.Population("X", 6, nj.neurons.LIF())], [
+            nj.Projection("X", "X", exc, receptor=nj.synapses.Conductance(0.0), layout=C.Dense()),
+            nj.Projection("X", "X", inh, receptor=nj.synapses.Conductance(-80.0), layout=C.Dense(),
+                          name="inh")])
+        model = net.build(jax.random.key(0))
+        e, i = (np.asarray(p.weights.matrix()) for p in model.projections)
+        assert (e >= 0).all() and (i >= 0).all()
+        np.testing.assert_array_equal(e - i, m)  # exactly the signed matrix back
+
+
+def test_a_declared_sign_is_dales_law_for_current_weights():
+    lif = nj.neurons.LIF()
+    pops = [nj.Population("E", 5, lif, sign=+1), nj.Population("I", 5, lif, sign=-1)]
+    ok = nj.Network(pops, [nj.Projection("E", "I", C.AllToAll(), weight=2.0),
+                           nj.Projection("I", "E", C.AllToAll(), weight=-3.0)])
+    model = ok.build(jax.random.key(0))
+    with pytest.raises(ValueError, match=r"I->E weight .* Population 'I' is inhibitory \(sign=-1"):
+        nj.Network(pops, [nj.Projection("I", "E", C.AllToAll(), weight=3.0)]).build(jax.random.key(0))
+    with pytest.raises(ValueError, match=r"Population 'E' is excitatory"):
+        nj.Network(pops, [nj.Projection("E", "I", C.AllToAll(),
+                                        weight=nj.distributions.Normal(1.0, 2.0))]).build(jax.random.key(0))
+    # An optimiser step that flips a sign is caught before the next run.
+    import equinox as eqx
+    flipped = eqx.tree_at(lambda m: m.projections[1].weights.weights, model, 1.0)
+    with pytest.raises(ValueError, match="Population 'I' is inhibitory"):
+        nj.simulate(flipped, 1.0, 0.1, key=jax.random.key(0))
+    # Conductances ignore the sign: they are never negative, the reversal decides.
+    nj.Network(pops, [nj.Projection("I", "E", C.AllToAll(), weight=3.0,
+                                    receptor=nj.synapses.Conductance(-80.0))]).build(jax.random.key(0))
+    with pytest.raises(ValueError, match="sign must be"):
+        nj.Population("E", 5, lif, sign=2)

@@ -169,7 +169,11 @@ def check_range(
               low_open=low_open, high_open=high_open, allow_inf=allow_inf)
         return
     name = _where(name)
-    x = np.asarray(value, dtype=float)
+    try:
+        x = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}{unit_s} must be a number in {allowed}, got "
+                         f"{type(value).__name__} {value!r:.60}.") from None
     if np.any(np.isnan(x)):
         raise ValueError(f"{name}{unit_s} contains NaN; allowed range is {allowed}.")
     if not allow_inf and np.any(np.isinf(x)):

@@ -630,7 +630,15 @@ def _per_synapse(spec, syn, n_pre, n_post, key, what, unit):
     a (n_post, n_pre) array."""
     if isinstance(spec, AbstractDistribution):
         return np.asarray(spec.sample(key, (syn.pre.size,)), float)
-    arr = np.asarray(spec, dtype=float)
+    try:
+        if spec is None:
+            raise TypeError
+        arr = np.asarray(spec, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{what} [{unit}] must be a number, a distribution or an (n_post, n_pre) = "
+            f"({n_post}, {n_pre}) array of numbers, got {type(spec).__name__} {spec!r:.60}."
+        ) from None
     if arr.ndim == 0:
         check_range(arr, what, unit)
         return None

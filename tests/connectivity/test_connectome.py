@@ -165,3 +165,15 @@ def test_a_declared_sign_is_dales_law_for_current_weights():
                                     receptor=nj.synapses.Conductance(-80.0))]).build(jax.random.key(0))
     with pytest.raises(ValueError, match="sign must be"):
         nj.Population("E", 5, lif, sign=2)
+
+
+@pytest.mark.parametrize("layout", [C.Dense(), C.Sparse(), None])
+@pytest.mark.parametrize("weight", ["abc", None, np.array([["a", "b"], ["c", "d"]])])
+def test_non_numeric_weights_get_one_message_on_every_layout(layout, weight):
+    net = nj.Network([nj.Population("X", 2, nj.neurons.LIF())],
+                     [nj.Projection("X", "X", C.AllToAll(), weight=weight, layout=layout)])
+    with pytest.raises(ValueError, match=r"X->X weight \[receptor units\] must be a number, a "
+                                         r"distribution or an \(n_post, n_pre\) = \(2, 2\) array"):
+        net.build(jax.random.key(0))
+    with pytest.raises(ValueError, match=r"Projection delay \[ms\] must be a number in \[0, inf\)"):
+        nj.Projection("X", "X", C.AllToAll(), delay="1 ms")

@@ -92,6 +92,23 @@ def mesh_1d(devices: Sequence[jax.Device] | None, axis_name: str) -> Mesh:
     return Mesh(np.asarray(devices), (axis_name,))
 
 
+def gather(tree: Any) -> Any:
+    """`tree` with every array that spans several processes gathered whole onto this
+    process (`jax.experimental.multihost_utils.process_allgather`); other leaves are
+    returned as they are. Across processes (`jax.distributed`), a sharded run's
+    `Result` holds global arrays of which each process has its own devices' share:
+    `gather(result)` (called by every process) gives each of them the whole result, to
+    read, save or plot. Within one process it changes nothing."""
+    from jax.experimental import multihost_utils
+
+    def one(x):
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            return jnp.asarray(multihost_utils.process_allgather(x, tiled=True))
+        return x
+
+    return jax.tree.map(one, tree)
+
+
 def neuron_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
     """A one-axis `Mesh` named `"neurons"` over `devices` (default `jax.devices()`)."""
     return mesh_1d(devices, "neurons")
@@ -458,6 +475,12 @@ def simulate_sharded(
     Returns the same `Result` as `nj.simulate`, in the original neuron order (recorded
     arrays and the final state stay split across the devices; continue with either
     function). Split populations' sizes must be multiples of the device count.
+
+    Across processes (`jax.distributed.initialize`, one process per host or per local
+    device group), every process builds the same model from the same key and calls
+    this with a mesh over all processes' devices (`neuron_mesh()` after initialising);
+    `gather(result)` then gives each process the whole result (guide "Running on GPU
+    and across devices" has the launch recipe).
     """
     if method not in ("gspmd", "shard_map"):
         raise ValueError(f"simulate_sharded method must be 'gspmd' or 'shard_map', got {method!r}.")

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import equinox as eqx
+from jax.experimental import multihost_utils
 import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh, PartitionSpec
@@ -191,6 +192,10 @@ def sweep(
     # than a constant baked into the program.
     point = _trace_point(fn, {k: v[0] for k, v in padded.items()})
     out = _run(point, padded, mesh, chunks)
+    if not all(y.is_fully_addressable for y in jax.tree.leaves(out)):
+        # Across processes (jax.distributed) each holds its devices' share of the grid:
+        # gather the whole grid on every process, so all of them return the same result.
+        out = jax.tree.map(jnp.asarray, multihost_utils.process_allgather(out, tiled=True))
 
     def unpad(y):
         y = y[:n_points] if pad else y

@@ -166,6 +166,17 @@ class AbstractNeuron(AbstractModel[_State]):
         """Raise a `ValueError` if parameters do not fit `n` neurons or `dt` [ms] is
         too large for this model. Called once before a simulation (not traced)."""
 
+    def voltage(self, state: _State) -> Float[Array, " n"] | None:
+        """The membrane potential [mV] at which synapses act, shape `(n,)`, or `None`
+        for a model without one. Voltage-dependent receptors (`NMDA`) read it at the
+        start of each step. The default is the state's `v` for spiking models and
+        `None` for rate units (`spiking = False`); override it where `v` is not a
+        potential in mV or not of shape `(n,)`."""
+        if not self.spiking:
+            return None
+        v = getattr(state, "v", None)
+        return v if isinstance(v, jnp.ndarray) and jnp.ndim(v) == 1 else None
+
 
 class AbstractInput(AbstractModel[_State]):
     """External drive to one population, named by `target`: the protocol every input

@@ -80,6 +80,15 @@ def test_nmda_or_saturating_on_an_input_raises():
         nj.Network([pop], inputs=[bad]).build(jax.random.key(0))
 
 
+def test_saturating_with_initial_raises():
+    pre = nj.Population("pre", 1, nj.inputs.SpikeTrains(np.zeros((10, 1))))
+    post = nj.Population("post", 1, nj.neurons.LIF())
+    proj = nj.Projection("pre", "post", nj.connectivity.AllToAll(), weight=1.0,
+                         synapse=Saturating(), receptor=NMDA(), initial=0.5)
+    with pytest.raises(ValueError, match="initial must be None with Saturating"):
+        nj.Network([pre, post], [proj]).build(jax.random.key(0))
+
+
 def test_negative_nmda_weight_raises():
     net = _one_to_one(nj.neurons.LIF(), weight=-1.0)
     with pytest.raises(ValueError, match="weight"):
@@ -264,9 +273,11 @@ def test_many_to_many_graded_signal_through_weights():
         np.testing.assert_allclose(g[1:], expected[:-1], rtol=1e-12, atol=1e-12)
 
 
-def test_gradient_wrt_weight_matches_finite_differences():
+@pytest.mark.parametrize("layout", [nj.connectivity.Dense(), nj.connectivity.Sparse()],
+                         ids=["dense", "sparse"])
+def test_gradient_wrt_weight_matches_finite_differences(layout):
     dt = 0.1
-    model, steps = _network_v(dt, n_steps=800)
+    model, steps = _network_v(dt, layout=layout, n_steps=800)
 
     def loss(w):
         m = model.replace({"pre->post.weight": w})

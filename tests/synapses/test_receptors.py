@@ -291,3 +291,35 @@ def test_gradient_wrt_weight_matches_finite_differences(layout):
     # O(h^2 * loss''') and rounding ~1e-16/h are both < 1e-8 relative.
     np.testing.assert_allclose(g, fd, rtol=1e-6)
     assert g > 0
+
+
+def test_nmda_reads_the_input_compartment_and_hh_potential():
+    """Any neuron with a potential takes NMDA: HH (state v) and a passive cable, whose
+    synapses act at `input_compartment` (its potential is what the block sees)."""
+    from neurojax.neurons.compartmental import Compartmental, Leak
+    from neurojax.neurons.morphology import cable
+
+    cell = Compartmental(cable(5, 500.0, 1.0), (Leak(g=0.1, e=-70.0),), v_init=-70.0,
+                         input_compartment=4)
+    state = cell.init(3)
+    v = state.v.at[:, 4].set(-20.0)
+    np.testing.assert_allclose(cell.voltage(eqx.tree_at(lambda s: s.v, state, v)), -20.0)
+    dt, steps = 0.1, 300
+    for neuron in (nj.neurons.HodgkinHuxley(), cell):
+        spikes = np.zeros((steps, 1))
+        spikes[[10, 20, 30], 0] = 1.0
+        peaks = []
+        for w in (0.0, 50.0):  # [nS]
+            pre = nj.Population("pre", 1, nj.inputs.SpikeTrains(spikes))
+            post = nj.Population("post", 1, neuron)
+            proj = nj.Projection("pre", "post", nj.connectivity.AllToAll(), weight=w,
+                                 synapse=Saturating(), receptor=NMDA())
+            model = nj.Network([pre, post], [proj]).build(jax.random.key(0))
+            st = model.init(jax.random.key(1), dt)
+
+            def body(st, k, model=model):
+                st, _ = model.step(st, k * dt, dt)
+                return st, neuron.voltage(st.neurons[1])[0]
+
+            peaks.append(float(jnp.max(jax.lax.scan(body, st, jnp.arange(steps))[1])))
+        assert peaks[1] > peaks[0] + 0.5, (type(neuron).__name__, peaks)  # depolarised

@@ -155,29 +155,29 @@ fig.savefig(out / "wang2002_decision.png", dpi=110)
 # %% [markdown]
 # ## Reproduced vs published
 #
-# Published values are Wang (2002): spontaneous rates (Fig. 2: pyramidal cells about
-# 2 Hz, interneurons higher), winner-take-all with the winner at tens of Hz, and the
-# psychometric curve (Fig. 3: ~100 % correct at 51.2 %, rising from chance at 0 %).
+# Published values are Wang (2002): spontaneous rates (pyramidal cells about 2 Hz,
+# interneurons higher), winner-take-all with the winner at tens of Hz, and the
+# psychometric curve (~100 % correct at 51.2 %, rising from chance at 0 %).
 # With a few trials per point the quick run checks these loosely; the monotonicity of
 # the curve is allowed one trial of slack per step.
 
 # %%
 table = Comparison("Wang 2002 decision network",
                    f"N_E = {N_E}, N_I = {N_I}, {TRIALS} trials per coherence, dt = {DT} ms")
-table.within("spontaneous E rate [Hz]", spont_e, 0.5, 5.0, fmt=".2f", source="Wang 2002 Fig. 2")
-table.within("spontaneous I rate [Hz]", spont_i, 4.0, 20.0, fmt=".2f", source="Wang 2002 Fig. 2")
+table.within("spontaneous E rate [Hz]", spont_e, 0.5, 5.0, fmt=".2f", source="Wang 2002, spontaneous state")
+table.within("spontaneous I rate [Hz]", spont_i, 4.0, 20.0, fmt=".2f", source="Wang 2002, spontaneous state")
 table.within("winner rate, last 200 ms [Hz]", winner_rate, 15.0, 60.0, fmt=".1f",
-             source="Wang 2002 Fig. 2 (tens of Hz)")
+             source="Wang 2002 (tens of Hz)")
 table.holds("loser suppressed", f"{loser_rate:.1f} Hz", "< winner / 2",
             loser_rate < 0.5 * winner_rate, source="winner-take-all, Wang 2002")
 table.within("% correct at 51.2 %", 100 * correct[0.512], 75.0, 100.0, fmt=".0f",
-             source="Wang 2002 Fig. 3 (~100 %)")
+             source="Wang 2002 psychometric curve")
 ordered = [correct[c] for c in COHERENCES]
 slack = 1.0 / TRIALS + 1e-9
 table.holds("% correct rises with coherence",
             " ".join(f"{100 * x:.0f}" for x in ordered), "monotone (1 trial slack)",
             all(b >= a - slack for a, b in zip(ordered, ordered[1:])) and ordered[-1] > ordered[0],
-            source="Wang 2002 Fig. 3")
+            source="Wang 2002 psychometric curve")
 table.shown("% correct at 0 %", f"{100 * correct[0.0]:.0f}", "50", f"{TRIALS} trials: too few")
 table.shown("mean RT at the lowest / highest coherence [ms]",
             f"{mean_rt[COHERENCES[0]]:.0f} / {mean_rt[COHERENCES[-1]]:.0f}",

@@ -84,7 +84,7 @@ def trials():
 
 def test_spontaneous_state_low_e_higher_i(trials):
     # Before the stimulus (100-300 ms; the first 100 ms settle from the initial v):
-    # paper Fig. 2, pyramidal cells ~2 Hz, interneurons higher. ~1000 E spikes enter the
+    # the paper's pyramidal cells fire ~2 Hz, interneurons higher. ~1000 E spikes enter the
     # mean, so its sampling error (~3 %) is far inside the ranges.
     pre = slice(2, int(STIM_ON / 50))
     e = np.mean([trials[p][:, pre].mean() for p in ("E1", "E2", "E0")])

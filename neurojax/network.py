@@ -505,7 +505,7 @@ class Network(eqx.Module):
         if len(proj.posts) > 1 and proj.name:
             name = f"{proj.name}:{post_pop.name}"
         k_syn, k_w, k_d = jax.random.split(key, 3)
-        _check_receptor(name, proj, post_pop)
+        _check_receptor(name, proj, pre_pop, post_pop)
         if isinstance(proj.connectivity, Procedural):
             # Synapses are regenerated from a seed at each step: nothing is sampled here.
             container = proj.connectivity.build(
@@ -602,9 +602,11 @@ def _warn_rounded_delays(proj: BuiltProjection, dt: float) -> None:
         )
 
 
-def _check_receptor(name: str, proj: Projection, post_pop: Population) -> None:
-    """A voltage-dependent receptor needs a membrane potential on the target; the
-    per-presynaptic-neuron kinetics start closed (no `initial`)."""
+def _check_receptor(name: str, proj: Projection, pre_pop: Population,
+                    post_pop: Population) -> None:
+    """A voltage-dependent receptor needs a membrane potential on the target;
+    per-presynaptic-neuron kinetics count spikes (a spiking source) and start closed
+    (no `initial`)."""
     if proj.receptor.voltage_dependent:
         neuron = post_pop.neuron
         if neuron.voltage(neuron.init(1, key=jax.random.key(0))) is None:
@@ -614,6 +616,12 @@ def _check_receptor(name: str, proj: Projection, post_pop: Population) -> None:
                 f"{post_pop.name!r} ({type(neuron).__name__}) has none; use Conductance or "
                 "Current, or a neuron with a membrane potential (LIF, EIF, AdEx, HH, ...)."
             )
+    if proj.synapse.presynaptic and not pre_pop.neuron.spiking:
+        raise ValueError(
+            f"{name}: synapse {type(proj.synapse).__name__} counts presynaptic spikes, but "
+            f"population {pre_pop.name!r} ({type(pre_pop.neuron).__name__}) emits graded "
+            "rates; use a spiking source or linear kinetics (Delta, Exponential, ...)."
+        )
     if proj.synapse.presynaptic and proj.initial is not None:
         raise ValueError(
             f"{name}: initial must be None with {type(proj.synapse).__name__} kinetics "

@@ -89,6 +89,15 @@ def test_saturating_with_initial_raises():
         nj.Network([pre, post], [proj]).build(jax.random.key(0))
 
 
+def test_saturating_from_a_rate_population_raises():
+    pre = nj.Population("pre", 2, nj.neurons.Rate())
+    post = nj.Population("post", 1, nj.neurons.LIF())
+    proj = nj.Projection("pre", "post", nj.connectivity.AllToAll(), weight=1.0,
+                         synapse=Saturating(), receptor=Conductance())
+    with pytest.raises(ValueError, match="Saturating counts presynaptic spikes"):
+        nj.Network([pre, post], [proj]).build(jax.random.key(0))
+
+
 def test_negative_nmda_weight_raises():
     net = _one_to_one(nj.neurons.LIF(), weight=-1.0)
     with pytest.raises(ValueError, match="weight"):

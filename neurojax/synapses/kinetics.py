@@ -220,7 +220,8 @@ class Saturating(AbstractKinetics):
     it. Over a step, $x$ decays exactly and $s$ is integrated exactly for the step's
     mean of $x$, $\bar x = x_0 \tau_r (1 - e^{-dt/\tau_r})/dt$ (exponential Euler
     with the exact integral of $\alpha x$). Against a high-accuracy ODE solution the
-    error of $s$ falls as $dt^2$ (about 1e-4 at dt = 0.1 ms, see the tests). The
+    error of $s$ falls as $dt^2$ (4e-6 at dt = 0.1 ms for a burst that drives $s$ to
+    0.99, see the tests). The
     output of a step is $s$ at its end (the time of its spikes), which the target holds
     over the step in which it arrives (one step later with the minimum delay).
 

@@ -119,6 +119,9 @@ class AbstractNeuron(AbstractModel[_State]):
       constants. Called once before a simulation, outside the scan, but possibly with
       traced parameters (under `jax.grad`, `jax.vmap` or `jax.jit`): check shapes
       always, values only when concrete.
+    - `voltage(state)` (optional): the membrane potential [mV] of shape `(n,)` at which
+      voltage-dependent receptors (`NMDA`) act, or `None`. The default reads the
+      state's `v` for spiking models; override it if `v` is not a potential in mV.
 
     **Class variable:** `spiking` (default `True`): whether the output is spikes,
     which sets the default layout of outgoing projections (dense for rate units) and

@@ -119,6 +119,9 @@ class AbstractNeuron(AbstractModel[_State]):
       constants. Called once before a simulation, outside the scan, but possibly with
       traced parameters (under `jax.grad`, `jax.vmap` or `jax.jit`): check shapes
       always, values only when concrete.
+    - `voltage(state)` (optional): the membrane potential [mV] of shape `(n,)` at which
+      voltage-dependent receptors (`NMDA`) act, or `None`. The default reads the
+      state's `v` for spiking models; override it if `v` is not a potential in mV.
 
     **Class variable:** `spiking` (default `True`): whether the output is spikes,
     which sets the default layout of outgoing projections (dense for rate units) and
@@ -165,6 +168,17 @@ class AbstractNeuron(AbstractModel[_State]):
     def check(self, n: int, dt: float) -> None:
         """Raise a `ValueError` if parameters do not fit `n` neurons or `dt` [ms] is
         too large for this model. Called once before a simulation (not traced)."""
+
+    def voltage(self, state: _State) -> Float[Array, " n"] | None:
+        """The membrane potential [mV] at which synapses act, shape `(n,)`, or `None`
+        for a model without one. Voltage-dependent receptors (`NMDA`) read it at the
+        start of each step. The default is the state's `v` for spiking models and
+        `None` for rate units (`spiking = False`); override it where `v` is not a
+        potential in mV or not of shape `(n,)`."""
+        if not self.spiking:
+            return None
+        v = getattr(state, "v", None)
+        return v if isinstance(v, jnp.ndarray) and jnp.ndim(v) == 1 else None
 
 
 class AbstractInput(AbstractModel[_State]):

@@ -11,12 +11,16 @@ state, outputs = model.step(state, t, dt)
 
 1. Every projection reads the slot of its ring buffer due now (events emitted `d`
    steps ago), clears it, and advances its synaptic kinetics with those arrivals;
-   its receptor turns the synaptic variable into a `Drive` for the target population.
+   its receptor turns the synaptic variable into a `Drive` for the target population
+   (a voltage-dependent receptor, e.g. `NMDA`, reads the target's potential at the
+   start of the step). With presynaptic kinetics (`Saturating`) the slot holds the
+   conductance itself, held over the step.
 2. Every input advances and adds its `Drive`.
 3. Every population advances its neurons under the summed drive and emits its output
    (0/1 spikes, or graded rates for rate units).
 4. Every projection propagates its presynaptic population's new output through its
-   weights into the ring buffer slot `d` steps ahead.
+   weights into the ring buffer slot `d` steps ahead; a projection with presynaptic
+   kinetics first steps them with that output and propagates the graded $s$ instead.
 
 **Delays.** A projection's delay `d` [ms] becomes `max(1, round(d / dt))` steps: the
 minimum is one step, so a spike emitted in step `k` first acts in step `k + 1` (as in
@@ -55,7 +59,7 @@ from .connectivity.weights import (
 )
 from .distributions import AbstractDistribution
 from .synapses.kinetics import AbstractKinetics, Delta
-from .synapses.receptors import AbstractReceptor, Conductance, Current
+from .synapses.receptors import NMDA, AbstractReceptor, Conductance, Current
 
 
 class Population(eqx.Module):
@@ -231,7 +235,7 @@ class BuiltProjection(eqx.Module):
 class NetworkState(eqx.Module):
     step: Int[Array, ""]  # steps taken since init; time is step * dt [ms]
     neurons: tuple  # one state per population
-    synapses: tuple  # one kinetics state per projection
+    synapses: tuple  # one kinetics state per projection (per pre neuron if presynaptic)
     buffers: tuple  # one (slots, n_post) ring buffer per projection
     inputs: tuple  # one state per input
 
@@ -362,7 +366,8 @@ class NetworkModel(AbstractModel[NetworkState]):
                 init = init.sample(k, (n_post,))
             elif init is not None:
                 init = jnp.broadcast_to(jnp.asarray(init, float), (n_post,))
-            synapses.append(proj.synapse.init(n_post, init))
+            n_syn = self.populations[proj.pre].n if proj.synapse.presynaptic else n_post
+            synapses.append(proj.synapse.init(n_syn, init))
             buffers.append(jnp.zeros((proj.delay_steps(dt), n_post), float))
         inputs = tuple(
             inp.init(self.populations[t].n, key=k)
@@ -392,9 +397,18 @@ class NetworkModel(AbstractModel[NetworkState]):
             slot = k % buf.shape[0]
             arrivals = buf[slot]
             buffers.append(buf.at[slot].set(0.0))
-            syn, s = proj.synapse.step(syn, arrivals, dt)
+            if proj.synapse.presynaptic:
+                s = arrivals  # sum_j w_ij s_j, stepped in phase 4; held over this step
+            else:
+                syn, s = proj.synapse.step(syn, arrivals, dt)
             synapses.append(syn)
-            drives[proj.post] = drives[proj.post] + proj.receptor.drive(s, proj.synapse.instantaneous)
+            if proj.receptor.voltage_dependent:
+                post = self.populations[proj.post]
+                v = post.neuron.voltage(state.neurons[proj.post])
+                d = proj.receptor.drive(s, proj.synapse.instantaneous, v)
+            else:
+                d = proj.receptor.drive(s, proj.synapse.instantaneous)
+            drives[proj.post] = drives[proj.post] + d
         inputs = []
         for inp, target, inp_state in zip(self.inputs, self.input_targets, state.inputs):
             inp_state, d = inp.step(inp_state, t, dt)
@@ -412,12 +426,14 @@ class NetworkModel(AbstractModel[NetworkState]):
         events = {
             proj.pre: compact_events(presynaptic[proj.pre])
             for proj in self.projections
-            if proj.weights.event_driven
+            if proj.weights.event_driven and not proj.synapse.presynaptic
         }
         for j, proj in enumerate(self.projections):
-            buffers[j] = proj.weights.deliver(
-                buffers[j], presynaptic[proj.pre], k, proj.delay_steps(dt), dt, events.get(proj.pre)
-            )
+            act, ev = presynaptic[proj.pre], events.get(proj.pre)
+            if proj.synapse.presynaptic:
+                synapses[j], act = proj.synapse.step(synapses[j], act, dt)
+                ev = None  # the graded s is active wherever it is non-zero
+            buffers[j] = proj.weights.deliver(buffers[j], act, k, proj.delay_steps(dt), dt, ev)
         new = NetworkState(
             step=k + 1,
             neurons=tuple(neurons),
@@ -485,6 +501,8 @@ class Network(eqx.Module):
                 i += 1
         for pop, k in zip(self.populations, keys[i:]):
             _check_initial_names(pop, k)
+        for inp in self.inputs:
+            _check_input_synapse(inp)
         return NetworkModel(
             populations=self.populations,
             projections=tuple(built),
@@ -499,6 +517,7 @@ class Network(eqx.Module):
         if len(proj.posts) > 1 and proj.name:
             name = f"{proj.name}:{post_pop.name}"
         k_syn, k_w, k_d = jax.random.split(key, 3)
+        _check_receptor(name, proj, pre_pop, post_pop)
         if isinstance(proj.connectivity, Procedural):
             # Synapses are regenerated from a seed at each step: nothing is sampled here.
             container = proj.connectivity.build(
@@ -595,6 +614,52 @@ def _warn_rounded_delays(proj: BuiltProjection, dt: float) -> None:
         )
 
 
+def _check_receptor(name: str, proj: Projection, pre_pop: Population,
+                    post_pop: Population) -> None:
+    """A voltage-dependent receptor needs a membrane potential on the target;
+    per-presynaptic-neuron kinetics count spikes (a spiking source) and start closed
+    (no `initial`)."""
+    if proj.receptor.voltage_dependent:
+        neuron = post_pop.neuron
+        if neuron.voltage(neuron.init(1, key=jax.random.key(0))) is None:
+            raise ValueError(
+                f"{name}: receptor {type(proj.receptor).__name__} is voltage-dependent and "
+                f"needs a postsynaptic membrane potential v [mV], but population "
+                f"{post_pop.name!r} ({type(neuron).__name__}) has none; use Conductance or "
+                "Current, or a neuron with a membrane potential (LIF, EIF, AdEx, HH, ...)."
+            )
+    if proj.synapse.presynaptic and not pre_pop.neuron.spiking:
+        raise ValueError(
+            f"{name}: synapse {type(proj.synapse).__name__} counts presynaptic spikes, but "
+            f"population {pre_pop.name!r} ({type(pre_pop.neuron).__name__}) emits graded "
+            "rates; use a spiking source or linear kinetics (Delta, Exponential, ...)."
+        )
+    if proj.synapse.presynaptic and proj.initial is not None:
+        raise ValueError(
+            f"{name}: initial must be None with {type(proj.synapse).__name__} kinetics "
+            "(kept per presynaptic neuron, they start closed)."
+        )
+
+
+def _check_input_synapse(inp: AbstractInput) -> None:
+    """An input steps its own synapse without the target's potential or per-source
+    state: voltage-dependent receptors and presynaptic kinetics need a Projection (from
+    a `PoissonPopulation`, say)."""
+    what = f"{type(inp).__name__} input to {inp.target!r}"
+    receptor, synapse = getattr(inp, "receptor", None), getattr(inp, "synapse", None)
+    if getattr(receptor, "voltage_dependent", False):
+        raise ValueError(
+            f"{what}: receptor {type(receptor).__name__} is voltage-dependent, which inputs "
+            "do not support; drive the population through a Projection from a "
+            "nj.inputs.PoissonPopulation instead."
+        )
+    if getattr(synapse, "presynaptic", False):
+        raise ValueError(
+            f"{what}: synapse {type(synapse).__name__} is kept per presynaptic neuron, which "
+            "inputs do not support; use a Projection from a nj.inputs.PoissonPopulation."
+        )
+
+
 def _check_weights(name: str, container, receptor, pre: Population) -> None:
     """Weights are finite, and a conductance is never negative: a "-30 nS inhibitory
     conductance" would open a channel with a negative conductance, i.e. excite (a
@@ -605,7 +670,7 @@ def _check_weights(name: str, container, receptor, pre: Population) -> None:
     like every other parameter."""
     if isinstance(container, ProceduralWeights):
         return  # its weight distribution is checked when it is built
-    conductance = isinstance(receptor, Conductance)
+    conductance = isinstance(receptor, (Conductance, NMDA))
     unit = "nS or nS*ms (Conductance receptor)" if conductance else "pA or pA*ms (Current receptor)"
     low, high = -math.inf, math.inf
     if conductance or pre.sign == 1:

@@ -193,7 +193,9 @@ def shard_populations(
         (
             _place(state.step, (), mesh),
             tuple(_place(s, (n,), mesh) for s, n in zip(state.neurons, sizes)),
-            tuple(_place(s, (sizes[p.post],), mesh) for s, p in zip(state.synapses, model.projections)),
+            # Presynaptic kinetics (Saturating) hold one state per presynaptic neuron.
+            tuple(_place(s, (sizes[p.pre if p.synapse.presynaptic else p.post],), mesh)
+                  for s, p in zip(state.synapses, model.projections)),
             # Ring buffers are (slots, post).
             tuple(
                 _place(b, (sizes[p.post],), mesh, axis=1)
@@ -334,7 +336,10 @@ class _ShardMapNetwork(eqx.Module):
             projs.append(BuiltProjection(
                 name=p.name, pre=p.pre, post=p.post,
                 weights=jax.tree.map(_spec(axis) if s else whole, p.weights),
-                synapse=jax.tree.map(_spec(axis, n_post) if s else whole, p.synapse),
+                # Presynaptic kinetics run whole on every device (stepped with the
+                # gathered presynaptic output).
+                synapse=jax.tree.map(
+                    _spec(axis, n_post) if s and not p.synapse.presynaptic else whole, p.synapse),
                 receptor=jax.tree.map(_spec(axis, n_post) if s else whole, p.receptor),
                 delay=p.delay, initial=None,
             ))
@@ -352,7 +357,8 @@ class _ShardMapNetwork(eqx.Module):
             for p, s, x in zip(pops, self.split, state.neurons)
         )
         synapses = tuple(
-            jax.tree.map(_spec(axis, pops[p.post].n * d) if self.split[p.post] else whole, x)
+            jax.tree.map(_spec(axis, pops[p.post].n * d)
+                         if self.split[p.post] and not p.synapse.presynaptic else whole, x)
             for p, x in zip(self.local.projections, state.synapses)
         )
         # Ring buffers are (slots, post).

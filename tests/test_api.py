@@ -26,7 +26,7 @@ def test_subpackage_names():
     assert _public(nj.synapses) == {
         "AbstractKinetics", "AbstractReceptor", "Alpha", "AlphaState", "Conductance", "Current",
         "Delta", "DeltaState", "DualExponential", "DualExponentialState", "Exponential",
-        "ExponentialState",
+        "ExponentialState", "NMDA", "Saturating", "SaturatingState",
     }
     assert _public(nj.connectivity) == {
         "AbstractConnectivity", "AllToAll", "Dense", "DenseWeights", "FixedInDegree",

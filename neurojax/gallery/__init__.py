@@ -1,7 +1,7 @@
 """Named ready-made models used by the CLI, tutorials and benchmarks.
 
 ```python
-nj.gallery.names()                       # ['brunel', 'coba', 'cobahh', 'cuba', 'v1_rate']
+nj.gallery.names()                       # ['brunel', 'coba', 'cobahh', 'cuba', 'v1_rate', 'wang2002']
 net = nj.gallery.get("coba", n=1000)     # an unbuilt Network
 nj.gallery.info("coba").duration         # suggested run length [ms]
 ```
@@ -14,10 +14,11 @@ import inspect
 from collections.abc import Callable
 
 from ..network import Network
-from . import brunel as _brunel, vogels_abbott as _va_mod
+from . import brunel as _brunel, vogels_abbott as _va_mod, wang2002 as _wang_mod
 from .brunel import brunel
 from .v1_rate import v1_rate
 from .vogels_abbott import coba, cobahh, cuba
+from .wang2002 import wang2002
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +131,13 @@ _ENTRIES = {
         statistics=_V1_ROWS,
         small={}, full={},
         expected_fn=_v1_expected,
+    ),
+    "wang2002": GalleryEntry(
+        "wang2002", wang2002, 2000.0, 0.1,
+        source="Wang 2002, Neuron 36:955-968 (decision making by slow NMDA reverberation)",
+        statistics=(("n_e=1600, n_i=400, f=0.15, w_plus=1.7", _wang_mod.STATISTICS),),
+        small={"n_e": 400, "n_i": 100}, full={"n_e": 1600, "n_i": 400},
+        expected_fn=_wang_mod.expected,
     ),
 }
 

@@ -477,6 +477,10 @@ class Compartmental(AbstractNeuron[CompartmentalState]):
         spikes = before * self.surrogate(v_new[:, k_rec] - self.v_th)
         return CompartmentalState(v=v_new, channels=channels), spikes
 
+    def voltage(self, state: CompartmentalState) -> Float[Array, " n"]:
+        """The potential of `input_compartment` [mV], where synaptic drive enters."""
+        return state.v[:, self.input_compartment]
+
     def check(self, n: int, dt: float) -> None:
         dt = check_dt(dt)
         n_comp = self.n_compartments

@@ -152,6 +152,10 @@ class FitzHughNagumo(AbstractNeuron[FitzHughNagumoState]):
         spikes = jnp.where(v0 < self.v_th, self.surrogate(v - self.v_th), 0.0)
         return FitzHughNagumoState(v=v, w=w), spikes
 
+    def voltage(self, state: FitzHughNagumoState) -> None:
+        """None: $v$ is dimensionless, not a membrane potential in mV."""
+        return None
+
     def check(self, n: int, dt: float) -> None:
         for name in ("a", "b", "tau", "time_scale", "c_m", "v_th"):
             check_shape(getattr(self, name), n, name)

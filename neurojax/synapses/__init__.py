@@ -1,5 +1,6 @@
-"""Synaptic kinetics (`Delta`, `Exponential`, `Alpha`, `DualExponential`) and receptors
-(`Current`, `Conductance`)."""
+"""Synaptic kinetics (`Delta`, `Exponential`, `Alpha`, `DualExponential`, and the
+presynaptic `Saturating`) and receptors (`Current`, `Conductance`, voltage-dependent
+`NMDA`)."""
 
 from .kinetics import (
     AbstractKinetics as AbstractKinetics,
@@ -11,9 +12,12 @@ from .kinetics import (
     DualExponentialState as DualExponentialState,
     Exponential as Exponential,
     ExponentialState as ExponentialState,
+    Saturating as Saturating,
+    SaturatingState as SaturatingState,
 )
 from .receptors import (
     AbstractReceptor as AbstractReceptor,
     Conductance as Conductance,
     Current as Current,
+    NMDA as NMDA,
 )

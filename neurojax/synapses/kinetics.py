@@ -13,6 +13,15 @@ state, s = kinetics.step(state, x, dt)  # x: weighted arrivals this step; s: val
 for a `Conductance` receptor; for `Delta` it is a charge [pA·ms] or conductance·time
 [nS·ms] delivered at once. All kernels are normalised so their **peak equals the
 weight**, and all are propagated exactly between steps.
+
+**Presynaptic kinetics.** `Saturating` (the NMDA gating of Wang 2002) is not linear in
+the spike train, so it cannot filter summed arrivals. It is kept once per *presynaptic*
+neuron (`presynaptic = True`): the network steps it with the presynaptic population's
+spikes (`state = kinetics.init(n_pre)`; `state, s = kinetics.step(state, spikes, dt)`),
+and the graded signal $s_j$ travels through the projection's weights (dense or sparse,
+with its delays) to become the conductance $\sum_j w_{ij} s_j$ held over the step in
+which it arrives. State stays O(N_pre); propagation touches every synapse of a neuron
+with $s_j \neq 0$ each step.
 """
 
 from __future__ import annotations
@@ -37,6 +46,9 @@ class AbstractKinetics(eqx.Module):
     """
 
     instantaneous: ClassVar[bool] = False
+    # True: one state per presynaptic neuron, stepped with its spikes; the output is a
+    # graded signal propagated through the weights (module docstring).
+    presynaptic: ClassVar[bool] = False
 
     @abc.abstractmethod
     def init(self, n: int, initial: Float[Array, " n"] | None = None):
@@ -182,6 +194,68 @@ class DualExponential(AbstractKinetics):
         slow = (state.decay + kick) * jnp.exp(-dt / self.tau_decay)
         fast = (state.rise + kick) * jnp.exp(-dt / self.tau_rise)
         return DualExponentialState(decay=slow, rise=fast), s
+
+    def check(self, dt: float) -> None:
+        check_time_constant_vs_dt(self.tau_rise, dt, "synapse tau_rise")
+
+
+class SaturatingState(eqx.Module):
+    x: Float[Array, " n"]  # rise (gating) variable [dimensionless]
+    s: Float[Array, " n"]  # open fraction, in [0, 1) [dimensionless]
+
+
+class Saturating(AbstractKinetics):
+    r"""Saturating second-order gating kept per presynaptic neuron (Wang 2002, Neuron
+    36:955, NMDA; Wang 1999):
+
+    $$\frac{dx}{dt} = -\frac{x}{\tau_r} + \sum_k \delta(t - t_k), \qquad
+    \frac{ds}{dt} = -\frac{s}{\tau_d} + \alpha\,x\,(1 - s).$$
+
+    Non-linear in the spike train ($s$ saturates at 1), so it is `presynaptic`: one state
+    per presynaptic neuron, stepped with its spikes, and $s$ (dimensionless, in
+    [0, 1)) is transmitted through the weights, which are then the maximal
+    conductances [nS] (or currents [pA]).
+
+    **Discretisation.** Each spike raises $x$ by 1 at the end of the step that emits
+    it. Over a step, $x$ decays exactly and $s$ is integrated exactly for the step's
+    mean of $x$, $\bar x = x_0 \tau_r (1 - e^{-dt/\tau_r})/dt$ (exponential Euler
+    with the exact integral of $\alpha x$). Against a high-accuracy ODE solution the
+    error of $s$ falls as $dt^2$ (4e-6 at dt = 0.1 ms for a burst that drives $s$ to
+    0.99, see the tests). The
+    output of a step is $s$ at its end (the time of its spikes), which the target holds
+    over the step in which it arrives (one step later with the minimum delay).
+
+    **Arguments:**
+
+    - `tau_rise`: Decay time constant of $x$ [ms] (2 ms in Wang 2002).
+    - `tau_decay`: Decay time constant of $s$ [ms] (100 ms in Wang 2002).
+    - `alpha`: Saturation rate $\alpha$ [1/ms] (0.5 /ms in Wang 2002).
+    """
+
+    tau_rise: PopulationParam = eqx.field(converter=positive("tau_rise", "ms"), default=2.0)
+    tau_decay: PopulationParam = eqx.field(converter=positive("tau_decay", "ms"), default=100.0)
+    alpha: PopulationParam = eqx.field(converter=positive("alpha", "1/ms"), default=0.5)
+    presynaptic: ClassVar[bool] = True
+
+    def init(self, n: int, initial: Float[Array, " n"] | None = None) -> SaturatingState:
+        if initial is not None:
+            raise ValueError(
+                "Saturating kinetics are kept per presynaptic neuron and start closed, "
+                "so the Projection's `initial` must be None."
+            )
+        z = jnp.zeros((n,), float)
+        return SaturatingState(x=z, s=z)
+
+    def step(self, state: SaturatingState, x: Float[Array, " n"], dt: float):
+        """Advance `(x, s)` over the step, then add this step's spikes `x` (counts);
+        returns the state and `s` at the end of the step."""
+        decay = jnp.exp(-dt / self.tau_rise)
+        x_mean = state.x * self.tau_rise * (1.0 - decay) / dt  # exact mean of x
+        a = self.alpha * x_mean  # [1/ms]
+        k = a + 1.0 / self.tau_decay  # [1/ms]
+        s_inf = a / k
+        s = s_inf + (state.s - s_inf) * jnp.exp(-k * dt)
+        return SaturatingState(x=state.x * decay + x, s=s), s
 
     def check(self, dt: float) -> None:
         check_time_constant_vs_dt(self.tau_rise, dt, "synapse tau_rise")

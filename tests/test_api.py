@@ -32,7 +32,7 @@ def test_subpackage_names():
         "AbstractConnectivity", "AllToAll", "Dense", "DenseWeights", "FixedInDegree",
         "FixedProbability", "FromMatrix", "Sparse", "SparseWeights", "Synapses", "Events",
         "compact_events", "native_kernel_available", "native_kernel_status", "Procedural",
-        "ProceduralWeights",
+        "ProceduralWeights", "ConstrainedWeights",
     }
     assert _public(nj.inputs) == {
         "AbstractInput", "Constant", "OrnsteinUhlenbeck", "OrnsteinUhlenbeckState", "Poisson",
@@ -42,5 +42,8 @@ def test_subpackage_names():
     assert {"LIF", "EIF", "AdEx", "Rate", "FiringRate", "WilsonCowan", "Binary",
             "Izhikevich", "FitzHughNagumo"} <= _public(nj.neurons)
     assert _public(nj.gallery) >= {"names", "get", "info"}
-    assert _public(nj.train) >= {"check_grad", "GradCheck", "GradCheckRow"}
+    assert _public(nj.train) == {
+        "check_grad", "GradCheck", "GradCheckRow", "AbstractConstraint", "Bounded", "DANN", "Dale",
+        "Frozen", "Mask", "constrain", "constrain_weights", "trainable",
+    }
     assert {"read_nwb", "write_nwb"} <= _public(nj.io)

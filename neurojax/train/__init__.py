@@ -1,4 +1,16 @@
-"""Training and fitting: gradient checks (more, with the constraints and fitting loops,
-to come)."""
+"""Training and fitting under biological constraints: constraint parameterisations
+(Dale's law, DANNs, masks, bounds, freezing), the `fit` loop (optax), costs besides the
+task, and gradient checks."""
 
+from .constraints import (
+    AbstractConstraint as AbstractConstraint,
+    Bounded as Bounded,
+    DANN as DANN,
+    Dale as Dale,
+    Frozen as Frozen,
+    Mask as Mask,
+    constrain as constrain,
+    constrain_weights as constrain_weights,
+    trainable as trainable,
+)
 from .gradcheck import GradCheck as GradCheck, GradCheckRow as GradCheckRow, check_grad as check_grad

@@ -13,4 +13,5 @@ from .constraints import (
     constrain_weights as constrain_weights,
     trainable as trainable,
 )
+from .fit import FitResult as FitResult, fit as fit
 from .gradcheck import GradCheck as GradCheck, GradCheckRow as GradCheckRow, check_grad as check_grad

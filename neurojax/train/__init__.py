@@ -13,5 +13,13 @@ from .constraints import (
     constrain_weights as constrain_weights,
     trainable as trainable,
 )
+from .costs import (
+    add_noise as add_noise,
+    rate_cost as rate_cost,
+    spike_count_cost as spike_count_cost,
+    weight_l1 as weight_l1,
+    weight_l2 as weight_l2,
+    wiring_cost as wiring_cost,
+)
 from .fit import FitResult as FitResult, fit as fit
 from .gradcheck import GradCheck as GradCheck, GradCheckRow as GradCheckRow, check_grad as check_grad

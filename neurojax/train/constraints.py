@@ -275,7 +275,7 @@ class DANN(AbstractConstraint):
     `(n_post, n_pre)`, `(n_post, n_inhibitory)`, `(n_inhibitory, n_pre)`.
     """
 
-    n_inhibitory: int = eqx.field(static=True)
+    n_inhibitory: Any = eqx.field(static=True)
     magnitude: str = eqx.field(static=True, default="softplus")
 
     def __check_init__(self):
@@ -331,7 +331,7 @@ class Mask(AbstractConstraint):
             raise ValueError(f"Mask mask must be a boolean (n_post, n_pre) array, got {self.mask!r}.")
 
     @classmethod
-    def fraction(cls, key: PRNGKeyArray, shape: tuple[int, ...], fraction: float) -> Mask:
+    def fraction(cls, key: PRNGKeyArray, shape: tuple[int, ...], fraction: float | int) -> Mask:
         """A mask with `round(fraction * size)` entries set, chosen uniformly at random.
 
         **Arguments:**
@@ -393,9 +393,9 @@ class Bounded(AbstractConstraint):
         ```
     """
 
-    lo: float = eqx.field(static=True, default=-math.inf)
-    hi: float = eqx.field(static=True, default=math.inf)
-    max_change: float | None = eqx.field(static=True, default=None)
+    lo: float | int = eqx.field(static=True, default=-math.inf)
+    hi: float | int = eqx.field(static=True, default=math.inf)
+    max_change: float | int | None = eqx.field(static=True, default=None)
 
     def __check_init__(self):
         for name in ("lo", "hi"):

@@ -46,5 +46,8 @@ def test_subpackage_names():
         "check_grad", "GradCheck", "GradCheckRow", "AbstractConstraint", "Bounded", "DANN", "Dale",
         "Frozen", "Mask", "constrain", "constrain_weights", "trainable", "FitResult", "fit",
         "add_noise", "rate_cost", "spike_count_cost", "weight_l1", "weight_l2", "wiring_cost",
+        "Decoder", "decode", "fit_decoder",
     }
+    assert _public(nj.train.tasks) >= {"Trials", "perceptual_decision", "delayed_match_to_sample",
+                                       "context_dependent_integration", "accuracy"}
     assert {"read_nwb", "write_nwb"} <= _public(nj.io)

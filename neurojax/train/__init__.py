@@ -2,6 +2,7 @@
 (Dale's law, DANNs, masks, bounds, freezing), the `fit` loop (optax), costs besides the
 task, and gradient checks."""
 
+from . import tasks as tasks
 from .constraints import (
     AbstractConstraint as AbstractConstraint,
     Bounded as Bounded,
@@ -21,5 +22,6 @@ from .costs import (
     weight_l2 as weight_l2,
     wiring_cost as wiring_cost,
 )
+from .decoders import Decoder as Decoder, decode as decode, fit_decoder as fit_decoder
 from .fit import FitResult as FitResult, fit as fit
 from .gradcheck import GradCheck as GradCheck, GradCheckRow as GradCheckRow, check_grad as check_grad

@@ -23,5 +23,5 @@ from .costs import (
     wiring_cost as wiring_cost,
 )
 from .decoders import Decoder as Decoder, decode as decode, fit_decoder as fit_decoder
-from .fit import FitResult as FitResult, fit as fit
+from .fitting import FitResult as FitResult, fit as fit
 from .gradcheck import GradCheck as GradCheck, GradCheckRow as GradCheckRow, check_grad as check_grad

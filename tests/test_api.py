@@ -49,5 +49,6 @@ def test_subpackage_names():
         "Decoder", "decode", "fit_decoder",
     }
     assert _public(nj.train.tasks) >= {"Trials", "perceptual_decision", "delayed_match_to_sample",
-                                       "context_dependent_integration", "accuracy"}
+                                       "context_dependent_integration", "accuracy",
+                                       "interval_timing", "produced_interval"}
     assert {"read_nwb", "write_nwb"} <= _public(nj.io)

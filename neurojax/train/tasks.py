@@ -241,6 +241,80 @@ def delayed_match_to_sample(
     return Trials(inputs, targets, mask, label, s.astype(float), _response(resp, n_trials))
 
 
+def interval_timing(
+    key: PRNGKeyArray,
+    n_trials: int,
+    *,
+    dt: float | int = 20.0,
+    intervals: Any = (400.0, 600.0, 800.0, 1000.0),
+    fixation: float | int = 100.0,
+    pulse: float | int = 20.0,
+    noise: float | int = 0.0,
+) -> Trials:
+    r"""Interval timing, ready-set-go (Jazayeri & Shadlen 2010; Wang et al. 2018).
+
+    Two pulses, "ready" and "set", are separated by a sample interval $t_s$; the output
+    must then rise as a ramp from 0 at "set" to 1 at $t_s$ after it and stay at 1;
+    the produced interval is the time from "set" to the output reaching 1
+    (`produced_interval`).
+
+    **Arguments:**
+
+    - `key`, `n_trials`, `dt`: As `perceptual_decision`.
+    - `intervals`: Sample intervals $t_s$ [ms] drawn uniformly per trial, each a
+      whole number of steps in (0, inf).
+    - `fixation`: Time before "ready" [ms].
+    - `pulse`: Length of each pulse [ms].
+    - `noise`: Standard deviation of the input noise per step, >= 0.
+
+    Inputs: channel 0 the ready and set pulses. Target: the ramp (scored from "set"
+    to the end of the trial, `mask`), 0 before it. `conditions` holds $t_s$ [ms];
+    `labels` is 1 (no choice); `response` marks the steps after "set".
+    """
+    _check_common(n_trials, dt)
+    ts = np.asarray(intervals, float)
+    if ts.ndim != 1 or ts.size == 0:
+        raise ValueError(f"intervals [ms] must be a non-empty 1-D sequence, got {intervals!r}.")
+    steps_ts = np.array([_steps(float(t), "intervals", dt) for t in ts])
+    p, _ = _periods(dt, fixation=fixation, pulse=pulse)
+    if np.any(steps_ts < p["pulse"]):
+        raise ValueError(f"intervals [ms] must be at least the pulse length {pulse:g} ms, got {intervals!r}.")
+    n_steps = p["fixation"] + 2 * int(steps_ts.max()) + p["pulse"]
+    k_i, k_n = jax.random.split(key)
+    choice = jax.random.randint(k_i, (n_trials,), 0, ts.size)
+    t_s = jnp.asarray(steps_ts)[choice]  # [steps]
+    t = jnp.arange(n_steps)[None, :]
+    ready = p["fixation"]
+    t_set = ready + t_s[:, None]
+    pulses = ((t >= ready) & (t < ready + p["pulse"])) | ((t >= t_set) & (t < t_set + p["pulse"]))
+    inputs = (pulses.astype(float) + noise * jax.random.normal(k_n, pulses.shape))[..., None]
+    after = t >= t_set
+    ramp = jnp.clip((t - t_set) / t_s[:, None], 0.0, 1.0)
+    targets = jnp.where(after, ramp, 0.0)[..., None]
+    mask = jnp.ones_like(targets)
+    return Trials(inputs, targets, mask, jnp.ones((n_trials,), int),
+                  jnp.asarray(ts)[choice], after)
+
+
+def produced_interval(outputs: Any, trials: Trials, dt: float | int, level: float = 1.0):
+    """The interval [ms] each trial's output (channel 0) takes from "set" to first
+    reach `level` (the ramp's end at 1.0); the trial's last step if it never does.
+    Compare with `trials.conditions` (the sample intervals) for the timing error.
+    """
+    out = outputs if outputs.ndim == 2 else outputs[..., 0]
+    if out.shape != trials.response.shape:
+        raise ValueError(
+            f"produced_interval: outputs must have shape (trials, steps[, n_out]) = "
+            f"{trials.response.shape}, got {outputs.shape}."
+        )
+    after = trials.response
+    n = out.shape[1]
+    first_set = jnp.argmax(after, axis=1)
+    crossed = after & (out >= level)
+    first = jnp.where(jnp.any(crossed, axis=1), jnp.argmax(crossed, axis=1), n - 1)
+    return (first - first_set) * dt
+
+
 def accuracy(outputs: Any, trials: Trials) -> Float[Array, ""]:
     """Fraction of trials whose mean output (channel 0) over the response period has the
     sign of `labels`.

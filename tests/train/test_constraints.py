@@ -152,13 +152,16 @@ def test_dann_factors_and_balanced_initialisation():
     assert all(np.all(np.asarray(jax.nn.softplus(f)) >= 0) for f in last.free)
 
 
-@pytest.mark.parametrize("constraint", [Dale(SIGN), Bounded(lo=-1.0, hi=1.0), Mask(np.eye(N) == 0)],
-                         ids=["dale", "bounded", "mask"])
-def test_gradient_matches_finite_differences(constraint):
+@pytest.mark.parametrize("constraint,layout", [
+    (Dale(SIGN), nj.connectivity.Dense()), (Dale(SIGN), nj.connectivity.Sparse(kernel="loop")),
+    (Bounded(lo=-1.0, hi=1.0), nj.connectivity.Dense()), (Mask(np.eye(N) == 0), nj.connectivity.Dense()),
+    (DANN(2), nj.connectivity.Dense())], ids=["dale", "dale-sparse", "bounded", "mask", "dann"])
+def test_gradient_matches_finite_differences(constraint, layout):
     # A smooth rate network (tanh units): the loss is a smooth function of the free
-    # parameters, so the gradient through the constraint and simulate must match
-    # central differences (h = 1e-3 relative: O(h^2) truncation, float64 round-off).
-    model = constrain(_rate_model(nj.connectivity.Dense()), {"R->R": constraint})
+    # parameters, so the gradient through the constraint and simulate (the sparse
+    # layout through its custom VJP) must match central differences (h = 1e-3
+    # relative: O(h^2) truncation, float64 round-off).
+    model = constrain(_rate_model(layout), {"R->R": constraint})
 
     def loss(m):
         res = nj.simulate(m, 5.0, 0.1, key=jax.random.key(1),

@@ -69,3 +69,17 @@ def test_inconsistent_lengths_are_clear_errors():
     tr = tasks.perceptual_decision(jax.random.key(0), 4)
     with pytest.raises(ValueError, match=r"outputs must have shape \(trials, steps\[, n_out\]\)"):
         tasks.accuracy(jnp.zeros((4, 3)), tr)
+
+
+def test_interval_timing_ramp_and_produced_interval():
+    tr = tasks.interval_timing(jax.random.key(3), 50, dt=20.0, intervals=(400.0, 800.0))
+    x = np.asarray(tr.inputs[..., 0])
+    for i in range(5):
+        onsets = np.flatnonzero(np.diff(np.concatenate([[0.0], x[i]])) > 0)
+        # ready at 100 ms (step 5); set t_s later: onsets differ by t_s / dt steps.
+        assert onsets.tolist() == [5, 5 + int(tr.conditions[i] / 20.0)]
+    # The target itself produces exactly the sample interval.
+    np.testing.assert_array_equal(tasks.produced_interval(tr.targets, tr, 20.0), tr.conditions)
+    assert set(np.asarray(tr.conditions).tolist()) == {400.0, 800.0}
+    with pytest.raises(ValueError, match=r"intervals \[ms\] must be a whole number of steps"):
+        tasks.interval_timing(jax.random.key(0), 4, intervals=(410.0,))

@@ -27,6 +27,7 @@ import dataclasses
 import json
 import math
 import os
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -56,6 +57,8 @@ class FitResult:
     - `metrics`: `{name: (k,) array}`, each metric's mean over `eval_data` (over the
       training data without it) at those steps.
     - `stopped_early`: Whether `patience` stopped the run before `steps`.
+    - `step_seconds`: Wall time [s] of each step taken in this call (the first one
+      includes compilation), for timing; shape `(steps taken in this call,)`.
     """
 
     model: Any
@@ -65,6 +68,7 @@ class FitResult:
     eval_losses: np.ndarray
     metrics: dict[str, np.ndarray]
     stopped_early: bool
+    step_seconds: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
 
     @property
     def steps_run(self) -> int:
@@ -216,6 +220,9 @@ def fit(
 
     spec = _trainable(model) if trainable is None else trainable
     params, static = eqx.partition(model, spec)
+    # Only float arrays train, whatever the filter spec marks.
+    params, extra = eqx.partition(params, eqx.is_inexact_array)
+    static = eqx.combine(static, extra)
     if not jax.tree.leaves(params):
         raise ValueError("fit: nothing to train (no float array leaf is trainable).")
     names = _leaf_names(model, params)
@@ -225,9 +232,18 @@ def fit(
     opt_state = _strong(optimizer.init(params))
     b = n if batch_size is None else batch_size
 
-    @eqx.filter_jit
-    def train_step(params, opt_state, static, data, step_key):
-        k_batch, k_loss = jax.random.split(step_key)
+    # The arrays of the fixed part of the model and the data are jit arguments (not
+    # constants baked into the program); its non-array part is closed over. `jax.jit`
+    # flattens arguments in C++, which keeps the per-step dispatch cost of a large
+    # model small (eqx.filter_jit partitions every call in Python).
+    arrays, config = eqx.partition(static, eqx.is_array)
+
+    def model_of(p, arrays):
+        return eqx.combine(p, arrays, config)
+
+    @jax.jit
+    def train_step(params, opt_state, arrays, data, key, i):
+        k_batch, k_loss = jax.random.split(jax.random.fold_in(key, i))
         if batch_size is None:
             batch = data
         else:
@@ -235,19 +251,20 @@ def fit(
             batch = jax.tree.map(lambda x: x[idx], data)
 
         def batch_loss(p):
-            return _mean_over_trials(loss, eqx.combine(p, static), batch, k_loss, b)
+            return _mean_over_trials(loss, model_of(p, arrays), batch, k_loss, b)
 
-        value, grads = eqx.filter_value_and_grad(batch_loss)(params)
+        value, grads = jax.value_and_grad(batch_loss)(params)
         updates, new_opt_state = optimizer.update(grads, opt_state, params)
         new_params = eqx.apply_updates(params, updates)
-        finite = jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)])
-        return new_params, new_opt_state, value, finite
+        # One device-to-host transfer per step: the loss and, per leaf, "all finite".
+        finite = [jnp.all(jnp.isfinite(g)).astype(value.dtype) for g in jax.tree.leaves(grads)]
+        return new_params, new_opt_state, jnp.stack([value, *finite])
 
     eval_fns = {"loss": loss, **metrics}
 
-    @eqx.filter_jit
-    def evaluate(params, static, data, eval_key):
-        m = eqx.combine(params, static)
+    @jax.jit
+    def evaluate(params, arrays, data, eval_key):
+        m = model_of(params, arrays)
         size = _n_trials(data, "eval_data")
         return {k: _mean_over_trials(fn, m, data, eval_key, size) for k, fn in eval_fns.items()}
 
@@ -272,7 +289,7 @@ def fit(
     def run_eval(step_count):
         nonlocal best_params, best_loss, since_best
         data_e = eval_data if eval_data is not None else data
-        values = {k: float(v) for k, v in evaluate(params, static, data_e, eval_key).items()}
+        values = {k: float(v) for k, v in evaluate(params, arrays, data_e, eval_key).items()}
         record["eval_steps"].append(step_count)
         record["eval"].append(values)
         if values["loss"] < best_loss:
@@ -288,20 +305,22 @@ def fit(
             _save(path, params, best_params, opt_state, key, step_count,
                   dict(record, losses=losses, best_loss=best_loss, since_best=since_best))
 
-    stopped = False
+    stopped, seconds = False, []
     try:
         for i in range(start, steps):
-            new_params, new_opt_state, value, finite = train_step(
-                params, opt_state, static, data, jax.random.fold_in(key, i)
+            t0 = time.perf_counter()
+            new_params, new_opt_state, checks = train_step(
+                params, opt_state, arrays, data, key, np.uint32(i)
             )
-            value = float(value)
+            checks = np.asarray(checks)  # waits for the step
+            seconds.append(time.perf_counter() - t0)
+            value, finite = float(checks[0]), checks[1:] != 0
             if not math.isfinite(value):
                 raise FloatingPointError(
                     f"fit: the loss is {value} at step {i + 1} (the model before it is finite); "
                     "lower the learning rate, clip gradients (optax.clip_by_global_norm) or "
                     "check the loss for divisions by zero."
                 )
-            finite = np.asarray(finite)
             if not finite.all():
                 bad = [names[j] for j in np.flatnonzero(~finite)]
                 raise FloatingPointError(
@@ -342,4 +361,5 @@ def fit(
         eval_losses=np.asarray([e["loss"] for e in evals], float),
         metrics={k: np.asarray([e[k] for e in evals], float) for k in metrics},
         stopped_early=stopped,
+        step_seconds=np.asarray(seconds, float),
     )

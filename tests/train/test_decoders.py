@@ -50,6 +50,20 @@ def test_cross_validation_picks_a_sensible_alpha():
     assert dec.alpha == 10.0 and 0.5 < dec.cv_score < 0.8
 
 
+def test_logistic_decoder_recovers_separable_classes():
+    # Three classes, each a Gaussian cloud around its own mean 4 standard deviations
+    # apart: the Bayes error is < 1 %, so held-out accuracy must exceed 0.95.
+    rng = np.random.default_rng(2)
+    means = np.array([[4.0, 0.0], [0.0, 4.0], [-4.0, -4.0]])
+    labels = rng.integers(0, 3, size=300)
+    x = means[labels] + rng.normal(size=(300, 2))
+    names = np.array([10, 20, 30])[labels]  # any label values
+    dec = fit_decoder(x, names, alpha=(0.01, 1.0), kind="logistic", folds=3, key=jax.random.key(0))
+    assert dec.cv_score > 0.95 and dec.classes.tolist() == [10, 20, 30]
+    pred = decode(dec, means)
+    assert pred.tolist() == [10, 20, 30]
+
+
 def test_bad_input_is_a_clear_error():
     x, y, _ = _data(20)
     with pytest.raises(ValueError, match=r"activity must be \(samples, features\)"):
@@ -60,5 +74,9 @@ def test_bad_input_is_a_clear_error():
         fit_decoder(x, y, alpha=-1.0)
     with pytest.raises(ValueError, match=r"folds must be an integer in \[2, 20\]"):
         fit_decoder(x, y, folds=1)
+    with pytest.raises(ValueError, match="kind must be 'ridge' or 'logistic'"):
+        fit_decoder(x, y, kind="svm")
+    with pytest.raises(ValueError, match="at least two classes"):
+        fit_decoder(x, np.ones(20), kind="logistic")
     with pytest.raises(ValueError, match=r"decode activity must be \(samples, 5\)"):
         decode(fit_decoder(x, y), x[:, :3])

@@ -121,20 +121,30 @@ def test_frozen_and_untrainable_leaves_do_not_change():
     assert np.all(res.model["w"] == 0) and float(res.model["b"]) != 0
 
 
-def test_fit_a_dale_constrained_rate_network():
-    # Three rate units, 2 E + 1 I, fitted so that the population rate hits a target;
-    # the Dale signs must hold after the fit and the loss must fall.
+SIGN = np.array([1.0, 1.0, -1.0])
+
+
+def _dale_network():
+    """Three rate units, 2 E + 1 I, under Dale's law."""
     pop = nj.Population("R", 3, nj.neurons.FiringRate(tau=5.0, transfer=nj.neurons.Tanh()))
-    sign = np.array([1.0, 1.0, -1.0])
-    w = np.full((3, 3), 0.3) * sign[None, :]
+    w = np.full((3, 3), 0.3) * SIGN[None, :]
     proj = nj.Projection("R", "R", nj.connectivity.AllToAll(), weight=w)
     net = nj.Network([pop], [proj], inputs=[nj.inputs.Constant("R", amplitude=0.4)])
-    model = constrain(net.build(jax.random.key(0)), {"R->R": Dale(sign)})
-    targets = jnp.asarray([[0.15], [0.18]])  # two "trials" with nearby targets [kHz]
+    return constrain(net.build(jax.random.key(0)), {"R->R": Dale(SIGN)})
 
-    def loss(m, target, key):
-        res = nj.simulate(m, 2.0, 0.5, key=key, record=nj.Record(spikes=(), rates=["R"]))
-        return (res.rates["R"][-1] / 1000.0 - target[0]) ** 2
+
+def _rate_loss(m, target, key):
+    # The population rate [Hz] at the end of a 2 ms run, against a target [kHz].
+    res = nj.simulate(m, 2.0, 0.5, key=key, record=nj.Record(spikes=(), rates=["R"]))
+    return (res.rates["R"][-1] / 1000.0 - target[0]) ** 2
+
+
+def test_fit_a_dale_constrained_rate_network():
+    # Fitted so that the population rate hits a target; the Dale signs must hold after
+    # the fit and the loss must fall.
+    sign, loss = SIGN, _rate_loss
+    model = _dale_network()
+    targets = jnp.asarray([[0.15], [0.18]])  # two "trials" with nearby targets [kHz]
 
     res = fit(model, loss, targets, optax.adam(0.3), 40, jax.random.key(0),
               trainable=trainable(model, "*.weight*"), progress=False)
@@ -156,3 +166,19 @@ def test_bad_arguments_are_clear_errors(tmp_path):
         fit(*args, 5, jax.random.key(0), patience=2, progress=False)
     with pytest.raises(ValueError, match="resume=True needs checkpoint="):
         fit(*args, 5, jax.random.key(0), resume=True, progress=False)
+
+
+def test_resume_a_constrained_network_bit_identically(tmp_path):
+    # A NetworkModel (integer structure, a ConstrainedWeights container, neuron
+    # parameters left untrained) through the checkpoint: same losses and parameters.
+    model = _dale_network()
+    targets = jnp.asarray([[0.15], [0.18], [0.2]])
+    kw = dict(batch_size=2, trainable=trainable(model, "*.weight*"), progress=False)
+    whole = fit(model, _rate_loss, targets, optax.adam(0.3), 4, jax.random.key(1), **kw)
+    path = tmp_path / "net.eqx"
+    fit(model, _rate_loss, targets, optax.adam(0.3), 2, jax.random.key(1), checkpoint=path, **kw)
+    resumed = fit(model, _rate_loss, targets, optax.adam(0.3), 4, jax.random.key(1),
+                  checkpoint=path, resume=True, **kw)
+    assert np.array_equal(resumed.losses, whole.losses)
+    for a, b in zip(jax.tree.leaves(resumed.model), jax.tree.leaves(whole.model)):
+        assert np.array_equal(a, b)

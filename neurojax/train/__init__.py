@@ -12,6 +12,7 @@ from .constraints import (
     Mask as Mask,
     constrain as constrain,
     constrain_weights as constrain_weights,
+    resolve as resolve,
     trainable as trainable,
 )
 from .costs import (

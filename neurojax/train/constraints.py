@@ -566,6 +566,19 @@ def constrain(model, constraints: dict[str, AbstractConstraint]):
     return eqx.tree_at(lambda m: m.projections, model, tuple(projections))
 
 
+def resolve(model):
+    """A copy of a network with every constrained projection's container replaced by the
+    plain one holding its current weights (`ConstrainedWeights.resolved()`): for
+    analysis, saving or sharding a trained model, where the free parameters no longer
+    matter. Differentiable; the constraint is no longer enforced on the copy."""
+    projections = tuple(
+        eqx.tree_at(lambda p: p.weights, proj, proj.weights.resolved())
+        if isinstance(proj.weights, ConstrainedWeights) else proj
+        for proj in model.projections
+    )
+    return eqx.tree_at(lambda m: m.projections, model, projections)
+
+
 def _patterns(spec) -> tuple[str, ...]:
     return (spec,) if isinstance(spec, str) else tuple(spec)
 

@@ -214,6 +214,15 @@ def test_trainable_selects_by_name_and_frozen_never_trains():
     assert [x.shape for x in jax.tree.leaves(params)] == [(3,)]
 
 
+def test_resolve_gives_the_plain_container_with_the_same_weights():
+    for layout in LAYOUTS:
+        model = constrain(_rate_model(layout), {"R->R": Dale(SIGN)})
+        plain = nj.train.resolve(model)
+        assert type(plain.projections[0].weights) is type(model.projections[0].weights.base)
+        np.testing.assert_array_equal(plain.projections[0].weights.matrix(),
+                                      model.projections[0].weights.matrix())
+
+
 def test_standalone_use_on_a_matrix():
     w = jnp.asarray(_weights())
     dale = Dale(SIGN)

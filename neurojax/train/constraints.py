@@ -140,6 +140,26 @@ class _Layout(eqx.Module):
         return matrix.at[self.targets, pre].get(mode="fill", fill_value=0)
 
 
+def _as_sign(sign):
+    """Signs as int8 (never a float leaf that an optimiser could train)."""
+    if sign is None:
+        return None
+    s = np.asarray(sign)
+    if s.ndim > 1 or s.size == 0 or not np.all((s == 1) | (s == -1)):
+        raise ValueError(
+            "Dale sign must be +1 or -1 (a scalar, or one per presynaptic neuron, "
+            f"shape (n_pre,)), got {sign!r}."
+        )
+    return s.astype(np.int8)
+
+
+def _as_mask(mask):
+    """A mask as booleans (never a float leaf that an optimiser could train)."""
+    if mask is None:
+        return None
+    return mask.astype(bool) if isinstance(mask, jax.Array) else np.asarray(mask, bool)
+
+
 class Dale(AbstractConstraint):
     r"""Dale's law: every presynaptic neuron's outgoing weights keep one sign.
 
@@ -168,20 +188,13 @@ class Dale(AbstractConstraint):
         ```
     """
 
-    sign: Any = None
+    sign: Any = eqx.field(default=None, converter=_as_sign)
     magnitude: str = eqx.field(static=True, default="softplus")
-    mask: Any = None
+    mask: Any = eqx.field(default=None, converter=_as_mask)
     pre_axis: int = eqx.field(static=True, default=-1)
 
     def __check_init__(self):
         _check_magnitude("Dale", self.magnitude)
-        if self.sign is not None:
-            s = np.asarray(self.sign)
-            if s.ndim > 1 or not np.all((s == 1) | (s == -1)):
-                raise ValueError(
-                    "Dale sign must be +1 or -1 (a scalar, or one per presynaptic neuron, "
-                    f"shape (n_pre,)), got {s!r}."
-                )
 
     def _bind(self, layout: _Layout) -> Dale:
         sign = self.sign
@@ -324,7 +337,7 @@ class Mask(AbstractConstraint):
       at each synapse), True where the weight trains.
     """
 
-    mask: Any
+    mask: Any = eqx.field(converter=_as_mask)
 
     def __check_init__(self):
         if np.ndim(self.mask) < 1:

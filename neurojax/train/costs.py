@@ -43,8 +43,9 @@ def rate_cost(x: Any, populations: str | Sequence[str] | None = None, *, power: 
 
     **Arguments:**
 
-    - `x`: An `nj.Result` (its recorded `rates` [Hz] are used) or an array of rates
-      [Hz] of any shape (e.g. a rate network's outputs, `(steps, n)`).
+    - `x`: An `nj.Result` of a spiking network (its recorded population `rates` [Hz]
+      are used) or an array of rates of any shape: for rate units, their outputs
+      recorded with `nj.Record(spikes=[...], float_spikes=True)`, `(steps, n)`.
     - `populations`: With a `Result`, the populations to include (default: every
       recorded one); their costs are averaged.
     - `power`: $p$; 2 (default) penalises high rates most, 1 is the mean rate [Hz].

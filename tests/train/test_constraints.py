@@ -73,7 +73,7 @@ def test_dale_sign_read_from_the_weights_and_per_projection():
             nj.Population("I", 2, nj.neurons.FiringRate(tau=5.0, transfer=nj.neurons.Tanh()))]
     projs = [nj.Projection("E", ["E", "I"], nj.connectivity.FixedProbability(0.5), weight=0.2,
                            layout=nj.connectivity.Sparse(kernel="loop")),
-             nj.Projection("I", ["E", "I"], nj.connectivity.FixedProbability(0.5), weight=-0.4,
+             nj.Projection("I", "E", nj.connectivity.FixedProbability(0.5), weight=-0.4,
                            layout=nj.connectivity.Sparse(kernel="loop"))]
     model = nj.Network(pops, projs).build(jax.random.key(0))
     before = [np.asarray(p.weights.matrix()) for p in model.projections]
@@ -83,7 +83,7 @@ def test_dale_sign_read_from_the_weights_and_per_projection():
         np.testing.assert_allclose(p.weights.matrix(), w, atol=1e-12)
     static, history = _random_steps(model, optax.sgd(0.5), 30, jax.random.key(2))
     matrices = jax.jit(jax.vmap(lambda p: [q.weights.matrix() for q in eqx.combine(p, static).projections]))
-    for w, s, b in zip(matrices(history), [1, 1, -1, -1], before):
+    for w, s, b in zip(matrices(history), [1, 1, -1], before):
         assert np.all(np.asarray(w) * s >= 0)
         assert np.all(np.asarray(w)[:, b == 0] == 0)  # no synapse created
 

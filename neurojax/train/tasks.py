@@ -17,7 +17,6 @@ compares the sign of the mean output over the response period with `labels`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import equinox as eqx

@@ -1,7 +1,6 @@
 """`nj.train.fit`: optax loop with minibatches, evaluation, early stopping,
 checkpoint/resume and a non-finite guard."""
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np

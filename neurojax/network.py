@@ -50,6 +50,7 @@ from .connectivity.spatial import AbstractSpace, DistanceDelay
 from .connectivity.procedural import Procedural, ProceduralWeights
 from .connectivity.weights import (
     DEFAULT_CHUNK,
+    ConstrainedWeights,
     Dense,
     DenseWeights,
     Sparse,
@@ -222,7 +223,7 @@ class BuiltProjection(eqx.Module):
     name: str = eqx.field(static=True)
     pre: int = eqx.field(static=True)
     post: int = eqx.field(static=True)
-    weights: DenseWeights | SparseWeights | ProceduralWeights
+    weights: DenseWeights | SparseWeights | ProceduralWeights | ConstrainedWeights
     synapse: AbstractKinetics
     receptor: AbstractReceptor
     delay: float = eqx.field(static=True)  # homogeneous delay, or the largest one [ms]
@@ -603,7 +604,8 @@ def _warn_rounded_delays(proj: BuiltProjection, dt: float) -> None:
     by synapse as documented, without a warning: continuous distributions would always
     warn. `warnings.simplefilter("error")` turns the warning into an error for a user
     who needs delays exact."""
-    if getattr(proj.weights, "delays", None) is not None or proj.delay <= 0:
+    container = getattr(proj.weights, "base", proj.weights)  # a ConstrainedWeights' structure
+    if getattr(container, "delays", None) is not None or proj.delay <= 0:
         return
     steps = max(1, round(proj.delay / dt))
     if abs(proj.delay - steps * dt) > 1e-6 * max(proj.delay, dt):
@@ -778,8 +780,14 @@ def _parameter_paths(model: NetworkModel) -> dict[str, Callable]:
     for i, pop in enumerate(model.populations):
         add(pop.name, lambda m, i=i: m.populations[i].neuron, pop.neuron)
     for j, proj in enumerate(model.projections):
-        # The container's weight field is the one parameter; the rest is structure.
-        add(proj.name, lambda m, j=j: m.projections[j].weights.weights, proj.weights.weights, "weight")
+        # The container's weight field is the one parameter; the rest is structure. A
+        # constrained projection's parameters are the constraint's free values.
+        if isinstance(proj.weights, ConstrainedWeights):
+            add(proj.name, lambda m, j=j: m.projections[j].weights.free, proj.weights.free,
+                "weight.free")
+        else:
+            add(proj.name, lambda m, j=j: m.projections[j].weights.weights, proj.weights.weights,
+                "weight")
         add(proj.name, lambda m, j=j: m.projections[j].synapse, proj.synapse, "synapse")
         add(proj.name, lambda m, j=j: m.projections[j].receptor, proj.receptor, "receptor")
     for k, name in enumerate(_input_names(model)):

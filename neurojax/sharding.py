@@ -79,7 +79,7 @@ from jaxtyping import PRNGKeyArray
 from ._abstract import AbstractInput, Drive
 from ._misc import is_concrete
 from .connectivity.procedural import ProceduralWeights
-from .connectivity.weights import SparseWeights
+from .connectivity.weights import ConstrainedWeights, SparseWeights
 from .network import BuiltProjection, NetworkModel, NetworkState, Population
 from .simulate import Checkpoint, Record, Result, assemble_result, prepare_run, run_scan, simulate
 
@@ -427,6 +427,11 @@ def _split_network(model: NetworkModel, state: NetworkState, mesh: Mesh) -> _Sha
     )
     projs = []
     for p in model.projections:
+        if isinstance(p.weights, ConstrainedWeights):
+            raise ValueError(
+                f"projection {p.name!r} is constrained (nj.train.constrain); shard the "
+                "trained model after nj.train.resolve(model), which stores its weights."
+            )
         # Dense rows are split by the mesh as they are; sparse tables are regrouped;
         # procedural synapses are regenerated whole on every device, which keeps
         # those onto its own neurons.

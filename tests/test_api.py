@@ -33,7 +33,7 @@ def test_subpackage_names():
         "FixedProbability", "FromMatrix", "Sparse", "SparseWeights", "Synapses", "Events",
         "compact_events", "native_kernel_available", "native_kernel_status", "Procedural",
         "ProceduralWeights", "AbstractSpace", "DistanceDependent", "FeatureDependent", "Line",
-        "LowRank", "Positions", "Ring", "Sheet", "FromEdges", "DistanceDelay",
+        "LowRank", "Positions", "Ring", "Sheet", "FromEdges", "DistanceDelay", "ConstrainedWeights",
     }
     assert _public(nj.inputs) == {
         "AbstractInput", "Constant", "OrnsteinUhlenbeck", "OrnsteinUhlenbeckState", "Poisson",
@@ -43,5 +43,13 @@ def test_subpackage_names():
     assert {"LIF", "EIF", "AdEx", "Rate", "FiringRate", "WilsonCowan", "Binary",
             "Izhikevich", "FitzHughNagumo"} <= _public(nj.neurons)
     assert _public(nj.gallery) >= {"names", "get", "info"}
-    assert _public(nj.train) >= {"check_grad", "GradCheck", "GradCheckRow"}
+    assert _public(nj.train) == {
+        "check_grad", "GradCheck", "GradCheckRow", "AbstractConstraint", "Bounded", "DANN", "Dale",
+        "Frozen", "Mask", "constrain", "constrain_weights", "resolve", "trainable", "FitResult", "fit",
+        "add_noise", "rate_cost", "spike_count_cost", "weight_l1", "weight_l2", "wiring_cost",
+        "Decoder", "decode", "fit_decoder",
+    }
+    assert _public(nj.train.tasks) >= {"Trials", "perceptual_decision", "delayed_match_to_sample",
+                                       "context_dependent_integration", "accuracy",
+                                       "interval_timing", "produced_interval"}
     assert {"read_nwb", "write_nwb"} <= _public(nj.io)

@@ -100,3 +100,17 @@ def test_recording_guide_nwb_round_trip(recording_guide, tmp_path):
                         "(pip install -e '.[nwb]') reads and writes NWB files")
     res = recording_guide.res
     assert recording_guide.same(res, recording_guide.nwb_round_trip(res, tmp_path))
+
+
+@pytest.fixture(scope="module")
+def training_guide():
+    return _load("training")
+
+
+def test_training_guide_fits_under_dale(training_guide):
+    g = training_guide
+    assert g.signs_hold(g.model) and g.signs_hold(g.trained) and g.signs_hold(g.plain)
+    # The fit moves the E rate towards its target: the loss falls by at least half.
+    assert g.result.losses[-1] < 0.5 * g.result.losses[0]
+    assert g.checkpoint.exists() and g.result.eval_steps.tolist() == [20, 40, 60]
+    assert "E->E.weight.free" in g.model.params()

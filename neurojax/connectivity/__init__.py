@@ -29,6 +29,7 @@ from .procedural import (
     ProceduralWeights as ProceduralWeights,
 )
 from .weights import (
+    ConstrainedWeights as ConstrainedWeights,
     Dense as Dense,
     DenseWeights as DenseWeights,
     Sparse as Sparse,

@@ -573,3 +573,56 @@ def _check_kernel(owner: str, kernel: str, capacity: int | None) -> None:
             f"{owner} capacity [active neurons per step] must be an integer in [1, inf) "
             f"or None, got {capacity!r}."
         )
+
+
+class ConstrainedWeights(eqx.Module):
+    """A projection's weights computed from free parameters by a constraint (Dale's law,
+    a mask, bounds; see `nj.train.constrain`), on a dense or sparse layout.
+
+    The weights used by `deliver` and `matrix` are `constraint.apply(free, base.weights)`
+    at every call, so any value of `free` (any optimiser step) gives weights that obey
+    the constraint exactly. Only `free` is a trainable parameter (it is what
+    `NetworkModel.params` lists as `"<projection>.weight.free..."`); `base` keeps the
+    structure (targets, delays, kernel) and the initial weights, and `constraint` its
+    fixed data (signs, mask, bounds).
+
+    **Fields:**
+
+    - `base`: The `DenseWeights` (a `(n_post, n_pre)` matrix) or `SparseWeights`
+      (per-synapse `(n_pre, max_out)` values) container that was constrained; its
+      `weights` are the initial weights $w_0$ (units of the projection's receptor).
+    - `constraint`: The bound constraint (`nj.train.Dale`, `DANN`, `Mask`, `Bounded`).
+    - `free`: The free parameters (a pytree of float arrays).
+    """
+
+    base: DenseWeights | SparseWeights
+    constraint: eqx.Module
+    free: object
+
+    @property
+    def event_driven(self) -> bool:
+        return self.base.event_driven
+
+    @property
+    def weights(self) -> Float[Array, "..."]:
+        """The constrained weights, shaped like `base.weights`."""
+        return self.constraint.apply(self.free, self.base.weights)
+
+    @property
+    def n_pre(self) -> int:
+        return self.base.n_pre
+
+    @property
+    def n_post(self) -> int:
+        return self.base.n_post
+
+    def resolved(self) -> DenseWeights | SparseWeights:
+        """The plain container holding the constrained weights."""
+        return eqx.tree_at(lambda b: b.weights, self.base, self.weights)
+
+    def matrix(self) -> Float[Array, "post pre"]:
+        return self.resolved().matrix()
+
+    def deliver(self, buffer, act, step, delay_steps, dt, events=None):
+        """`deliver` of the base container with the constrained weights."""
+        return self.resolved().deliver(buffer, act, step, delay_steps, dt, events)

@@ -1,4 +1,28 @@
-"""Training and fitting: gradient checks (more, with the constraints and fitting loops,
-to come)."""
+"""Training and fitting under biological constraints: constraint parameterisations
+(Dale's law, DANNs, masks, bounds, freezing), the `fit` loop (optax), costs besides the
+task, and gradient checks."""
 
+from . import tasks as tasks
+from .constraints import (
+    AbstractConstraint as AbstractConstraint,
+    Bounded as Bounded,
+    DANN as DANN,
+    Dale as Dale,
+    Frozen as Frozen,
+    Mask as Mask,
+    constrain as constrain,
+    constrain_weights as constrain_weights,
+    resolve as resolve,
+    trainable as trainable,
+)
+from .costs import (
+    add_noise as add_noise,
+    rate_cost as rate_cost,
+    spike_count_cost as spike_count_cost,
+    weight_l1 as weight_l1,
+    weight_l2 as weight_l2,
+    wiring_cost as wiring_cost,
+)
+from .decoders import Decoder as Decoder, decode as decode, fit_decoder as fit_decoder
+from .fitting import FitResult as FitResult, fit as fit
 from .gradcheck import GradCheck as GradCheck, GradCheckRow as GradCheckRow, check_grad as check_grad

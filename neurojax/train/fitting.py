@@ -1,0 +1,365 @@
+r"""`fit`: optimise any model (a built network, or any pytree) with optax.
+
+```python
+def loss(model, trial, key):            # one trial: a slice of `data`'s leading axis
+    inputs, targets, mask = trial
+    out = run(model, inputs, key)
+    return jnp.sum(mask * (out - targets) ** 2) / jnp.sum(mask)
+
+result = nj.train.fit(model, loss, (inputs, targets, mask), optax.adam(1e-2), steps=500,
+                      key=jax.random.key(0), batch_size=32, eval_data=held_out,
+                      eval_every=50, patience=5, checkpoint="run.eqx", resume=True)
+result.model, result.losses, result.eval_losses
+```
+
+Each step draws `batch_size` trials without replacement (all trials, in order, when
+`batch_size=None`), evaluates `loss` on each with `jax.vmap` (one PRNG key per trial),
+averages, and applies one optax update to the trainable leaves: a single
+`eqx.filter_jit`-compiled function of (parameters, optimiser state, step key, data).
+The key of step $i$ is `jax.random.fold_in(key, i)`, so a run resumed from a checkpoint
+at step $i$ draws the same batches and noise as an uninterrupted one and continues bit
+for bit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .constraints import trainable as _trainable
+
+# The evaluation key is fold_in(key, _EVAL_FOLD), never a training step's key.
+_EVAL_FOLD = 2**31 - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class FitResult:
+    """What `fit` returns.
+
+    - `model`: The model after the last step taken.
+    - `best_model`: The model at the best evaluation loss (the last model without
+      `eval_data`).
+    - `losses`: Training loss of every step taken, shape `(steps_run,)` (mean over the
+      step's minibatch).
+    - `eval_steps`: Steps after which the model was evaluated (1-based counts of steps
+      taken), shape `(k,)`.
+    - `eval_losses`: Mean loss over `eval_data` at those steps, shape `(k,)`.
+    - `metrics`: `{name: (k,) array}`, each metric's mean over `eval_data` (over the
+      training data without it) at those steps.
+    - `stopped_early`: Whether `patience` stopped the run before `steps`.
+    - `step_seconds`: Wall time [s] of each step taken in this call (the first one
+      includes compilation), for timing; shape `(steps taken in this call,)`.
+    """
+
+    model: Any
+    best_model: Any
+    losses: np.ndarray
+    eval_steps: np.ndarray
+    eval_losses: np.ndarray
+    metrics: dict[str, np.ndarray]
+    stopped_early: bool
+    step_seconds: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def steps_run(self) -> int:
+        return int(self.losses.shape[0])
+
+
+def _n_trials(data, name: str) -> int:
+    leaves = jax.tree.leaves(data)
+    if not leaves:
+        raise ValueError(f"fit {name} must hold at least one array with a leading trial axis.")
+    sizes = {int(np.shape(x)[0]) if np.ndim(x) else -1 for x in leaves}
+    if len(sizes) != 1 or -1 in sizes:
+        raise ValueError(
+            f"fit {name}: every array must have the same leading (trial) axis; got leading "
+            f"sizes {sorted(np.shape(x)[0] if np.ndim(x) else 'scalar' for x in leaves)}."
+        )
+    (n,) = sizes
+    if n < 1:
+        raise ValueError(f"fit {name} must hold at least one trial, got 0.")
+    return n
+
+
+def _check_int(value, name: str, low: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"fit {name} must be an integer in [{low}, inf), got {value!r}.")
+
+
+def _leaf_names(model, params) -> list[str]:
+    """A readable name for each leaf of `params` (in flatten order): the
+    `model.params()` name for a network, else the path."""
+    from ..network import NetworkModel, _parameter_paths
+
+    by_id = {}
+    if isinstance(model, NetworkModel):
+        by_id = {id(get(model)): name for name, get in _parameter_paths(model).items()}
+    names = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        names.append(by_id.get(id(leaf), jax.tree_util.keystr(path)))
+    return names
+
+
+def _strong(tree):
+    return jax.tree.map(lambda x: jnp.array(x, dtype=x.dtype) if eqx.is_array(x) else x, tree)
+
+
+def _mean_over_trials(fn, model, data, key, n):
+    keys = jax.random.split(key, n)
+    return jnp.mean(jax.vmap(fn, in_axes=(None, 0, 0))(model, data, keys))
+
+
+def _save(path: str, params, best_params, opt_state, key, step: int, record: dict) -> None:
+    tmp = path + ".tmp"
+    leaves = (params, best_params, opt_state, jax.random.key_data(key), jnp.asarray(step))
+    with open(tmp, "wb") as f:
+        eqx.tree_serialise_leaves(f, leaves)
+    with open(tmp + ".json", "w") as f:
+        json.dump(record, f)
+    os.replace(tmp, path)  # the pair is replaced only once both are written
+    os.replace(tmp + ".json", path + ".json")
+
+
+def _load(path: str, params, opt_state, key):
+    like = (params, params, opt_state, jax.random.key_data(key), jnp.asarray(0))
+    with open(path, "rb") as f:
+        params, best, opt_state, key_data, step = eqx.tree_deserialise_leaves(f, like)
+    with open(path + ".json") as f:
+        record = json.load(f)
+    return params, best, opt_state, jax.random.wrap_key_data(key_data), int(step), record
+
+
+def fit(
+    model: Any,
+    loss: Callable,
+    data: Any,
+    optimizer: Any,
+    steps: int,
+    key: Any,
+    *,
+    batch_size: int | None = None,
+    eval_data: Any = None,
+    eval_every: int = 100,
+    patience: int | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    metrics: Mapping[str, Callable] | None = None,
+    trainable: Any = None,
+) -> FitResult:
+    """Train `model` with `optimizer` on `loss` over the trials in `data`.
+
+    **Arguments:**
+
+    - `model`: A `NetworkModel` (constrained with `nj.train.constrain` or not) or any
+      pytree of parameters.
+    - `loss`: `loss(model, trial, key) -> scalar`, the loss of one trial; `trial` is
+      `data` with the leading (trial) axis indexed away, `key` a PRNG key for that
+      trial (for noise, or `nj.simulate`'s initial state). Usable with `jax.vmap`.
+    - `data`: A pytree of arrays sharing a leading trial axis, e.g.
+      `(inputs, targets, mask)` from `nj.train.tasks`.
+    - `optimizer`: An optax `GradientTransformation`, e.g. `optax.adam(1e-2)`.
+    - `steps`: Number of optimiser steps, an integer in [1, inf) (the total, counting
+      those of a resumed run).
+    - `key`: PRNG key; step $i$ uses `jax.random.fold_in(key, i)` for its minibatch and
+      its per-trial keys.
+    - `batch_size`: Trials per step, an integer in [1, number of trials], drawn without
+      replacement; `None` (default): every trial, every step.
+    - `eval_data`: Held-out trials (like `data`); evaluated every `eval_every` steps
+      and after the last step, with a fixed key.
+    - `eval_every`: Steps between evaluations, an integer in [1, inf).
+    - `patience`: Stop after this many evaluations in a row without a lower held-out
+      loss, an integer in [1, inf), or `None` (never). Needs `eval_data`.
+    - `checkpoint`: Path of a checkpoint file, written after every evaluation and at
+      the end: the trainable leaves, the optimiser state, the PRNG key and the step
+      (`eqx.tree_serialise_leaves`), and the best model so far, with the loss history
+      beside it in
+      `<checkpoint>.json`.
+    - `resume`: Continue from `checkpoint` if that file exists (else start afresh):
+      the resumed run gives the same losses and parameters, bit for bit, as one
+      without the interruption.
+    - `progress`: Show a tqdm progress bar with the loss and the metrics.
+    - `metrics`: `{name: fn(model, trial, key) -> scalar}`, e.g. an accuracy; each is
+      averaged over the evaluation trials and shown and recorded at every evaluation.
+    - `trainable`: Which leaves train: a filter spec for `eqx.partition` (a pytree of
+      booleans like `nj.train.trainable(model, "*.weight*")`); default
+      `nj.train.trainable(model)` (every parameter, nothing inside `nj.train.Frozen`).
+
+    Returns a `FitResult`. Raises `FloatingPointError` naming the step and the
+    parameter when the loss or a gradient becomes NaN or infinite (the returned
+    models are never non-finite), and `ValueError` for bad arguments.
+    """
+    _check_int(steps, "steps [optimiser steps]")
+    _check_int(eval_every, "eval_every [steps]")
+    n = _n_trials(data, "data")
+    if batch_size is not None:
+        _check_int(batch_size, "batch_size [trials]")
+        if batch_size > n:
+            raise ValueError(
+                f"fit batch_size [trials] must lie in [1, {n}] (the number of trials in data), "
+                f"got {batch_size}."
+            )
+    n_eval = _n_trials(eval_data, "eval_data") if eval_data is not None else None
+    if patience is not None:
+        _check_int(patience, "patience [evaluations]")
+        if eval_data is None:
+            raise ValueError("fit patience (early stopping) needs eval_data (held-out trials).")
+    if resume and checkpoint is None:
+        raise ValueError("fit resume=True needs checkpoint= (the file to resume from).")
+    metrics = dict(metrics or {})
+
+    spec = _trainable(model) if trainable is None else trainable
+    params, static = eqx.partition(model, spec)
+    # Only float arrays train, whatever the filter spec marks.
+    params, extra = eqx.partition(params, eqx.is_inexact_array)
+    static = eqx.combine(static, extra)
+    if not jax.tree.leaves(params):
+        raise ValueError("fit: nothing to train (no float array leaf is trainable).")
+    names = _leaf_names(model, params)
+    # Strong dtypes from the start: a weak-typed scalar (jnp.asarray(0.0)) would become
+    # strong after the first update and make the step compile twice.
+    params = _strong(params)
+    opt_state = _strong(optimizer.init(params))
+    b = n if batch_size is None else batch_size
+
+    # The arrays of the fixed part of the model and the data are jit arguments (not
+    # constants baked into the program); its non-array part is closed over. `jax.jit`
+    # flattens arguments in C++, which keeps the per-step dispatch cost of a large
+    # model small (eqx.filter_jit partitions every call in Python).
+    arrays, config = eqx.partition(static, eqx.is_array)
+
+    def model_of(p, arrays):
+        return eqx.combine(p, arrays, config)
+
+    @jax.jit
+    def train_step(params, opt_state, arrays, data, key, i):
+        k_batch, k_loss = jax.random.split(jax.random.fold_in(key, i))
+        if batch_size is None:
+            batch = data
+        else:
+            idx = jax.random.choice(k_batch, n, (b,), replace=False)
+            batch = jax.tree.map(lambda x: x[idx], data)
+
+        def batch_loss(p):
+            return _mean_over_trials(loss, model_of(p, arrays), batch, k_loss, b)
+
+        value, grads = jax.value_and_grad(batch_loss)(params)
+        updates, new_opt_state = optimizer.update(grads, opt_state, params)
+        new_params = eqx.apply_updates(params, updates)
+        # One device-to-host transfer per step: the loss and, per leaf, "all finite".
+        finite = [jnp.all(jnp.isfinite(g)).astype(value.dtype) for g in jax.tree.leaves(grads)]
+        return new_params, new_opt_state, jnp.stack([value, *finite])
+
+    eval_fns = {"loss": loss, **metrics}
+
+    @jax.jit
+    def evaluate(params, arrays, data, eval_key):
+        m = model_of(params, arrays)
+        size = _n_trials(data, "eval_data")
+        return {k: _mean_over_trials(fn, m, data, eval_key, size) for k, fn in eval_fns.items()}
+
+    eval_key = jax.random.fold_in(key, _EVAL_FOLD)
+    start, losses, record = 0, [], {"eval_steps": [], "eval": []}
+    best_params, best_loss, since_best = params, math.inf, 0
+    path = None if checkpoint is None else os.fspath(checkpoint)
+    if resume and os.path.exists(path):
+        params, best_params, opt_state, key, start, record = _load(path, params, opt_state, key)
+        losses = list(record.pop("losses"))
+        best_loss, since_best = record.pop("best_loss"), record.pop("since_best")
+        eval_key = jax.random.fold_in(key, _EVAL_FOLD)
+        if start > steps:
+            raise ValueError(f"fit steps must be at least the checkpoint's step {start}, got {steps}.")
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, initial=start, desc="fit", unit="step")
+
+    def run_eval(step_count):
+        nonlocal best_params, best_loss, since_best
+        data_e = eval_data if eval_data is not None else data
+        values = {k: float(v) for k, v in evaluate(params, arrays, data_e, eval_key).items()}
+        record["eval_steps"].append(step_count)
+        record["eval"].append(values)
+        if values["loss"] < best_loss:
+            best_loss, since_best, best_params = values["loss"], 0, params
+        else:
+            since_best += 1
+        if bar is not None:
+            bar.set_postfix({"loss": f"{losses[-1]:.4g}",
+                             **{f"eval_{k}": f"{v:.4g}" for k, v in values.items()}})
+
+    def save(step_count):
+        if path is not None:
+            _save(path, params, best_params, opt_state, key, step_count,
+                  dict(record, losses=losses, best_loss=best_loss, since_best=since_best))
+
+    stopped, seconds = False, []
+    try:
+        for i in range(start, steps):
+            t0 = time.perf_counter()
+            new_params, new_opt_state, checks = train_step(
+                params, opt_state, arrays, data, key, np.uint32(i)
+            )
+            checks = np.asarray(checks)  # waits for the step
+            seconds.append(time.perf_counter() - t0)
+            value, finite = float(checks[0]), checks[1:] != 0
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"fit: the loss is {value} at step {i + 1} (the model before it is finite); "
+                    "lower the learning rate, clip gradients (optax.clip_by_global_norm) or "
+                    "check the loss for divisions by zero."
+                )
+            if not finite.all():
+                bad = [names[j] for j in np.flatnonzero(~finite)]
+                raise FloatingPointError(
+                    f"fit: the gradient of {bad} has NaN or infinite entries at step {i + 1} "
+                    f"(loss {value:.6g}); lower the learning rate, clip gradients "
+                    "(optax.clip_by_global_norm) or use nj.simulate(truncate=...) for long "
+                    "spiking runs."
+                )
+            params, opt_state = new_params, new_opt_state
+            losses.append(value)
+            if bar is not None:
+                bar.update(1)
+                if not record["eval"]:
+                    bar.set_postfix(loss=f"{value:.4g}")
+            done = i + 1
+            if done % eval_every == 0 or done == steps:
+                run_eval(done)
+                save(done)
+                if patience is not None and since_best >= patience:
+                    stopped = done < steps
+                    break
+    finally:
+        if bar is not None:
+            bar.close()
+
+    if not record["eval"] or record["eval_steps"][-1] != len(losses):
+        if len(losses) > start:  # a run that took steps but ended between evaluations
+            run_eval(len(losses))
+            save(len(losses))
+    if eval_data is None:
+        best_params = params
+    evals = record["eval"]
+    return FitResult(
+        model=eqx.combine(params, static),
+        best_model=eqx.combine(best_params, static),
+        losses=np.asarray(losses, float),
+        eval_steps=np.asarray(record["eval_steps"], int),
+        eval_losses=np.asarray([e["loss"] for e in evals], float),
+        metrics={k: np.asarray([e[k] for e in evals], float) for k in metrics},
+        stopped_early=stopped,
+        step_seconds=np.asarray(seconds, float),
+    )

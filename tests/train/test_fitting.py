@@ -1,0 +1,183 @@
+"""`nj.train.fit`: optax loop with minibatches, evaluation, early stopping,
+checkpoint/resume and a non-finite guard."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import neurojax as nj
+from neurojax.train import Dale, Frozen, constrain, fit, trainable
+
+
+def _regression(n_trials=64, seed=0):
+    """Noisy linear data y = x @ w_true + 0.5 with a known answer."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n_trials, 3))
+    w_true = np.array([1.0, -2.0, 0.5])
+    return (jnp.asarray(x), jnp.asarray(x @ w_true + 0.5)), w_true
+
+
+def _mse(model, trial, key):
+    x, y = trial
+    return (x @ model["w"] + model["b"] - y) ** 2
+
+
+def _noisy_mse(model, trial, key):
+    # Uses the per-trial key, so resuming must reproduce the keys too.
+    x, y = trial
+    return (x @ model["w"] + model["b"] + 0.1 * jax.random.normal(key) - y) ** 2
+
+
+def _init():
+    return {"w": jnp.zeros(3), "b": jnp.asarray(0.0)}
+
+
+def test_fit_recovers_a_known_linear_model(capsys):
+    data, w_true = _regression()
+    res = fit(_init(), _mse, data, optax.adam(0.1), 300, jax.random.key(0), batch_size=16,
+              progress=True)
+    # Noise-free data: the optimum is exact; adam at lr 0.1 for 300 steps gets within 1e-2.
+    np.testing.assert_allclose(res.model["w"], w_true, atol=1e-2)
+    assert float(res.model["b"]) == pytest.approx(0.5, abs=1e-2)
+    assert res.losses.shape == (300,) and res.losses[-1] < 1e-3 * res.losses[0]
+    assert res.eval_steps.tolist() == [100, 200, 300]
+    assert "300/300" in capsys.readouterr().err  # the progress bar ran to the end
+
+
+def test_evaluation_metrics_and_early_stopping():
+    data, _ = _regression()
+    # Held-out targets of the opposite sign: training makes the held-out loss worse
+    # from the first evaluation on, so patience=2 stops after the third evaluation.
+    eval_data = (data[0], -data[1])
+    metrics = {"abs_error": lambda m, t, k: jnp.abs(t[0] @ m["w"] + m["b"] - t[1])}
+    res = fit(_init(), _mse, data, optax.sgd(0.01), 1000, jax.random.key(0),
+              eval_data=eval_data, eval_every=10, patience=2, metrics=metrics, progress=False)
+    assert res.stopped_early and res.steps_run == 30
+    assert res.eval_steps.tolist() == [10, 20, 30]
+    assert np.all(np.diff(res.eval_losses) > 0)
+    assert res.metrics["abs_error"].shape == (3,)
+    # The best model is the one at the first evaluation (step 10), not the last one.
+    best = jax.vmap(lambda x, y: _mse(res.best_model, (x, y), None))(*eval_data).mean()
+    assert float(best) == pytest.approx(res.eval_losses[0], rel=1e-12)
+
+
+def test_resume_continues_bit_identically(tmp_path):
+    # Minibatches (batch_size) and a loss that uses its per-trial keys: both must be
+    # reproduced after the resume.
+    batch_size = 8
+    data, _ = _regression()
+    eval_data = _regression(16, seed=1)[0]
+    kw = dict(batch_size=batch_size, eval_data=eval_data, eval_every=4, progress=False)
+    whole = fit(_init(), _noisy_mse, data, optax.adam(0.05), 12, jax.random.key(3), **kw)
+    path = tmp_path / "run.eqx"
+    first = fit(_init(), _noisy_mse, data, optax.adam(0.05), 8, jax.random.key(3),
+                checkpoint=path, **kw)
+    assert path.exists() and first.steps_run == 8
+    # The resumed run starts from a fresh model: everything comes from the checkpoint.
+    resumed = fit(_init(), _noisy_mse, data, optax.adam(0.05), 12, jax.random.key(3),
+                  checkpoint=path, resume=True, **kw)
+    assert np.array_equal(resumed.losses, whole.losses)
+    assert np.array_equal(resumed.eval_losses, whole.eval_losses)
+    for a, b in zip(jax.tree.leaves(resumed.model), jax.tree.leaves(whole.model)):
+        assert np.array_equal(a, b)
+
+
+def test_resume_without_a_checkpoint_file_starts_afresh(tmp_path):
+    data, _ = _regression()
+    res = fit(_init(), _mse, data, optax.adam(0.05), 5, jax.random.key(0),
+              checkpoint=tmp_path / "new.eqx", resume=True, progress=False)
+    assert res.steps_run == 5 and (tmp_path / "new.eqx").exists()
+
+
+def test_non_finite_loss_or_gradient_stops_with_a_clear_error():
+    data, _ = _regression()
+
+    def nan_loss(model, trial, key):
+        return jnp.log(model["b"] - 1.0) + _mse(model, trial, key)  # log(-1) = nan
+
+    with pytest.raises(FloatingPointError, match=r"loss is nan at step 1"):
+        fit(_init(), nan_loss, data, optax.sgd(0.1), 5, jax.random.key(0), progress=False)
+
+    def nan_gradient(model, trial, key):
+        # sqrt at 0: infinite derivative times 0 is NaN in the backward pass only.
+        return 0.0 * jnp.sqrt(model["b"] - model["b"]) + _mse(model, trial, key)
+
+    with pytest.raises(FloatingPointError, match=r"gradient of \[\"\['b'\]\"\] .* at step 1"):
+        fit(_init(), nan_gradient, data, optax.sgd(0.1), 5, jax.random.key(0), progress=False)
+
+
+def test_frozen_and_untrainable_leaves_do_not_change():
+    data, _ = _regression()
+    model = {"w": jnp.zeros(3), "b": Frozen(jnp.asarray(0.25))}
+    loss = lambda m, t, k: (t[0] @ m["w"] + m["b"].get() - t[1]) ** 2  # noqa: E731
+    res = fit(model, loss, data, optax.adam(0.1), 20, jax.random.key(0), progress=False)
+    assert float(res.model["b"].value) == 0.25 and np.any(res.model["w"] != 0)
+    spec = trainable(_init(), include="*'b'*")  # leaf names are keystr paths: "['b']"
+    res = fit(_init(), _mse, data, optax.adam(0.1), 20, jax.random.key(0), trainable=spec,
+              progress=False)
+    assert np.all(res.model["w"] == 0) and float(res.model["b"]) != 0
+
+
+SIGN = np.array([1.0, 1.0, -1.0])
+
+
+def _dale_network():
+    """Three rate units, 2 E + 1 I, under Dale's law."""
+    pop = nj.Population("R", 3, nj.neurons.FiringRate(tau=5.0, transfer=nj.neurons.Tanh()))
+    w = np.full((3, 3), 0.3) * SIGN[None, :]
+    proj = nj.Projection("R", "R", nj.connectivity.AllToAll(), weight=w)
+    net = nj.Network([pop], [proj], inputs=[nj.inputs.Constant("R", amplitude=0.4)])
+    return constrain(net.build(jax.random.key(0)), {"R->R": Dale(SIGN)})
+
+
+def _rate_loss(m, target, key):
+    # The population rate [Hz] at the end of a 2 ms run, against a target [kHz].
+    res = nj.simulate(m, 2.0, 0.5, key=key, record=nj.Record(spikes=(), rates=["R"]))
+    return (res.rates["R"][-1] / 1000.0 - target[0]) ** 2
+
+
+def test_fit_a_dale_constrained_rate_network():
+    # Fitted so that the population rate hits a target; the Dale signs must hold after
+    # the fit and the loss must fall.
+    sign, loss = SIGN, _rate_loss
+    model = _dale_network()
+    targets = jnp.asarray([[0.15], [0.18]])  # two "trials" with nearby targets [kHz]
+
+    res = fit(model, loss, targets, optax.adam(0.3), 40, jax.random.key(0),
+              trainable=trainable(model, "*.weight*"), progress=False)
+    assert res.losses[-1] < 0.1 * res.losses[0]
+    w_fit = np.asarray(res.model.projections[0].weights.matrix())
+    assert np.all(w_fit * sign[None, :] >= 0)
+
+
+def test_bad_arguments_are_clear_errors(tmp_path):
+    data, _ = _regression(8)
+    args = (_init(), _mse, data, optax.sgd(0.1))
+    with pytest.raises(ValueError, match=r"batch_size \[trials\] must lie in \[1, 8\]"):
+        fit(*args, 5, jax.random.key(0), batch_size=9, progress=False)
+    with pytest.raises(ValueError, match=r"steps \[optimiser steps\] must be an integer in \[1, inf\)"):
+        fit(*args, 0, jax.random.key(0), progress=False)
+    with pytest.raises(ValueError, match="same leading \\(trial\\) axis"):
+        fit(_init(), _mse, (data[0], data[1][:4]), optax.sgd(0.1), 5, jax.random.key(0))
+    with pytest.raises(ValueError, match="patience .* needs eval_data"):
+        fit(*args, 5, jax.random.key(0), patience=2, progress=False)
+    with pytest.raises(ValueError, match="resume=True needs checkpoint="):
+        fit(*args, 5, jax.random.key(0), resume=True, progress=False)
+
+
+def test_resume_a_constrained_network_bit_identically(tmp_path):
+    # A NetworkModel (integer structure, a ConstrainedWeights container, neuron
+    # parameters left untrained) through the checkpoint: same losses and parameters.
+    model = _dale_network()
+    targets = jnp.asarray([[0.15], [0.18], [0.2]])
+    kw = dict(batch_size=2, trainable=trainable(model, "*.weight*"), progress=False)
+    whole = fit(model, _rate_loss, targets, optax.adam(0.3), 4, jax.random.key(1), **kw)
+    path = tmp_path / "net.eqx"
+    fit(model, _rate_loss, targets, optax.adam(0.3), 2, jax.random.key(1), checkpoint=path, **kw)
+    resumed = fit(model, _rate_loss, targets, optax.adam(0.3), 4, jax.random.key(1),
+                  checkpoint=path, resume=True, **kw)
+    assert np.array_equal(resumed.losses, whole.losses)
+    for a, b in zip(jax.tree.leaves(resumed.model), jax.tree.leaves(whole.model)):
+        assert np.array_equal(a, b)

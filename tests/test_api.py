@@ -45,7 +45,7 @@ def test_subpackage_names():
     assert _public(nj.gallery) >= {"names", "get", "info"}
     assert _public(nj.train) == {
         "check_grad", "GradCheck", "GradCheckRow", "AbstractConstraint", "Bounded", "DANN", "Dale",
-        "Frozen", "Mask", "constrain", "constrain_weights", "resolve", "trainable", "FitResult", "fit",
+        "Frozen", "Mask", "LowRankFactors", "constrain", "constrain_weights", "resolve", "trainable", "FitResult", "fit",
         "add_noise", "rate_cost", "spike_count_cost", "weight_l1", "weight_l2", "wiring_cost",
         "Decoder", "decode", "fit_decoder",
     }

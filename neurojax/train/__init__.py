@@ -1,5 +1,5 @@
 """Training and fitting under biological constraints: constraint parameterisations
-(Dale's law, DANNs, masks, bounds, freezing), the `fit` loop (optax), costs besides the
+(Dale's law, DANNs, masks, bounds, freezing, low-rank factors), the `fit` loop (optax), costs besides the
 task, and gradient checks."""
 
 from . import tasks as tasks
@@ -9,6 +9,7 @@ from .constraints import (
     DANN as DANN,
     Dale as Dale,
     Frozen as Frozen,
+    LowRankFactors as LowRankFactors,
     Mask as Mask,
     constrain as constrain,
     constrain_weights as constrain_weights,

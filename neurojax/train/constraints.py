@@ -381,6 +381,79 @@ class Mask(AbstractConstraint):
         return jnp.where(jnp.asarray(self.mask, bool), free, w0)
 
 
+class LowRankFactors(AbstractConstraint):
+    r"""Train the structured part of a low-rank connectivity, keeping its random part:
+
+    $$W = W_0 + \frac{m n^T - m_0 n_0^T}{N},$$
+
+    with $m$ `(n_post, rank)` and $n$ `(n_pre, rank)` the free parameters, starting at
+    the vectors the network was built from (`nj.connectivity.LowRank`'s `m` and `n`),
+    and $N$ = `n_pre`. For `LowRank(m0, n0, g)` weights $W_0 = m_0 n_0^T / N + g\chi$,
+    so $W = m n^T / N + g\chi$ at every step: the factors are differentiable while
+    $\chi$ stays fixed. Dense layout only (the support is all pairs).
+
+    **Arguments:**
+
+    - `m`, `n`: The initial factors, `(n_post,)` / `(n_post, rank)` and `(n_pre,)` /
+      `(n_pre, rank)`, e.g. `rule.m, rule.n` of the `LowRank` rule.
+
+    !!! example
+        ```python
+        rule = nj.connectivity.LowRank.gaussian(key, 500, 2.0, 1.0, g=0.5)
+        model = nj.train.constrain(model, {"X->X": nj.train.LowRankFactors(rule.m, rule.n)})
+        model.params()["X->X.weight.free.m"]        # (500, 1), what an optimiser trains
+        ```
+    """
+
+    # Stored as bytes (static): the initial factors are structure, not leaves an
+    # optimiser could move.
+    m_bytes: bytes = eqx.field(static=True)
+    n_bytes: bytes = eqx.field(static=True)
+    m_shape: tuple[int, int] = eqx.field(static=True)
+    n_shape: tuple[int, int] = eqx.field(static=True)
+
+    def __init__(self, m, n):
+        m, n = np.asarray(m, np.float64), np.asarray(n, np.float64)
+        m = m[:, None] if m.ndim == 1 else m
+        n = n[:, None] if n.ndim == 1 else n
+        if m.ndim != 2 or n.ndim != 2 or m.shape[1] != n.shape[1]:
+            raise ValueError(
+                f"LowRankFactors m and n must be (n_post, rank) and (n_pre, rank) with one "
+                f"rank, got shapes {m.shape} and {n.shape}."
+            )
+        if not (np.all(np.isfinite(m)) and np.all(np.isfinite(n))):
+            raise ValueError("LowRankFactors m and n must be finite.")
+        self.m_bytes, self.n_bytes = m.tobytes(), n.tobytes()
+        self.m_shape, self.n_shape = m.shape, n.shape
+
+    @property
+    def m0(self) -> np.ndarray:
+        return np.frombuffer(self.m_bytes, np.float64).reshape(self.m_shape)
+
+    @property
+    def n0(self) -> np.ndarray:
+        return np.frombuffer(self.n_bytes, np.float64).reshape(self.n_shape)
+
+    def _bind(self, layout: _Layout) -> LowRankFactors:
+        if not layout.dense:
+            raise ValueError("LowRankFactors needs the Dense layout (all pairs are synapses).")
+        if self.m_shape[0] != layout.n_post or self.n_shape[0] != layout.n_pre:
+            raise ValueError(
+                f"LowRankFactors m and n must have n_post = {layout.n_post} and n_pre = "
+                f"{layout.n_pre} rows, got {self.m_shape[0]} and {self.n_shape[0]}."
+            )
+        return self
+
+    def init(self, weights, valid=None):
+        dtype = jnp.result_type(float)
+        return {"m": jnp.asarray(self.m0, dtype), "n": jnp.asarray(self.n0, dtype)}
+
+    def apply(self, free, w0):
+        dtype = jnp.result_type(w0)
+        m0, n0 = jnp.asarray(self.m0, dtype), jnp.asarray(self.n0, dtype)
+        return w0 + (free["m"] @ free["n"].T - m0 @ n0.T) / self.n_shape[0]
+
+
 class Bounded(AbstractConstraint):
     r"""Each weight within bounds, and within `max_change` of its initial value.
 

@@ -271,3 +271,60 @@ def test_dale_reads_the_populations_declared_sign():
         assert int(proj.weights.constraint.sign) == sign
     with pytest.raises(ValueError, match=r"gets Dale\(-1\), but population 'E' declares sign=\+1"):
         nj.train.constrain(model, {"E->*": nj.train.Dale(-1)})
+
+
+def _low_rank_model(g=0.5, n=60, seed=0):
+    rule = nj.connectivity.LowRank.gaussian(jax.random.key(seed), n, 2.0, 1.0, 1.0, 1.0, g=g)
+    units = nj.neurons.Rate(tau=1.0, v_rest=0.0, transfer=nj.neurons.Tanh())
+    pop = nj.Population("X", n, units, initial={"v": 0.5 * rule.m[:, 0]})
+    net = nj.Network([pop], [nj.Projection("X", "X", rule, layout=nj.connectivity.Dense())])
+    return rule, net.build(jax.random.key(seed + 1))
+
+
+def test_low_rank_factors_train_the_structure_and_keep_the_random_part():
+    rule, model = _low_rank_model()
+    constrained = constrain(model, {"X->X": nj.train.LowRankFactors(rule.m, rule.n)})
+    w0 = np.asarray(model.projections[0].weights.matrix())
+    # Unchanged at the start, bit for bit.
+    np.testing.assert_array_equal(np.asarray(constrained.projections[0].weights.matrix()), w0)
+    chi = w0 - rule.m @ rule.n.T / 60
+
+    def loss(m):
+        res = nj.simulate(m, 20.0, 0.1, key=jax.random.key(0), record=nj.Record(spikes=()))
+        return jnp.mean(jnp.tanh(res.state.neurons[0].v) ** 2)
+
+    params, static = eqx.partition(constrained, trainable(constrained, "*.weight.free*"))
+    grads = eqx.filter_grad(lambda p: loss(eqx.combine(p, static)))(params)
+    g_m = grads.projections[0].weights.free["m"]
+    # Central finite differences along a random direction of m: a smooth rate network,
+    # float64; 1e-5 relative covers the O(h^2) truncation at h = 1e-5.
+    direction = jax.random.normal(jax.random.key(3), g_m.shape)
+
+    def shifted(h):
+        return eqx.tree_at(lambda m: m.projections[0].weights.free["m"], constrained,
+                           constrained.projections[0].weights.free["m"] + h * direction)
+
+    fd = (loss(shifted(1e-5)) - loss(shifted(-1e-5))) / 2e-5
+    np.testing.assert_allclose(float(jnp.sum(g_m * direction)), float(fd), rtol=1e-5)
+    # After optimiser steps the weights are still m n^T / N + the same g chi.
+    opt = optax.adam(0.05)
+    state = opt.init(params)
+    for _ in range(3):
+        grads = eqx.filter_grad(lambda p: loss(eqx.combine(p, static)))(params)
+        updates, state = opt.update(grads, state, params)
+        params = eqx.apply_updates(params, updates)
+    trained = eqx.combine(params, static).projections[0].weights
+    m, n = np.asarray(trained.free["m"]), np.asarray(trained.free["n"])
+    assert not np.allclose(m, rule.m)
+    np.testing.assert_allclose(np.asarray(trained.matrix()) - m @ n.T / 60, chi, atol=1e-12)
+    with pytest.raises(ValueError, match="LowRankFactors needs the Dense layout"):
+        constrain(_sparse_low_rank(rule), {"X->X": nj.train.LowRankFactors(rule.m, rule.n)})
+    with pytest.raises(ValueError, match="one rank"):
+        nj.train.LowRankFactors(np.ones((60, 2)), np.ones((60, 1)))
+
+
+def _sparse_low_rank(rule):
+    units = nj.neurons.Rate(tau=1.0, v_rest=0.0, transfer=nj.neurons.Tanh())
+    net = nj.Network([nj.Population("X", 60, units)],
+                     [nj.Projection("X", "X", rule, layout=nj.connectivity.Sparse())])
+    return net.build(jax.random.key(0))

@@ -92,11 +92,16 @@ class DenseWeights(eqx.Module):
         delay_steps: int,
         dt: float,
         events: Events | None = None,
+        weights: Float[Array, "post pre"] | None = None,
     ) -> Float[Array, "slots post"]:
         """Add `weights @ act` into the slot read `delay_steps` steps from now
-        (`events` is unused: dense propagation touches every synapse)."""
+        (`events` is unused: dense propagation touches every synapse). `weights`, if
+        given, is a `(n_post, n_pre)` matrix used instead of the stored weights (a
+        plastic projection's current weights, from `NetworkState.plastic`)."""
         slot = (step + delay_steps) % buffer.shape[0]
-        if self.counts is None:
+        if weights is not None:
+            psp = weights @ act
+        elif self.counts is None:
             psp = self.weights @ act
         else:
             # XLA hoists the (loop-invariant) conversion of the counts out of the scan.
@@ -439,13 +444,17 @@ class SparseWeights(eqx.Module):
         delay_steps: int,
         dt: float,
         events: Events | None = None,
+        weights: Float[Array, "pre out"] | None = None,
     ) -> Float[Array, "slots post"]:
         """Scatter-add the rows of active presynaptic neurons into the ring buffer.
         `events` is `compact_events(act)`, passed in when several projections share
-        one presynaptic population so it is computed once."""
+        one presynaptic population so it is computed once. `weights`, if given, has
+        the shape of `targets` and is used instead of the stored weights (a plastic
+        projection's current weights, from `NetworkState.plastic`): the same kernels
+        and the same custom VJP serve static and plastic projections."""
         events = compact_events(act) if events is None else events
         return _sparse_deliver(
-            self.weights,
+            self.weights if weights is None else weights,
             act,
             buffer,
             self.targets,

@@ -51,6 +51,7 @@ from .connectivity.weights import (
     SparseWeights,
     compact_events,
     to_ell,
+    transposed_index,
 )
 from .distributions import AbstractDistribution
 from .plasticity.abstract import AbstractPlasticity
@@ -586,6 +587,10 @@ class Network(eqx.Module):
                 chunk=DEFAULT_CHUNK if layout.chunk is None else layout.chunk,
                 kernel=layout.kernel,
                 capacity=layout.capacity,
+                # Post-triggered plasticity updates need post -> synapse ids.
+                post_index=(jnp.asarray(transposed_index(targets, n_post))
+                            if proj.plasticity is not None and proj.plasticity.changes_weights
+                            else None),
             )
         _check_weights(name, container, proj.receptor)
         built = BuiltProjection(

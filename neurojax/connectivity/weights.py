@@ -407,6 +407,11 @@ class SparseWeights(eqx.Module):
     - `chunk`, `kernel`, `capacity`: The propagation kernel, see `Sparse` (`chunk`
       is an integer here; `capacity=None` is the adaptive event buffer, a number the
       strict one).
+    - `post_index`: The transposed index, built by `Network.build` for projections
+      whose plasticity changes weights (else `None`): for each postsynaptic neuron the
+      flat positions (`row * max_out + column`) of its incoming synapses, padded with
+      `n_pre * max_out`; shape `(n_post, max_in)`. Post-triggered plasticity updates
+      touch only the synapses of the neurons that spiked.
     """
 
     weights: Float[Array, "*pre_out"]
@@ -416,6 +421,7 @@ class SparseWeights(eqx.Module):
     chunk: int = eqx.field(static=True, default=DEFAULT_CHUNK)
     kernel: str = eqx.field(static=True, default="auto")
     capacity: int | None = eqx.field(static=True, default=None)
+    post_index: Int[Array, "post in"] | None = None
     # `deliver` takes the presynaptic population's `compact_events`, computed once.
     event_driven: ClassVar[bool] = True
 
@@ -469,6 +475,23 @@ class SparseWeights(eqx.Module):
             delay_steps,
             dt,
         )
+
+
+def transposed_index(targets: np.ndarray, n_post: int) -> np.ndarray:
+    """`SparseWeights.post_index` for ELL `targets` (padding `n_post`): row `p` holds
+    the flat positions of the synapses onto `p`, padded with `targets.size`."""
+    flat = np.asarray(targets).ravel()
+    ids = np.nonzero(flat < n_post)[0]
+    posts = flat[ids]
+    order = np.argsort(posts, kind="stable")
+    ids, posts = ids[order], posts[order]
+    counts = np.bincount(posts, minlength=n_post)
+    width = max(1, int(counts.max()) if counts.size else 1)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    col = np.arange(ids.size) - np.repeat(starts, counts)
+    index = np.full((n_post, width), flat.size, dtype=np.int32)
+    index[posts, col] = ids
+    return index
 
 
 def to_ell(

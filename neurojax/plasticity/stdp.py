@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -11,6 +13,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .._misc import check_range, check_time_constant_vs_dt, nonnegative, positive
+from ..connectivity.weights import compact_events
 from .abstract import AbstractPlasticity, container_weights, synapse_mask
 
 _WEIGHT_DEPENDENCE = ("additive", "multiplicative")
@@ -114,42 +117,23 @@ class PairSTDP(AbstractPlasticity[PairSTDPState]):
         return trace + spikes
 
     def step(self, state, pre, post, post_vars, modulators, dt, *, structure):
-        from ..connectivity.weights import DenseWeights
+        from ..connectivity.weights import SparseWeights
 
         dtype = state.weights.dtype
         pre, post = pre.astype(dtype), post.astype(dtype)
         x_pre = state.pre_trace * jnp.exp(-dt / self.tau_plus)
         x_post = state.post_trace * jnp.exp(-dt / self.tau_minus)
-        w = state.weights
-        mask = synapse_mask(structure)
-        dense = isinstance(structure, DenseWeights)
-        if dense:  # (post, pre)
-            post_at = lambda v: jnp.broadcast_to(v[:, None], w.shape)  # noqa: E731
-            pre_at = lambda v: jnp.broadcast_to(v[None, :], w.shape)  # noqa: E731
-        else:  # rows (pre, out) of targets; padding targets read 0
-            tgt = structure.targets
-            post_at = lambda v: jnp.take(v, tgt, mode="fill", fill_value=0)  # noqa: E731
-            pre_at = lambda v: jnp.broadcast_to(v[:, None], w.shape)  # noqa: E731
-        multiplicative = self.weight_dependence == "multiplicative"
-
-        def depress(w):
-            f = w / self.w_max if multiplicative else 1.0
-            dw = self.a_minus * f * pre_at(pre) * post_at(x_post)
-            return jnp.where(mask, w - dw, w)
-
-        def potentiate(w, x_pre):
-            f = (1.0 - w / self.w_max) if multiplicative else 1.0
-            dw = self.a_plus * f * post_at(post) * pre_at(x_pre)
-            return jnp.where(mask, w + dw, w)
-
-        # Event-driven in time: a step without presynaptic (postsynaptic) spikes skips
-        # the depression (potentiation) pass over the synapses.
-        w = jax.lax.cond(jnp.any(pre != 0), depress, lambda w: w, w)
-        x_pre = self._bump(x_pre, pre)
-        w = jax.lax.cond(jnp.any(post != 0), potentiate, lambda w, _: w, w, x_pre)
+        x_pre_new = self._bump(x_pre, pre)
+        params = (self.a_plus, self.a_minus, self.w_max)
+        mult = self.weight_dependence == "multiplicative"
+        if isinstance(structure, SparseWeights) and structure.post_index is not None:
+            w = _sparse_update(state.weights, x_pre_new, x_post, pre, post, params,
+                               structure.targets, structure.post_index, mult, structure.chunk)
+        else:
+            w = _dense_update(state.weights, x_pre_new, x_post, pre, post, params, structure, mult,
+                              skip_quiet=True)
         x_post = self._bump(x_post, post)
-        w = jnp.clip(w, 0.0, self.w_max)
-        return PairSTDPState(weights=w, pre_trace=x_pre, post_trace=x_post), w
+        return PairSTDPState(weights=w, pre_trace=x_pre_new, post_trace=x_post), w
 
     def check(self, structure: Any, dt: float, name: str) -> None:
         for field in ("a_plus", "a_minus", "tau_plus", "tau_minus", "w_max"):
@@ -165,3 +149,110 @@ class PairSTDP(AbstractPlasticity[PairSTDPState]):
         check_range(self.w_max, "PairSTDP w_max", "weight units", low=0.0, low_open=True)
         check_time_constant_vs_dt(self.tau_plus, dt, "PairSTDP tau_plus")
         check_time_constant_vs_dt(self.tau_minus, dt, "PairSTDP tau_minus")
+
+
+def _layout(structure):
+    """Broadcasts of per-presynaptic and per-postsynaptic vectors onto the synapses of
+    `structure`'s layout, and its synapse mask."""
+    from ..connectivity.weights import DenseWeights
+
+    mask = synapse_mask(structure)
+    shape = mask.shape
+    if isinstance(structure, DenseWeights):  # (post, pre)
+        return (lambda v: jnp.broadcast_to(v[None, :], shape),
+                lambda v: jnp.broadcast_to(v[:, None], shape), mask)
+    tgt = structure.targets  # rows (pre, out); padding targets read 0
+    return (lambda v: jnp.broadcast_to(v[:, None], shape),
+            lambda v: jnp.take(v, tgt, mode="fill", fill_value=0), mask)
+
+
+def _dense_update(w, x_pre, x_post, pre, post, params, structure, mult, skip_quiet=False):
+    """One step's weight update over every synapse of the layout: presynaptic spikes
+    depress by a_- f_-(w) x_post (this step's postsynaptic spikes not yet counted), the
+    result is clipped to [0, w_max]; then postsynaptic spikes potentiate by
+    a_+ f_+(w) x_pre (`x_pre` already counting this step's presynaptic spikes), clipped
+    again. `skip_quiet` skips a phase when no neuron spiked (`lax.cond`)."""
+    a_plus, a_minus, w_max = params
+    pre_at, post_at, mask = _layout(structure)
+
+    def depress(w):
+        f = w / w_max if mult else 1.0
+        return jnp.where(mask, jnp.clip(w - a_minus * f * pre_at(pre) * post_at(x_post), 0.0, w_max), w)
+
+    def potentiate(w):
+        f = (1.0 - w / w_max) if mult else 1.0
+        return jnp.where(mask, jnp.clip(w + a_plus * f * post_at(post) * pre_at(x_pre), 0.0, w_max), w)
+
+    if not skip_quiet:
+        return potentiate(depress(w))
+    w = jax.lax.cond(jnp.any(pre != 0), depress, lambda w: w, w)
+    return jax.lax.cond(jnp.any(post != 0), potentiate, lambda w: w, w)
+
+
+class _Rows(eqx.Module):
+    """A stand-in sparse structure (targets and size) for `_dense_update`'s layout."""
+
+    targets: Array
+    n_post: int = eqx.field(static=True)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(8, 9))
+def _sparse_update(w, x_pre, x_post, pre, post, params, targets, post_index, mult, chunk):
+    """`_dense_update` on sparse rows, event-driven: depression touches the rows of the
+    presynaptic neurons that spiked, potentiation the synapses (through `post_index`)
+    of the postsynaptic neurons that spiked, `chunk` at a time in loops of
+    ceil(events / chunk) iterations. Its gradient is `_dense_update`'s (O(synapses) in
+    the backward pass, like propagation's)."""
+    a_plus, a_minus, w_max = params
+    n_pre, width = targets.shape
+    n_post = post_index.shape[0]
+    n_syn = n_pre * width
+
+    def loop(act, n, body, carry):
+        ev = compact_events(act)
+        rows_all = jnp.concatenate([ev.rows, jnp.full((chunk,), n, ev.rows.dtype)])
+
+        def step(i, carry):
+            return body(jax.lax.dynamic_slice_in_dim(rows_all, i * chunk, chunk), carry)
+
+        return jax.lax.fori_loop(0, (ev.count + chunk - 1) // chunk, step, carry)
+
+    def depress_rows(rows, w):
+        wr = jnp.take(w, rows, axis=0, mode="fill", fill_value=0)
+        tgt = jnp.take(targets, rows, axis=0, mode="fill", fill_value=n_post)
+        xp = jnp.take(x_post, tgt, mode="fill", fill_value=0)
+        a = jnp.take(pre, rows, mode="fill", fill_value=0)
+        f = wr / w_max if mult else 1.0
+        new = jnp.clip(wr - a_minus * f * a[:, None] * xp, 0.0, w_max)
+        new = jnp.where(tgt < n_post, new, wr)
+        return w.at[rows].set(new, mode="drop")
+
+    def potentiate_posts(posts, flat):
+        idx = jnp.take(post_index, posts, axis=0, mode="fill", fill_value=n_syn)
+        wv = jnp.take(flat, idx, mode="fill", fill_value=0)
+        xv = jnp.take(x_pre, idx // width, mode="fill", fill_value=0)
+        p = jnp.take(post, posts, mode="fill", fill_value=0)
+        f = (1.0 - wv / w_max) if mult else 1.0
+        new = jnp.clip(wv + a_plus * f * p[:, None] * xv, 0.0, w_max)
+        return flat.at[idx].set(new, mode="drop")
+
+    w = loop(pre, n_pre, depress_rows, w)
+    flat = loop(post, n_post, potentiate_posts, w.reshape(-1))
+    return flat.reshape(w.shape)
+
+
+def _sparse_update_fwd(w, x_pre, x_post, pre, post, params, targets, post_index, mult, chunk):
+    out = _sparse_update(w, x_pre, x_post, pre, post, params, targets, post_index, mult, chunk)
+    return out, (w, x_pre, x_post, pre, post, params, targets, post_index)
+
+
+def _sparse_update_bwd(mult, chunk, res, ct):
+    w, x_pre, x_post, pre, post, params, targets, post_index = res
+    structure = _Rows(targets=targets, n_post=post_index.shape[0])
+    _, vjp = jax.vjp(
+        lambda *a: _dense_update(*a[:5], a[5], structure, mult), w, x_pre, x_post, pre, post, params
+    )
+    return (*vjp(ct), None, None)
+
+
+_sparse_update.defvjp(_sparse_update_fwd, _sparse_update_bwd)

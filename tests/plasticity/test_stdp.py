@@ -151,8 +151,9 @@ def test_jit_equals_eager():
     np.testing.assert_allclose(res.state.plastic[0].weights, eager.state.plastic[0].weights, rtol=1e-12)
 
 
-def test_vmap_over_rule_parameters_equals_a_loop():
-    model = _with_spikes(_model(PairSTDP(a_plus=A_PLUS, a_minus=A_MINUS, w_max=W_MAX)),
+@pytest.mark.parametrize("layout", [nj.connectivity.Dense(), nj.connectivity.Sparse(kernel="loop")])
+def test_vmap_over_rule_parameters_equals_a_loop(layout):
+    model = _with_spikes(_model(PairSTDP(a_plus=A_PLUS, a_minus=A_MINUS, w_max=W_MAX), layout=layout),
                          [20.0, 50.0, 90.0], [30.0, 45.0, 100.0])
 
     def final(a_plus, tau_minus):

@@ -112,10 +112,12 @@ def _run(model, t=300.0):
     return nj.simulate(model, t, DT, key=jax.random.key(4), record=nj.Record(spikes=["out"]))
 
 
-def test_dense_and_sparse_layouts_learn_the_same_weights():
+@pytest.mark.parametrize("kernel", ["loop", "buffer", pytest.param("native", marks=pytest.mark.native)])
+def test_dense_and_sparse_layouts_learn_the_same_weights(kernel):
+    # Every propagation kernel delivers the plastic weights (one deliver path).
     rule = PairSTDP(a_plus=0.02, a_minus=0.021, w_max=1.0)
     dense = _poisson_net(rule, nj.connectivity.Dense())
-    sparse = _poisson_net(rule, nj.connectivity.Sparse(kernel="loop"))
+    sparse = _poisson_net(rule, nj.connectivity.Sparse(kernel=kernel))
     rd, rs = _run(dense), _run(sparse)
     np.testing.assert_array_equal(rd.spikes["out"], rs.spikes["out"])
     wd = np.asarray(dense.plastic_weights(rd.state, "in->out"))  # (post, pre)

@@ -419,10 +419,12 @@ class Result(eqx.Module):
         return raster(self, pops, max_neurons=max_neurons, bin_ms=bin_ms, ax=ax)
 
     def to_numpy(self) -> dict[str, np.ndarray]:
-        """All recorded arrays as numpy, keyed `spikes.E`, `rates.E`, `variables.E.v`."""
+        """All recorded arrays as numpy, keyed `spikes.E`, `rates.E`, `variables.E.v`,
+        `weights.E->E` (recorded plastic weights)."""
         out = {f"spikes.{k}": np.asarray(v) for k, v in self.spikes.items()}
         out.update({f"rates.{k}": np.asarray(v) for k, v in self.rates.items()})
         out.update({f"variables.{k}": np.asarray(v) for k, v in self.variables.items()})
+        out.update({f"weights.{k}": np.asarray(v) for k, v in self.weights.items()})
         return out
 
     def save(self, path) -> None:
@@ -440,7 +442,7 @@ class Result(eqx.Module):
         """Read a file written by `save`."""
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["__meta__"]))
-            groups: dict[str, dict] = {"spikes": {}, "rates": {}, "variables": {}}
+            groups: dict[str, dict] = {"spikes": {}, "rates": {}, "variables": {}, "weights": {}}
             for key in data.files:
                 if key == "__meta__":
                     continue
@@ -450,7 +452,7 @@ class Result(eqx.Module):
             spikes=groups["spikes"], rates=groups["rates"], variables=groups["variables"],
             state=None, dt=meta["dt"], t_start=meta["t_start"],
             every=meta["every"], sizes=tuple((k, int(v)) for k, v in meta["sizes"]),
-            indices=tuple((k, tuple(v)) for k, v in meta["indices"]),
+            indices=tuple((k, tuple(v)) for k, v in meta["indices"]), weights=groups["weights"],
         )
 
 

@@ -107,3 +107,14 @@ def test_transposed_index_lists_each_synapse_once():
     for p in range(3):
         ids = index[p][index[p] < flat.size]
         assert sorted(ids.tolist()) == np.nonzero(flat == p)[0].tolist()
+
+
+def test_recorded_weights_survive_save_and_load(tmp_path):
+    model = _net(PairSTDP(a_plus=0.05, a_minus=0.05, w_max=1.0), LAYOUTS[0])
+    res = nj.simulate(model, 20.0, DT, key=jax.random.key(2),
+                      record=nj.Record(spikes=["out"], weights=["in->out"], mean_weights=["in->out"], every=5.0))
+    res.save(tmp_path / "r.npz")
+    back = nj.Result.load(tmp_path / "r.npz")
+    assert set(back.weights) == {"in->out", "in->out.mean"}
+    for k in back.weights:
+        np.testing.assert_array_equal(back.weights[k], res.weights[k])

@@ -2,9 +2,8 @@ r"""Spike-timing-dependent plasticity with pair traces."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 import functools
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -45,10 +44,16 @@ class PairSTDP(AbstractPlasticity[PairSTDPState]):
     Within a step: traces decay; presynaptic spikes depress, $w \mathrel{-}= a_- f_-(w)
     x_{post}$ (postsynaptic spikes of this step not yet counted), and raise $x_{pre}$;
     postsynaptic spikes potentiate, $w \mathrel{+}= a_+ f_+(w) x_{pre}$, and raise
-    $x_{post}$. So spikes in the same step ($\Delta t = 0$) potentiate by $a_+$. Spike
-    times are the populations' outputs (the transmission delay is not included).
-    A presynaptic spike is transmitted with the weight after its own update (NEST's
-    order). Only existing synapses change; weights stay in $[0, w_{max}]$.
+    $x_{post}$; each phase clips to $[0, w_{max}]$. So spikes in the same step
+    ($\Delta t = 0$) potentiate by $a_+$. Spike times are the populations' outputs (the
+    transmission delay is not included). A presynaptic spike is transmitted with the
+    weight after its own update (NEST's order). Only existing synapses change.
+
+    On a `Sparse` projection the update is event-driven: depression touches only the
+    synapses of presynaptic neurons that spiked, potentiation only those onto
+    postsynaptic neurons that spiked (through the transposed index `Network.build`
+    makes); its gradient is that of the same formula over all synapses. On a `Dense`
+    projection the formula runs over the matrix in steps with spikes.
 
     **Arguments:**
 

@@ -118,3 +118,14 @@ def test_recorded_weights_survive_save_and_load(tmp_path):
     assert set(back.weights) == {"in->out", "in->out.mean"}
     for k in back.weights:
         np.testing.assert_array_equal(back.weights[k], res.weights[k])
+
+
+def test_ode_and_theory_refuse_plastic_projections():
+    rate = nj.neurons.Rate(tau=10.0)
+    net = nj.Network([nj.Population("r", 3, rate)],
+                     [nj.Projection("r", "r", nj.connectivity.AllToAll(), weight=0.1,
+                                    plasticity=TsodyksMarkram(U=0.5, tau_d=100.0))],
+                     inputs=[nj.inputs.Constant("r", amplitude=1.0)])
+    model = net.build(jax.random.key(0))
+    with pytest.raises(ValueError, match="has plasticity"):
+        nj.ode.steady_state(model)

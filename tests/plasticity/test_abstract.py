@@ -129,3 +129,16 @@ def test_ode_and_theory_refuse_plastic_projections():
     model = net.build(jax.random.key(0))
     with pytest.raises(ValueError, match="has plasticity"):
         nj.ode.steady_state(model)
+
+
+def test_sharded_runs_gspmd_and_refuses_shard_map():
+    from neurojax.sharding import neuron_mesh, simulate_sharded
+
+    model = _net(PairSTDP(a_plus=0.05, a_minus=0.05, w_max=1.0), LAYOUTS[1])
+    mesh = neuron_mesh(jax.devices()[:1])
+    ref = nj.simulate(model, 20.0, DT, key=jax.random.key(1))
+    out = simulate_sharded(model, 20.0, DT, key=jax.random.key(1), mesh=mesh, method="gspmd")
+    np.testing.assert_array_equal(out.spikes["out"], ref.spikes["out"])
+    np.testing.assert_array_equal(out.state.plastic[0].weights, ref.state.plastic[0].weights)
+    with pytest.raises(ValueError, match="shard_map.*does not support plastic projections"):
+        simulate_sharded(model, 20.0, DT, key=jax.random.key(1), mesh=mesh, method="shard_map")

@@ -184,3 +184,12 @@ def test_bad_parameter_set_after_build_is_caught_by_simulate():
     bad = model.replace({"in->out.plasticity.U": 2.0})
     with pytest.raises(ValueError, match=r"U \[1\] must lie in \(0, 1\]"):
         nj.simulate(bad, 10.0, 0.1, key=jax.random.key(0))
+
+
+def test_per_neuron_parameters_must_match_the_presynaptic_population():
+    net = _network(steps=100)
+    proj = net.projections[0]
+    bad = nj.Network(net.populations, [eqx.tree_at(lambda p: p.plasticity, proj,
+                                                    TsodyksMarkram(U=np.full(3, 0.5)))])
+    with pytest.raises(ValueError, match=r"U must be a scalar or have shape \(n_pre,\) = \(1,\)"):
+        nj.simulate(bad.build(jax.random.key(0)), 10.0, 0.1, key=jax.random.key(0))

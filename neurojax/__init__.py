@@ -12,6 +12,7 @@ from . import inputs as inputs
 from . import io as io
 from . import neurons as neurons
 from . import ode as ode
+from . import plasticity as plasticity
 from . import surrogate as surrogate
 from . import sharding as sharding
 from . import synapses as synapses

@@ -44,7 +44,7 @@ import numpy as np
 from jaxtyping import Array, Int, PRNGKeyArray
 
 from ._abstract import AbstractInput, AbstractModel, AbstractNeuron, Drive
-from ._misc import check_dt, check_range, checking, validate
+from ._misc import check_dt, check_range, checking, is_concrete as checking_concrete, validate
 from .connectivity.builders import AbstractConnectivity
 from .connectivity.spatial import AbstractSpace, DistanceDelay
 from .connectivity.procedural import Procedural, ProceduralWeights
@@ -57,8 +57,10 @@ from .connectivity.weights import (
     SparseWeights,
     compact_events,
     to_ell,
+    transposed_index,
 )
 from .distributions import AbstractDistribution
+from .plasticity.abstract import AbstractPlasticity
 from .synapses.kinetics import AbstractKinetics, Delta
 from .synapses.receptors import NMDA, AbstractReceptor, Conductance, Current
 
@@ -179,6 +181,13 @@ class Projection(eqx.Module):
     - `initial`: Optional initial value of the synaptic variable (e.g. a distribution
       of conductances [nS]), per postsynaptic neuron.
     - `name`: Optional name; defaults to `"pre->post"`.
+    - `plasticity`: Optional plasticity rule (`nj.plasticity.*`, e.g. `TsodyksMarkram`,
+      `PairSTDP`). Its parameters are model leaves; its state (traces, resources, the
+      plastic weights) lives in `NetworkState.plastic` (see `NetworkState`), is
+      initialised from this projection's weights by `NetworkModel.init` and is returned
+      by `nj.simulate` in `res.state`. Needs stored synapses (`Dense` or `Sparse`
+      layout, not `Procedural`). `None` (default): a static projection, which runs
+      exactly the code it ran before plasticity existed.
     """
 
     pre: str = eqx.field(static=True)
@@ -191,9 +200,10 @@ class Projection(eqx.Module):
     layout: Dense | Sparse | None = None
     initial: Any = None
     name: str | None = eqx.field(static=True, default=None)
+    plasticity: AbstractPlasticity | None = None
 
     def __init__(self, pre, post, connectivity, weight=1.0, synapse=Delta(), receptor=Current(),
-                 delay=0.0, layout=None, initial=None, name=None):
+                 delay=0.0, layout=None, initial=None, name=None, plasticity=None):
         self.pre = pre
         self.post = post if isinstance(post, str) else tuple(post)
         self.connectivity = connectivity
@@ -204,6 +214,19 @@ class Projection(eqx.Module):
         self.layout = layout
         self.initial = initial
         self.name = name
+        self.plasticity = plasticity
+        if plasticity is not None and not isinstance(plasticity, AbstractPlasticity):
+            raise ValueError(
+                "Projection plasticity must be a plasticity rule (nj.plasticity.*) or None, "
+                f"got {type(plasticity).__name__}."
+            )
+        if plasticity is not None and isinstance(connectivity, Procedural):
+            raise ValueError(
+                "Projection plasticity needs stored synapses, but Procedural connectivity "
+                "regenerates them every step and has no place for plastic weights or "
+                "per-synapse state; use a stored connectivity (e.g. FixedProbability) with "
+                "layout Dense() or Sparse()."
+            )
         if not isinstance(connectivity, AbstractConnectivity):
             raise ValueError(
                 "Projection connectivity must be a connectivity rule (nj.connectivity.*), "
@@ -228,17 +251,25 @@ class BuiltProjection(eqx.Module):
     receptor: AbstractReceptor
     delay: float = eqx.field(static=True)  # homogeneous delay, or the largest one [ms]
     initial: Any
+    plasticity: AbstractPlasticity | None = None
 
     def delay_steps(self, dt: float) -> int:
         return max(1, int(round(self.delay / dt)))
 
 
 class NetworkState(eqx.Module):
+    """The state of a built network.
+
+    `plastic[j]` is the state of projection `j`'s plasticity rule (`None` for a static
+    projection): traces and, for weight-changing rules, the current plastic weights
+    (`model.plastic_weights(state, name)` reads them by projection name)."""
+
     step: Int[Array, ""]  # steps taken since init; time is step * dt [ms]
     neurons: tuple  # one state per population
     synapses: tuple  # one kinetics state per projection (per pre neuron if presynaptic)
     buffers: tuple  # one (slots, n_post) ring buffer per projection
     inputs: tuple  # one state per input
+    plastic: tuple = ()  # one plasticity rule state (or None) per projection
 
 
 class NetworkModel(AbstractModel[NetworkState]):
@@ -347,6 +378,10 @@ class NetworkModel(AbstractModel[NetworkState]):
                 proj.synapse.check(dt)
                 _check_weights(proj.name, proj.weights, proj.receptor, self.populations[proj.pre])
                 _warn_rounded_delays(proj, dt)
+                if proj.plasticity is not None:
+                    validate(proj.plasticity)
+                    proj.plasticity.check(proj.weights, dt, proj.name)
+                    _check_plastic_weights(proj)
         for inp, target in zip(self.inputs, self.input_targets):
             with checking(f"{type(inp).__name__} input to {self.populations[target].name!r}"):
                 validate(inp)
@@ -370,6 +405,10 @@ class NetworkModel(AbstractModel[NetworkState]):
             n_syn = self.populations[proj.pre].n if proj.synapse.presynaptic else n_post
             synapses.append(proj.synapse.init(n_syn, init))
             buffers.append(jnp.zeros((proj.delay_steps(dt), n_post), float))
+        plastic = tuple(
+            None if proj.plasticity is None else proj.plasticity.init(proj.weights, None)
+            for proj in self.projections
+        )
         inputs = tuple(
             inp.init(self.populations[t].n, key=k)
             for inp, t, k in zip(self.inputs, self.input_targets, _split(k_inp, len(self.inputs)))
@@ -380,6 +419,30 @@ class NetworkModel(AbstractModel[NetworkState]):
             synapses=tuple(synapses),
             buffers=tuple(buffers),
             inputs=inputs,
+            plastic=plastic,
+        )
+
+    def plastic_weights(self, state: NetworkState, name: str) -> Array:
+        """The current weights of the plastic projection `name` in `state` (e.g.
+        `res.state`), in the layout of its container: `(n_post, n_pre)` for `Dense`,
+        rows `(n_pre, max_out)` for `Sparse` (0 at padding; `weights.targets` says where
+        each goes). For a rule that changes no weight (e.g. `TsodyksMarkram`), the
+        model's weights."""
+        j = self._projection_index(name)
+        proj = self.projections[j]
+        rule_state = state.plastic[j] if len(state.plastic) > j else None
+        w = None if proj.plasticity is None or rule_state is None else proj.plasticity.weights(rule_state)
+        if w is None:
+            from .plasticity.abstract import container_weights
+            return container_weights(proj.weights)
+        return w
+
+    def _projection_index(self, name: str) -> int:
+        for j, p in enumerate(self.projections):
+            if p.name == name:
+                return j
+        raise ValueError(
+            f"unknown projection {name!r}; the network has {[p.name for p in self.projections]}."
         )
 
     def step(
@@ -429,18 +492,33 @@ class NetworkModel(AbstractModel[NetworkState]):
             for proj in self.projections
             if proj.weights.event_driven and not proj.synapse.presynaptic
         }
+        plastic = list(state.plastic) if state.plastic else [None] * len(self.projections)
         for j, proj in enumerate(self.projections):
             act, ev = presynaptic[proj.pre], events.get(proj.pre)
             if proj.synapse.presynaptic:
                 synapses[j], act = proj.synapse.step(synapses[j], act, dt)
                 ev = None  # the graded s is active wherever it is non-zero
-            buffers[j] = proj.weights.deliver(buffers[j], act, k, proj.delay_steps(dt), dt, ev)
+            if proj.plasticity is None:
+                buffers[j] = proj.weights.deliver(buffers[j], act, k, proj.delay_steps(dt), dt, ev)
+                continue
+            # A plastic projection: the rule advances on this step's pre and post
+            # outputs and says which weights (and presynaptic efficacy) to deliver.
+            rule = proj.plasticity
+            plastic[j], w = rule.step(
+                plastic[j], act, presynaptic[proj.post], neurons[proj.post], None, dt,
+                structure=proj.weights,
+            )
+            buffers[j] = proj.weights.deliver(
+                buffers[j], rule.transmit(plastic[j], act), k, proj.delay_steps(dt), dt, ev,
+                weights=w,
+            )
         new = NetworkState(
             step=k + 1,
             neurons=tuple(neurons),
             synapses=tuple(synapses),
             buffers=tuple(buffers),
             inputs=tuple(inputs),
+            plastic=tuple(plastic),
         )
         return new, tuple(outputs)
 
@@ -527,7 +605,7 @@ class Network(eqx.Module):
             return BuiltProjection(
                 name=name, pre=pre, post=post, weights=container, synapse=proj.synapse,
                 receptor=proj.receptor, delay=float(proj.delay), initial=proj.initial,
-            )
+            )  # Projection refuses plasticity with Procedural connectivity
         syn = proj.connectivity.sample_between(k_syn, pre_pop, post_pop, pre == post)
         weights = _per_synapse(proj.weight, syn, n_pre, n_post, k_w, f"{name} weight", "receptor units")
         if syn.values is not None:
@@ -589,11 +667,41 @@ class Network(eqx.Module):
                 chunk=DEFAULT_CHUNK if layout.chunk is None else layout.chunk,
                 kernel=layout.kernel,
                 capacity=layout.capacity,
+                # Post-triggered plasticity updates need post -> synapse ids.
+                post_index=(jnp.asarray(transposed_index(targets, n_post))
+                            if proj.plasticity is not None and proj.plasticity.changes_weights
+                            else None),
             )
         _check_weights(name, container, proj.receptor, pre_pop)
-        return BuiltProjection(
+        built = BuiltProjection(
             name=name, pre=pre, post=post, weights=container, synapse=proj.synapse,
             receptor=proj.receptor, delay=max_delay, initial=proj.initial,
+            plasticity=proj.plasticity,
+        )
+        if proj.plasticity is not None:
+            _check_plastic_weights(built)
+        return built
+
+
+def _check_plastic_weights(proj: BuiltProjection) -> None:
+    """A weight-changing rule with bounds `[0, w_max]` needs initial weights inside
+    them (concrete weights only; traced ones are the optimiser's business)."""
+    rule = proj.plasticity
+    w_max = getattr(rule, "w_max", None)
+    if w_max is None or not rule.changes_weights:
+        return
+    from .plasticity.abstract import container_weights, synapse_mask
+
+    w = container_weights(proj.weights)
+    if not (checking_concrete(w) and checking_concrete(w_max)):
+        return
+    w, mask = np.asarray(w), np.asarray(synapse_mask(proj.weights))
+    values = w[mask]
+    if values.size and (values.min() < 0 or values.max() > float(np.max(w_max))):
+        raise ValueError(
+            f"projection {proj.name!r}: initial weights must lie in the bounds of its "
+            f"{type(rule).__name__}, [0, w_max] = [0, {float(np.max(w_max)):g}] [weight units], "
+            f"got min {values.min():g}, max {values.max():g}."
         )
 
 
@@ -790,6 +898,8 @@ def _parameter_paths(model: NetworkModel) -> dict[str, Callable]:
                 "weight")
         add(proj.name, lambda m, j=j: m.projections[j].synapse, proj.synapse, "synapse")
         add(proj.name, lambda m, j=j: m.projections[j].receptor, proj.receptor, "receptor")
+        if proj.plasticity is not None:
+            add(proj.name, lambda m, j=j: m.projections[j].plasticity, proj.plasticity, "plasticity")
     for k, name in enumerate(_input_names(model)):
         add(name, lambda m, k=k: m.inputs[k], model.inputs[k])
     return out

@@ -227,6 +227,14 @@ def _check_network(model: NetworkModel, *, autonomous: bool) -> None:
             )
         pop.neuron.check(pop.n, _CHECK_DT)
     for proj in model.projections:
+        if getattr(proj, "plasticity", None) is not None:
+            raise ValueError(
+                f"projection {proj.name!r} has plasticity ({type(proj.plasticity).__name__}); "
+                "solve_network (and nj.theory) integrate fixed weights W: a rule's state is "
+                "not part of the vector field. Simulate it with nj.simulate, or analyse the "
+                "network without the rule (Projection(plasticity=None)) at the weights of "
+                "interest."
+            )
         if not isinstance(proj.synapse, Delta):
             raise ValueError(
                 f"projection {proj.name!r} has {type(proj.synapse).__name__} synapses; "

@@ -416,6 +416,12 @@ def _split_network(model: NetworkModel, state: NetworkState, mesh: Mesh) -> _Sha
     """Build the per-device networks of `model` for `jax.shard_map` (see the module
     docstring); `state` (e.g. `model.init(key, dt)`) tells which populations split."""
     axis = _axis(mesh)
+    plastic = [p.name for p in model.projections if p.plasticity is not None]
+    if plastic:
+        raise ValueError(
+            f"simulate_sharded(method='shard_map') does not support plastic projections yet "
+            f"({plastic}); use method='gspmd', which partitions the plastic state too."
+        )
     n_dev = mesh.devices.size
     split = tuple(_splittable(p, s) for p, s in zip(model.populations, state.neurons))
     for pop, s in zip(model.populations, split):

@@ -64,6 +64,12 @@ class Record:
     - `rates`: Population names whose population-averaged rate [Hz] is kept per block
       (differentiable; cheap).
     - `every`: Block length [ms] for state variables and rates (default: `dt`).
+    - `weights`: Names of plastic projections whose whole weight array is kept per
+      block, in `res.weights[name]` of shape `(blocks, *layout)` (the layout of
+      `NetworkModel.plastic_weights`); for small projections.
+    - `mean_weights`: Names of plastic projections whose mean weight over existing
+      synapses [weight units] is kept per block, in `res.weights[name + ".mean"]`,
+      shape `(blocks,)`.
     - `**variables`: State variables to keep per block, e.g. `v={"E": slice(0, 50)}`
       (a slice, index array, boolean mask or `None` for all neurons).
     """
@@ -73,8 +79,19 @@ class Record:
     every: float | None
     float_spikes: bool
     variables: tuple[tuple[str, str, Any], ...]
+    weights: tuple[str, ...]
+    mean_weights: tuple[str, ...]
 
-    def __init__(self, spikes=True, rates=(), every=None, float_spikes=False, **variables):
+    def __init__(self, spikes=True, rates=(), every=None, float_spikes=False, weights=(),
+                 mean_weights=(), **variables):
+        for arg, value in (("weights", weights), ("mean_weights", mean_weights)):
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                raise ValueError(
+                    f"Record {arg}= must be a sequence of projection names, e.g. "
+                    f"{arg}=['E->E'], got {value!r}."
+                )
+        object.__setattr__(self, "weights", tuple(weights))
+        object.__setattr__(self, "mean_weights", tuple(mean_weights))
         object.__setattr__(self, "spikes", spikes if isinstance(spikes, bool) else tuple(spikes))
         object.__setattr__(self, "rates", tuple(rates))
         object.__setattr__(self, "every", None if every is None else float(every))
@@ -104,6 +121,8 @@ class _Plan:
     variables: tuple[tuple[str, int, tuple[int, ...] | None], ...]
     float_spikes: bool
     block_steps: int
+    weights: tuple[int, ...] = ()
+    mean_weights: tuple[int, ...] = ()
 
 
 def _default_checkpoint_steps(n_steps: int, block_steps: int) -> int:
@@ -280,7 +299,20 @@ def _plan(model: NetworkModel, record: Record, dt: float, n_steps: int, state) -
         raise ValueError(
             f"duration [ms] = {n_steps * dt:g} must be a multiple of Record every [ms] = {every:g}."
         )
-    return _Plan(spikes, rates, tuple(variables), record.float_spikes, block_steps)
+    plastic = {}
+    for arg in ("weights", "mean_weights"):
+        plastic[arg] = []
+        for name in getattr(record, arg, ()):
+            j = model._projection_index(name)
+            if model.projections[j].plasticity is None:
+                raise ValueError(
+                    f"Record {arg}=[{name!r}]: projection {name!r} has no plasticity, so its "
+                    "weights do not change (read them from the model: "
+                    "model.plastic_weights(state, name) or model.projection(name).weights)."
+                )
+            plastic[arg].append(j)
+    return _Plan(spikes, rates, tuple(variables), record.float_spikes, block_steps,
+                 tuple(plastic["weights"]), tuple(plastic["mean_weights"]))
 
 
 class Result(eqx.Module):
@@ -295,6 +327,9 @@ class Result(eqx.Module):
     - `dt`, `t_start`, `every`: Step [ms], start time [ms], block length [ms].
     - `sizes`: `{population: n}` of the recorded populations.
     - `indices`: `{"pop.var": neuron indices}` of recorded variables.
+    - `weights`: `{projection: array (blocks, *layout)}` and `{projection + ".mean":
+      array (blocks,)}` of plastic weights recorded at the end of blocks
+      (`Record(weights=..., mean_weights=...)`).
     """
 
     spikes: dict[str, Array]
@@ -306,6 +341,7 @@ class Result(eqx.Module):
     every: float = eqx.field(static=True)
     sizes: tuple[tuple[str, int], ...] = eqx.field(static=True)
     indices: tuple[tuple[str, tuple[int, ...]], ...] = eqx.field(static=True)
+    weights: dict[str, Array] = eqx.field(default_factory=dict)
 
     # ------------------------------------------------------------------ access
     def _spikes(self, pop: str) -> Array:
@@ -383,10 +419,12 @@ class Result(eqx.Module):
         return raster(self, pops, max_neurons=max_neurons, bin_ms=bin_ms, ax=ax)
 
     def to_numpy(self) -> dict[str, np.ndarray]:
-        """All recorded arrays as numpy, keyed `spikes.E`, `rates.E`, `variables.E.v`."""
+        """All recorded arrays as numpy, keyed `spikes.E`, `rates.E`, `variables.E.v`,
+        `weights.E->E` (recorded plastic weights)."""
         out = {f"spikes.{k}": np.asarray(v) for k, v in self.spikes.items()}
         out.update({f"rates.{k}": np.asarray(v) for k, v in self.rates.items()})
         out.update({f"variables.{k}": np.asarray(v) for k, v in self.variables.items()})
+        out.update({f"weights.{k}": np.asarray(v) for k, v in self.weights.items()})
         return out
 
     def save(self, path) -> None:
@@ -404,7 +442,7 @@ class Result(eqx.Module):
         """Read a file written by `save`."""
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["__meta__"]))
-            groups: dict[str, dict] = {"spikes": {}, "rates": {}, "variables": {}}
+            groups: dict[str, dict] = {"spikes": {}, "rates": {}, "variables": {}, "weights": {}}
             for key in data.files:
                 if key == "__meta__":
                     continue
@@ -414,7 +452,7 @@ class Result(eqx.Module):
             spikes=groups["spikes"], rates=groups["rates"], variables=groups["variables"],
             state=None, dt=meta["dt"], t_start=meta["t_start"],
             every=meta["every"], sizes=tuple((k, int(v)) for k, v in meta["sizes"]),
-            indices=tuple((k, tuple(v)) for k, v in meta["indices"]),
+            indices=tuple((k, tuple(v)) for k, v in meta["indices"]), weights=groups["weights"],
         )
 
 
@@ -423,6 +461,18 @@ def _sample_block(model, plan, state):
     for var, i, idx in plan.variables:
         x = getattr(state.neurons[i], var)
         out[f"{model.names[i]}.{var}"] = x if idx is None else x[jnp.asarray(idx)]
+    if plan.weights or plan.mean_weights:
+        from .plasticity.abstract import synapse_mask
+
+        for j in plan.weights:
+            proj = model.projections[j]
+            out[f"weights:{proj.name}"] = model.plastic_weights(state, proj.name)
+        for j in plan.mean_weights:
+            proj = model.projections[j]
+            w = model.plastic_weights(state, proj.name)
+            mask = synapse_mask(proj.weights)
+            out[f"weights:{proj.name}.mean"] = jnp.sum(jnp.where(mask, w, 0.0)) / jnp.maximum(
+                jnp.sum(mask), 1)
     return out
 
 
@@ -827,6 +877,8 @@ def _result(model: NetworkModel, plan: _Plan, state: NetworkState, recorded, n_s
     """The `Result` of `_run`'s recordings, after the NaN check."""
 
     spikes_blocks, rates_blocks, variables = recorded
+    weights = {k[len("weights:"):]: v for k, v in variables.items() if k.startswith("weights:")}
+    variables = {k: v for k, v in variables.items() if not k.startswith("weights:")}
     names = model.names
     spikes = {
         names[i]: s.reshape(s.shape[:-3] + (n_steps,) + s.shape[-1:])
@@ -851,7 +903,8 @@ def _result(model: NetworkModel, plan: _Plan, state: NetworkState, recorded, n_s
                 return _checked(x, bad, messages)
             return eqx.branched_error_if(x, jnp.any(bad), jnp.argmax(bad), messages)
 
-        spikes, rates, variables = jax.tree_util.tree_map(checked, (spikes, rates, variables))
+        spikes, rates, variables, weights = jax.tree_util.tree_map(
+            checked, (spikes, rates, variables, weights))
         state = eqx.tree_at(lambda s: s.step, state, checked(state.step))
     sizes = tuple((p.name, p.n) for p in model.populations)
     indices = tuple(
@@ -860,7 +913,7 @@ def _result(model: NetworkModel, plan: _Plan, state: NetworkState, recorded, n_s
     )
     return Result(
         spikes=spikes, rates=rates, variables=variables, state=state, dt=dt, t_start=t_start,
-        every=plan.block_steps * dt, sizes=sizes, indices=indices,
+        every=plan.block_steps * dt, sizes=sizes, indices=indices, weights=weights,
     )
 
 

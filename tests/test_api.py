@@ -18,8 +18,8 @@ def test_top_level_names():
         "Network", "NetworkModel", "NetworkState", "Normal", "Population", "Projection", "Record",
         "Result", "Uniform", "allow_nonfinite_gradients", "check_grad", "simulate", "sweep",
     }
-    assert {"analysis", "connectivity", "gallery", "inputs", "io", "neurons", "ode", "sharding",
-            "surrogate", "synapses", "train"} <= set(vars(nj))
+    assert {"analysis", "connectivity", "gallery", "inputs", "io", "neurons", "ode", "plasticity",
+            "sharding", "surrogate", "synapses", "train"} <= set(vars(nj))
 
 
 def test_subpackage_names():
@@ -34,6 +34,10 @@ def test_subpackage_names():
         "compact_events", "native_kernel_available", "native_kernel_status", "Procedural",
         "ProceduralWeights", "AbstractSpace", "DistanceDependent", "FeatureDependent", "Line",
         "LowRank", "Positions", "Ring", "Sheet", "FromEdges", "DistanceDelay", "ConstrainedWeights",
+    }
+    assert _public(nj.plasticity) == {
+        "AbstractPlasticity", "PairSTDP", "PairSTDPState", "TsodyksMarkram", "TsodyksMarkramState",
+        "steady_state_ratio",
     }
     assert _public(nj.inputs) == {
         "AbstractInput", "Constant", "OrnsteinUhlenbeck", "OrnsteinUhlenbeckState", "Poisson",

@@ -92,11 +92,16 @@ class DenseWeights(eqx.Module):
         delay_steps: int,
         dt: float,
         events: Events | None = None,
+        weights: Float[Array, "post pre"] | None = None,
     ) -> Float[Array, "slots post"]:
         """Add `weights @ act` into the slot read `delay_steps` steps from now
-        (`events` is unused: dense propagation touches every synapse)."""
+        (`events` is unused: dense propagation touches every synapse). `weights`, if
+        given, is a `(n_post, n_pre)` matrix used instead of the stored weights (a
+        plastic projection's current weights, from `NetworkState.plastic`)."""
         slot = (step + delay_steps) % buffer.shape[0]
-        if self.counts is None:
+        if weights is not None:
+            psp = weights @ act
+        elif self.counts is None:
             psp = self.weights @ act
         else:
             # XLA hoists the (loop-invariant) conversion of the counts out of the scan.
@@ -402,6 +407,11 @@ class SparseWeights(eqx.Module):
     - `chunk`, `kernel`, `capacity`: The propagation kernel, see `Sparse` (`chunk`
       is an integer here; `capacity=None` is the adaptive event buffer, a number the
       strict one).
+    - `post_index`: The transposed index, built by `Network.build` for projections
+      whose plasticity changes weights (else `None`): for each postsynaptic neuron the
+      flat positions (`row * max_out + column`) of its incoming synapses, padded with
+      `n_pre * max_out`; shape `(n_post, max_in)`. Post-triggered plasticity updates
+      touch only the synapses of the neurons that spiked.
     """
 
     weights: Float[Array, "*pre_out"]
@@ -411,6 +421,7 @@ class SparseWeights(eqx.Module):
     chunk: int = eqx.field(static=True, default=DEFAULT_CHUNK)
     kernel: str = eqx.field(static=True, default="auto")
     capacity: int | None = eqx.field(static=True, default=None)
+    post_index: Int[Array, "post in"] | None = None
     # `deliver` takes the presynaptic population's `compact_events`, computed once.
     event_driven: ClassVar[bool] = True
 
@@ -439,13 +450,17 @@ class SparseWeights(eqx.Module):
         delay_steps: int,
         dt: float,
         events: Events | None = None,
+        weights: Float[Array, "pre out"] | None = None,
     ) -> Float[Array, "slots post"]:
         """Scatter-add the rows of active presynaptic neurons into the ring buffer.
         `events` is `compact_events(act)`, passed in when several projections share
-        one presynaptic population so it is computed once."""
+        one presynaptic population so it is computed once. `weights`, if given, has
+        the shape of `targets` and is used instead of the stored weights (a plastic
+        projection's current weights, from `NetworkState.plastic`): the same kernels
+        and the same custom VJP serve static and plastic projections."""
         events = compact_events(act) if events is None else events
         return _sparse_deliver(
-            self.weights,
+            self.weights if weights is None else weights,
             act,
             buffer,
             self.targets,
@@ -460,6 +475,23 @@ class SparseWeights(eqx.Module):
             delay_steps,
             dt,
         )
+
+
+def transposed_index(targets: np.ndarray, n_post: int) -> np.ndarray:
+    """`SparseWeights.post_index` for ELL `targets` (padding `n_post`): row `p` holds
+    the flat positions of the synapses onto `p`, padded with `targets.size`."""
+    flat = np.asarray(targets).ravel()
+    ids = np.nonzero(flat < n_post)[0]
+    posts = flat[ids]
+    order = np.argsort(posts, kind="stable")
+    ids, posts = ids[order], posts[order]
+    counts = np.bincount(posts, minlength=n_post)
+    width = max(1, int(counts.max()) if counts.size else 1)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    col = np.arange(ids.size) - np.repeat(starts, counts)
+    index = np.full((n_post, width), flat.size, dtype=np.int32)
+    index[posts, col] = ids
+    return index
 
 
 def to_ell(

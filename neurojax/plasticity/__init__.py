@@ -1,0 +1,10 @@
+"""Synaptic plasticity rules whose state lives in `NetworkState.plastic`
+(`TsodyksMarkram` short-term plasticity, `PairSTDP`)."""
+
+from .abstract import AbstractPlasticity as AbstractPlasticity
+from .short_term import (
+    TsodyksMarkram as TsodyksMarkram,
+    TsodyksMarkramState as TsodyksMarkramState,
+    steady_state_ratio as steady_state_ratio,
+)
+from .stdp import PairSTDP as PairSTDP, PairSTDPState as PairSTDPState

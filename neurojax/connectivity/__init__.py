@@ -1,7 +1,8 @@
 """Connectivity builders (`AllToAll`, `FixedProbability`, `FixedInDegree`, `FromMatrix`,
 `LowRank`, `DistanceDependent` and `FeatureDependent` in the populations' spaces (`Ring`, `Line`,
 `Sheet`, `Positions`), and `Procedural`, regenerated from a seed instead of stored), layouts (`Dense`,
-`Sparse`) and the weight containers with event-driven propagation."""
+`Sparse`), the weight containers with event-driven propagation, and `CellTypeTable`
+(probabilities and strengths between cell types, read from CSV, wired into projections)."""
 
 from .builders import (
     AbstractConnectivity as AbstractConnectivity,
@@ -12,6 +13,7 @@ from .builders import (
     LowRank as LowRank,
     Synapses as Synapses,
 )
+from .cell_types import CellTypeTable as CellTypeTable
 from .spatial import (
     AbstractSpace as AbstractSpace,
     DistanceDependent as DistanceDependent,

@@ -1,0 +1,134 @@
+r"""Spiking E/PV/SST/VIP network of mouse V1 layer 2/3 wired from the Allen Institute's
+synaptic-physiology data (Campagnola et al. 2022, Science; REFERENCES.md §17 Set B).
+
+**Data** (shipped as `data/campagnola2022_v1_l23.csv`, read with
+`nj.connectivity.CellTypeTable`; `v1_campagnola_table()` returns it): connection
+probabilities $p_{ab}$ and resting PSP amplitudes $A_{ab}$ [mV], `[post, pre]`,
+inhibitory entries negative, from AllenInstitute/visual_behavior_ssn_modeling
+`model_data.py` (commit 9276999), whose comments cite the bioRxiv v2 "Figure
+Supplement 2 Connectivity Matrix" and "Figure 3D, E":
+
+| post \ pre | E | PV | SST | VIP |
+|---|---|---|---|---|
+| E | 0.12 / 0.10 | 0.67 / −0.44 | 0.44 / −0.16 | 0.13 / −0.06 |
+| PV | 0.81 / 0.27 | 0.78 / −0.47 | 0.37 / −0.18 | 0.05 / −0.13 |
+| SST | 0.78 / 0.09 | 0.22 / −0.25 | 0.11 / −0.17 | 0.51 / −0.15 |
+| VIP | 0.51 / 0.56 | 0.00 / −0.27 | 1.00 / −0.17 | 0.07 / −0.14 |
+
+Population fractions of L2/3 (MICrONS + Lee 2010, §17): E 0.90, PV 0.030, SST 0.021,
+VIP 0.049 of `n` neurons.
+
+**Model.** `LIF` neurons with the membrane parameters of Set A (Garcia del Molino et
+al. 2017, §17): $\tau_m$ = 28.8 / 8 / 16 / 16 ms and $g_L$ = 6.25 / 10 / 5 / 5 nS for
+E / PV / SST / VIP, $E_L = -70$, $V_{th} = -50$, $V_{reset} = -60$ mV, 2 ms refractory.
+Bernoulli connectivity with the table's $p$ (`FixedProbability`), current-based
+exponential synapses ($\tau_s$ = 5 ms from E, 10 ms from the interneurons), weights
+$w_{ab} = A_{ab} / \hat v_{ab}$ [pA], where $\hat v_{ab}$ is the peak PSP per pA of
+that synapse onto a type-$a$ neuron at rest (`Exponential.psp_peak`, closed form
+$\hat v = \frac{\tau_s}{C_m}(\tau_s/\tau_m)^{\tau_s/(\tau_m-\tau_s)}$): a single
+spike then evokes the measured resting PSP. Each population receives an independent
+Ornstein–Uhlenbeck background current per neuron (mean `background`, standard
+deviation `noise`, 5 ms correlation time) standing for inputs from outside the
+network, plus the constant `drive` of the experiment (e.g. `{"VIP": 10.0}` pA).
+
+**Size and scaling.** With `n` neurons the in-degrees are $K_{ab} = p_{ab} N_b$. The
+PSPs are the measured ones at `n = N_REF` (2000 neurons: $K_{E\leftarrow E}$ = 216,
+$K_{PV\leftarrow E}$ = 1458); at other sizes they are multiplied by `N_REF / n`, so
+the mean recurrent input $K_{ab} A_{ab} r_b$ and hence the mean-field fixed point stay
+those of the reference size (fluctuations shrink as $1/\sqrt{n}$). The backgrounds
+were tuned at `n = N_REF` so the baseline rates are about `BASELINE_RATES`.
+
+**Expected** (REFERENCES.md §17, qualitative results 1, 2 and 4): driving VIP lowers
+SST and raises E (disinhibition); driving PV lowers PV's own rate (the paradoxical
+effect of an inhibition-stabilised network). `MOTIFS` lists the signs, `DRIVES` the
+drives the tests and the tutorial use. Time constants and delays do not enter the
+signs of steady-state responses; the drive amplitudes are small enough to stay
+in the linear-response range (see tests/gallery/test_v1_campagnola.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import resources
+
+from .. import inputs, neurons, synapses
+from ..connectivity.cell_types import CellTypeTable
+from ..distributions import Uniform
+from ..network import Network, Population
+
+TYPES = ("E", "PV", "SST", "VIP")
+FRACTIONS = {"E": 0.90, "PV": 0.030, "SST": 0.021, "VIP": 0.049}
+TAU_M = {"E": 28.8, "PV": 8.0, "SST": 16.0, "VIP": 16.0}  # [ms], Set A
+G_L = {"E": 6.25, "PV": 10.0, "SST": 5.0, "VIP": 5.0}  # [nS], Set A
+TAU_SYN = {"E": 5.0, "PV": 10.0, "SST": 10.0, "VIP": 10.0}  # [ms], by presynaptic type
+N_REF = 2000
+# Background currents [pA] (OU means and standard deviations) tuned at n = N_REF.
+BACKGROUND = {"E": 141.7, "PV": 67.1, "SST": 57.4, "VIP": -69.0}
+NOISE = {"E": 48.8, "PV": 48.4, "SST": 30.7, "VIP": 30.7}
+BASELINE_RATES = {"E": 2.0, "PV": 10.0, "SST": 5.0, "VIP": 5.0}  # [Hz], approximate
+# The experiments of §17 and the signs of the rate changes they should produce.
+DRIVES = {"VIP": 10.0, "PV": 10.0}  # [pA] extra current to the driven type
+MOTIFS = {
+    "VIP": {"SST": -1, "E": +1},  # §17 result 2: VIP disinhibits E through SST
+    "PV": {"PV": -1},  # §17 result 4: paradoxical response of PV
+}
+_CSV = "campagnola2022_v1_l23.csv"
+
+
+def v1_campagnola_table() -> CellTypeTable:
+    """The Campagnola et al. (2022) L2/3 table shipped with the package: connection
+    probabilities and resting PSP amplitudes [mV] between E, PV, SST and VIP."""
+    with resources.as_file(resources.files(__package__) / "data" / _CSV) as path:
+        return CellTypeTable.from_csv(path, inhibitory=["PV", "SST", "VIP"])
+
+
+def _lif(t: str) -> neurons.LIF:
+    return neurons.LIF(c_m=TAU_M[t] * G_L[t], g_l=G_L[t], e_l=-70.0, v_th=-50.0,
+                       v_reset=-60.0, t_ref=2.0)
+
+
+def v1_campagnola(
+    n: int = N_REF,
+    drive: Mapping[str, float] | None = None,
+    background: Mapping[str, float] | None = None,
+    noise: Mapping[str, float] | None = None,
+) -> Network:
+    """The Campagnola et al. (2022) mouse V1 L2/3 E/PV/SST/VIP spiking network (module
+    docstring).
+
+    **Arguments:**
+
+    - `n`: Total number of neurons, split by the L2/3 fractions (E 0.90, PV 0.030,
+      SST 0.021, VIP 0.049); at least 100 so every type has neurons. PSPs scale by
+      `N_REF / n`.
+    - `drive`: Extra constant current [pA] per type, e.g. `{"VIP": 10.0}`.
+    - `background`: Mean background current [pA] per type (default `BACKGROUND`).
+    - `noise`: Standard deviation of the background current [pA] per type (default
+      `NOISE`), correlation time 5 ms.
+    """
+    if not isinstance(n, int) or n < 100:
+        raise ValueError(f"v1_campagnola n [neurons] must be an integer in [100, inf), got {n!r}.")
+    extra = {t: 0.0 for t in TYPES}
+    for name, values in (("drive", drive), ("background", background), ("noise", noise)):
+        unknown = sorted(set(values or {}) - set(TYPES))
+        if unknown:
+            raise ValueError(f"v1_campagnola {name} has unknown cell types {unknown}; "
+                             f"the types are {list(TYPES)}.")
+    extra.update(drive or {})
+    mean = {**BACKGROUND, **(background or {})}
+    sd = {**NOISE, **(noise or {})}
+    sizes = {t: max(1, round(FRACTIONS[t] * n)) for t in TYPES}
+    table = v1_campagnola_table()
+    pops = [Population(t, sizes[t], _lif(t), initial={"v": Uniform(-70.0, -50.0)}) for t in TYPES]
+    kinetics = {t: synapses.Exponential(tau=TAU_SYN[t]) for t in TYPES}
+    scale = N_REF / n
+
+    def weight(post: str, pre: str, psp: float) -> float:
+        return scale * psp / float(kinetics[pre].psp_peak(_lif(post)))  # [pA] = [mV] / [mV/pA]
+
+    projections = table.projections(pops, synapse=kinetics, weight_fn=weight)
+    background_inputs = [
+        inputs.OrnsteinUhlenbeck(t, mean=float(mean[t] + extra[t]), sigma=float(sd[t]), tau=5.0)
+        for t in TYPES
+    ]
+    return Network(pops, projections, inputs=background_inputs)

@@ -105,10 +105,12 @@ def _v1_expected(arguments: dict) -> str:
 
 
 _CAMPAGNOLA_ROWS = (
-    ("no drive, n=2000", "baseline near E/PV/SST/VIP "
+    (f"no drive, n={_campagnola.N_REF}", "baseline near E/PV/SST/VIP "
      + "/".join(f"{_campagnola.BASELINE_RATES[t]:g}" for t in _campagnola.TYPES) + " Hz"),
-    ("drive={'VIP': 10.0}", "SST falls, E rises (VIP disinhibits E through SST)"),
-    ("drive={'PV': 10.0}", "PV falls (paradoxical response: inhibition-stabilised)"),
+    ("drive={'VIP': 10.0}", "§17: SST falls, E rises (VIP disinhibits E through SST); "
+     "here SST -4 Hz, E +0.005 +- 0.004 Hz (the rise is not resolved)"),
+    ("drive={'PV': 10.0}", "PV falls (paradoxical response: inhibition-stabilised), "
+     "here -0.14 +- 0.03 Hz"),
 )
 
 

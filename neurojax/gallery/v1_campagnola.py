@@ -32,18 +32,32 @@ deviation `noise`, 5 ms correlation time) standing for inputs from outside the
 network, plus the constant `drive` of the experiment (e.g. `{"VIP": 10.0}` pA).
 
 **Size and scaling.** With `n` neurons the in-degrees are $K_{ab} = p_{ab} N_b$. The
-PSPs are the measured ones at `n = N_REF` (2000 neurons: $K_{E\leftarrow E}$ = 216,
-$K_{PV\leftarrow E}$ = 1458); at other sizes they are multiplied by `N_REF / n`, so
-the mean recurrent input $K_{ab} A_{ab} r_b$ and hence the mean-field fixed point stay
-those of the reference size (fluctuations shrink as $1/\sqrt{n}$). The backgrounds
-were tuned at `n = N_REF` so the baseline rates are about `BASELINE_RATES`.
+PSPs are the measured ones at `n = N_REF` (3000 neurons: 2700 E, 90 PV, 63 SST, 147
+VIP; $K_{E\leftarrow E}$ = 324, $K_{PV\leftarrow E}$ = 2187); at other sizes they are
+multiplied by `N_REF / n`, so the mean recurrent input $K_{ab} A_{ab} r_b$ stays that of
+the reference size (a 1/K scaling: fluctuations shrink as $1/\sqrt{n}$, which changes
+the neurons' gains, so the responses below are only claimed at `n = N_REF`). The
+backgrounds were tuned at `n = N_REF` (a mean-field estimate, then a few simulated
+corrections) so the baseline rates are about `BASELINE_RATES` (E/PV/SST/VIP ≈
+1/8/4.5/4 Hz). VIP's mean background is negative: with these data VIP cells receive so
+much excitation from E (p 0.51, 0.56 mV) that a positive background would drive them far
+above the other classes.
 
-**Expected** (REFERENCES.md §17, qualitative results 1, 2 and 4): driving VIP lowers
-SST and raises E (disinhibition); driving PV lowers PV's own rate (the paradoxical
-effect of an inhibition-stabilised network). `MOTIFS` lists the signs, `DRIVES` the
-drives the tests and the tutorial use. Time constants and delays do not enter the
-signs of steady-state responses; the drive amplitudes are small enough to stay
-in the linear-response range (see tests/gallery/test_v1_campagnola.py).
+**Expected** (REFERENCES.md §17, qualitative results 2 and 4) and what the model does,
+over 6 network realisations of 1 s (tests/gallery/test_v1_campagnola.py and
+tutorials/v1_campagnola.py; changes with common random numbers, mean ± s.e.):
+
+- +10 pA to VIP (`drive={"VIP": 10.0}`): SST falls (≈ −4 Hz) while VIP rises (≈ +8 Hz);
+  E's rise is tiny (≈ +0.005 ± 0.004 Hz on 1 Hz) and not resolved: with E and PV in
+  balance, the SST that VIP silences inhibits E and PV alike, and VIP's own synapses
+  onto E nearly cancel the rest.
+- +10 pA to PV (`drive={"PV": 10.0}`): PV falls (≈ −0.14 ± 0.03 Hz, every realisation),
+  and E with it: the paradoxical response of an inhibition-stabilised network. Here it
+  is E, SST and VIP together, not E alone, that PV stabilises (E→VIP→SST→E is a
+  disinhibitory, positive loop). It is a small-drive effect: at +20 pA PV no longer
+  falls (SST and VIP switch).
+
+`MOTIFS` lists the §17 signs, `DRIVES` the drives.
 """
 
 from __future__ import annotations
@@ -61,11 +75,11 @@ FRACTIONS = {"E": 0.90, "PV": 0.030, "SST": 0.021, "VIP": 0.049}
 TAU_M = {"E": 28.8, "PV": 8.0, "SST": 16.0, "VIP": 16.0}  # [ms], Set A
 G_L = {"E": 6.25, "PV": 10.0, "SST": 5.0, "VIP": 5.0}  # [nS], Set A
 TAU_SYN = {"E": 5.0, "PV": 10.0, "SST": 10.0, "VIP": 10.0}  # [ms], by presynaptic type
-N_REF = 2000
+N_REF = 3000
 # Background currents [pA] (OU means and standard deviations) tuned at n = N_REF.
-BACKGROUND = {"E": 141.7, "PV": 67.1, "SST": 57.4, "VIP": -69.0}
+BACKGROUND = {"E": 148.4, "PV": 107.4, "SST": 64.4, "VIP": -37.5}
 NOISE = {"E": 48.8, "PV": 48.4, "SST": 30.7, "VIP": 30.7}
-BASELINE_RATES = {"E": 2.0, "PV": 10.0, "SST": 5.0, "VIP": 5.0}  # [Hz], approximate
+BASELINE_RATES = {"E": 1.0, "PV": 8.0, "SST": 4.5, "VIP": 4.0}  # [Hz], approximate
 # The experiments of §17 and the signs of the rate changes they should produce.
 DRIVES = {"VIP": 10.0, "PV": 10.0}  # [pA] extra current to the driven type
 MOTIFS = {

@@ -47,12 +47,13 @@ above the other classes.
 over 6 network realisations of 1 s (tests/gallery/test_v1_campagnola.py and
 tutorials/v1_campagnola.py; changes with common random numbers, mean ± s.e.):
 
-- +10 pA to VIP (`drive={"VIP": 10.0}`): SST falls (≈ −4 Hz) while VIP rises (≈ +8 Hz);
-  E's rise is tiny (≈ +0.005 ± 0.004 Hz on 1 Hz) and not resolved: with E and PV in
+- +10 pA to VIP (`drive={"VIP": 10.0}`): SST falls (−3.6 ± 0.3 Hz) while VIP rises
+  (+7.7 ± 0.2 Hz); E's rise is tiny (+0.011 ± 0.004 Hz on 1.07 Hz, 2.6 s.e.; the same
+  runs in float32 give +0.005 ± 0.004) and not resolved at 3 s.e.: with E and PV in
   balance, the SST that VIP silences inhibits E and PV alike, and VIP's own synapses
   onto E nearly cancel the rest.
-- +10 pA to PV (`drive={"PV": 10.0}`): PV falls (≈ −0.14 ± 0.03 Hz, every realisation),
-  and E with it: the paradoxical response of an inhibition-stabilised network. Here it
+- +10 pA to PV (`drive={"PV": 10.0}`): PV falls (−0.12 ± 0.03 Hz) and E with it
+  (−0.095 ± 0.006 Hz): the paradoxical response of an inhibition-stabilised network. Here it
   is E, SST and VIP together, not E alone, that PV stabilises (E→VIP→SST→E is a
   disinhibitory, positive loop). It is a small-drive effect: at +20 pA PV no longer
   falls (SST and VIP switch).

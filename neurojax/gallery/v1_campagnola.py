@@ -108,8 +108,9 @@ def v1_campagnola(
     background: Mapping[str, float] | None = None,
     noise: Mapping[str, float] | None = None,
 ) -> Network:
-    """The Campagnola et al. (2022) mouse V1 L2/3 E/PV/SST/VIP spiking network (module
-    docstring).
+    """The Campagnola et al. (2022) mouse V1 L2/3 E/PV/SST/VIP spiking network.
+
+    Data, model, scaling and the expected responses are in the module docstring.
 
     **Arguments:**
 

@@ -189,8 +189,8 @@ class CellTypeTable:
     @classmethod
     def from_csv(cls, path: str | os.PathLike, *,
                  inhibitory: Iterable[str] | None = None) -> CellTypeTable:
-        """Read a table written by `to_csv` (or by hand): optional `#` comment lines (the
-        `source`), the header `post,pre,p,strength [<unit>]`, then one row per (post,
+        """Read a table written by `to_csv` (or by hand): optional `#` comment lines (those
+        before the header are the `source`; later ones are skipped), the header `post,pre,p,strength [<unit>]`, then one row per (post,
         pre) pair of types. Errors name the file and line: a wrong header or number of
         fields, a non-numeric, NaN or infinite value, `p` outside [0, 1], a repeated or
         missing pair, a strength of the wrong sign."""
@@ -202,8 +202,9 @@ class CellTypeTable:
         with open(path, newline="", encoding="utf-8") as f:
             for lineno, line in enumerate(f, start=1):
                 text = line.rstrip("\r\n")
-                if header is None and text.startswith("#"):
-                    comments.append(text[1:].removeprefix(" "))
+                if text.startswith("#"):
+                    if header is None:  # leading comments are the source; later ones notes
+                        comments.append(text[1:].removeprefix(" "))
                     continue
                 if not text.strip():
                     continue

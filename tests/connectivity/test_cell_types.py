@@ -60,6 +60,9 @@ def test_from_dict_equals_arrays_and_any_row_order(tmp_path):
     path = _write(tmp_path, "\n".join([lines[0], lines[4], lines[2], lines[3], lines[1]]) + "\n")
     t = CellTypeTable.from_csv(path)
     assert t.types == ("I", "E")
+    # A comment after the header is skipped (not part of the source).
+    path.write_text("# src\n" + "\n".join([lines[0], "# note", *lines[1:]]) + "\n")
+    assert CellTypeTable.from_csv(path).source == "src"
     assert t.p[t.index("E"), t.index("I")] == 0.4 and t.strength[t.index("I"), t.index("E")] == 5.0
 
 

@@ -305,6 +305,9 @@ class CellTypeTable:
           `Current()`).
         - `weight_fn`: `(post, pre, strength) -> weight` in the receptor's units (e.g. a
           PSP amplitude [mV] to a current [pA]); by default the strength is the weight.
+          With `Conductance` receptors return magnitudes (e.g. `abs`): inhibition is
+          the receptor's negative reversal potential, and a negative conductance is
+          rejected when the network is built.
         - `delay`, `layout`: As in `Projection`.
         - `allow_autapses`: Keep self-connections within a type.
         """

@@ -171,3 +171,19 @@ def test_from_csv_checks_declared_inhibitory_types_with_line(tmp_path):
     path = _write(tmp_path, GOOD.replace("I,I,0.4,-6.0", "I,I,0.4,6.0"))
     with pytest.raises(ValueError, match=r"t.csv:5: strength \[pA\] of inhibitory presynaptic type 'I'"):
         CellTypeTable.from_csv(path, inhibitory=["I"])
+
+
+def test_conductance_receptors_take_magnitudes(tmp_path):
+    # Signed strengths [nS] meet Conductance receptors through weight_fn=abs: inhibition
+    # is the receptor's reversal potential. Without it the negative conductance is
+    # rejected at build time, naming the projection.
+    table = CellTypeTable.from_csv(_write(tmp_path, GOOD.replace("[pA]", "[nS]")), inhibitory=["I"])
+    pops = [nj.Population(t, 20, nj.neurons.LIF()) for t in ("E", "I")]
+    receptor = {"E": nj.synapses.Conductance(e_rev=0.0), "I": nj.synapses.Conductance(e_rev=-80.0)}
+    ok = table.projections(pops, synapse=nj.synapses.Exponential(), receptor=receptor,
+                           weight_fn=lambda post, pre, s: abs(s))
+    model = nj.Network(pops, ok).build(jax.random.key(0))
+    assert float(model.projection("I->E").weights.weights) == 8.0
+    bad = table.projections(pops, synapse=nj.synapses.Exponential(), receptor=receptor)
+    with pytest.raises(ValueError, match=r"I->E weight .* must lie in \[0"):
+        nj.Network(pops, bad).build(jax.random.key(0))

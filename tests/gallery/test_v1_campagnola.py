@@ -1,6 +1,7 @@
 """The Campagnola et al. (2022) V1 L2/3 spiking network (REFERENCES.md §17 Set B): the PSP
 to weight conversion, the wiring from the shipped table, and the §17 motifs in simulation."""
 
+import importlib
 import math
 
 import jax
@@ -8,10 +9,9 @@ import numpy as np
 import pytest
 
 import neurojax as nj
-import importlib
-v1 = importlib.import_module("neurojax.gallery.v1_campagnola")  # the module (the package attribute is the factory)
 
-
+# The module (the package attribute nj.gallery.v1_campagnola is its factory function).
+v1 = importlib.import_module("neurojax.gallery.v1_campagnola")
 
 def _single_psp_peak(lif, syn, dt, duration=150.0):
     """Peak depolarisation [mV] of `lif` after one spike through `syn` (weight 1 pA)."""

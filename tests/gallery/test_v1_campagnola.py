@@ -13,6 +13,7 @@ import neurojax as nj
 # The module (the package attribute nj.gallery.v1_campagnola is its factory function).
 v1 = importlib.import_module("neurojax.gallery.v1_campagnola")
 
+
 def _single_psp_peak(lif, syn, dt, duration=150.0):
     """Peak depolarisation [mV] of `lif` after one spike through `syn` (weight 1 pA)."""
     steps = int(round(duration / dt))

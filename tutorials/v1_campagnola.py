@@ -58,7 +58,8 @@ from _compare import Comparison
 v1 = importlib.import_module("neurojax.gallery.v1_campagnola")
 
 parser = argparse.ArgumentParser(description="Campagnola et al. 2022 V1 L2/3 network")
-parser.add_argument("--quick", action="store_true", help="6 network realisations, 1 s runs")
+parser.add_argument("--quick", action="store_true",
+                    help="6 network realisations of 1 s (default: 12 of 2 s, ~15 min on 2 busy cores)")
 parser.add_argument("--out", type=Path, default=None, help="folder for the figure")
 args, _ = parser.parse_known_args()  # known args only: also runs inside a notebook
 here = Path(globals().get("__file__", "v1_campagnola.py")).resolve().parent
@@ -196,14 +197,14 @@ print(f"wrote {path}")
 # of the per-realisation changes over sqrt(realisations)); with 6 realisations a wrong
 # sign passes with probability below 1.5 % (t distribution, 5 degrees of freedom).
 #
-# E's rise under VIP drive is the one §17 sign this network does not resolve: it is
-# tiny. With E and PV balanced, the SST that VIP silences inhibits E and PV alike, and
+# E's rise under VIP drive is the §17 sign that needs the most data: it is tiny. With E and PV balanced, the SST that VIP silences inhibits E and PV alike, and
 # what is left of the disinhibition is nearly cancelled by VIP's own synapses onto E
 # (p 0.13, -0.06 mV). In the balanced limit of the E-PV pair (PSPs times in-degrees,
 # REFERENCES.md §17 Set B) the E change is about 0.0034 Hz per Hz of SST decrease minus
 # 0.0012 Hz per Hz of VIP increase: ~0.004 Hz for the -4 / +8 Hz here, next to a
-# realisation-to-realisation scatter of ~0.01 Hz. The table prints the measured change
-# and checks only that E does not fall.
+# realisation-to-realisation scatter of ~0.01 Hz. The full run (12 realisations of 2 s)
+# resolves it (+0.009 +- 0.002 Hz, 4.9 s.e.) and checks that E rises; the quick run
+# (6 of 1 s: 2.6 s.e.) checks only that E does not fall and prints the rest.
 
 # %%
 Z = 3.0
@@ -233,9 +234,13 @@ for c, t, sign, why in (("+VIP", "SST", -1, "result 2"), ("+VIP", "VIP", +1, "re
                  "falls" if sign < 0 else "rises", sign * m > Z * s,
                  source=f"{S17} {why}; mean {'>' if sign > 0 else '<'} 0 by {Z:g} s.e.")
 m, s = change("+VIP", "E")
-report.holds("+VIP: E does not fall", f"{m:+.3f} +- {s:.3f}", "rises", m > -Z * s,
-             source=f"{S17} result 2; mean > -{Z:g} s.e.")
-report.shown("+VIP: E rises", f"{m / s:+.1f} s.e.", f"> +{Z:g} s.e.",
-             "not resolved: a rise of ~0.01 Hz on 1 Hz (see the text above)")
+if args.quick:
+    report.holds("+VIP: E does not fall", f"{m:+.3f} +- {s:.3f}", "rises", m > -Z * s,
+                 source=f"{S17} result 2; mean > -{Z:g} s.e.")
+    report.shown("+VIP: E rises", f"{m / s:+.1f} s.e.", f"> +{Z:g} s.e.",
+                 "a rise of ~0.01 Hz on 1 Hz: resolved by the full run (12 x 2 s: +0.009 +- 0.002 Hz)")
+else:
+    report.holds("+VIP: E rate change [Hz]", f"{m:+.3f} +- {s:.3f}", "rises", m > Z * s,
+                 source=f"{S17} result 2; mean > 0 by {Z:g} s.e.")
 print(f"wall time {time.perf_counter() - t_wall:.1f} s")
 report.finish()

@@ -108,9 +108,9 @@ _CAMPAGNOLA_ROWS = (
     (f"no drive, n={_campagnola.N_REF}", "baseline near E/PV/SST/VIP "
      + "/".join(f"{_campagnola.BASELINE_RATES[t]:g}" for t in _campagnola.TYPES) + " Hz"),
     ("drive={'VIP': 10.0}", "§17: SST falls, E rises (VIP disinhibits E through SST); "
-     "here SST -3.6 Hz, E +0.011 +- 0.004 Hz (the rise is not resolved at 3 s.e.)"),
+     "here SST -3.8 Hz, E +0.009 +- 0.002 Hz (12 realisations x 2 s)"),
     ("drive={'PV': 10.0}", "PV falls (paradoxical response: inhibition-stabilised), "
-     "here -0.12 +- 0.03 Hz"),
+     "here -0.08 +- 0.02 Hz"),
 )
 
 

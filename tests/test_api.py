@@ -33,7 +33,7 @@ def test_subpackage_names():
         "FixedProbability", "FromMatrix", "Sparse", "SparseWeights", "Synapses", "Events",
         "compact_events", "native_kernel_available", "native_kernel_status", "Procedural",
         "ProceduralWeights", "AbstractSpace", "DistanceDependent", "FeatureDependent", "Line",
-        "LowRank", "Positions", "Ring", "Sheet", "FromEdges", "DistanceDelay", "ConstrainedWeights",
+        "LowRank", "Positions", "Ring", "Sheet", "FromEdges", "DistanceDelay", "ConstrainedWeights", "CellTypeTable",
     }
     assert _public(nj.plasticity) == {
         "AbstractPlasticity", "PairSTDP", "PairSTDPState", "TsodyksMarkram", "TsodyksMarkramState",

@@ -2,7 +2,8 @@
 `FromEdges` (connectome edge lists read from and written to CSV / TSV / NPZ),
 `LowRank`, `DistanceDependent` and `FeatureDependent` in the populations' spaces (`Ring`, `Line`,
 `Sheet`, `Positions`; `DistanceDelay` for delays from distance), and `Procedural`, regenerated from a seed instead of stored), layouts (`Dense`,
-`Sparse`) and the weight containers with event-driven propagation."""
+`Sparse`), the weight containers with event-driven propagation, and `CellTypeTable`
+(probabilities and strengths between cell types, read from CSV, wired into projections)."""
 
 from .builders import (
     AbstractConnectivity as AbstractConnectivity,
@@ -13,6 +14,7 @@ from .builders import (
     LowRank as LowRank,
     Synapses as Synapses,
 )
+from .cell_types import CellTypeTable as CellTypeTable
 from .spatial import (
     AbstractSpace as AbstractSpace,
     DistanceDelay as DistanceDelay,

@@ -1,7 +1,7 @@
 """Named ready-made models used by the CLI, tutorials and benchmarks.
 
 ```python
-nj.gallery.names()                       # ['brunel', 'coba', 'cobahh', 'cuba', 'v1_rate', 'wang2002']
+nj.gallery.names()   # ['brunel', 'coba', 'cobahh', 'cuba', 'v1_campagnola', 'v1_rate', 'wang2002']
 net = nj.gallery.get("coba", n=1000)     # an unbuilt Network
 nj.gallery.info("coba").duration         # suggested run length [ms]
 ```
@@ -14,8 +14,9 @@ import inspect
 from collections.abc import Callable
 
 from ..network import Network
-from . import brunel as _brunel, vogels_abbott as _va_mod, wang2002 as _wang_mod
+from . import brunel as _brunel, v1_campagnola as _campagnola, vogels_abbott as _va_mod, wang2002 as _wang_mod
 from .brunel import brunel
+from .v1_campagnola import v1_campagnola, v1_campagnola_table
 from .v1_rate import v1_rate
 from .vogels_abbott import coba, cobahh, cuba
 from .wang2002 import wang2002
@@ -104,6 +105,31 @@ def _v1_expected(arguments: dict) -> str:
     return row
 
 
+_CAMPAGNOLA_ROWS = (
+    (f"no drive, n={_campagnola.N_REF}", "baseline near E/PV/SST/VIP "
+     + "/".join(f"{_campagnola.BASELINE_RATES[t]:g}" for t in _campagnola.TYPES) + " Hz"),
+    ("drive={'VIP': 10.0}", "§17: SST falls, E rises (VIP disinhibits E through SST); "
+     "here SST -3.8 Hz, E +0.009 +- 0.002 Hz (12 realisations x 2 s)"),
+    ("drive={'PV': 10.0}", "PV falls (paradoxical response: inhibition-stabilised), "
+     "here -0.08 +- 0.02 Hz"),
+)
+
+
+def _campagnola_expected(arguments: dict) -> str:
+    drive = {k: v for k, v in (arguments["drive"] or {}).items() if v}
+    changed = [k for k in ("background", "noise") if arguments[k]]
+    if changed or arguments["n"] != _campagnola.N_REF:
+        return (f"this run has n={arguments['n']}" + "".join(f", {k} changed" for k in changed)
+                + f": the expected signs were checked at n={_campagnola.N_REF} with the "
+                  "default background and noise")
+    if not drive:
+        return _CAMPAGNOLA_ROWS[0][1]
+    rows = dict(_CAMPAGNOLA_ROWS)
+    key = f"drive={drive!r}"
+    return rows.get(key, f"drive={drive!r}: the §17 signs are stated for "
+                         f"{[r[0] for r in _CAMPAGNOLA_ROWS[1:]]}")
+
+
 _ENTRIES = {
     "brunel": GalleryEntry(
         "brunel", brunel, 1000.0, 0.1,
@@ -124,6 +150,14 @@ _ENTRIES = {
     "cuba": GalleryEntry(
         "cuba", cuba, 1000.0, 0.1,
         source="Vogels & Abbott 2005 / Brette et al. 2007 benchmark 2", **_va("cuba"),
+    ),
+    "v1_campagnola": GalleryEntry(
+        "v1_campagnola", v1_campagnola, 1000.0, 0.1,
+        source="Campagnola et al. 2022, Science (Allen synaptic physiology, mouse V1 L2/3; "
+               "REFERENCES.md §17 Set B)",
+        statistics=_CAMPAGNOLA_ROWS,
+        small={}, full={},
+        expected_fn=_campagnola_expected,
     ),
     "v1_rate": GalleryEntry(
         "v1_rate", v1_rate, 200.0, 0.1,

@@ -192,9 +192,11 @@ def sweep(
     # than a constant baked into the program.
     point = _trace_point(fn, {k: v[0] for k, v in padded.items()})
     out = _run(point, padded, mesh, chunks)
-    if not all(y.is_fully_addressable for y in jax.tree.leaves(out)):
+    leaves = jax.tree.leaves(out)
+    if jax.process_count() > 1 and not any(isinstance(y, jax.core.Tracer) for y in leaves):
         # Across processes (jax.distributed) each holds its devices' share of the grid:
         # gather the whole grid on every process, so all of them return the same result.
+        # (Under an outer jax.jit the caller receives the global array; gather it there.)
         out = jax.tree.map(jnp.asarray, multihost_utils.process_allgather(out, tiled=True))
 
     def unpad(y):

@@ -82,7 +82,7 @@ def balloon_windkessel(
     alpha: float | Array = HAEMODYNAMICS["alpha"],
     e0: float | Array = HAEMODYNAMICS["e0"],
     v0: float | Array = HAEMODYNAMICS["v0"],
-    initial: Float[ArrayLike, "4 n"] | None = None,
+    initial: Float[ArrayLike, "4 n"] | str | None = None,
     return_state: bool = False,
 ):
     r"""The BOLD signal of the Balloon–Windkessel model driven by `signal` (see the
@@ -102,7 +102,9 @@ def balloon_windkessel(
     - `e0`: Resting oxygen extraction fraction $E_0$ [dimensionless], in (0, 1).
     - `v0`: Resting venous blood volume fraction $V_0$ [dimensionless], positive.
     - `initial`: Initial `(s, ln f, ln v, ln q)`, shape `(4, n)`; default the resting
-      state (zeros).
+      state (zeros); `"steady"`: the steady state of the first sample's input, which
+      removes the slow (tens of seconds) transient that a signal with a non-zero mean
+      otherwise starts with and that correlates every region alike.
     - `return_state`: Also return the final `(4, n)` state (to continue a run).
 
     **Returns:** the BOLD signal $y$ at the end of every sample, shape of `signal`
@@ -124,7 +126,13 @@ def balloon_windkessel(
         raise ValueError(f"balloon_windkessel signal must have shape (steps, n) or (steps,), "
                          f"got {z.shape}.")
     h = dt * 1e-3  # [s]
-    x0 = jnp.zeros((4, z.shape[1])) if initial is None else jnp.asarray(initial, float)
+    if isinstance(initial, str):
+        if initial != "steady":
+            raise ValueError(f"balloon_windkessel initial must be None, 'steady' or a (4, n) "
+                             f"array, got {initial!r}.")
+        x0 = _steady_state(z[0], gamma, alpha, e0)
+    else:
+        x0 = jnp.zeros((4, z.shape[1])) if initial is None else jnp.asarray(initial, float)
     if x0.shape != (4, z.shape[1]):
         raise ValueError(f"balloon_windkessel initial must have shape (4, {z.shape[1]}), "
                          f"got {x0.shape}.")
@@ -144,16 +152,20 @@ def balloon_windkessel(
     return (y, x) if return_state else y
 
 
+def _steady_state(z, gamma, alpha, e0):
+    """(s, ln f, ln v, ln q) at rest under a constant input z > -gamma."""
+    f = 1.0 + z / gamma
+    v = f**alpha
+    q = v * (1.0 - (1.0 - e0) ** (1.0 / f)) / e0
+    return jnp.stack([jnp.zeros_like(f), jnp.log(f), jnp.log(v), jnp.log(q)])
+
+
 def bold_steady_state(z: Float[ArrayLike, "*shape"], *, gamma=HAEMODYNAMICS["gamma"],
                       alpha=HAEMODYNAMICS["alpha"], e0=HAEMODYNAMICS["e0"],
                       v0=HAEMODYNAMICS["v0"]) -> Float[Array, "*shape"]:
     r"""The BOLD signal that a constant input `z` [1/s] settles to (closed form:
     $f = 1 + z/\gamma$, $v = f^\alpha$, $q = v\,E(f)/E_0$); needs $z > -\gamma$."""
-    z = jnp.asarray(z, float)
-    f = 1.0 + z / gamma
-    v = f**alpha
-    q = v * (1.0 - (1.0 - e0) ** (1.0 / f)) / e0
-    return _signal((None, None, jnp.log(v), jnp.log(q)), e0, v0)
+    return _signal(_steady_state(jnp.asarray(z, float), gamma, alpha, e0), e0, v0)
 
 
 def functional_connectivity(x: Float[ArrayLike, "..."]) -> Float[Array, "n n"]:

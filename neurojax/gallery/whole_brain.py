@@ -1,6 +1,6 @@
 r"""Whole-brain model: one Wilson–Cowan E/I node per brain region, coupled through a
 structural connectome with conduction delays from tract lengths, driven by
-Ornstein–Uhlenbeck noise (the model of neurolib's `WCModel`, Cakan et al. 2023,
+Ornstein–Uhlenbeck noise (after neurolib's `WCModel`, Cakan et al. 2023,
 Cogn Comput 15:1132; nodes of Wilson & Cowan 1972).
 
 $$\tau_E \dot E_k = -E_k + (1 - E_k)\,S_E\Big(c_{EE} E_k - c_{IE} I_k + E_{ext}
@@ -25,9 +25,13 @@ noisy state near the nodes' oscillatory regime (`e_ext = 0.8`, `sigma = 0.05`).
 neurolib's `sigma_ou` is the OU diffusion coefficient [1/sqrt(ms)]; ours is the
 stationary standard deviation, $\sigma = \sigma_{ou}\sqrt{\tau_{ou}/2}$.
 
-Differences from neurolib: nodes are integrated with exponential Euler (neurolib:
-forward Euler at dt = 0.1 ms), and local coupling acts after one step (dt) instead of
-within the step; delays are rounded to whole steps as in neurolib.
+Differences from neurolib: (1) the noise enters the sigmoid's input (as every other
+input does here), while neurolib adds it to the right-hand side outside the sigmoid,
+$\tau_E \dot E = -E + (1 - E) S_E(\dots) + x^E$, which can drive the activity
+negative (its own runs of this configuration reach E = -0.19, where the BOLD input
+$50 E$ makes the balloon's flow collapse); (2) nodes are integrated with exponential
+Euler (neurolib: forward Euler at dt = 0.1 ms); (3) local coupling acts after one step
+(dt) instead of within the step. Delays are rounded to whole steps as in neurolib.
 
 Observed through `nj.analysis.balloon_windkessel` (neurolib feeds it 50 x the E
 activity; `BOLD_GAIN`) and `nj.analysis.functional_connectivity`; the tutorial

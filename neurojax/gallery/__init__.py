@@ -134,9 +134,9 @@ _ENTRIES = {
     ),
     "whole_brain": GalleryEntry(
         "whole_brain", whole_brain, 2000.0, 0.5,
-        source="neurolib WCModel (Cakan et al. 2023, Cogn Comput 15:1132); Wilson & Cowan 1972",
+        source="after neurolib's WCModel (Cakan et al. 2023, Cogn Comput 15:1132); Wilson & Cowan 1972",
         statistics=(("neurolib:gw connectome, K and sigma fitted to its empirical FC",
-                     "BOLD FC correlates with the empirical FC at least as well as neurolib's "
+                     "fitted (node=\"rate\") BOLD FC correlates with the empirical FC better than neurolib's "
                      "default WC parameters (tutorials/whole_brain_fc.py)"),),
         small={}, full={},
         expected_fn=lambda arguments: (

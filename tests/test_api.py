@@ -34,6 +34,7 @@ def test_subpackage_names():
         "compact_events", "native_kernel_available", "native_kernel_status", "Procedural",
         "ProceduralWeights", "AbstractSpace", "DistanceDependent", "FeatureDependent", "Line",
         "LowRank", "Positions", "Ring", "Sheet", "FromEdges", "DistanceDelay", "ConstrainedWeights", "CellTypeTable",
+        "RegionConnectome", "read_region_connectome",
     }
     assert _public(nj.plasticity) == {
         "AbstractPlasticity", "PairSTDP", "PairSTDPState", "TsodyksMarkram", "TsodyksMarkramState",
@@ -46,7 +47,9 @@ def test_subpackage_names():
     }
     assert {"LIF", "EIF", "AdEx", "Rate", "FiringRate", "WilsonCowan", "Binary",
             "Izhikevich", "FitzHughNagumo"} <= _public(nj.neurons)
-    assert _public(nj.gallery) >= {"names", "get", "info"}
+    assert _public(nj.gallery) >= {"names", "get", "info", "whole_brain"}
+    assert {"balloon_windkessel", "bold_steady_state", "functional_connectivity",
+            "fc_similarity"} <= _public(nj.analysis)
     assert _public(nj.train) == {
         "check_grad", "GradCheck", "GradCheckRow", "AbstractConstraint", "Bounded", "DANN", "Dale",
         "Frozen", "Mask", "LowRankFactors", "constrain", "constrain_weights", "resolve", "trainable", "FitResult", "fit",

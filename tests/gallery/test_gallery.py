@@ -16,7 +16,7 @@ def _run(name, duration, seed=0, **overrides):
 
 def test_names_and_unknown_model():
     assert nj.gallery.names() == ["brunel", "coba", "cobahh", "cuba", "v1_campagnola", "v1_rate",
-                                  "wang2002"]
+                                  "wang2002", "whole_brain"]
     with pytest.raises(ValueError, match="unknown gallery model 'nope'"):
         nj.gallery.get("nope")
     with pytest.raises(ValueError, match="bad override"):

@@ -279,6 +279,20 @@ class FromMatrix(AbstractConnectivity):
         )
 
 
+def low_rank_factors(m, n, owner: str) -> tuple[np.ndarray, np.ndarray]:
+    """`m`, `n` as float64 `(n_post, rank)` and `(n_pre, rank)` arrays (a vector is rank
+    one); a `ValueError` naming `owner` if the ranks differ."""
+    m, n = np.asarray(m, np.float64), np.asarray(n, np.float64)
+    m = m[:, None] if m.ndim == 1 else m
+    n = n[:, None] if n.ndim == 1 else n
+    if m.ndim != 2 or n.ndim != 2 or m.shape[1] != n.shape[1]:
+        raise ValueError(
+            f"{owner} m and n must be (n_post, rank) and (n_pre, rank) with one rank, "
+            f"got shapes {m.shape} and {n.shape}."
+        )
+    return m, n
+
+
 class LowRank(AbstractConnectivity):
     r"""All-to-all connectivity with a low-rank structured part plus a random part
     (Mastrogiuseppe & Ostojic 2018):
@@ -306,14 +320,7 @@ class LowRank(AbstractConnectivity):
     allow_autapses: bool = eqx.field(static=True, default=True)
 
     def __init__(self, m, n, g=0.0, allow_autapses=True):
-        m, n = np.asarray(m, float), np.asarray(n, float)
-        m = m[:, None] if m.ndim == 1 else m
-        n = n[:, None] if n.ndim == 1 else n
-        if m.ndim != 2 or n.ndim != 2 or m.shape[1] != n.shape[1]:
-            raise ValueError(
-                f"LowRank m and n must be (n_post, rank) and (n_pre, rank) with one rank, "
-                f"got shapes {m.shape} and {n.shape}."
-            )
+        m, n = low_rank_factors(m, n, "LowRank")
         check_range(m, "LowRank m", "")
         check_range(n, "LowRank n", "")
         check_range(g, "LowRank g", "", low=0.0)

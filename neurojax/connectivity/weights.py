@@ -482,16 +482,21 @@ def transposed_index(targets: np.ndarray, n_post: int) -> np.ndarray:
     the flat positions of the synapses onto `p`, padded with `targets.size`."""
     flat = np.asarray(targets).ravel()
     ids = np.nonzero(flat < n_post)[0]
-    posts = flat[ids]
-    order = np.argsort(posts, kind="stable")
-    ids, posts = ids[order], posts[order]
-    counts = np.bincount(posts, minlength=n_post)
+    order, posts, col, width = _padded_rows(flat[ids], n_post)
+    index = np.full((n_post, width), flat.size, dtype=np.int32)
+    index[posts, col] = ids[order]
+    return index
+
+
+def _padded_rows(rows: np.ndarray, n_rows: int):
+    """Stable order of entries grouped by `rows`, their sorted rows, their column in a
+    padded `(n_rows, width)` layout, and `width` (the longest row, at least 1)."""
+    order = np.argsort(rows, kind="stable")
+    rows = rows[order]
+    counts = np.bincount(rows, minlength=n_rows)
     width = max(1, int(counts.max()) if counts.size else 1)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    col = np.arange(ids.size) - np.repeat(starts, counts)
-    index = np.full((n_post, width), flat.size, dtype=np.int32)
-    index[posts, col] = ids
-    return index
+    return order, rows, np.arange(rows.size) - np.repeat(starts, counts), width
 
 
 def to_ell(
@@ -505,12 +510,8 @@ def to_ell(
 
     Returns `targets` of shape `(n_pre, max_out)` (padding `n_post`) and each array of
     `per_synapse` laid out the same way (padding 0)."""
-    order = np.argsort(pre, kind="stable")
-    pre, post = pre[order], post[order]
-    counts = np.bincount(pre, minlength=n_pre)
-    width = max(1, int(counts.max()) if counts.size else 1)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    col = np.arange(pre.size) - np.repeat(starts, counts)
+    order, pre, col, width = _padded_rows(pre, n_pre)
+    post = post[order]
     targets = np.full((n_pre, width), n_post, dtype=np.int32)
     targets[pre, col] = post
     packed = {}

@@ -48,6 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
+from ..connectivity.builders import low_rank_factors
 from ..connectivity.procedural import ProceduralWeights
 from ..connectivity.weights import ConstrainedWeights, DenseWeights, SparseWeights
 
@@ -413,14 +414,7 @@ class LowRankFactors(AbstractConstraint):
     n_shape: tuple[int, int] = eqx.field(static=True)
 
     def __init__(self, m, n):
-        m, n = np.asarray(m, np.float64), np.asarray(n, np.float64)
-        m = m[:, None] if m.ndim == 1 else m
-        n = n[:, None] if n.ndim == 1 else n
-        if m.ndim != 2 or n.ndim != 2 or m.shape[1] != n.shape[1]:
-            raise ValueError(
-                f"LowRankFactors m and n must be (n_post, rank) and (n_pre, rank) with one "
-                f"rank, got shapes {m.shape} and {n.shape}."
-            )
+        m, n = low_rank_factors(m, n, "LowRankFactors")
         if not (np.all(np.isfinite(m)) and np.all(np.isfinite(n))):
             raise ValueError("LowRankFactors m and n must be finite.")
         self.m_bytes, self.n_bytes = m.tobytes(), n.tobytes()

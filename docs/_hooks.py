@@ -31,10 +31,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # (a new one) follow in alphabetical order.
 API_ORDER = [
     "neurons", "synapses", "connectivity", "inputs", "surrogate", "analysis", "io", "ode",
-    "sharding", "gallery", "train",
-    # Planned modules (theory, plasticity) go here once they exist, for their place in
-    # the nav; their pages appear anyway as soon as neurojax/__init__.py exports them.
-    "plasticity", "theory",
+    "sharding", "gallery", "train", "plasticity", "theory",
 ]
 API_TITLES = {
     "io": "NWB files (nj.io)",

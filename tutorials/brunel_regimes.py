@@ -42,7 +42,6 @@ from scipy.signal import welch
 
 import neurojax as nj
 # The shared reproduced-vs-published table (tutorials/_compare.py).
-from _brunel_mean_field import mean_field_rate
 from _compare import Comparison
 
 parser = argparse.ArgumentParser(description="Brunel (2000) Fig. 8 regimes")
@@ -129,11 +128,19 @@ for regime in REGIMES:
 # solves ν = φ(μ(ν), σ(ν)).
 
 # %%
-# The equations are in `_brunel_mean_field.py` (shared with parameter_sweeps.py).
-
-
-G_ETA = {"A": (3.0, 2.0), "B": (6.0, 4.0), "C": (5.0, 2.0), "D": (4.5, 0.9)}
-mf = {r: mean_field_rate(*G_ETA[r]) for r in REGIMES}
+# `nj.theory.lif_mean_field` reads μ and σ from the built model itself: the in-degrees
+# and weights of the stored synapses, the Poisson drive and the LIF parameters, so the
+# theory is that of the very network simulated above.
+G_ETA = {"A": (3.0, 2.0), "B": (6.0, 4.0), "C": (5.0, 2.0), "D": (4.5, 0.9)}  # (g, η)
+mean_field = {
+    r: nj.theory.lif_mean_field(
+        nj.gallery.get("brunel", regime=r, n_e=N_E).build(jax.random.key(0)))
+    for r in REGIMES
+}
+mf = {r: float(m.rates["E"]) for r, m in mean_field.items()}
+for r, m in mean_field.items():
+    print(f"regime {r}: mean field {mf[r]:.2f} Hz, mu = {float(m.mu['E']):.2f} mV, "
+          f"sigma = {float(m.sigma['E']):.2f} mV")
 
 # %% [markdown]
 # ## Figure: rasters and population rate

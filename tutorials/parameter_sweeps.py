@@ -46,7 +46,6 @@ jax.config.update("jax_enable_x64", True)
 
 import neurojax as nj
 # The shared reproduced-vs-published table (tutorials/_compare.py).
-from _brunel_mean_field import mean_field_rate
 from _compare import Comparison
 
 parser = argparse.ArgumentParser(description="Parameter sweeps with nj.sweep")
@@ -187,10 +186,15 @@ CHARGE, NU_THR = 0.1 * 250.0, 20.0 / (0.1 * 1000 * 20.0) * 1e3  # J C_m [pA ms];
 INH = [i for i, p in enumerate(brunel.projections) if p.name.startswith("I->")]
 
 
-def brunel_stats(g, eta):
-    m = eqx.tree_at(
+def brunel_at(g, eta):
+    """The built Brunel model with relative inhibition g and external drive eta."""
+    return eqx.tree_at(
         lambda m: [m.projections[i].weights.weights for i in INH] + [x.rate for x in m.inputs],
         brunel, [-g * CHARGE] * len(INH) + [eta * NU_THR] * len(brunel.inputs))
+
+
+def brunel_stats(g, eta):
+    m = brunel_at(g, eta)
     res = nj.simulate(m, BRUNEL_T, DT, key=jax.random.key(1),
                       record=nj.Record(spikes=(), rates=["E", "I"], every=1.0))
     skip = round(BRUNEL_T0)  # 1 ms blocks
@@ -216,10 +220,11 @@ for j, eta in enumerate(ETA_AXIS):
 # irregular region (C) and only a guide in the oscillatory ones.
 
 # %%
-# The equations are in `_brunel_mean_field.py` (shared with brunel_regimes.py).
-
-
-mf = np.array([[mean_field_rate(g, eta) for eta in ETA_AXIS] for g in G_AXIS])
+# `nj.theory.lif_mean_field` solves it on the same swapped models, as one more sweep:
+# the theory reads the weights, in-degrees and drive from the model that was simulated.
+mf = nj.sweep(lambda g, eta: nj.theory.lif_mean_field(brunel_at(g, eta)).rates["E"],
+              g=jnp.array(G_AXIS), eta=jnp.array(ETA_AXIS))
+mf = np.asarray(mf)
 iA, jA = G_AXIS.index(3.0), ETA_AXIS.index(2.0)
 iC, jC = G_AXIS.index(5.0), ETA_AXIS.index(2.0)
 

@@ -1,7 +1,9 @@
 """Theory on the same model objects: fixed points, Jacobians and stability of built
 rate networks, inhibition stabilisation and paradoxical responses, continuation, the
-largest Lyapunov exponent, and the mean field of random and low-rank rate networks
-(see `neurojax.theory.steady_states` for the conventions)."""
+largest Lyapunov exponent, the mean field of random and low-rank rate networks
+(see `neurojax.theory.steady_states` for the conventions), and the diffusion-
+approximation mean field of LIF networks (`siegert`, `lif_mean_field`: Brunel 2000,
+with the Fourcaud & Brunel 2002 correction for synaptic filtering)."""
 
 from .chaos import lyapunov_exponent as lyapunov_exponent
 from .branches import Branch as Branch, continuation as continuation
@@ -25,4 +27,10 @@ from .isn import ISN as ISN, is_isn as is_isn, paradoxical_response as paradoxic
 from .random_networks import (
     dmft_variance as dmft_variance,
     low_rank_mean_field as low_rank_mean_field,
+)
+from .lif_mean_field import (
+    LIFMeanField as LIFMeanField,
+    lif_mean_field as lif_mean_field,
+    log_siegert as log_siegert,
+    siegert as siegert,
 )

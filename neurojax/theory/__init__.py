@@ -5,7 +5,7 @@ largest Lyapunov exponent, the mean field of random and low-rank rate networks
 approximation mean field of LIF networks (`siegert`, `lif_mean_field`: Brunel 2000,
 with the Fourcaud & Brunel 2002 correction for synaptic filtering)."""
 
-from .chaos import lyapunov_exponent as lyapunov_exponent
+from .chaos import lyapunov_exponent as lyapunov_exponent, lyapunov_spectrum as lyapunov_spectrum
 from .branches import Branch as Branch, continuation as continuation
 from .steady_states import (
     KINDS as KINDS,

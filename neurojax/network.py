@@ -464,6 +464,9 @@ class NetworkModel(AbstractModel[NetworkState]):
             if proj.synapse.presynaptic:
                 s = arrivals  # sum_j w_ij s_j, stepped in phase 4; held over this step
             else:
+                if not (self.populations[proj.pre].neuron.spiking or proj.synapse.instantaneous):
+                    # A rate is a level: filtered to s = W r at steady state for any dt.
+                    arrivals = arrivals * proj.synapse.graded_gain(dt)
                 syn, s = proj.synapse.step(syn, arrivals, dt)
             synapses.append(syn)
             if proj.receptor.voltage_dependent:

@@ -14,6 +14,14 @@ for a `Conductance` receptor; for `Delta` it is a charge [pA·ms] or conductance
 [nS·ms] delivered at once. All kernels are normalised so their **peak equals the
 weight**, and all are propagated exactly between steps.
 
+**Graded input.** A rate population's output $r$ is a level, not a train of events.
+Sent through `Exponential`, `Alpha` or `DualExponential` kinetics, the arrivals
+$W r$ of each step are scaled by `graded_gain(dt)`, the inverse of the kernel's
+discrete sum, so that a constant rate settles at $s = W r$ whatever `dt` (for
+`Exponential` this is the exact solution of $\tau \dot s = -s + W r$ with $r$ held
+over each step). Without it every step would add $W r$ and the level would grow as
+$\tau/dt$. `Delta` passes the level $W r$ through unchanged (gain 1).
+
 **Presynaptic kinetics.** `Saturating` (the NMDA gating of Wang 2002) is not linear in
 the spike train, so it cannot filter summed arrivals. It is kept once per *presynaptic*
 neuron (`presynaptic = True`): the network steps it with the presynaptic population's
@@ -62,6 +70,19 @@ class AbstractKinetics(eqx.Module):
     def check(self, dt: float) -> None:
         """Raise a `ValueError` if `dt` [ms] is too large for these kinetics."""
 
+    def graded_gain(self, dt: float) -> PopulationParam:
+        """Factor applied to graded (rate) arrivals so that a constant input level $W r$
+        gives $s = W r$ at steady state, for any `dt` [ms]: the inverse of the sum of
+        the kernel's outputs after a unit arrival (module docstring). 1 for
+        instantaneous kinetics; kinetics with a time course must override it."""
+        if self.instantaneous:
+            return jnp.asarray(1.0)
+        raise NotImplementedError(
+            f"{type(self).__name__} kinetics do not define graded_gain(dt), which graded "
+            "(rate) presynaptic populations need; define it as the inverse of the sum of "
+            "the kernel's outputs after a unit arrival."
+        )
+
 
 class DeltaState(eqx.Module):
     pass
@@ -108,6 +129,10 @@ class Exponential(AbstractKinetics):
     def step(self, state: ExponentialState, x: Float[Array, " n"], dt: float):
         s = state.s + x
         return ExponentialState(s=s * jnp.exp(-dt / self.tau)), s
+
+    def graded_gain(self, dt: float) -> PopulationParam:
+        # Outputs 1, q, q^2, ... after a unit arrival (q = e^{-dt/tau}): sum 1 / (1 - q).
+        return -jnp.expm1(-dt / self.tau)
 
     def check(self, dt: float) -> None:
         check_time_constant_vs_dt(self.tau, dt, "synapse tau")
@@ -174,6 +199,12 @@ class Alpha(AbstractKinetics):
         s_next = decay * (state.s + (math.e * dt / self.tau) * x)
         return AlphaState(x=decay * x, s=s_next), state.s
 
+    def graded_gain(self, dt: float) -> PopulationParam:
+        # Outputs c n q^n (n >= 0) after a unit arrival, c = e dt / tau, q = e^{-dt/tau}:
+        # sum c q / (1 - q)^2.
+        q = jnp.exp(-dt / self.tau)
+        return jnp.expm1(-dt / self.tau) ** 2 / ((math.e * dt / self.tau) * q)
+
     def check(self, dt: float) -> None:
         check_time_constant_vs_dt(self.tau, dt, "synapse tau")
 
@@ -227,6 +258,15 @@ class DualExponential(AbstractKinetics):
         slow = (state.decay + kick) * jnp.exp(-dt / self.tau_decay)
         fast = (state.rise + kick) * jnp.exp(-dt / self.tau_rise)
         return DualExponentialState(decay=slow, rise=fast), s
+
+    def graded_gain(self, dt: float) -> PopulationParam:
+        # Outputs N (q_d^n - q_r^n) (n >= 1) after a unit arrival: sum
+        # N (q_d / (1 - q_d) - q_r / (1 - q_r)).
+        def geometric(tau):
+            return jnp.exp(-dt / tau) / -jnp.expm1(-dt / tau)
+
+        return 1.0 / (self.peak_normalisation
+                      * (geometric(self.tau_decay) - geometric(self.tau_rise)))
 
     def check(self, dt: float) -> None:
         check_time_constant_vs_dt(self.tau_rise, dt, "synapse tau_rise")

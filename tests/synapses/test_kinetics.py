@@ -316,3 +316,62 @@ def test_dual_exponential_gradient_wrt_both_time_constants():
     # First order keeps compile time down; second-order terms of the same exact
     # propagation are checked for Exponential and Alpha above.
     check_grads(loss, (jnp.array([0.5, 1.0]), jnp.array([3.0, 6.0])), order=1, modes=["fwd", "rev"])
+
+
+# ---------------------------------------------------------------------------------------
+# Graded (rate) input: graded_gain makes the filtered level dt-independent
+
+
+@pytest.mark.parametrize("kinetics", [Exponential(tau=5.0), Alpha(tau=3.0),
+                                      DualExponential(tau_rise=1.0, tau_decay=8.0), Delta()],
+                         ids=lambda k: type(k).__name__)
+@pytest.mark.parametrize("dt", [0.1, 0.5])
+def test_graded_gain_inverts_the_discrete_kernel_sum(kinetics, dt):
+    # The kernel's own outputs after a unit arrival, summed over 100 time constants
+    # (the tail e^-100 is far below float64 rounding), times the gain: exactly 1 up to
+    # the rounding of ~1e4 terms (1e-11). Delta is instantaneous: gain 1.
+    steps = int(100 * 8.0 / dt)
+    out = _respond(kinetics, _impulse(1, steps, 1.0), dt)
+    total = float(jnp.sum(out))
+    np.testing.assert_allclose(float(kinetics.graded_gain(dt)) * total, 1.0, rtol=1e-11)
+
+
+def test_graded_rate_through_exponential_synapses_is_dt_independent():
+    # A rate population held at r = 4 (FiringRate with ReLU gain 1, tau = 1e-3 ms, so
+    # it settles within its first step) drives a second one through Exponential(tau_s
+    # = 5 ms) synapses of weight w = 0.5. The synaptic level obeys tau_s ds/dt = -s +
+    # w r exactly on the grid (r held over each step): the level used in step k >= 1
+    # (the first arrival lands one step after the first output) is w r (1 - q^k),
+    # q = e^{-dt/tau_s}, and the state carries it decayed by q. Compared at dt = 0.1
+    # and 0.025 ms with the closed form to 1e-9 relative (the presynaptic rate reaches
+    # r to e^{-100} in its first step); before graded_gain the level grew as tau_s / dt
+    # (50x at dt = 0.1 ms).
+    import neurojax as nj
+
+    r, w, tau_s, duration = 4.0, 0.5, 5.0, 40.0
+    relu = nj.neurons.ReLU(gain=1.0)
+    net = nj.Network(
+        [nj.Population("A", 1, nj.neurons.FiringRate(tau=1e-3, transfer=relu)),
+         nj.Population("B", 1, nj.neurons.FiringRate(tau=1.0, transfer=relu))],
+        [nj.Projection("A", "B", nj.connectivity.AllToAll(), weight=w,
+                       synapse=nj.synapses.Exponential(tau=tau_s))],
+        inputs=[nj.inputs.Constant("A", amplitude=r)],
+    )
+    model = net.build(jax.random.key(0))
+    final = []
+    for dt in (0.1, 0.025):
+        def body(state, _):
+            state, _ = model.step(state, 0.0, dt)
+            return state, state.synapses[0].s[0]
+
+        _, carried = jax.lax.scan(body, model.init(jax.random.key(0), dt), None,
+                                  length=round(duration / dt))
+        q = np.exp(-dt / tau_s)
+        k = np.arange(len(carried))
+        expected = q * w * r * (1.0 - q**k)
+        np.testing.assert_allclose(np.asarray(carried), expected, rtol=1e-9, atol=1e-12)
+        final.append(float(carried[-1]) / q)
+    # The same level at the same time for both dt (the grids differ by one step of
+    # transmission delay: dt e^{-t/tau_s}/tau_s ~ 1e-4 relative at 40 ms).
+    np.testing.assert_allclose(final[0], final[1], rtol=1e-3)
+    np.testing.assert_allclose(final, w * r * (1 - np.exp(-duration / tau_s)), rtol=1e-3)

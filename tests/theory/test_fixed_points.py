@@ -216,5 +216,6 @@ def test_public_names():
         "classify", "continuation", "dmft_variance", "eigenvalues", "fixed_point", "fixed_points", "is_isn",
         "jacobian", "low_rank_mean_field", "lyapunov_exponent", "paradoxical_response", "population_slices",
         "rates", "state_vector", "vector_field", "with_extra_drive",
+        "LIFMeanField", "lif_mean_field", "log_siegert", "siegert", "lyapunov_spectrum",
     }
     assert "AbbottChance" in vars(nj.neurons)

@@ -38,7 +38,8 @@ def test_subpackage_names():
     }
     assert _public(nj.plasticity) == {
         "AbstractPlasticity", "PairSTDP", "PairSTDPState", "TsodyksMarkram", "TsodyksMarkramState",
-        "steady_state_ratio", "RewardModulated", "RewardModulatedState",
+        "steady_state_ratio", "RewardModulated", "RewardModulatedState", "VoltageSTDP",
+        "VoltageSTDPState",
     }
     assert _public(nj.inputs) == {
         "AbstractInput", "Constant", "OrnsteinUhlenbeck", "OrnsteinUhlenbeckState", "Poisson",

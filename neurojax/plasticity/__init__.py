@@ -1,6 +1,6 @@
 """Synaptic plasticity rules whose state lives in `NetworkState.plastic`
 (`TsodyksMarkram` short-term plasticity, `PairSTDP`, the three-factor
-`RewardModulated`)."""
+`RewardModulated`, the voltage-based `VoltageSTDP`)."""
 
 from .abstract import AbstractPlasticity as AbstractPlasticity
 from .short_term import (
@@ -10,3 +10,4 @@ from .short_term import (
 )
 from .stdp import PairSTDP as PairSTDP, PairSTDPState as PairSTDPState
 from .reward import RewardModulated as RewardModulated, RewardModulatedState as RewardModulatedState
+from .voltage import VoltageSTDP as VoltageSTDP, VoltageSTDPState as VoltageSTDPState

@@ -501,10 +501,10 @@ class NetworkModel(AbstractModel[NetworkState]):
         }
         plastic = list(state.plastic) if state.plastic else [None] * len(self.projections)
         # Neuromodulators (three-factor rules): evaluated once per step after the neurons,
-        # closed-loop ones on this step's outputs of their source populations.
+        # closed-loop ones on this step's (whole, exchanged) outputs of their sources.
         modulators = None
         if self.modulators:
-            modulators = {m.name: m.value(t, _activity(self, m, outputs)) for m in self.modulators}
+            modulators = {m.name: m.value(t, _activity(self, m, presynaptic)) for m in self.modulators}
         for j, proj in enumerate(self.projections):
             act, ev = presynaptic[proj.pre], events.get(proj.pre)
             if proj.synapse.presynaptic:

@@ -115,11 +115,15 @@ def test_closed_loop_modulator_reads_the_network_activity():
     np.testing.assert_allclose(dw, expected, rtol=1e-9)  # as in the closed-form test
 
 
-def test_reward_raises_the_weights_of_the_rewarded_pathway_only():
+@pytest.mark.parametrize("closed_loop", [False, True])
+def test_reward_raises_the_weights_of_the_rewarded_pathway_only(closed_loop):
     # Issue 14: two pathways A and B (10 inputs each) onto one LIF neuron. A fires a
     # volley every 100 ms that makes the neuron fire 1-3 ms later (pre before post: a
-    # positive eligibility); B fires at random (Poisson 10 Hz). A reward pulse follows
-    # each A volley by 20 ms: A's weights rise, B's do not.
+    # positive eligibility); B fires at random (Poisson 10 Hz). Open loop: a reward
+    # pulse follows each A volley by 20 ms. Closed loop: the reward is computed from
+    # the network's own activity, a "critic" LIF unit that fires 20 ms after each spike
+    # of the neuron (the delay of its input projection holds the memory), read by the
+    # modulator. Either way A's weights rise, B's do not.
     steps = 8000
     n = 10
     onsets = np.arange(50.0, steps * DT - 100.0, 100.0)
@@ -140,17 +144,28 @@ def test_reward_raises_the_weights_of_the_rewarded_pathway_only():
                            synapse=nj.synapses.Exponential(5.0),
                            receptor=nj.synapses.Conductance(0.0), plasticity=rule)
              for src in ("A", "B")]
-    reward = nj.inputs.Modulator("dopamine", nj.inputs.Pulses(onsets + 20.0, 1.0, 10.0))
-    net = nj.Network([nj.Population("A", n, A), nj.Population("B", n, B), nj.Population("out", 1, lif)],
-                     projs, modulators=[reward])
+    pops = [nj.Population("A", n, A), nj.Population("B", n, B), nj.Population("out", 1, lif)]
+    if closed_loop:
+        pops.append(nj.Population("critic", 1, lif))
+        projs.append(nj.Projection("out", "critic", nj.connectivity.AllToAll(), weight=4000.0,
+                                   delay=20.0))  # a 20 mV jump [pA·ms / pF]: one spike each
+        # One step of height 30 per critic spike (30 * dt = 3 ms x 1, less than a pulse:
+        # every spike is rewarded, and more A weight means more spikes).
+        reward = nj.inputs.Modulator("dopamine", lambda t, s: 30.0 * s[0], source="critic")
+    else:
+        reward = nj.inputs.Modulator("dopamine", nj.inputs.Pulses(onsets + 20.0, 1.0, 10.0))
+    net = nj.Network(pops, projs, modulators=[reward])
     model = net.build(jax.random.key(0))
-    res = nj.simulate(model, steps * DT, DT, key=jax.random.key(1), record=nj.Record(spikes=["out"]))
+    res = nj.simulate(model, steps * DT, DT, key=jax.random.key(1), record=nj.Record(spikes=["out", "critic"] if closed_loop else ["out"]))
     n_out = int(np.asarray(res.spikes["out"]).sum())
     dw_a = float(model.plastic_weights(res.state, "A->out").mean()) - w0
     dw_b = float(model.plastic_weights(res.state, "B->out").mean()) - w0
     print(f"out spikes {n_out}, A volleys {onsets.size}; mean dw A {dw_a:+.4f}, B {dw_b:+.4f} [nS·ms]")
     assert n_out >= onsets.size  # every volley fired the neuron
-    # Measured (float64): 20 spikes; mean dw A +4.51, B +0.11 [nS·ms] (B: 2.5 % of A).
+    if closed_loop:
+        assert int(np.asarray(res.spikes["critic"]).sum()) >= onsets.size
+    # Measured (float64), open loop: 20 spikes, mean dw A +4.51, B +0.11 [nS·ms] (B: 2.5 %
+    # of A); closed loop: 16 spikes, A +2.60, B -0.04 (1.4 %).
     assert dw_a > 2.0  # A grows by far
     assert abs(dw_b) < 0.1 * dw_a  # B stays put (random timing: e averages out)
 

@@ -21,6 +21,11 @@ state, outputs = model.step(state, t, dt)
 4. Every projection propagates its presynaptic population's new output through its
    weights into the ring buffer slot `d` steps ahead; a projection with presynaptic
    kinetics first steps them with that output and propagates the graded $s$ instead.
+   A plastic projection's rule steps first, on this step's pre and post outputs, the
+   postsynaptic neuron state (its potential for a rule with `reads_voltage`) and the
+   network's modulators (`Network(..., modulators=[nj.inputs.Modulator(...)])`,
+   evaluated at `t`, closed-loop ones on this step's outputs), as the dict
+   `{name: value}` (`None` without modulators).
 
 **Delays.** A projection's delay `d` [ms] becomes `max(1, round(d / dt))` steps: the
 minimum is one step, so a spike emitted in step `k` first acts in step `k + 1` (as in
@@ -280,6 +285,7 @@ class NetworkModel(AbstractModel[NetworkState]):
     projections: tuple[BuiltProjection, ...]
     inputs: tuple[AbstractInput, ...]
     input_targets: tuple[int, ...] = eqx.field(static=True)
+    modulators: tuple = ()  # nj.inputs.Modulator signals for plasticity rules
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -382,6 +388,7 @@ class NetworkModel(AbstractModel[NetworkState]):
                     validate(proj.plasticity)
                     proj.plasticity.check(proj.weights, dt, proj.name)
                     _check_plastic_weights(proj)
+                    _check_rule_inputs(proj, self.populations[proj.post], self.modulators)
         for inp, target in zip(self.inputs, self.input_targets):
             with checking(f"{type(inp).__name__} input to {self.populations[target].name!r}"):
                 validate(inp)
@@ -496,6 +503,11 @@ class NetworkModel(AbstractModel[NetworkState]):
             if proj.weights.event_driven and not proj.synapse.presynaptic
         }
         plastic = list(state.plastic) if state.plastic else [None] * len(self.projections)
+        # Neuromodulators (three-factor rules): evaluated once per step after the neurons,
+        # closed-loop ones on this step's (whole, exchanged) outputs of their sources.
+        modulators = None
+        if self.modulators:
+            modulators = {m.name: m.value(t, _activity(self, m, presynaptic)) for m in self.modulators}
         for j, proj in enumerate(self.projections):
             act, ev = presynaptic[proj.pre], events.get(proj.pre)
             if proj.synapse.presynaptic:
@@ -507,8 +519,11 @@ class NetworkModel(AbstractModel[NetworkState]):
             # A plastic projection: the rule advances on this step's pre and post
             # outputs and says which weights (and presynaptic efficacy) to deliver.
             rule = proj.plasticity
+            post_vars = neurons[proj.post]
+            if getattr(rule, "reads_voltage", False):  # e.g. VoltageSTDP: the potential [mV]
+                post_vars = self.populations[proj.post].neuron.voltage(post_vars)
             plastic[j], w = rule.step(
-                plastic[j], act, presynaptic[proj.post], neurons[proj.post], None, dt,
+                plastic[j], act, presynaptic[proj.post], post_vars, modulators, dt,
                 structure=proj.weights,
             )
             buffers[j] = proj.weights.deliver(
@@ -530,6 +545,15 @@ def _split(key, n):
     return jax.random.split(key, max(n, 1))[:n]
 
 
+def _activity(model: NetworkModel, modulator, outputs):
+    """The outputs a closed-loop modulator reads (None in open loop)."""
+    sources = modulator.sources
+    if not sources:
+        return None
+    acts = tuple(outputs[model.index(name)] for name in sources)
+    return acts[0] if isinstance(modulator.source, str) else acts
+
+
 class Network(eqx.Module):
     """An unbuilt network: populations, projections and inputs as plain data.
 
@@ -539,12 +563,14 @@ class Network(eqx.Module):
     populations: tuple[Population, ...]
     projections: tuple[Projection, ...]
     inputs: tuple[AbstractInput, ...]
+    modulators: tuple = ()
 
     def __init__(self, populations: Sequence[Population], projections: Sequence[Projection] = (),
-                 inputs: Sequence[AbstractInput] = ()):
+                 inputs: Sequence[AbstractInput] = (), modulators: Sequence[Any] = ()):
         self.populations = tuple(populations)
         self.projections = tuple(projections)
         self.inputs = tuple(inputs)
+        self.modulators = tuple(modulators)
         names = [p.name for p in self.populations]
         if not names:
             raise ValueError("a Network needs at least one Population.")
@@ -565,6 +591,7 @@ class Network(eqx.Module):
                     f"{type(inp).__name__} targets unknown population {inp.target!r}; "
                     f"the network has {names}."
                 )
+        _check_modulator_list(self.modulators, names)
 
     def population(self, name: str) -> Population:
         for p in self.populations:
@@ -585,11 +612,15 @@ class Network(eqx.Module):
             _check_initial_names(pop, k)
         for inp in self.inputs:
             _check_input_synapse(inp)
+        for proj in built:
+            if proj.plasticity is not None:
+                _check_rule_inputs(proj, self.populations[proj.post], self.modulators)
         return NetworkModel(
             populations=self.populations,
             projections=tuple(built),
             inputs=tuple(inp.bind(self.population(inp.target)) for inp in self.inputs),
             input_targets=tuple(names.index(inp.target) for inp in self.inputs),
+            modulators=self.modulators,
         )
 
     def _build_projection(self, proj: Projection, pre: int, post: int, key) -> BuiltProjection:
@@ -706,6 +737,47 @@ def _check_plastic_weights(proj: BuiltProjection) -> None:
             f"{type(rule).__name__}, [0, w_max] = [0, {float(np.max(w_max)):g}] [weight units], "
             f"got min {values.min():g}, max {values.max():g}."
         )
+
+
+def _check_modulator_list(modulators: tuple, names: list[str]) -> None:
+    """Modulators are `nj.inputs.Modulator`s with unique names whose sources exist."""
+    from .inputs.modulator import Modulator
+
+    seen = []
+    for m in modulators:
+        if not isinstance(m, Modulator):
+            raise ValueError(f"modulators must be nj.inputs.Modulator objects, got {type(m).__name__}.")
+        if m.name in seen:
+            raise ValueError(f"modulator names must be unique; repeated: {m.name!r}.")
+        seen.append(m.name)
+        for src in m.sources:
+            if src not in names:
+                raise ValueError(
+                    f"Modulator({m.name!r}) reads unknown population {src!r}; the network has {names}."
+                )
+
+
+def _check_rule_inputs(proj: BuiltProjection, post: Population, modulators: tuple) -> None:
+    """A rule that reads a modulator (`rule.modulator`, a name) needs that modulator in
+    the network; one that reads the postsynaptic potential (`rule.reads_voltage`) needs
+    a neuron that has one (`AbstractNeuron.voltage`)."""
+    rule = proj.plasticity
+    wanted = getattr(rule, "modulator", None)
+    have = [m.name for m in modulators]
+    if wanted is not None and wanted not in have:
+        raise ValueError(
+            f"projection {proj.name!r}: {type(rule).__name__} reads the modulator {wanted!r}, "
+            f"but the network supplies {have or 'none'}; add "
+            f"nj.Network(..., modulators=[nj.inputs.Modulator({wanted!r}, signal)])."
+        )
+    if getattr(rule, "reads_voltage", False):
+        if jax.eval_shape(lambda: post.neuron.voltage(post.init(jax.random.key(0)))) is None:
+            raise ValueError(
+                f"projection {proj.name!r}: {type(rule).__name__} reads the postsynaptic "
+                f"membrane potential [mV], but {type(post.neuron).__name__} population "
+                f"{post.name!r} has none (AbstractNeuron.voltage is None, e.g. a rate or "
+                "binary unit); use a spiking neuron with a potential (LIF, AdEx, ...)."
+            )
 
 
 def _warn_rounded_delays(proj: BuiltProjection, dt: float) -> None:
@@ -905,6 +977,8 @@ def _parameter_paths(model: NetworkModel) -> dict[str, Callable]:
             add(proj.name, lambda m, j=j: m.projections[j].plasticity, proj.plasticity, "plasticity")
     for k, name in enumerate(_input_names(model)):
         add(name, lambda m, k=k: m.inputs[k], model.inputs[k])
+    for k, mod in enumerate(model.modulators):
+        add(mod.name, lambda m, k=k: m.modulators[k].signal, mod.signal, "signal")
     return out
 
 

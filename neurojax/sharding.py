@@ -345,7 +345,8 @@ class _ShardMapNetwork(eqx.Module):
             ))
         inputs = tuple(jax.tree.map(whole, inp) for inp in m.inputs)
         return NetworkModel(populations=pops, projections=tuple(projs), inputs=inputs,
-                            input_targets=m.input_targets)
+                            input_targets=m.input_targets,
+                            modulators=tuple(jax.tree.map(whole, mod) for mod in m.modulators))
 
     def state_specs(self, state: NetworkState) -> NetworkState:
         axis, d = self.axis, self.n_dev
@@ -455,7 +456,7 @@ def _split_network(model: NetworkModel, state: NetworkState, mesh: Mesh) -> _Sha
         for inp, t in zip(model.inputs, model.input_targets)
     )
     local = NetworkModel(populations=pops, projections=tuple(projs), inputs=inputs,
-                         input_targets=model.input_targets)
+                         input_targets=model.input_targets, modulators=model.modulators)
     n_pop = len(pops)
     return _ShardMapNetwork(
         local=local,

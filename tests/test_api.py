@@ -38,12 +38,13 @@ def test_subpackage_names():
     }
     assert _public(nj.plasticity) == {
         "AbstractPlasticity", "PairSTDP", "PairSTDPState", "TsodyksMarkram", "TsodyksMarkramState",
-        "steady_state_ratio",
+        "steady_state_ratio", "RewardModulated", "RewardModulatedState", "VoltageSTDP",
+        "VoltageSTDPState",
     }
     assert _public(nj.inputs) == {
         "AbstractInput", "Constant", "OrnsteinUhlenbeck", "OrnsteinUhlenbeckState", "Poisson",
         "PoissonPopulation", "PoissonPopulationState", "PoissonState", "SpikeTrains",
-        "SpikeTrainsState", "Waveform", "Tuned",
+        "SpikeTrainsState", "Waveform", "Tuned", "Modulator", "Pulses",
     }
     assert {"LIF", "EIF", "AdEx", "Rate", "FiringRate", "WilsonCowan", "Binary",
             "Izhikevich", "FitzHughNagumo"} <= _public(nj.neurons)

@@ -1,6 +1,7 @@
 """External inputs: `Constant`, `Waveform`, `Poisson` (independent drive),
-`PoissonPopulation` and `SpikeTrains` (source populations), `OrnsteinUhlenbeck`, and
-`Tuned` (Poisson drive tuned to a feature of the target, e.g. an oriented grating)."""
+`PoissonPopulation` and `SpikeTrains` (source populations), `OrnsteinUhlenbeck`,
+`Tuned` (Poisson drive tuned to a feature of the target, e.g. an oriented grating), and
+`Modulator` (a named neuromodulatory signal for three-factor plasticity, e.g. with `Pulses`)."""
 
 from .._abstract import AbstractInput as AbstractInput
 from .deterministic import (
@@ -18,3 +19,4 @@ from .stochastic import (
     PoissonState as PoissonState,
 )
 from .tuned import Tuned as Tuned
+from .modulator import Modulator as Modulator, Pulses as Pulses

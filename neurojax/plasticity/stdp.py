@@ -117,18 +117,15 @@ class PairSTDP(AbstractPlasticity[PairSTDPState]):
         return state.weights
 
     def _bump(self, trace, spikes):
-        if self.traces == "nearest":
-            return jnp.where(spikes > 0, jnp.ones_like(trace), trace)
-        return trace + spikes
+        return bump_trace(trace, spikes, self.traces)
 
     def step(self, state, pre, post, post_vars, modulators, dt, *, structure):
         from ..connectivity.weights import SparseWeights
 
         dtype = state.weights.dtype
         pre, post = pre.astype(dtype), post.astype(dtype)
-        x_pre = state.pre_trace * jnp.exp(-dt / self.tau_plus)
-        x_post = state.post_trace * jnp.exp(-dt / self.tau_minus)
-        x_pre_new = self._bump(x_pre, pre)
+        x_pre_new, x_post = pair_traces(state.pre_trace, state.post_trace, pre, dt,
+                                        self.tau_plus, self.tau_minus, self.traces)
         params = (self.a_plus, self.a_minus, self.w_max)
         mult = self.weight_dependence == "multiplicative"
         if isinstance(structure, SparseWeights) and structure.post_index is not None:
@@ -156,6 +153,23 @@ class PairSTDP(AbstractPlasticity[PairSTDPState]):
         check_time_constant_vs_dt(self.tau_minus, dt, "PairSTDP tau_minus")
 
 
+def bump_trace(trace, spikes, traces):
+    """A pair trace after this step's `spikes`: `"all_to_all"` adds 1 per spike,
+    `"nearest"` resets to 1."""
+    if traces == "nearest":
+        return jnp.where(spikes > 0, jnp.ones_like(trace), trace)
+    return trace + spikes
+
+
+def pair_traces(pre_trace, post_trace, pre, dt, tau_plus, tau_minus, traces):
+    """One step of the pair traces before the weight update: both decay by the exact
+    factor $e^{-dt/\tau}$, the presynaptic one then counts this step's `pre` spikes
+    (the postsynaptic one counts `post` after the update, with `bump_trace`)."""
+    x_pre = pre_trace * jnp.exp(-dt / tau_plus)
+    x_post = post_trace * jnp.exp(-dt / tau_minus)
+    return bump_trace(x_pre, pre, traces), x_post
+
+
 def _layout(structure):
     """Broadcasts of per-presynaptic and per-postsynaptic vectors onto the synapses of
     `structure`'s layout, and its synapse mask."""
@@ -171,22 +185,26 @@ def _layout(structure):
             lambda v: jnp.take(v, tgt, mode="fill", fill_value=0), mask)
 
 
-def _dense_update(w, x_pre, x_post, pre, post, params, structure, mult, skip_quiet=False):
+def _dense_update(w, x_pre, x_post, pre, post, params, structure, mult, skip_quiet=False,
+                  clip=True):
     """One step's weight update over every synapse of the layout: presynaptic spikes
     depress by a_- f_-(w) x_post (this step's postsynaptic spikes not yet counted), the
     result is clipped to [0, w_max]; then postsynaptic spikes potentiate by
     a_+ f_+(w) x_pre (`x_pre` already counting this step's presynaptic spikes), clipped
-    again. `skip_quiet` skips a phase when no neuron spiked (`lax.cond`)."""
+    again. `skip_quiet` skips a phase when no neuron spiked (`lax.cond`). `clip=False`
+    leaves out the clipping (an unbounded pair-STDP variable, e.g. an eligibility trace
+    of `RewardModulated`; `w_max` is then unused with `mult=False`)."""
     a_plus, a_minus, w_max = params
     pre_at, post_at, mask = _layout(structure)
+    bound = (lambda x: jnp.clip(x, 0.0, w_max)) if clip else (lambda x: x)
 
     def depress(w):
         f = w / w_max if mult else 1.0
-        return jnp.where(mask, jnp.clip(w - a_minus * f * pre_at(pre) * post_at(x_post), 0.0, w_max), w)
+        return jnp.where(mask, bound(w - a_minus * f * pre_at(pre) * post_at(x_post)), w)
 
     def potentiate(w):
         f = (1.0 - w / w_max) if mult else 1.0
-        return jnp.where(mask, jnp.clip(w + a_plus * f * post_at(post) * pre_at(x_pre), 0.0, w_max), w)
+        return jnp.where(mask, bound(w + a_plus * f * post_at(post) * pre_at(x_pre)), w)
 
     if not skip_quiet:
         return potentiate(depress(w))

@@ -457,6 +457,15 @@ class Result(eqx.Module):
         with open(path, "wb") as f:
             np.savez(f, __meta__=np.asarray(json.dumps(meta)), **arrays)
 
+    def to_nwb(self, path, **kwargs) -> None:
+        """Write this result to the NWB file `path`: `nj.io.write_nwb(self, path,
+        **kwargs)` (spikes as units named by population, recorded variables with their
+        units, session metadata such as `model=` and `seed=`). Needs pynwb (the `nwb`
+        extra); read it back with `nj.io.read_nwb`."""
+        from .io import write_nwb
+
+        write_nwb(self, path, **kwargs)
+
     @classmethod
     def load(cls, path) -> "Result":
         """Read a file written by `save`."""

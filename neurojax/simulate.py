@@ -412,7 +412,12 @@ class Result(eqx.Module):
         return self.t_start + self.dt * np.arange(1, self.n_steps + 1)
 
     def spike_times(self, pop: str) -> tuple[np.ndarray, np.ndarray]:
-        """`(times [ms], neuron indices)` of every spike of `pop`, in time order."""
+        """`(times [ms], neuron indices)` of every spike of `pop`, in time order. A graded
+        population (in `graded`) has no spikes: its outputs are `spikes[pop]`."""
+        if pop in self.graded:
+            raise ValueError(
+                f"population {pop!r} has graded outputs (rate units), not spikes: read them "
+                f"from res.spikes[{pop!r}] (steps, n), or its mean with res.rate({pop!r}).")
         s = np.asarray(self._spikes(pop))
         if s.ndim != 2:
             raise ValueError("spike_times needs an unbatched result; index the batch first.")

@@ -97,3 +97,21 @@ def test_gradient_of_a_graded_rate_matches_the_analytic_derivative():
     g = jax.grad(loss)(jnp.asarray(DRIVE))
     t = DT * np.arange(1, round(T / DT) + 1)
     np.testing.assert_allclose(g, np.full(3, 2.0 * np.mean(1.0 - np.exp(-t / TAU)) / 3.0), rtol=1e-12)
+
+
+def test_graded_populations_have_no_spike_times_and_raster_leaves_them_out(result):
+    with pytest.raises(ValueError, match=r"population 'R' has graded outputs \(rate units\), not spikes"):
+        result.spike_times("R")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = result.raster()
+    raster_ax = fig.axes[0]
+    # One population drawn (E), with E's spikes; no legend entry for R.
+    assert [t.get_text() for t in raster_ax.get_legend().get_texts()] == ["E"]
+    assert raster_ax.lines[0].get_xdata().size == np.asarray(result.spikes["E"]).sum()
+    plt.close(fig)
+    only_graded = nj.simulate(_mixed(), 1.0, DT, key=jax.random.key(1), record=nj.Record(spikes=["R"]))
+    plt.close(only_graded.raster())  # an empty raster, without a warning

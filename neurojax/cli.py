@@ -250,10 +250,18 @@ def main(argv=None) -> int:
         sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
     try:
-        return args.fn(args)
+        code = args.fn(args)
+        sys.stdout.flush()  # here, so that a closed pipe is caught below, not at exit
+        return code
     except (ValueError, _UsageError) as e:
         print(f"neurojax: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader left (`neurojax info brunel | head`): stop quietly, as other
+        # command line tools do, instead of a traceback; send what Python still
+        # flushes at exit to /dev/null (the Python docs' recipe for SIGPIPE).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

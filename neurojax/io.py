@@ -3,34 +3,38 @@ r"""Results in the field's data format: NWB (Neurodata Without Borders) files.
 ```python
 res = nj.simulate(model, 1000.0, 0.1, key=key,
                   record=nj.Record(spikes=["E", "I"], rates=["E"], v={"E": slice(0, 10)}))
-nj.io.write_nwb(res, "coba.nwb")
+res.to_nwb("coba.nwb", model="coba", seed=1)   # or nj.io.write_nwb(res, "coba.nwb", ...)
 res2 = nj.io.read_nwb("coba.nwb")      # the same spikes, times and recorded variables
+nj.io.read_nwb_session("coba.nwb")     # {"model": "coba", "seed": 1, "dt": 0.1, ...}
 ```
 
 Needs pynwb (`pip install -e ".[nwb]"`); `import neurojax` does not.
 
 **Layout of the file**, readable by any NWB tool (`pynwb.NWBHDF5IO(path).read()`):
 
-- `units`: one row per recorded neuron, spiking or not, with its `spike_times` [s] and
-  two columns, `population` (its population's name) and `neuron_index` (its index in
-  that population).
+- `units`: one row per recorded neuron of a spiking population, firing or not, with
+  its `spike_times` [s] and two columns, `population` (its population's name) and
+  `neuron_index` (its index in that population).
 - `processing["neurojax"]`: one `TimeSeries` per recorded state variable, named
   `"<population>.<variable>"` (shape `(samples, neurons)`, one sample at the end of
   every `Record.every` block; the neurons are listed in its description), and one per
   population rate, `"<population>.rate"` [Hz]. Data are stored in neurojax's units
   with NWB's `conversion` factor to SI: the membrane potential `v` is stored in mV with
   `unit="volts"` and `conversion=1e-3`, so NWB tools read volts and the stored numbers
-  stay exactly those simulated.
+  stay exactly those simulated. Graded populations (rate units, `Result.graded`) have
+  no spikes: their outputs at every step are a `TimeSeries` `"<population>.output"`
+  (a rate unit's rate [Hz]; a binary unit's state, dimensionless).
+- Session metadata: `session_description` names the model (given as `model=`), and
+  `notes` gives the model, seed, dt [ms], start and duration [ms] as text.
 - `scratch["neurojax"]`: what `read_nwb` needs to rebuild the `Result` exactly (dt,
-  t_start, every, the population sizes, the recorded neuron indices, the dtypes).
+  t_start, every, the population sizes, the recorded neuron indices, the dtypes, the
+  graded populations, model and seed).
 
-Recorded spike trains replay as a source population that drives others through
-ordinary projections:
+Spike trains in an NWB file (written here or by any NWB tool) replay as a source
+population that drives others through ordinary projections:
 
 ```python
-res = nj.io.read_nwb("recording.nwb")
-times, neurons = res.spike_times("E")
-source = nj.inputs.SpikeTrains.from_times(times, neurons, 3200, res.n_steps, res.dt)
+source = nj.inputs.SpikeTrains.from_nwb("coba.nwb", "E", dt=0.1)
 ```
 
 Times are kept exactly: `dt` and `t_start` are stored, and spike times [s] are mapped
@@ -113,6 +117,8 @@ def write_nwb(
     identifier: str | None = None,
     session_start_time: datetime.datetime | None = None,
     units: dict[str, str] | None = None,
+    model: str | None = None,
+    seed: int | None = None,
 ) -> None:
     """Write a simulation `Result` to the NWB file `path` (overwritten if it exists).
 
@@ -121,13 +127,17 @@ def write_nwb(
     - `result`: An unbatched `Result` (index a vmapped one first).
     - `path`: The `.nwb` file to write.
     - `session_description`, `identifier`, `session_start_time`: NWB's required
-      session metadata (defaults: a generic description, a fresh UUID, now in UTC).
+      session metadata (defaults: "neurojax simulation" (of `model`), a fresh UUID,
+      now in UTC).
     - `units`: neurojax units of recorded variables by name, e.g. `{"E.v": "mV"}`.
       By default each variable's unit is read from its neuron's State class (the
       `[unit]` its field documents), which needs `result.state` (a loaded `Result`
       has none). `"mV"`, `"ms"`, `"pA"`, `"nS"`, `"pF"`, `"Hz"` and `"1"` are stored
       with NWB's SI unit and conversion factor; any other unit is stored as given
-      with conversion 1.
+      with conversion 1. A graded population's outputs `"<pop>.output"` default to
+      `"Hz"` (a rate unit's rate; `"1"` for binary units).
+    - `model`, `seed`: The model's name (e.g. a gallery name) and the seed of the run,
+      stored as session metadata (`read_nwb_session`).
 
     Raises a `ValueError` for a batched result.
     """
@@ -142,8 +152,15 @@ def write_nwb(
                     "(index the batch first, e.g. jax.tree_util.tree_map(lambda x: x[0], res))."
                 )
     variable_units = _variable_units(result, units)
+    graded = tuple(getattr(result, "graded", ()))
+    if model is not None and session_description == "neurojax simulation":
+        session_description = f"neurojax simulation of {model}"
+    session = {"model": model, "seed": seed, "dt": result.dt, "t_start": result.t_start,
+               "duration": result.t_stop - result.t_start}
     nwb = pynwb.NWBFile(
         session_description=session_description,
+        notes="; ".join(f"{k} = {v}" for k, v in session.items())
+        + " (times [ms]; NWB times are in s)",
         identifier=identifier or str(uuid.uuid4()),
         session_start_time=session_start_time or datetime.datetime.now(datetime.timezone.utc),
         source_script="neurojax.io.write_nwb",
@@ -155,6 +172,8 @@ def write_nwb(
     nwb.add_unit_column(name="neuron_index", description="index of the neuron in its population")
     sizes = dict(result.sizes)
     for pop, raster in result.spikes.items():
+        if pop in graded:
+            continue  # graded outputs are not spikes: a TimeSeries below
         raster = np.asarray(raster)
         steps, neurons = np.nonzero(raster)
         times_s = (result.t_start + result.dt * (steps + 1)) * 1e-3  # [s] from [ms]
@@ -180,6 +199,20 @@ def write_nwb(
             starting_time=start_s, rate=rate_hz,
             description=f"{var} [{unit}] of neurons {list(indices[name])} of population {pop}",
         ))
+    states = dict(zip((p for p, _ in result.sizes), result.state.neurons)) if result.state else {}
+    for pop in graded:
+        if pop not in result.spikes:
+            continue
+        binary = type(states.get(pop)).__name__ == "BinaryState"
+        unit = (units or {}).get(f"{pop}.output") or ("1" if binary else "Hz")
+        si, conversion = _SI.get(unit, (unit, 1.0))
+        module.add(pynwb.TimeSeries(
+            name=f"{pop}.output", data=np.asarray(result.spikes[pop]), unit=si,
+            conversion=conversion, starting_time=(result.t_start + result.dt) * 1e-3,
+            rate=1e3 / result.dt,
+            description=f"graded output [{unit}] of every neuron of population {pop} "
+                        "at the end of every step",
+        ))
     for pop, data in result.rates.items():
         module.add(pynwb.TimeSeries(
             name=f"{pop}.rate", data=np.asarray(data), unit="Hz", starting_time=start_s,
@@ -192,6 +225,7 @@ def write_nwb(
         "indices": [[k, list(v)] for k, v in result.indices],
         "n_steps": result.n_steps,
         "spikes": {k: str(np.asarray(v).dtype) for k, v in result.spikes.items()},
+        "graded": list(graded), "model": model, "seed": seed,
     }
     nwb.add_scratch(json.dumps(meta), name="neurojax",
                     description="neurojax Result metadata for neurojax.io.read_nwb (JSON)")
@@ -199,23 +233,44 @@ def write_nwb(
         io.write(nwb)
 
 
-def read_nwb(path: str | os.PathLike) -> Result:
-    """Read a `Result` written by `write_nwb`: identical spikes, rates, recorded
-    variables, times and population sizes (the final state is not stored: `state` is
-    `None`)."""
+def _meta(nwb, path) -> dict:
+    """The JSON that `write_nwb` keeps in `scratch["neurojax"]`."""
+    if "neurojax" not in nwb.scratch:
+        raise ValueError(f"{os.fspath(path)!r} was not written by neurojax.io.write_nwb.")
+    text = nwb.scratch["neurojax"].data
+    text = text[()] if hasattr(text, "shape") else text  # an h5py dataset or a str
+    meta = json.loads(text.decode() if isinstance(text, bytes) else str(text))
+    if meta["format"] != _FORMAT:
+        raise ValueError(f"unknown neurojax NWB format {meta['format']!r}.")
+    return meta
+
+
+def read_nwb_session(path: str | os.PathLike) -> dict:
+    """The session metadata of a file written by `write_nwb`: `{"model", "seed",
+    "dt" [ms], "t_start" [ms], "duration" [ms], "session_description"}` (`model` and
+    `seed` are `None` where they were not given)."""
     pynwb = _require_pynwb()
     with pynwb.NWBHDF5IO(os.fspath(path), "r") as io:
         nwb = io.read()
-        if "neurojax" not in nwb.scratch:
-            raise ValueError(f"{os.fspath(path)!r} was not written by neurojax.io.write_nwb.")
-        text = nwb.scratch["neurojax"].data
-        text = text[()] if hasattr(text, "shape") else text  # an h5py dataset or a str
-        meta = json.loads(text.decode() if isinstance(text, bytes) else str(text))
-        if meta["format"] != _FORMAT:
-            raise ValueError(f"unknown neurojax NWB format {meta['format']!r}.")
+        meta = _meta(nwb, path)
+        return {"model": meta.get("model"), "seed": meta.get("seed"), "dt": meta["dt"],
+                "t_start": meta["t_start"], "duration": meta["n_steps"] * meta["dt"],
+                "session_description": nwb.session_description}
+
+
+def read_nwb(path: str | os.PathLike) -> Result:
+    """Read a `Result` written by `write_nwb`: identical spikes, graded outputs, rates,
+    recorded variables, times and population sizes (the final state is not stored:
+    `state` is `None`; the session metadata is `read_nwb_session`'s)."""
+    pynwb = _require_pynwb()
+    with pynwb.NWBHDF5IO(os.fspath(path), "r") as io:
+        nwb = io.read()
+        meta = _meta(nwb, path)
         dt, t_start, n_steps = meta["dt"], meta["t_start"], meta["n_steps"]
+        graded = tuple(meta.get("graded", ()))
         sizes = dict((k, int(v)) for k, v in meta["sizes"])
-        spikes = {pop: np.zeros((n_steps, sizes[pop]), dtype) for pop, dtype in meta["spikes"].items()}
+        spikes = {pop: np.zeros((n_steps, sizes[pop]), dtype)
+                  for pop, dtype in meta["spikes"].items() if pop not in graded}
         if nwb.units is not None:
             table = nwb.units
             for row in range(len(table)):
@@ -226,15 +281,18 @@ def read_nwb(path: str | os.PathLike) -> Result:
                 spikes[pop][steps, int(table["neuron_index"][row])] = 1
         variables, rates = {}, {}
         module = nwb.processing["neurojax"]
+        recorded = dict(meta["indices"])
         for name, series in module.data_interfaces.items():
             data = jnp.asarray(np.asarray(series.data[()]))
-            if re.fullmatch(r".+\.rate", name) and name not in dict(meta["indices"]):
+            if name.endswith(".output") and name[: -len(".output")] in graded and name not in recorded:
+                spikes[name[: -len(".output")]] = data
+            elif re.fullmatch(r".+\.rate", name) and name not in recorded:
                 rates[name[: -len(".rate")]] = data
             else:
                 variables[name] = data
     return Result(
-        spikes={k: jnp.asarray(v) for k, v in spikes.items()}, rates=rates,
+        spikes={k: jnp.asarray(spikes[k]) for k in meta["spikes"]}, rates=rates,
         variables=variables, state=None, dt=dt, t_start=t_start, every=meta["every"],
         sizes=tuple((k, int(v)) for k, v in meta["sizes"]),
-        indices=tuple((k, tuple(v)) for k, v in meta["indices"]),
+        indices=tuple((k, tuple(v)) for k, v in meta["indices"]), graded=graded,
     )

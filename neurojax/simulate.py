@@ -59,10 +59,15 @@ class Record:
     **Arguments:**
 
     - `spikes`: Population names whose outputs are kept at every step, `True` for all
-      populations (default) or `()` for none. Stored as booleans unless
-      `float_spikes=True` (keep floats to differentiate a loss of the raster).
+      populations (default) or `()` for none. Spiking populations' 0/1 spikes are
+      stored as booleans unless `float_spikes=True` (keep floats to differentiate a
+      loss of the raster); graded populations (neurons with `spiking = False`: rate
+      units, binary units) always keep their outputs as floats, e.g. a rate unit's
+      rate [Hz] at every step.
     - `rates`: Population names whose population-averaged rate [Hz] is kept per block
-      (differentiable; cheap).
+      (differentiable; cheap): spikes per neuron per second for spiking populations,
+      the mean output over neurons and steps for graded ones (the rate [Hz] of rate
+      units; the mean activity of binary units).
     - `every`: Block length [ms] for state variables and rates (default: `dt`).
     - `weights`: Names of plastic projections whose whole weight array is kept per
       block, in `res.weights[name]` of shape `(blocks, *layout)` (the layout of
@@ -123,6 +128,7 @@ class _Plan:
     block_steps: int
     weights: tuple[int, ...] = ()
     mean_weights: tuple[int, ...] = ()
+    graded: tuple[int, ...] = ()  # populations whose outputs are graded (spiking = False)
 
 
 def _default_checkpoint_steps(n_steps: int, block_steps: int) -> int:
@@ -311,8 +317,9 @@ def _plan(model: NetworkModel, record: Record, dt: float, n_steps: int, state) -
                     "model.plastic_weights(state, name) or model.projection(name).weights)."
                 )
             plastic[arg].append(j)
+    graded = tuple(i for i, p in enumerate(model.populations) if not p.neuron.spiking)
     return _Plan(spikes, rates, tuple(variables), record.float_spikes, block_steps,
-                 tuple(plastic["weights"]), tuple(plastic["mean_weights"]))
+                 tuple(plastic["weights"]), tuple(plastic["mean_weights"]), graded)
 
 
 class Result(eqx.Module):
@@ -320,8 +327,11 @@ class Result(eqx.Module):
 
     **Fields:**
 
-    - `spikes`: `{population: array (steps, n)}` of each step's output.
-    - `rates`: `{population: array (blocks,)}` population-averaged rate [Hz] per block.
+    - `spikes`: `{population: array (steps, n)}` of each step's output: booleans for
+      spiking populations (floats with `Record(float_spikes=True)`), the graded
+      outputs as floats for populations in `graded` (a rate unit's rate [Hz]).
+    - `rates`: `{population: array (blocks,)}` population-averaged rate [Hz] per block
+      (for a graded population the mean output, see `Record`).
     - `variables`: `{"pop.var": array (blocks, k)}` state samples at the end of blocks.
     - `state`: The final `NetworkState` (continue with `simulate(..., state=res.state)`).
     - `dt`, `t_start`, `every`: Step [ms], start time [ms], block length [ms].
@@ -330,6 +340,9 @@ class Result(eqx.Module):
     - `weights`: `{projection: array (blocks, *layout)}` and `{projection + ".mean":
       array (blocks,)}` of plastic weights recorded at the end of blocks
       (`Record(weights=..., mean_weights=...)`).
+    - `graded`: Names of the populations whose outputs are graded (neurons with
+      `spiking = False`, e.g. rate units): `rate` and `neuron_rates` average their
+      outputs instead of counting spikes.
     """
 
     spikes: dict[str, Array]
@@ -342,6 +355,7 @@ class Result(eqx.Module):
     sizes: tuple[tuple[str, int], ...] = eqx.field(static=True)
     indices: tuple[tuple[str, tuple[int, ...]], ...] = eqx.field(static=True)
     weights: dict[str, Array] = eqx.field(default_factory=dict)
+    graded: tuple[str, ...] = eqx.field(static=True, default=())
 
     # ------------------------------------------------------------------ access
     def _spikes(self, pop: str) -> Array:
@@ -379,13 +393,18 @@ class Result(eqx.Module):
         return i0, i1
 
     def rate(self, pop: str, t_start: float | None = None, t_stop: float | None = None) -> Array:
-        """Mean firing rate of population `pop` over neurons and the window [Hz]."""
+        """Mean firing rate of population `pop` over neurons and the window [Hz] (for a
+        graded population, its mean output: the rate [Hz] of rate units)."""
         return jnp.mean(self.neuron_rates(pop, t_start, t_stop), axis=-1)
 
     def neuron_rates(self, pop: str, t_start: float | None = None, t_stop: float | None = None) -> Array:
-        """Firing rate of each neuron of `pop` over the window [Hz], shape `(..., n)`."""
+        """Firing rate of each neuron of `pop` over the window [Hz], shape `(..., n)`:
+        spikes per second, or for a graded population (in `graded`) the mean of its
+        outputs over the window's steps (a rate unit's output is its rate [Hz])."""
         i0, i1 = self._window(t_start, t_stop)
         s = self._spikes(pop)[..., i0:i1, :].astype(float)
+        if pop in self.graded:
+            return jnp.mean(s, axis=-2)
         return jnp.sum(s, axis=-2) / ((i1 - i0) * self.dt * 1e-3)
 
     def times(self) -> np.ndarray:
@@ -393,7 +412,12 @@ class Result(eqx.Module):
         return self.t_start + self.dt * np.arange(1, self.n_steps + 1)
 
     def spike_times(self, pop: str) -> tuple[np.ndarray, np.ndarray]:
-        """`(times [ms], neuron indices)` of every spike of `pop`, in time order."""
+        """`(times [ms], neuron indices)` of every spike of `pop`, in time order. A graded
+        population (in `graded`) has no spikes: its outputs are `spikes[pop]`."""
+        if pop in self.graded:
+            raise ValueError(
+                f"population {pop!r} has graded outputs (rate units), not spikes: read them "
+                f"from res.spikes[{pop!r}] (steps, n), or its mean with res.rate({pop!r}).")
         s = np.asarray(self._spikes(pop))
         if s.ndim != 2:
             raise ValueError("spike_times needs an unbatched result; index the batch first.")
@@ -432,10 +456,20 @@ class Result(eqx.Module):
         `Result.load`; the final state is not saved — use `eqx.tree_serialise_leaves`)."""
         meta = {"dt": self.dt, "t_start": self.t_start, "every": self.every,
                 "sizes": [list(x) for x in self.sizes],
-                "indices": [[k, list(v)] for k, v in self.indices], "format": 1}
+                "indices": [[k, list(v)] for k, v in self.indices], "format": 1,
+                "graded": list(self.graded)}
         arrays = self.to_numpy()
         with open(path, "wb") as f:
             np.savez(f, __meta__=np.asarray(json.dumps(meta)), **arrays)
+
+    def to_nwb(self, path, **kwargs) -> None:
+        """Write this result to the NWB file `path`: `nj.io.write_nwb(self, path,
+        **kwargs)` (spikes as units named by population, recorded variables with their
+        units, session metadata such as `model=` and `seed=`). Needs pynwb (the `nwb`
+        extra); read it back with `nj.io.read_nwb`."""
+        from .io import write_nwb
+
+        write_nwb(self, path, **kwargs)
 
     @classmethod
     def load(cls, path) -> "Result":
@@ -453,6 +487,7 @@ class Result(eqx.Module):
             state=None, dt=meta["dt"], t_start=meta["t_start"],
             every=meta["every"], sizes=tuple((k, int(v)) for k, v in meta["sizes"]),
             indices=tuple((k, tuple(v)) for k, v in meta["indices"]), weights=groups["weights"],
+            graded=tuple(meta.get("graded", ())),
         )
 
 
@@ -522,14 +557,16 @@ def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
     the state every `truncate` steps, counted by `state.step` (from `init`)."""
 
     # Per step, only what is recorded leaves the loop: spike rasters (as bools unless
-    # float_spikes) and, for rates, one running sum per population in the carry.
+    # float_spikes; graded outputs as they are) and, for rates, one running sum per
+    # population in the carry.
     # Stacking whole output vectors to average them afterwards would write n floats
     # per population per step, which cost twice the neuron updates of COBA-4k.
     def inner(carry, _):
         state, sums = carry
         state, outs = stepper.step(_cut_gradient(state, truncate), state.step * dt, dt)
         sums = tuple(acc + jnp.sum(outs[i]) for acc, i in zip(sums, plan.rates))
-        spikes = tuple(outs[i] if plan.float_spikes else outs[i] > 0 for i in plan.spikes)
+        spikes = tuple(outs[i] if plan.float_spikes or i in plan.graded else outs[i] > 0
+                       for i in plan.spikes)
         return (state, sums), spikes
 
     if checkpoint is True:
@@ -546,7 +583,9 @@ def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
     def block(state, _):
         zero = tuple(jnp.zeros((), dtypes[i]) for i in plan.rates)
         (state, sums), spikes = _segmented_scan(inner, (state, zero), b, within)
-        rates = tuple(acc / (b * sizes[i] * dt * 1e-3) for acc, i in zip(sums, plan.rates))
+        # Spikes per neuron per second [Hz]; a graded output's mean (already a rate).
+        rates = tuple(acc / (b * sizes[i]) if i in plan.graded else acc / (b * sizes[i] * dt * 1e-3)
+                      for acc, i in zip(sums, plan.rates))
         return state, (spikes, rates, _sample_block(stepper, plan, state))
 
     return _segmented_scan(block, state, n_blocks, across)
@@ -914,6 +953,7 @@ def _result(model: NetworkModel, plan: _Plan, state: NetworkState, recorded, n_s
     return Result(
         spikes=spikes, rates=rates, variables=variables, state=state, dt=dt, t_start=t_start,
         every=plan.block_steps * dt, sizes=sizes, indices=indices, weights=weights,
+        graded=tuple(names[i] for i in plan.graded),
     )
 
 

@@ -60,4 +60,4 @@ def test_subpackage_names():
     assert _public(nj.train.tasks) >= {"Trials", "perceptual_decision", "delayed_match_to_sample",
                                        "context_dependent_integration", "accuracy",
                                        "interval_timing", "produced_interval"}
-    assert {"read_nwb", "write_nwb"} <= _public(nj.io)
+    assert {"read_nwb", "read_nwb_session", "write_nwb"} <= _public(nj.io)

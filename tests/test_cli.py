@@ -145,3 +145,19 @@ def test_info_prints_source_arguments_and_statistics(capsys):
     assert "18.5 +- 1.5 Hz" in out
     assert main(["info", "nope"]) == 2
     assert "unknown gallery model 'nope'" in capsys.readouterr().err
+
+
+def test_output_cut_short_by_a_pipe_ends_quietly():
+    # `neurojax info brunel | head -1`: the reader is gone before the command writes
+    # (here it closes the pipe at once, while the child still imports jax); the
+    # command must end with status 0 and no BrokenPipeError traceback.
+    import subprocess
+    import sys
+
+    code = "import sys; from neurojax.cli import main; sys.exit(main(['info', 'brunel']))"
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as proc:
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=120) == 0, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err

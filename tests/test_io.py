@@ -113,3 +113,90 @@ def test_spike_trains_from_an_nwb_file_replay_as_a_population(tmp_path):
     assert np.asarray(original.spikes["E"]).sum() > 50 and np.asarray(original.spikes["X"]).sum() > 10
     np.testing.assert_array_equal(np.asarray(replayed.spikes["E"]), np.asarray(original.spikes["E"]))
     np.testing.assert_array_equal(np.asarray(replayed.spikes["X"]), np.asarray(original.spikes["X"]))
+
+
+def test_result_to_nwb_names_the_model_and_session(result, tmp_path):
+    path = tmp_path / "brunel.nwb"
+    result.to_nwb(path, model="brunel", seed=1)
+    session = nj.io.read_nwb_session(path)
+    assert session == {"model": "brunel", "seed": 1, "dt": 0.1, "t_start": 0.0,
+                       "duration": pytest.approx(50.0), "session_description":
+                       "neurojax simulation of brunel"}
+    with pynwb.NWBHDF5IO(str(path), "r") as io:
+        nwb = io.read()
+        assert nwb.session_description == "neurojax simulation of brunel"
+        assert "model = brunel" in nwb.notes and "seed = 1" in nwb.notes
+    back = nj.io.read_nwb(path)
+    for pop in ("E", "I"):
+        np.testing.assert_array_equal(np.asarray(back.spikes[pop]), np.asarray(result.spikes[pop]))
+
+
+def test_graded_populations_round_trip_as_time_series(tmp_path):
+    # Rate units (graded outputs, recorded as floats) next to spiking LIF cells: the
+    # rates go to a TimeSeries "R.output" [Hz] at every step, the spikes to units.
+    rate = nj.Population("R", 3, nj.neurons.FiringRate(tau=10.0, transfer=nj.neurons.ReLU()))
+    lif = nj.Population("E", 4, nj.neurons.LIF())
+    net = nj.Network([rate, lif], inputs=[nj.inputs.Constant("R", amplitude=np.array([1.0, 2.0, 3.0])),
+                                          nj.inputs.Constant("E", amplitude=1000.0)])
+    res = nj.simulate(net.build(jax.random.key(0)), 10.0, 0.1, key=jax.random.key(1),
+                      record=nj.Record(rates=["R", "E"], every=1.0, v={"E": None}))
+    path = tmp_path / "mixed.nwb"
+    res.to_nwb(path)
+    back = nj.io.read_nwb(path)
+    assert back.graded == res.graded == ("R",)
+    assert list(back.spikes) == list(res.spikes)
+    for group in ("spikes", "rates", "variables"):
+        for name, a in getattr(res, group).items():
+            b = getattr(back, group)[name]
+            assert a.dtype == b.dtype and a.shape == b.shape, name
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=name)
+    assert float(back.rate("R")) == float(res.rate("R"))
+    with pynwb.NWBHDF5IO(str(path), "r") as io:
+        nwb = io.read()
+        assert set(nwb.units.to_dataframe()["population"]) == {"E"}  # rate units: no spikes
+        series = nwb.processing["neurojax"]["R.output"]
+        assert series.unit == "Hz" and series.rate == pytest.approx(1e4)
+        np.testing.assert_allclose(series.starting_time, 1e-4)
+        np.testing.assert_array_equal(series.data[()], np.asarray(res.spikes["R"]))
+
+
+def test_spike_trains_from_nwb_replay_in_their_steps(tmp_path):
+    # from_nwb on the file itself: E's replay and the population it drives are exact.
+    weights = np.asarray(jax.random.uniform(jax.random.key(2), (8, 30), minval=0.0, maxval=400.0))
+    lif = nj.neurons.LIF(c_m=250.0, g_l=12.5, e_l=0.0, v_th=20.0, v_reset=10.0, t_ref=2.0)
+    original = _e_to_x(lif, weights)
+    original.to_nwb(tmp_path / "source.nwb")
+    source = nj.inputs.SpikeTrains.from_nwb(tmp_path / "source.nwb", "E", dt=0.1)
+    assert source.spikes.shape == (1000, 30)
+    replayed = _e_to_x(source, weights)
+    np.testing.assert_array_equal(np.asarray(replayed.spikes["E"]), np.asarray(original.spikes["E"]))
+    np.testing.assert_array_equal(np.asarray(replayed.spikes["X"]), np.asarray(original.spikes["X"]))
+    with pytest.raises(ValueError, match=r"no units of population 'Q'.*populations: \['E', 'X'\]"):
+        nj.inputs.SpikeTrains.from_nwb(tmp_path / "source.nwb", "Q", dt=0.1)
+    with pytest.raises(ValueError, match=r"dt \[ms\] must be positive"):
+        nj.inputs.SpikeTrains.from_nwb(tmp_path / "source.nwb", "E", dt=-0.1)
+
+
+def test_spike_trains_from_a_foreign_nwb_file(tmp_path):
+    # A file written by pynwb alone (no population column, no neurojax metadata): unit
+    # i is neuron i; a spike at t [s] is emitted by the step that ends at t, t_start
+    # shifts the replay and steps cuts it.
+    import datetime
+
+    nwb = pynwb.NWBFile(session_description="recording", identifier="x",
+                        session_start_time=datetime.datetime.now(datetime.timezone.utc))
+    nwb.add_unit(spike_times=[0.0015, 0.0031])  # 1.5 ms, 3.1 ms
+    nwb.add_unit(spike_times=[0.0002])
+    with pynwb.NWBHDF5IO(str(tmp_path / "rec.nwb"), "w") as io:
+        io.write(nwb)
+    trains = nj.inputs.SpikeTrains.from_nwb(tmp_path / "rec.nwb", dt=0.1)
+    expected = np.zeros((31, 2), np.uint8)
+    expected[[14, 30], 0] = 1  # steps ending at 1.5 and 3.1 ms
+    expected[1, 1] = 1  # the step ending at 0.2 ms
+    np.testing.assert_array_equal(np.asarray(trains.spikes), expected)
+    shifted = nj.inputs.SpikeTrains.from_nwb(tmp_path / "rec.nwb", dt=0.1, t_start=1.0, steps=10)
+    expected = np.zeros((10, 2), np.uint8)
+    expected[4, 0] = 1  # 1.5 ms - 1 ms: the step ending at 0.5 ms; 3.1 ms is past 10 steps
+    np.testing.assert_array_equal(np.asarray(shifted.spikes), expected)
+    with pytest.raises(ValueError, match="no population column"):
+        nj.inputs.SpikeTrains.from_nwb(tmp_path / "rec.nwb", "E", dt=0.1)

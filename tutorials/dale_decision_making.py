@@ -106,9 +106,9 @@ def outputs(m, inputs):
     """Readout (steps,) and rates (steps, N) of one trial."""
     network = eqx.tree_at(lambda n: n.inputs[0].values, m["net"], inputs @ m["w_in"].T)
     res = nj.simulate(network, n_steps * DT, DT, key=jax.random.key(0),
-                      # A rate unit's output is its rate; float_spikes keeps it a float
-                      # (the default stores outputs as booleans, for spike rasters).
-                      record=nj.Record(spikes=["R"], float_spikes=True))
+                      # A rate unit's output is its rate, recorded as a float (spiking
+                      # populations' outputs are stored as booleans).
+                      record=nj.Record(spikes=["R"]))
     r = res.spikes["R"]
     return r[:, :N_E] @ m["w_out"] + m["b_out"], r
 

@@ -39,9 +39,8 @@ TARGET = 2.0  # [rate units] the E population's mean rate that the fit aims at
 def loss(model, trial, key):
     """One trial: the mean E rate over the last 20 ms against the target, plus an
     energy cost on both populations."""
-    # A rate unit's output is its rate; float_spikes keeps the outputs as floats.
-    res = nj.simulate(model, 50.0, 1.0, key=key,
-                      record=nj.Record(spikes=["E", "I"], float_spikes=True))
+    # A rate unit's output is its rate, recorded as a float at every step.
+    res = nj.simulate(model, 50.0, 1.0, key=key, record=nj.Record(spikes=["E", "I"]))
     rate_e = jnp.mean(res.spikes["E"][-20:])
     energy = nj.train.rate_cost(jnp.concatenate([res.spikes["E"], res.spikes["I"]], axis=1))
     return (rate_e - trial) ** 2 + 1e-2 * energy

@@ -12,6 +12,8 @@ def raster(result, pops=None, *, max_neurons: int = 500, bin_ms: float = 1.0, ax
     draws only the raster into it; a pair `(raster_ax, rate_ax)` draws both. At most
     `max_neurons` neurons of each population are drawn; the rate is binned in `bin_ms`
     [ms] bins. The backend is the caller's choice (set `MPLBACKEND=Agg` for files only).
+    By default every recorded spiking population is drawn; graded populations (rate
+    units, `result.graded`) have no spikes and are left out.
     """
     if ax is None:
         import matplotlib.pyplot as plt
@@ -26,7 +28,8 @@ def raster(result, pops=None, *, max_neurons: int = 500, bin_ms: float = 1.0, ax
     else:
         ax_r, ax_a, fig = ax, None, ax.figure
 
-    pops = list(result.spikes) if pops is None else list(pops)
+    graded = getattr(result, "graded", ())
+    pops = [p for p in result.spikes if p not in graded] if pops is None else list(pops)
     sizes = dict(result.sizes)
     offset = 0
     for k, pop in enumerate(pops):
@@ -40,7 +43,8 @@ def raster(result, pops=None, *, max_neurons: int = 500, bin_ms: float = 1.0, ax
             ax_a.plot(centres, rate, color=color, lw=0.8, label=pop)
         offset += min(sizes[pop], max_neurons)
     ax_r.set_ylabel("neuron")
-    ax_r.legend(loc="upper right", markerscale=4)
+    if pops:  # (a legend without entries warns)
+        ax_r.legend(loc="upper right", markerscale=4)
     ax_r.set_xlim(result.t_start, result.t_stop)
     if ax_a is None:
         ax_r.set_xlabel("time [ms]")

@@ -127,7 +127,8 @@ class SpikeTrains(AbstractNeuron[SpikeTrainsState]):
       `eqx.tree_at(lambda m: m.population("in").neuron.spikes, model, trial)`, also
       under `jax.vmap` over a batch of trials.
 
-    `SpikeTrains.from_times(times, neurons, n, steps, dt)` builds one from spike times.
+    `SpikeTrains.from_times(times, neurons, n, steps, dt)` builds one from spike times,
+    `SpikeTrains.from_nwb(path, population, dt=dt)` from the units of an NWB file.
     """
 
     spikes: UInt8[Array, "steps n"] = eqx.field(converter=lambda x: _as_counts(x))
@@ -180,6 +181,80 @@ class SpikeTrains(AbstractNeuron[SpikeTrainsState]):
         counts = np.zeros((steps, n), np.int64)
         np.add.at(counts, (k.astype(int), neurons), 1)
         return cls(spikes=counts)
+
+
+    @classmethod
+    def from_nwb(cls, path, population: str | None = None, *, dt: float,
+                 steps: int | None = None, t_start: float | None = None) -> SpikeTrains:
+        """Replay the spike trains of an NWB file's `units` table (written by
+        `nj.io.write_nwb` or any NWB tool; needs pynwb).
+
+        **Arguments:**
+
+        - `path`: The `.nwb` file.
+        - `population`: Keep the units whose `population` column is this name (the
+          column `write_nwb` writes); `None` keeps all units. Neuron `i` is the unit
+          whose `neuron_index` column is `i` where the table has that column, else the
+          `i`-th kept unit in table order.
+        - `dt`: Time step of the run that replays them [ms].
+        - `steps`: Length of the replay [steps]; default: the recorded run's (files
+          from `write_nwb`) or up to the last spike.
+        - `t_start`: Time [ms] in the file that becomes time 0 of the replay (default
+          0, or the recorded run's start for files from `write_nwb`); spikes before
+          it or after `steps` steps are left out.
+
+        Spike times [s] are mapped to the step that ends at them (`from_times`), so a
+        result written with `write_nwb` replays in the very steps it was simulated in.
+        """
+        from ..io import _require_pynwb
+
+        if not (np.isfinite(dt) and dt > 0):
+            raise ValueError(f"SpikeTrains.from_nwb: dt [ms] must be positive and finite, got {dt!r}.")
+        pynwb = _require_pynwb()
+        with pynwb.NWBHDF5IO(str(path), "r") as io:
+            nwb = io.read()
+            table = nwb.units
+            if table is None or len(table) == 0:
+                raise ValueError(f"SpikeTrains.from_nwb: {str(path)!r} has no units (spike trains).")
+            columns = set(table.colnames)
+            rows = list(range(len(table)))
+            if population is not None:
+                if "population" not in columns:
+                    raise ValueError(
+                        f"SpikeTrains.from_nwb: {str(path)!r} has no population column in its "
+                        f"units table; pass population=None to replay all {len(rows)} units.")
+                names = [str(table["population"][r]) for r in rows]
+                rows = [r for r, name in zip(rows, names) if name == population]
+                if not rows:
+                    raise ValueError(
+                        f"SpikeTrains.from_nwb: no units of population {population!r} in "
+                        f"{str(path)!r}; populations: {sorted(set(names))}.")
+            if "neuron_index" in columns:
+                index = np.asarray([int(table["neuron_index"][r]) for r in rows])
+            else:
+                index = np.arange(len(rows))
+            trains = [np.asarray(table["spike_times"][r], float) * 1e3 for r in rows]  # [ms]
+            meta = {}
+            if "neurojax" in nwb.scratch:
+                from ..io import _meta
+
+                meta = _meta(nwb, path)
+        if t_start is None:
+            t_start = meta["t_start"] if meta else 0.0
+        if steps is None and meta:
+            steps = max(1, round(meta["n_steps"] * meta["dt"] / dt))
+        n = int(index.max()) + 1
+        if population is not None and meta:
+            n = dict(meta["sizes"]).get(population, n)
+        times = np.concatenate(trains) - t_start if trains else np.zeros(0)
+        neurons = np.concatenate([np.full(len(t), i) for t, i in zip(trains, index)])
+        if steps is None:
+            last = times.max() if times.size else 0.0
+            steps = max(1, int(np.ceil(last / dt - 1e-6)))
+        # Spikes within the replay: (0, steps * dt], with from_times's round-off slack.
+        keep = (times > -1e-6 * dt) & (np.ceil(times / dt - 1e-6) <= steps)
+        return cls.from_times(np.maximum(times[keep], 0.0), neurons[keep].astype(int), n,
+                              steps, dt)
 
 
 def _as_counts(x) -> Array:

@@ -38,7 +38,7 @@ def test_subpackage_names():
     }
     assert _public(nj.plasticity) == {
         "AbstractPlasticity", "PairSTDP", "PairSTDPState", "TsodyksMarkram", "TsodyksMarkramState",
-        "steady_state_ratio",
+        "steady_state_ratio", "TripletSTDP", "TripletSTDPState",
     }
     assert _public(nj.inputs) == {
         "AbstractInput", "Constant", "OrnsteinUhlenbeck", "OrnsteinUhlenbeckState", "Poisson",

@@ -1,5 +1,6 @@
 """Synaptic plasticity rules whose state lives in `NetworkState.plastic`
-(`TsodyksMarkram` short-term plasticity, `PairSTDP`)."""
+(`TsodyksMarkram` short-term plasticity, `PairSTDP`, `TripletSTDP`, the calcium-based
+`CalciumSTDP` and its analytic `calcium_stdp_change`)."""
 
 from .abstract import AbstractPlasticity as AbstractPlasticity
 from .short_term import (
@@ -8,3 +9,4 @@ from .short_term import (
     steady_state_ratio as steady_state_ratio,
 )
 from .stdp import PairSTDP as PairSTDP, PairSTDPState as PairSTDPState
+from .triplet import TripletSTDP as TripletSTDP, TripletSTDPState as TripletSTDPState

@@ -3,6 +3,12 @@
 `CalciumSTDP` and its analytic `calcium_stdp_change`)."""
 
 from .abstract import AbstractPlasticity as AbstractPlasticity
+from .calcium import (
+    CalciumSTDP as CalciumSTDP,
+    CalciumSTDPState as CalciumSTDPState,
+    calcium_stdp_change as calcium_stdp_change,
+    time_above_thresholds as time_above_thresholds,
+)
 from .short_term import (
     TsodyksMarkram as TsodyksMarkram,
     TsodyksMarkramState as TsodyksMarkramState,

@@ -56,8 +56,8 @@ def test_time_above_threshold_per_pair_from_the_simulated_calcium():
     # the time above theta in step k is min(dt, tau_Ca ln(c_k / theta)^+): the time
     # above threshold of the simulated trace, exact to rounding.
     rule = CalciumSTDP.dp(sigma=0.0)
-    structure = _model(rule, [T0], [T0], 3000).projection("pre->post").weights
-    steps = 3000  # 300 ms: the calcium of a pair is < 1e-4 theta_d after it
+    steps = 2200  # 220 ms: every case's calcium is below theta_d for good by then
+    structure = _model(rule, [T0], [T0], steps).projection("pre->post").weights
     deltas = np.array(list(TABLE))
     pre = np.zeros((len(deltas), steps, 1))
     post = np.zeros((len(deltas), steps, 1))
@@ -233,14 +233,15 @@ def test_dense_and_sparse_layouts_agree_and_the_noise_follows_the_key():
 
 def test_jit_equals_eager():
     # The rule's steps (delay line, noise, weights) eagerly vs in a jitted scan.
-    rule = CalciumSTDP(delay=1.0, tau_ca=2.0, tau=1000.0, sigma=1.0)
+    # Eager steps cost ~0.2 s each: 12 steps, delay 3 steps.
+    rule = CalciumSTDP(delay=0.3, tau_ca=2.0, tau=1000.0, sigma=1.0)
     structure = _model(rule, PRE, POST, 1500, layout=nj.connectivity.Dense()).projection("pre->post").weights
-    pre = jnp.zeros((40, 1)).at[jnp.array([3, 20]), 0].set(1.0)
-    post = jnp.zeros((40, 1)).at[jnp.array([8, 25, 30]), 0].set(1.0)
+    pre = jnp.zeros((12, 1)).at[jnp.array([1, 5]), 0].set(1.0)
+    post = jnp.zeros((12, 1)).at[jnp.array([2, 7, 9]), 0].set(1.0)
     jitted_state, _ = jax.jit(lambda p, q: _scan_rule(rule, structure, p, q))(pre, post)
     with jax.disable_jit():
         state = rule.init_run(structure, None, DT, jax.random.key(0))
-        for k in range(40):
+        for k in range(12):
             state, _ = rule.step(state, pre[k], post[k], None, None, DT, structure=structure)
     assert abs(float(state.rho.ravel()[0]) - 0.0) > 1e-4  # drive and noise moved rho
     np.testing.assert_allclose(jitted_state.rho, state.rho, rtol=1e-13)
@@ -253,9 +254,9 @@ def test_gradient_wrt_rule_parameters_matches_finite_differences():
     # moves smoothly with them).
     rule = CalciumSTDP.dp(sigma=0.0)
     model = _model(rule, PRE, POST, 1500, weight=0.6)
-    names = ["pre->post.plasticity.gamma_p", "pre->post.plasticity.gamma_d",
-             "pre->post.plasticity.c_post", "pre->post.plasticity.tau_ca"]
-    x0 = [jnp.asarray(v) for v in (321.808, 200.0, 2.0, 20.0)]
+    names = ["pre->post.plasticity.gamma_p", "pre->post.plasticity.c_post",
+             "pre->post.plasticity.tau_ca"]
+    x0 = [jnp.asarray(v) for v in (321.808, 2.0, 20.0)]
 
     def loss(xs):
         res = nj.simulate(model.replace(dict(zip(names, xs))), 150.0, DT, key=jax.random.key(0),

@@ -256,7 +256,7 @@ def test_gradient_wrt_triplet_parameters_matches_finite_differences(layout):
     # smooth in the amplitudes and time constants.
     model = _model(TripletSTDP(**PARAMS), PRE, POST, layout=layout)
     names = ["pre->post.plasticity.a3_plus", "pre->post.plasticity.a3_minus",
-             "pre->post.plasticity.tau_x", "pre->post.plasticity.tau_y"]
+             "pre->post.plasticity.tau_y"]
     x0 = [jnp.asarray(PARAMS[n.rsplit(".", 1)[1]]) for n in names]
 
     def loss(xs):

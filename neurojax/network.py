@@ -412,9 +412,13 @@ class NetworkModel(AbstractModel[NetworkState]):
             n_syn = self.populations[proj.pre].n if proj.synapse.presynaptic else n_post
             synapses.append(proj.synapse.init(n_syn, init))
             buffers.append(jnp.zeros((proj.delay_steps(dt), n_post), float))
+        # Rules' random draws (e.g. CalciumSTDP's noise) from a key folded off `key`,
+        # which leaves every other draw of this function as it was.
+        k_plastic = jax.random.fold_in(key, 0x504C)
         plastic = tuple(
-            None if proj.plasticity is None else proj.plasticity.init(proj.weights, None)
-            for proj in self.projections
+            None if proj.plasticity is None
+            else proj.plasticity.init_run(proj.weights, None, dt, jax.random.fold_in(k_plastic, j))
+            for j, proj in enumerate(self.projections)
         )
         inputs = tuple(
             inp.init(self.populations[t].n, key=k)

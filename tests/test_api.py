@@ -39,7 +39,8 @@ def test_subpackage_names():
     assert _public(nj.plasticity) == {
         "AbstractPlasticity", "PairSTDP", "PairSTDPState", "TsodyksMarkram", "TsodyksMarkramState",
         "steady_state_ratio", "RewardModulated", "RewardModulatedState", "VoltageSTDP",
-        "VoltageSTDPState",
+        "VoltageSTDPState", "TripletSTDP", "TripletSTDPState", "CalciumSTDP", "CalciumSTDPState",
+        "calcium_stdp_change", "time_above_thresholds",
     }
     assert _public(nj.inputs) == {
         "AbstractInput", "Constant", "OrnsteinUhlenbeck", "OrnsteinUhlenbeckState", "Poisson",

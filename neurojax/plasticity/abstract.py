@@ -7,7 +7,7 @@ state, held in `state.plastic[j]` for projection `j`, created by `init` from the
 model's weights and returned by `nj.simulate` in `res.state`:
 
 ```python
-rule_state = rule.init(structure, weights)             # at NetworkModel.init
+rule_state = rule.init_run(structure, weights, dt, key)  # at NetworkModel.init
 rule_state, weights = rule.step(rule_state, pre, post, post_vars, modulators, dt,
                                 structure=structure)   # once per network step
 ```
@@ -62,6 +62,13 @@ class AbstractPlasticity(eqx.Module, Generic[_State]):
         """Advance by one step of `dt` [ms], given this step's presynaptic and
         postsynaptic outputs (spikes 0/1); returns the new state and the weights to
         deliver this step's presynaptic activity with (`None`: the model's)."""
+
+    def init_run(self, structure: Any, weights: Array | None, dt: float, key: Any) -> _State:
+        """The initial state for a run in steps of `dt` [ms], with the PRNG `key` for
+        the rule's random draws; `NetworkModel.init` calls this. By default
+        `init(structure, weights)`: rules whose state depends on `dt` (a delay line in
+        steps) or that draw random numbers (noise) override it."""
+        return self.init(structure, weights)
 
     def transmit(self, state: _State, pre: Float[Array, " pre"]) -> Float[Array, " pre"]:
         """Presynaptic activity as delivered this step (after `step`); identity."""

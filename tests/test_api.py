@@ -39,6 +39,7 @@ def test_subpackage_names():
     assert _public(nj.plasticity) == {
         "AbstractPlasticity", "PairSTDP", "PairSTDPState", "TsodyksMarkram", "TsodyksMarkramState",
         "steady_state_ratio",
+        "InhibitorySTDP", "InhibitorySTDPState", "BCM", "BCMState", "Oja", "OjaState",
     }
     assert _public(nj.inputs) == {
         "AbstractInput", "Constant", "OrnsteinUhlenbeck", "OrnsteinUhlenbeckState", "Poisson",

@@ -1,7 +1,10 @@
 """Synaptic plasticity rules whose state lives in `NetworkState.plastic`
-(`TsodyksMarkram` short-term plasticity, `PairSTDP`)."""
+(`TsodyksMarkram` short-term plasticity, `PairSTDP`, `InhibitorySTDP`, the rate rules
+`BCM` and `Oja`, `Normalization`, `SynapticScaling` and their `Chain`)."""
 
 from .abstract import AbstractPlasticity as AbstractPlasticity
+from .inhibitory import InhibitorySTDP as InhibitorySTDP, InhibitorySTDPState as InhibitorySTDPState
+from .rate_rules import BCM as BCM, BCMState as BCMState, Oja as Oja, OjaState as OjaState
 from .short_term import (
     TsodyksMarkram as TsodyksMarkram,
     TsodyksMarkramState as TsodyksMarkramState,

@@ -40,6 +40,7 @@ def test_subpackage_names():
         "AbstractPlasticity", "PairSTDP", "PairSTDPState", "TsodyksMarkram", "TsodyksMarkramState",
         "steady_state_ratio",
         "InhibitorySTDP", "InhibitorySTDPState", "BCM", "BCMState", "Oja", "OjaState",
+        "Normalization", "NormalizationState", "SynapticScaling", "SynapticScalingState", "Chain",
     }
     assert _public(nj.inputs) == {
         "AbstractInput", "Constant", "OrnsteinUhlenbeck", "OrnsteinUhlenbeckState", "Poisson",

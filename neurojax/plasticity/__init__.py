@@ -4,6 +4,13 @@
 
 from .abstract import AbstractPlasticity as AbstractPlasticity
 from .inhibitory import InhibitorySTDP as InhibitorySTDP, InhibitorySTDPState as InhibitorySTDPState
+from .normalization import (
+    Chain as Chain,
+    Normalization as Normalization,
+    NormalizationState as NormalizationState,
+    SynapticScaling as SynapticScaling,
+    SynapticScalingState as SynapticScalingState,
+)
 from .rate_rules import BCM as BCM, BCMState as BCMState, Oja as Oja, OjaState as OjaState
 from .short_term import (
     TsodyksMarkram as TsodyksMarkram,

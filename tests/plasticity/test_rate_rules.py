@@ -106,7 +106,7 @@ def test_oja_converges_to_the_unit_principal_eigenvector():
         np.testing.assert_allclose(norm, 1.0, atol=5e-3)
 
 
-def _rate_net(rule, steps=200):
+def _rate_net(rule, steps=200, layout=None):
     """Two graded input units (a Waveform drives instantaneous-ish FiringRate units) onto
     three linear rate units through a plastic projection."""
     dt = 0.1
@@ -116,17 +116,20 @@ def _rate_net(rule, steps=200):
     pops = [nj.Population("in", 2, nj.neurons.FiringRate(tau=1.0, transfer=linear)),
             nj.Population("out", 3, nj.neurons.FiringRate(tau=1.0, transfer=linear))]
     proj = nj.Projection("in", "out", nj.connectivity.AllToAll(), weight=nj.Uniform(0.2, 0.6),
-                         plasticity=rule)
+                         layout=layout, plasticity=rule)
     net = nj.Network(pops, [proj], inputs=[nj.inputs.Waveform("in", t, values)])
     return net.build(jax.random.key(2)), dt
 
 
-@pytest.mark.parametrize("rule", [BCM(eta=0.05, tau_theta=2.0), Oja(eta=0.05)])
-def test_network_runs_the_rule_on_this_steps_rates(rule):
+@pytest.mark.parametrize("rule, layout", [
+    (BCM(eta=0.05, tau_theta=2.0), None), (Oja(eta=0.05), None),
+    (BCM(eta=0.05, tau_theta=2.0), nj.connectivity.Sparse(kernel="loop")),
+])
+def test_network_runs_the_rule_on_this_steps_rates(rule, layout):
     # Inside a network the rule sees each step's outputs of "in" and "out" (rates, kept
     # per step as "spikes" with float_spikes):
     # replaying the recorded rates through the rule's own step gives the same weights.
-    model, dt = _rate_net(rule)
+    model, dt = _rate_net(rule, layout=layout)
     res = nj.simulate(model, 200 * dt, dt, key=jax.random.key(0),
                       record=nj.Record(spikes=["in", "out"], float_spikes=True))
     structure = model.projection("in->out").weights

@@ -238,6 +238,9 @@ class Chain(AbstractPlasticity[tuple]):
     - `*rules`: Two or more weight-changing rules (`changes_weights = True`), whose
       states hold the plastic weights in a field `weights`.
 
+    The rules' parameters are model parameters named by position, e.g.
+    `"E->E.plasticity.rules.0.a_plus"` (`model.params()`, `model.replace`).
+
     !!! example
 
         ```python

@@ -190,3 +190,13 @@ def test_bad_schedule_and_shapes_raise_at_simulate():
         nj.simulate(model, 1.0, DT, key=jax.random.key(0))
     with pytest.raises(ValueError, match=r"initial weights must lie in .*\[0, w_max\] = \[0, 0.5\]"):
         _net(Chain(PairSTDP(w_max=0.5), Normalization()), LAYOUTS[0])
+
+
+def test_chain_parameters_are_model_parameters_checked_at_simulate():
+    model = _net(Chain(PairSTDP(w_max=1.0), Normalization(target_sum=3.0)), LAYOUTS[0])
+    names = [k for k in model.params() if ".plasticity." in k]
+    assert "in->out.plasticity.rules.0.a_plus" in names
+    assert "in->out.plasticity.rules.1.target_sum" in names
+    bad = model.replace({"in->out.plasticity.rules.1.target_sum": -1.0})
+    with pytest.raises(ValueError, match=r"Normalization target_sum \[weight units\] must lie in \(0, inf\)"):
+        nj.simulate(bad, 1.0, DT, key=jax.random.key(0))

@@ -111,10 +111,10 @@ def test_dense_and_sparse_layouts_learn_the_same_weights_and_jit_equals_eager():
         final, _ = jax.jit(lambda s: jax.lax.scan(step, s, (pre, post)))(state0)
         if layout is LAYOUTS[0]:
             # Eager, step by step (dense: the sparse update's eager event loops are slow,
-            # and its jit == eager is PairSTDP's test), over the first 10 steps.
+            # and its jit == eager is PairSTDP's test), over the first 6 steps.
             jitted, eager = state0, state0
             jstep = jax.jit(step)
-            for k in range(10):
+            for k in range(6):
                 jitted, _ = jstep(jitted, (pre[k], post[k]))
                 with jax.disable_jit():
                     eager, _ = step(eager, (pre[k], post[k]))

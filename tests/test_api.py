@@ -41,6 +41,8 @@ def test_subpackage_names():
         "steady_state_ratio", "RewardModulated", "RewardModulatedState", "VoltageSTDP",
         "VoltageSTDPState", "TripletSTDP", "TripletSTDPState", "CalciumSTDP", "CalciumSTDPState",
         "calcium_stdp_change", "time_above_thresholds",
+        "InhibitorySTDP", "InhibitorySTDPState", "BCM", "BCMState", "Oja", "OjaState",
+        "Normalization", "NormalizationState", "SynapticScaling", "SynapticScalingState", "Chain",
     }
     assert _public(nj.inputs) == {
         "AbstractInput", "Constant", "OrnsteinUhlenbeck", "OrnsteinUhlenbeckState", "Poisson",

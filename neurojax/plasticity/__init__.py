@@ -1,7 +1,9 @@
-"""Synaptic plasticity rules whose state lives in `NetworkState.plastic`
-(`TsodyksMarkram` short-term plasticity, `PairSTDP`, `TripletSTDP`, the calcium-based
-`CalciumSTDP` and its analytic `calcium_stdp_change`, the three-factor
-`RewardModulated`, the voltage-based `VoltageSTDP`)."""
+"""Synaptic plasticity rules whose state lives in `NetworkState.plastic`: short-term
+(`TsodyksMarkram`), spike-timing (`PairSTDP`, `TripletSTDP`), calcium-based
+(`CalciumSTDP` and its analytic `calcium_stdp_change`), voltage-based (`VoltageSTDP`),
+inhibitory (`InhibitorySTDP`), rate-based (`BCM`, `Oja`), homeostatic
+(`Normalization`, `SynapticScaling`), three-factor (`RewardModulated`), and `Chain`
+to run several weight-changing rules on one projection."""
 
 from .abstract import AbstractPlasticity as AbstractPlasticity
 from .calcium import (
@@ -10,6 +12,16 @@ from .calcium import (
     calcium_stdp_change as calcium_stdp_change,
     time_above_thresholds as time_above_thresholds,
 )
+from .inhibitory import InhibitorySTDP as InhibitorySTDP, InhibitorySTDPState as InhibitorySTDPState
+from .normalization import (
+    Chain as Chain,
+    Normalization as Normalization,
+    NormalizationState as NormalizationState,
+    SynapticScaling as SynapticScaling,
+    SynapticScalingState as SynapticScalingState,
+)
+from .rate_rules import BCM as BCM, BCMState as BCMState, Oja as Oja, OjaState as OjaState
+from .reward import RewardModulated as RewardModulated, RewardModulatedState as RewardModulatedState
 from .short_term import (
     TsodyksMarkram as TsodyksMarkram,
     TsodyksMarkramState as TsodyksMarkramState,
@@ -17,5 +29,4 @@ from .short_term import (
 )
 from .stdp import PairSTDP as PairSTDP, PairSTDPState as PairSTDPState
 from .triplet import TripletSTDP as TripletSTDP, TripletSTDPState as TripletSTDPState
-from .reward import RewardModulated as RewardModulated, RewardModulatedState as RewardModulatedState
 from .voltage import VoltageSTDP as VoltageSTDP, VoltageSTDPState as VoltageSTDPState

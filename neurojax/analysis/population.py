@@ -71,12 +71,13 @@ def _welch(x, fs, *, m):
     w = 0.5 - 0.5 * np.cos(2.0 * math.pi * np.arange(m) / m)
     seg = x[..., starts[:, None] + np.arange(m)[None, :]]
     seg = seg - seg.mean(axis=-1, keepdims=True)
-    spec = jnp.abs(jnp.fft.rfft(seg * jnp.asarray(w, x.dtype), axis=-1)) ** 2 / (fs * float(np.sum(w * w)))
+    spec = jnp.abs(jnp.fft.rfft(seg * jnp.asarray(w, x.dtype).reshape((1,) * (seg.ndim - 1) + (m,)), axis=-1)) ** 2 / (fs * float(np.sum(w * w)))
     scale = np.full(m // 2 + 1, 2.0)
     scale[0] = 1.0
     if m % 2 == 0:
         scale[-1] = 1.0
-    return spec.mean(axis=-2) * jnp.asarray(scale, x.dtype)
+    psd = spec.mean(axis=-2)
+    return psd * jnp.asarray(scale, x.dtype).reshape((1,) * (psd.ndim - 1) + scale.shape)
 
 
 def synchrony_chi(x: Float[ArrayLike, "*batch n samples"]) -> Float[Array, "*batch"]:
@@ -110,7 +111,7 @@ def _chi(v):
 # --------------------------------------------------------------------------- tuning
 def tuning_curve(
     responses: Float[ArrayLike, "trials *n"],
-    stimulus: Float[ArrayLike, " trials"],
+    stimulus: Float[ArrayLike, " m"],
     values: Float[ArrayLike, " k"] | None = None,
 ) -> tuple[Array, Float[Array, "k *n"]]:
     """Mean response to each stimulus value: the tuning curve.

@@ -133,11 +133,16 @@ def tuning_curve(
         raise ValueError(f"tuning_curve needs one stimulus value per trial: responses "
                          f"{r.shape}, stimulus {s.shape}.")
     vals = jnp.asarray(np.unique(np.asarray(s)) if values is None else values)
+    return vals, _tuning(r, s, vals)
+
+
+@jax.jit
+def _tuning(r, s, vals):
     match = (s[:, None] == vals[None, :]).astype(r.dtype)  # (trials, k)
     count = match.sum(axis=0)
     total = jnp.tensordot(match, r, axes=(0, 0))
     count = count.reshape(count.shape + (1,) * (r.ndim - 1))
-    return vals, jnp.where(count > 0, total / jnp.maximum(count, 1.0), jnp.nan)
+    return jnp.where(count > 0, total / jnp.maximum(count, 1.0), jnp.nan)
 
 
 def preferred_stimulus(values: ArrayLike, curve: Float[ArrayLike, "k *n"]) -> Array:
@@ -162,8 +167,12 @@ def selectivity_index(angles_deg: Float[ArrayLike, " k"], curve: Float[ArrayLike
       360: direction).
     """
     check_range(period_deg, "selectivity_index period_deg", "deg", low=0.0, low_open=True)
-    r = jnp.asarray(curve, float)
-    phase = 2.0 * math.pi * jnp.asarray(angles_deg, float) / float(period_deg)
+    return _selectivity(jnp.asarray(curve, float), jnp.asarray(angles_deg, float), float(period_deg))
+
+
+@jax.jit
+def _selectivity(r, angles, period):
+    phase = 2.0 * math.pi * angles / period
     phase = phase.reshape(phase.shape + (1,) * (r.ndim - 1))
     c = jnp.sum(r * jnp.cos(phase), axis=0)
     s = jnp.sum(r * jnp.sin(phase), axis=0)
@@ -195,7 +204,11 @@ def participation_ratio(x: Float[ArrayLike, "*batch n samples"]) -> Float[Array,
 
     - `x`: Activity, shape `(..., n, samples)` (e.g. binned counts or rates).
     """
-    c = _covariance(x)
+    return _pr(_covariance(x))
+
+
+@jax.jit
+def _pr(c):
     tr = jnp.trace(c, axis1=-2, axis2=-1)
     return tr * tr / jnp.sum(c * c, axis=(-2, -1))
 
@@ -221,6 +234,11 @@ def pca(x: Float[ArrayLike, "n samples"], k: int | None = None
     k = n if k is None else k
     if not 1 <= k <= n:
         raise ValueError(f"pca k must lie in [1, {n}], got {k}.")
+    return _pca(c, k=k)
+
+
+@functools.partial(jax.jit, static_argnames=("k",))
+def _pca(c, *, k):
     lam, vec = jnp.linalg.eigh(c)
     lam, vec = lam[::-1][:k], vec[:, ::-1][:, :k].T
     big = jnp.take_along_axis(vec, jnp.argmax(jnp.abs(vec), axis=-1)[:, None], axis=-1)

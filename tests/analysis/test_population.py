@@ -132,3 +132,23 @@ def test_bad_input_raises_a_clear_error():
         A.tuning_curve(np.zeros((5, 2)), np.zeros(4))
     with pytest.raises(ValueError, match=r"period_deg \[deg\]"):
         A.selectivity_index(np.zeros(3), np.ones(3), 0.0)
+
+
+def test_smooth_measures_have_finite_difference_gradients():
+    # Correlations, chi and kernel rates are smooth in the data (e.g. a rate model's
+    # output): the gradient along a random direction matches a central difference
+    # (h = 1e-6 in float64: truncation ~h^2, rounding ~1e-16/h, so rtol 1e-6).
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(4, 60)) + 2.0
+    d = rng.normal(size=x.shape)
+    h = 1e-6
+    # one compiled function exercising all three (a sum of them)
+    def f(c):
+        return (A.mean_correlation(A.instantaneous_rate(c, 1.0, 2.0)) + A.synchrony_chi(c)
+                + 1e-3 * A.instantaneous_rate(c, 1.0, 2.0, "exponential").var())
+
+    along = jax.jit(lambda s: f(jnp.asarray(x) + s * d))
+    g = jax.jit(jax.grad(along))(0.0)
+    fd = (float(along(h)) - float(along(-h))) / (2 * h)
+    np.testing.assert_allclose(float(g), fd, rtol=1e-6)
+    assert abs(float(g)) > 1e-3  # not a vanishing gradient

@@ -19,13 +19,13 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Real
 
 from .._misc import check_range
 
 
 def power_spectrum(
-    signal: Float[ArrayLike, "*batch samples"],
+    signal: Real[ArrayLike, "*batch samples"],
     dt_ms: float,
     *,
     segment_ms: float | None = None,
@@ -80,7 +80,7 @@ def _welch(x, fs, *, m):
     return psd * jnp.asarray(scale, x.dtype).reshape((1,) * (psd.ndim - 1) + scale.shape)
 
 
-def synchrony_chi(x: Float[ArrayLike, "*batch n samples"]) -> Float[Array, "*batch"]:
+def synchrony_chi(x: Real[ArrayLike, "*batch n samples"]) -> Float[Array, "*batch"]:
     r"""Golomb's synchrony measure $\chi$ (Golomb & Rinzel 1993; Golomb 2007,
     Scholarpedia 2:1347):
 
@@ -110,9 +110,9 @@ def _chi(v):
 
 # --------------------------------------------------------------------------- tuning
 def tuning_curve(
-    responses: Float[ArrayLike, "trials *n"],
-    stimulus: Float[ArrayLike, " m"],
-    values: Float[ArrayLike, " k"] | None = None,
+    responses: Real[ArrayLike, "trials *n"],
+    stimulus: Real[ArrayLike, " m"],
+    values: Real[ArrayLike, " k"] | None = None,
 ) -> tuple[Array, Float[Array, "k *n"]]:
     """Mean response to each stimulus value: the tuning curve.
 
@@ -145,13 +145,13 @@ def _tuning(r, s, vals):
     return jnp.where(count > 0, total / jnp.maximum(count, 1.0), jnp.nan)
 
 
-def preferred_stimulus(values: ArrayLike, curve: Float[ArrayLike, "k *n"]) -> Array:
+def preferred_stimulus(values: ArrayLike, curve: Real[ArrayLike, "k *n"]) -> Array:
     """The stimulus value with the largest mean response, per neuron (`curve` from
     `tuning_curve`)."""
     return jnp.asarray(values)[jnp.argmax(jnp.asarray(curve), axis=0)]
 
 
-def selectivity_index(angles_deg: Float[ArrayLike, " k"], curve: Float[ArrayLike, "k *n"],
+def selectivity_index(angles_deg: Real[ArrayLike, " k"], curve: Real[ArrayLike, "k *n"],
                       period_deg: float = 180.0) -> Float[Array, "*n"]:
     r"""Orientation (period 180°) or direction (period 360°) selectivity index by the
     vector sum, $|\sum_k r_k e^{2\pi i\theta_k/P}| / \sum_k r_k$ (one minus the
@@ -193,7 +193,7 @@ def _covariance(x):
     return _cov(v)
 
 
-def participation_ratio(x: Float[ArrayLike, "*batch n samples"]) -> Float[Array, "*batch"]:
+def participation_ratio(x: Real[ArrayLike, "*batch n samples"]) -> Float[Array, "*batch"]:
     r"""Participation ratio of the covariance eigenvalues $\lambda_i$,
     $\mathrm{PR} = (\sum_i\lambda_i)^2 / \sum_i\lambda_i^2 = \mathrm{tr}(C)^2 /
     \mathrm{tr}(C^2)$ (Gao et al. 2017; Recanatesi et al. 2019): between 1 (one
@@ -213,7 +213,7 @@ def _pr(c):
     return tr * tr / jnp.sum(c * c, axis=(-2, -1))
 
 
-def pca(x: Float[ArrayLike, "n samples"], k: int | None = None
+def pca(x: Real[ArrayLike, "n samples"], k: int | None = None
         ) -> tuple[Float[Array, "k n"], Float[Array, " k"], Float[Array, " k"]]:
     """Principal components of activity `x` (shape `(n, samples)`), from the
     eigendecomposition of the sample covariance (`ddof=1`).

@@ -35,7 +35,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Real
 
 from .._misc import check_range, is_concrete
 
@@ -73,7 +73,7 @@ def _check_ids(name: str, ids, times, n: int) -> None:
 
 
 def bin_spikes(
-    times: Float[ArrayLike, " k"],
+    times: Real[ArrayLike, " k"],
     ids: ArrayLike,
     n: int,
     t_start: float,
@@ -177,7 +177,7 @@ def spike_arrays(res, pop: str, t_start: float | None = None,
 
 
 # --------------------------------------------------------------------------- rates
-def firing_rates(counts: Float[ArrayLike, "*batch n bins"], bin_ms: float) -> Float[Array, "*batch n"]:
+def firing_rates(counts: Real[ArrayLike, "*batch n bins"], bin_ms: float) -> Float[Array, "*batch n"]:
     """Mean firing rate of each neuron [Hz] over all bins of `counts` (bins of
     `bin_ms` [ms])."""
     check_range(bin_ms, "firing_rates bin_ms", "ms", low=0.0, low_open=True)
@@ -185,7 +185,7 @@ def firing_rates(counts: Float[ArrayLike, "*batch n bins"], bin_ms: float) -> Fl
     return c.sum(axis=-1) / (c.shape[-1] * float(bin_ms) * 1e-3)
 
 
-def population_activity(counts: Float[ArrayLike, "*batch n bins"], bin_ms: float) -> Float[Array, "*batch bins"]:
+def population_activity(counts: Real[ArrayLike, "*batch n bins"], bin_ms: float) -> Float[Array, "*batch bins"]:
     r"""Population activity $A(t)$ [Hz]: spikes per neuron per second in each bin of
     `bin_ms` [ms] (the mean over neurons of `counts`, shape `(..., n, bins)`)."""
     check_range(bin_ms, "population_activity bin_ms", "ms", low=0.0, low_open=True)
@@ -225,7 +225,7 @@ def rate_kernel(kernel: str, sigma_ms: float, bin_ms: float, cutoff: float = 5.0
 
 
 def instantaneous_rate(
-    counts: Float[ArrayLike, "*batch n bins"],
+    counts: Real[ArrayLike, "*batch n bins"],
     bin_ms: float,
     sigma_ms: float,
     kernel: str = "gaussian",
@@ -285,7 +285,7 @@ def _segment_mean(x, valid, owner, n):
     return total / jnp.maximum(count, 1.0), count
 
 
-def cv(times: Float[ArrayLike, " k"], ids: ArrayLike, n: int, *, min_isis: int = 2) -> Float[Array, " n"]:
+def cv(times: Real[ArrayLike, " k"], ids: ArrayLike, n: int, *, min_isis: int = 2) -> Float[Array, " n"]:
     r"""Coefficient of variation of each neuron's interspike intervals,
     $\mathrm{CV} = \sigma_{\rm ISI}/\mu_{\rm ISI}$ (standard deviation with `ddof=0`,
     as `elephant.statistics.cv` and `scipy.stats.variation`). 1 for a Poisson
@@ -316,7 +316,7 @@ def _cv(times, ids, *, n, min_isis):
     return jnp.where(ok, jnp.sqrt(var) / jnp.where(ok, mean, 1.0), jnp.nan)
 
 
-def cv2(times: Float[ArrayLike, " k"], ids: ArrayLike, n: int, *, min_isis: int = 2) -> Float[Array, " n"]:
+def cv2(times: Real[ArrayLike, " k"], ids: ArrayLike, n: int, *, min_isis: int = 2) -> Float[Array, " n"]:
     r"""CV2 of each neuron (Holt et al. 1996), the mean over consecutive ISI pairs of
     $2|I_{k+1} - I_k| / (I_{k+1} + I_k)$: a local measure of irregularity, insensitive
     to slow rate changes. 1 for a Poisson process; for a gamma process of shape $k$,
@@ -342,7 +342,7 @@ def _cv2(times, ids, *, n, min_isis):
 
 
 # --------------------------------------------------------------------------- counts
-def fano_factor(counts: Float[ArrayLike, "*batch windows"], *, ddof: int = 0) -> Float[Array, "*batch"]:
+def fano_factor(counts: Real[ArrayLike, "*batch windows"], *, ddof: int = 0) -> Float[Array, "*batch"]:
     """Fano factor of spike counts, variance / mean over the last axis (windows or
     trials); `NaN` where the mean count is 0. 1 for a Poisson process in any window.
 
@@ -368,7 +368,7 @@ def _fano(c, *, ddof):
     return jnp.where(mean > 0, var / jnp.where(mean > 0, mean, 1.0), jnp.nan)
 
 
-def correlation_matrix(counts: Float[ArrayLike, "*batch n bins"]) -> Float[Array, "*batch n n"]:
+def correlation_matrix(counts: Real[ArrayLike, "*batch n bins"]) -> Float[Array, "*batch n n"]:
     """Pearson correlation coefficients between the binned spike counts of all pairs
     of neurons (Elephant's `correlation_coefficient`, numpy's `corrcoef`).
 
@@ -396,7 +396,7 @@ def _corr(c):
     return cov / (sd[..., :, None] * sd[..., None, :])
 
 
-def mean_correlation(counts: Float[ArrayLike, "*batch n bins"]) -> Float[Array, "*batch"]:
+def mean_correlation(counts: Real[ArrayLike, "*batch n bins"]) -> Float[Array, "*batch"]:
     """Mean spike-count correlation coefficient over all pairs of distinct neurons
     whose counts vary (the `NaN` rows of `correlation_matrix`, e.g. silent neurons,
     are left out); `NaN` if fewer than two neurons qualify."""
@@ -415,8 +415,8 @@ def _mean_corr(r):
 
 
 def cross_correlogram(
-    x: Float[ArrayLike, "*batch bins"],
-    y: Float[ArrayLike, "*batch bins"],
+    x: Real[ArrayLike, "*batch bins"],
+    y: Real[ArrayLike, "*batch bins"],
     bin_ms: float,
     max_lag_ms: float,
     *,

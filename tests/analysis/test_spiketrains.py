@@ -123,6 +123,7 @@ def test_silent_neurons_are_left_out_of_correlations():
     keep = [0, 1, 3]
     ref = np.corrcoef(counts[keep])
     np.testing.assert_allclose(r[np.ix_(keep, keep)], ref, rtol=1e-12)
+    np.testing.assert_array_equal(np.asarray(A.correlation_matrix(counts.astype(int))), r)  # int counts
     iu = np.triu_indices(3, 1)
     np.testing.assert_allclose(float(A.mean_correlation(counts)), ref[iu].mean(), rtol=1e-12)
     assert np.isnan(float(A.mean_correlation(np.zeros((3, 10)))))

@@ -54,6 +54,11 @@ def test_subpackage_names():
     assert _public(nj.gallery) >= {"names", "get", "info", "whole_brain"}
     assert {"balloon_windkessel", "bold_steady_state", "functional_connectivity",
             "fc_similarity"} <= _public(nj.analysis)
+    assert {"isi_cv", "population_rate", "synchrony", "bin_spikes", "binned", "spike_arrays",
+            "firing_rates", "population_activity", "instantaneous_rate", "rate_kernel", "cv",
+            "cv2", "fano_factor", "correlation_matrix", "mean_correlation", "cross_correlogram",
+            "power_spectrum", "synchrony_chi", "tuning_curve", "preferred_stimulus",
+            "selectivity_index", "participation_ratio", "pca"} <= _public(nj.analysis)
     assert _public(nj.train) == {
         "check_grad", "GradCheck", "GradCheckRow", "AbstractConstraint", "Bounded", "DANN", "Dale",
         "Frozen", "Mask", "LowRankFactors", "constrain", "constrain_weights", "resolve", "trainable", "FitResult", "fit",

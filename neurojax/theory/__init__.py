@@ -28,7 +28,7 @@ from .random_networks import (
     dmft_variance as dmft_variance,
     low_rank_mean_field as low_rank_mean_field,
 )
-from .lif_mean_field import (
+from .diffusion import (
     LIFMeanField as LIFMeanField,
     lif_mean_field as lif_mean_field,
     log_siegert as log_siegert,

@@ -10,9 +10,10 @@
 # # Parameter sweeps: one compiled call over a grid
 #
 # `nj.sweep(fn, **axes)` evaluates `fn(**point)` at every point of a grid of parameter
-# values. `fn` swaps the values into an already built model with `eqx.tree_at` and
-# simulates it; `nj.sweep` traces it once, `jax.vmap`s it over the flattened grid and
-# compiles the whole grid as one program. Nothing is rebuilt per point.
+# values. `fn` swaps the values into an already built model (by name with
+# `model.replace`, or with `eqx.tree_at`) and simulates it; `nj.sweep` traces it once,
+# `jax.vmap`s it over the flattened grid and compiles the whole grid as one program.
+# Nothing is rebuilt per point.
 #
 # We sweep a time constant, a weight and a seed, and check each sweep against a
 # published or analytic result:
@@ -104,8 +105,7 @@ T_FI = 1000.0  # [ms]
 
 def fi_isi(mu, tau):
     """Mean ISI [ms] of the cell driven at mean input `mu` [mV] with τ_m = `tau` [ms]."""
-    m = eqx.tree_at(lambda m: (m.inputs[0].amplitude, m.populations[0].neuron.c_m),
-                    cell, (mu * G_L, tau * G_L))  # I [pA] = μ g_L; C_m [pF] = τ g_L
+    m = cell.replace({"Constant->N.amplitude": mu * G_L, "N.c_m": tau * G_L})  # I [pA] = μ g_L; C_m [pF] = τ g_L
     s = nj.simulate(m, T_FI, DT, key=jax.random.key(0)).spikes["N"][:, 0]
     t = DT * jnp.arange(1, s.shape[0] + 1)  # spikes are detected at the end of a step
     first = jnp.min(jnp.where(s, t, jnp.inf))
@@ -184,13 +184,12 @@ loop_equal = all(float(fi_isi(MU[i], TAU[j])) == isi[i, j] for i, j in loop_poin
 # %%
 brunel = nj.gallery.get("brunel", regime="C", n_e=N_E).build(jax.random.key(0))
 CHARGE, NU_THR = 0.1 * 250.0, 20.0 / (0.1 * 1000 * 20.0) * 1e3  # J C_m [pA ms]; [Hz]
-INH = [i for i, p in enumerate(brunel.projections) if p.name.startswith("I->")]
 
 
 def brunel_stats(g, eta):
-    m = eqx.tree_at(
-        lambda m: [m.projections[i].weights.weights for i in INH] + [x.rate for x in m.inputs],
-        brunel, [-g * CHARGE] * len(INH) + [eta * NU_THR] * len(brunel.inputs))
+    # "I->{E,I}.weight" is the one inhibitory weight both targets read (brunel.params()
+    # lists the names); "Poisson->*.rate" the external rate of both populations.
+    m = brunel.replace({"I->{E,I}.weight": -g * CHARGE, "Poisson->*.rate": eta * NU_THR})
     res = nj.simulate(m, BRUNEL_T, DT, key=jax.random.key(1),
                       record=nj.Record(spikes=(), rates=["E", "I"], every=1.0))
     skip = round(BRUNEL_T0)  # 1 ms blocks

@@ -183,13 +183,12 @@ loop_equal = all(float(fi_isi(MU[i], TAU[j])) == isi[i, j] for i, j in loop_poin
 
 # %%
 brunel = nj.gallery.get("brunel", regime="C", n_e=N_E).build(jax.random.key(0))
-CHARGE, NU_THR = 0.1 * 250.0, 20.0 / (0.1 * 1000 * 20.0) * 1e3  # J C_m [pA ms]; [Hz]
 
 
 def brunel_stats(g, eta):
-    # "I->{E,I}.weight" is the one inhibitory weight both targets read (brunel.params()
-    # lists the names); "Poisson->*.rate" the external rate of both populations.
-    m = brunel.replace({"I->{E,I}.weight": -g * CHARGE, "Poisson->*.rate": eta * NU_THR})
+    # {"I->{E,I}.weight": -g J C_m, "Poisson->*.rate": eta nu_thr}: the one inhibitory
+    # weight both targets read and the external rate of both populations, by name.
+    m = brunel.replace(nj.gallery.brunel_parameters(g, eta))
     res = nj.simulate(m, BRUNEL_T, DT, key=jax.random.key(1),
                       record=nj.Record(spikes=(), rates=["E", "I"], every=1.0))
     skip = round(BRUNEL_T0)  # 1 ms blocks

@@ -152,21 +152,23 @@ def test_shared_weight_gradient_matches_analytic_derivative_and_sum_of_targets()
         ys = ode.steady_state(m)
         return ys[1].r[0]
 
+    # One compilation for the value and the finite differences, one for the gradient.
+    r_of_w = jax.jit(lambda w: r_b(model.replace({"A->{A,B}.weight": w})))
     w, h = 0.5, 2.0
     # Steady state first: r_B = w h / (1 - w) = 2 at w = 1/2. Newton converges to its
     # rtol 1e-10, so 1e-8 is ample.
-    np.testing.assert_allclose(r_b(model), w * h / (1 - w), rtol=1e-8)
+    np.testing.assert_allclose(r_of_w(w), w * h / (1 - w), rtol=1e-8)
     # d r_B / d w through both targets = h / (1 - w)^2 = 8 (the A->A path gives
     # w h / (1 - w)^2 = 4, the A->B path h / (1 - w) = 4). Implicit differentiation
     # through Newton's solution: accurate to ~1e-8.
-    grad = jax.grad(lambda w: r_b(model.replace({"A->{A,B}.weight": w})))(0.5)
+    grad = jax.jit(jax.grad(r_of_w))(w)
     np.testing.assert_allclose(grad, h / (1 - w) ** 2, rtol=1e-7)
     # eqx.filter_grad of the model has one cotangent for the leaf, the same total.
-    g_model = eqx.filter_grad(r_b)(model)
+    g_model = eqx.filter_jit(eqx.filter_grad(r_b))(model)
     np.testing.assert_allclose(g_model.projections[0].weights.weights, grad, rtol=1e-12)
     # Central differences (eps 1e-5: truncation O(eps^2) ~ 1e-10 relative).
     eps = 1e-5
-    up, down = (float(r_b(model.replace({"A->{A,B}.weight": w + s * eps}))) for s in (1, -1))
+    up, down = (float(r_of_w(w + s * eps)) for s in (1, -1))
     np.testing.assert_allclose(grad, (up - down) / (2 * eps), rtol=1e-6)
 
 

@@ -183,12 +183,14 @@ loop_equal = all(float(fi_isi(MU[i], TAU[j])) == isi[i, j] for i, j in loop_poin
 
 # %%
 brunel = nj.gallery.get("brunel", regime="C", n_e=N_E).build(jax.random.key(0))
+CHARGE, NU_THR = 0.1 * 250.0, 20.0 / (0.1 * 1000 * 20.0) * 1e3  # J C_m [pA ms]; [Hz]
+INH = [i for i, p in enumerate(brunel.projections) if p.name.startswith("I->")]
 
 
 def brunel_stats(g, eta):
-    # {"I->{E,I}.weight": -g J C_m, "Poisson->*.rate": eta nu_thr}: the one inhibitory
-    # weight both targets read and the external rate of both populations, by name.
-    m = brunel.replace(nj.gallery.brunel_parameters(g, eta))
+    m = eqx.tree_at(
+        lambda m: [m.projections[i].weights.weights for i in INH] + [x.rate for x in m.inputs],
+        brunel, [-g * CHARGE] * len(INH) + [eta * NU_THR] * len(brunel.inputs))
     res = nj.simulate(m, BRUNEL_T, DT, key=jax.random.key(1),
                       record=nj.Record(spikes=(), rates=["E", "I"], every=1.0))
     skip = round(BRUNEL_T0)  # 1 ms blocks

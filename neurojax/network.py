@@ -35,6 +35,7 @@ Brian2 and NEST). Brunel's D = 1.5 ms at dt = 0.1 ms is 15 steps. Per-synapse de
 
 from __future__ import annotations
 
+import copy
 import difflib
 import warnings
 import math
@@ -262,6 +263,102 @@ class BuiltProjection(eqx.Module):
         return max(1, int(round(self.delay / dt)))
 
 
+class SharedProjections(tuple):
+    """The built projections of a network (a tuple of `BuiltProjection`s) in which the
+    targets of one multi-target `Projection` given one scalar weight share that weight
+    as one leaf.
+
+    `Projection("I", ["E", "I"], ..., weight=-60.0)` builds one `BuiltProjection` per
+    target (each has its own synapses, kinetics and buffer), but "the inhibitory
+    weight" is one physical quantity, so it is one parameter: the pytree holds it once
+    (in the group's first projection) and every other projection of the group reads
+    that same leaf. Hence `jax.grad` returns one derivative for it (the sum over the
+    targets), `eqx.tree_at(lambda m: m.projections[j].weights.weights, ...)` on any
+    target of the group sets it for all, and `model.params()` names it once
+    (`"I->{E,I}.weight"`, or `"<name>.weight"` for a named projection). Indexing and
+    iterating are those of a tuple.
+
+    **Arguments:**
+
+    - `projections`: The `BuiltProjection`s.
+    - `groups`: `((name, (j0, j1, ...)), ...)`: the parameter name of each shared weight
+      and the indices of the projections sharing it. A group is kept only while every
+      member holds a scalar weight in a plain (unconstrained) container; e.g.
+      `nj.train.constrain` gives a projection per-synapse free values, which ends its
+      sharing.
+    """
+
+    groups: tuple[tuple[str, tuple[int, ...]], ...]
+
+    def __new__(cls, projections=(), groups=()):
+        projections = list(projections)
+        kept = tuple(
+            (name, tuple(idx)) for name, idx in groups
+            if len(idx) > 1 and all(_scalar_weight(projections[j]) for j in idx)
+        )
+        for _, idx in kept:  # every target reads the group's first weight
+            for j in idx[1:]:
+                projections[j] = _with_weight(projections[j], projections[idx[0]].weights.weights)
+        self = super().__new__(cls, projections)
+        self.groups = kept
+        return self
+
+    def __repr__(self) -> str:
+        return f"SharedProjections({tuple.__repr__(self)}, groups={self.groups!r})"
+
+    def _followers(self) -> set[int]:
+        return {j for _, idx in self.groups for j in idx[1:]}
+
+
+def _scalar_weight(proj) -> bool:
+    """Whether `proj` is a projection whose plain container holds one scalar weight."""
+    container = getattr(proj, "weights", None)
+    return (isinstance(container, (DenseWeights, SparseWeights))
+            and getattr(container, "weights", None) is not None
+            and jnp.ndim(container.weights) == 0)
+
+
+def _with_weight(proj, w):
+    """`proj` with its container's weight field set to `w` (any object: a leaf, a
+    tracer, `None`, a placeholder of a pytree transformation). Bypasses the
+    constructors on purpose, as pytree unflattening does."""
+    if not isinstance(proj, BuiltProjection) or not hasattr(proj.weights, "weights"):
+        return proj
+    container = copy.copy(proj.weights)
+    object.__setattr__(container, "weights", w)
+    new = copy.copy(proj)
+    object.__setattr__(new, "weights", container)
+    return new
+
+
+def _flatten_shared(p: SharedProjections, keys: bool):
+    followers = p._followers()
+    children = [_with_weight(proj, None) if j in followers else proj for j, proj in enumerate(p)]
+    if keys:
+        children = [(jax.tree_util.SequenceKey(j), c) for j, c in enumerate(children)]
+    return tuple(children), p.groups
+
+
+def _unflatten_shared(groups, children) -> SharedProjections:
+    children = list(children)
+    for _, idx in groups:
+        lead = children[idx[0]]
+        if isinstance(lead, BuiltProjection) and hasattr(lead.weights, "weights"):
+            for j in idx[1:]:
+                children[j] = _with_weight(children[j], lead.weights.weights)
+    out = tuple.__new__(SharedProjections, children)
+    out.groups = groups  # no re-validation: the leaves may be placeholders here
+    return out
+
+
+jax.tree_util.register_pytree_with_keys(
+    SharedProjections,
+    lambda p: _flatten_shared(p, True),
+    _unflatten_shared,
+    lambda p: _flatten_shared(p, False),
+)
+
+
 class NetworkState(eqx.Module):
     """The state of a built network.
 
@@ -319,26 +416,55 @@ class NetworkModel(AbstractModel[NetworkState]):
         name (`"E->E.weight"` the weight, a scalar when one weight serves every synapse,
         `"E->E.synapse.tau"`, `"E->E.receptor.e_rev"`) and inputs as
         `"<Type>-><target>"` (`"Poisson->E.rate"`; `"#2"`, `"#3"`... tell repeats
-        apart). Connectivity (indices, counts, delays) is structure, not a parameter."""
+        apart). One scalar weight given to a multi-target `Projection("I", ["E", "I"])`
+        is one parameter, `"I->{E,I}.weight"` (`"<name>.weight"` for a named
+        projection), shared by its targets (see `SharedProjections`); their kinetics
+        stay per target (`"I->E.synapse.tau"`). Connectivity (indices, counts, delays)
+        is structure, not a parameter.
+
+        Every value is in the model's units (see the component's docstring: [ms],
+        [mV], [pF], [nS], [pA], [Hz]; a weight in its receptor's units), as stored in
+        the built model: e.g. an input's `rate` is the rate of each source [Hz].
+
+        !!! example
+
+            ```python
+            model.params()["I->{E,I}.weight"]                    # -60.0 [pA]
+            fast = model.replace({"E.tau_m": 10.0, "Poisson->E.rate": 12.0})
+            jax.grad(lambda w: loss(model.replace({"I->{E,I}.weight": w})))(-60.0)
+            ```
+        """
         return {name: get(self) for name, get in _parameter_paths(self).items()}
 
     def replace(self, values: dict[str, Any]) -> NetworkModel:
         """A copy of the model with the named parameters set (names as in `params`).
 
-        A name may be a glob pattern that sets every parameter it matches: with
-        `Projection("I", ["E", "I"], ...)`, `"I->*.weight"` is "the inhibitory weight",
-        one value for both targets, and `"*.tau_m"` every population's time constant.
-        Differentiable and vmappable like `eqx.tree_at` (which it calls), e.g.
-        `jax.grad(lambda w: loss(model.replace({"I->*.weight": w})))(w0)` is the total
-        derivative through every synapse it sets. A value keeps the parameter's shape
-        (a scalar may be given for an array; a population's or an input's scalar may
-        become one value per neuron). Ranges are checked when the model is simulated.
+        A name may be a glob pattern that sets every parameter it matches:
+        `"I->*.weight"` sets every weight of the projections from `I` (the one shared
+        leaf `"I->{E,I}.weight"` of `Projection("I", ["E", "I"], ..., weight=-60.0)`,
+        or one value for each of separately weighted targets), `"*.tau_m"` every
+        population's time constant. Differentiable and vmappable like `eqx.tree_at`
+        (which it calls), e.g. `jax.grad(lambda w: loss(model.replace({"I->*.weight":
+        w})))(w0)` is the total derivative through every synapse it sets. A value keeps
+        the parameter's shape (a scalar may be given for an array; a population's or an
+        input's scalar may become one value per neuron). Unknown names raise a
+        `ValueError` listing close matches; a wrong shape one naming the parameter and
+        the shapes it accepts. Ranges are checked when the model is simulated.
         """
         paths = _parameter_paths(self)
         getters, new = [], []
         for pattern, value in values.items():
             names = [n for n in paths if fnmatch.fnmatchcase(n, pattern)]
             if not names:
+                for group, idx in _groups(self):
+                    targets = [self.projections[j].name for j in idx]
+                    if any(fnmatch.fnmatchcase(f"{t}.weight", pattern) for t in targets):
+                        raise ValueError(
+                            f"replace: {pattern!r} is not a parameter of its own: projections "
+                            f"{targets} share one weight (one scalar given to a multi-target "
+                            f"Projection), named {group + '.weight'!r}; set that, or give the "
+                            "targets separate Projections to weight them separately."
+                        )
                 close = difflib.get_close_matches(pattern, list(paths), n=5, cutoff=0.5)
                 raise ValueError(
                     f"replace: no parameter matches {pattern!r}"
@@ -607,11 +733,17 @@ class Network(eqx.Module):
         """Sample connectivity, weights and delays into arrays; returns the model."""
         names = [p.name for p in self.populations]
         keys = _split(key, sum(len(p.posts) for p in self.projections) + len(self.populations))
-        built, i = [], 0
+        built, groups, i = [], [], 0
         for proj in self.projections:
+            first = len(built)
             for post_name in proj.posts:
                 built.append(self._build_projection(proj, names.index(proj.pre), names.index(post_name), keys[i]))
                 i += 1
+            if len(proj.posts) > 1 and _is_scalar_spec(proj.weight):
+                # One scalar weight for every target is one parameter (SharedProjections
+                # keeps the group only if every target stores it as a scalar).
+                shared = proj.name or f"{proj.pre}->{{{','.join(proj.posts)}}}"
+                groups.append((shared, tuple(range(first, len(built)))))
         for pop, k in zip(self.populations, keys[i:]):
             _check_initial_names(pop, k)
         for inp in self.inputs:
@@ -621,7 +753,7 @@ class Network(eqx.Module):
                 _check_rule_inputs(proj, self.populations[proj.post], self.modulators)
         return NetworkModel(
             populations=self.populations,
-            projections=tuple(built),
+            projections=SharedProjections(built, groups),
             inputs=tuple(inp.bind(self.population(inp.target)) for inp in self.inputs),
             input_targets=tuple(names.index(inp.target) for inp in self.inputs),
             modulators=self.modulators,
@@ -719,6 +851,16 @@ class Network(eqx.Module):
         if proj.plasticity is not None:
             _check_plastic_weights(built)
         return built
+
+
+def _is_scalar_spec(weight) -> bool:
+    """Whether a `Projection` weight is one number (not a distribution or an array)."""
+    if isinstance(weight, AbstractDistribution) or weight is None:
+        return False
+    try:
+        return bool(np.ndim(weight) == 0 and np.isfinite(float(weight)))
+    except (TypeError, ValueError):
+        return False
 
 
 def _check_plastic_weights(proj: BuiltProjection) -> None:
@@ -966,10 +1108,18 @@ def _parameter_paths(model: NetworkModel) -> dict[str, Callable]:
 
     for i, pop in enumerate(model.populations):
         add(pop.name, lambda m, i=i: m.populations[i].neuron, pop.neuron)
+    shared = {idx[0]: name for name, idx in _groups(model)}
+    followers = {j for _, idx in _groups(model) for j in idx[1:]}
     for j, proj in enumerate(model.projections):
         # The container's weight field is the one parameter; the rest is structure. A
-        # constrained projection's parameters are the constraint's free values.
-        if isinstance(proj.weights, ConstrainedWeights):
+        # constrained projection's parameters are the constraint's free values. A
+        # weight shared by the targets of one Projection is named once, by the group.
+        if j in followers:
+            pass
+        elif j in shared:
+            add(shared[j], lambda m, j=j: m.projections[j].weights.weights, proj.weights.weights,
+                "weight")
+        elif isinstance(proj.weights, ConstrainedWeights):
             add(proj.name, lambda m, j=j: m.projections[j].weights.free, proj.weights.free,
                 "weight.free")
         else:
@@ -984,6 +1134,11 @@ def _parameter_paths(model: NetworkModel) -> dict[str, Callable]:
     for k, mod in enumerate(model.modulators):
         add(mod.name, lambda m, k=k: m.modulators[k].signal, mod.signal, "signal")
     return out
+
+
+def _groups(model: NetworkModel) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """The shared-weight groups of a model's projections (see `SharedProjections`)."""
+    return getattr(model.projections, "groups", ())
 
 
 def _like(name: str, value: Any, old: Array, n_neurons: int | None) -> Array:

@@ -80,7 +80,7 @@ from ._abstract import AbstractInput, Drive
 from ._misc import is_concrete
 from .connectivity.procedural import ProceduralWeights
 from .connectivity.weights import ConstrainedWeights, SparseWeights
-from .network import BuiltProjection, NetworkModel, NetworkState, Population
+from .network import BuiltProjection, NetworkModel, NetworkState, Population, SharedProjections
 from .simulate import Checkpoint, Record, Result, assemble_result, prepare_run, run_scan, simulate
 
 
@@ -176,11 +176,11 @@ def shard_populations(
         _check_divisible(pop, mesh.devices.size)
     sizes = [pop.n for pop in model.populations]
     populations = tuple(_place(p, (p.n,), mesh) for p in model.populations)
-    projections = tuple(
+    projections = SharedProjections(tuple(
         # Dense weights are (post, pre): rows follow the targets; sparse tables are
-        # (pre, out): rows follow the sources.
+        # (pre, out): rows follow the sources. A shared scalar weight stays one leaf.
         _place(p, (sizes[p.post], sizes[p.pre]), mesh) for p in model.projections
-    )
+    ), getattr(model.projections, "groups", ()))
     inputs = tuple(
         _place(inp, (sizes[t],), mesh) for inp, t in zip(model.inputs, model.input_targets)
     )

@@ -159,7 +159,7 @@ def sweep(
 
         ```python
         def rate(w_e):
-            m = eqx.tree_at(lambda m: m.projections[0].weights.weights, model, w_e)
+            m = model.replace({"E->*.weight": w_e})
             return nj.simulate(m, 200.0, 0.1, key=key).rate("E")
 
         rates = nj.sweep(rate, w_e=jnp.linspace(2.0, 8.0, 32), batch_size=8)

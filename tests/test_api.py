@@ -51,7 +51,7 @@ def test_subpackage_names():
     }
     assert {"LIF", "EIF", "AdEx", "Rate", "FiringRate", "WilsonCowan", "Binary",
             "Izhikevich", "FitzHughNagumo"} <= _public(nj.neurons)
-    assert _public(nj.gallery) >= {"names", "get", "info", "whole_brain"}
+    assert _public(nj.gallery) >= {"names", "get", "info", "whole_brain", "brunel_parameters"}
     assert {"balloon_windkessel", "bold_steady_state", "functional_connectivity",
             "fc_similarity"} <= _public(nj.analysis)
     assert {"isi_cv", "population_rate", "synchrony", "bin_spikes", "binned", "spike_arrays",

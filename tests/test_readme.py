@@ -107,8 +107,8 @@ def test_readme_gradient_recipe_runs_as_written(tmp_path):
     row = lines[-2].split()
     assert row[0] == ".projections[0].weights.weights" and row[-1] == "ok", done.stdout
     finite_difference, ratio = float(row[4]), float(row[6])
-    # The README's claim: finite, and the right sign (the rate rises with the E->E
-    # weight); its quoted 6.9 vs 7.5 Hz/nS is this run, so the ratio is near 1 (within
+    # The README's claim: finite, and the right sign (the rate rises with the E
+    # weight); its quoted 6.1 vs 6.5 Hz/nS is this run, so the ratio is near 1 (within
     # a factor 2: float32 round-off of a 1000-step run moves it a little between
     # platforms, a wrong recipe moves it by orders of magnitude or to NaN).
     assert np.isfinite(gradient) and gradient > 0

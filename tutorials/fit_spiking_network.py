@@ -32,6 +32,7 @@
 
 # %%
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -89,7 +90,13 @@ drive = [nj.inputs.Poisson(pop, rate=10.0, n_sources=100, weight=INIT["w_in"],
                            synapse=nj.synapses.Exponential(tau=5.0),
                            receptor=nj.synapses.Conductance(e_rev=0.0))
          for pop in ("E", "I")]
-network = nj.Network(coba.populations, coba.projections, inputs=drive)
+# The gallery's Projection("E", ["E", "I"]) has one weight for both targets; E->E is
+# fitted on its own, so it gets a projection of its own (same synapses: the build keys
+# run over the targets in order).
+exc = coba.projections[0]
+network = nj.Network(coba.populations,
+                     [dataclasses.replace(exc, post=post) for post in exc.posts]
+                     + list(coba.projections[1:]), inputs=drive)
 
 
 def with_params(model, p):

@@ -10,9 +10,10 @@
 # # Parameter sweeps: one compiled call over a grid
 #
 # `nj.sweep(fn, **axes)` evaluates `fn(**point)` at every point of a grid of parameter
-# values. `fn` swaps the values into an already built model with `eqx.tree_at` and
-# simulates it; `nj.sweep` traces it once, `jax.vmap`s it over the flattened grid and
-# compiles the whole grid as one program. Nothing is rebuilt per point.
+# values. `fn` swaps the values into an already built model (by name with
+# `model.replace`, or with `eqx.tree_at`) and simulates it; `nj.sweep` traces it once,
+# `jax.vmap`s it over the flattened grid and compiles the whole grid as one program.
+# Nothing is rebuilt per point.
 #
 # We sweep a time constant, a weight and a seed, and check each sweep against a
 # published or analytic result:
@@ -103,8 +104,7 @@ T_FI = 1000.0  # [ms]
 
 def fi_isi(mu, tau):
     """Mean ISI [ms] of the cell driven at mean input `mu` [mV] with τ_m = `tau` [ms]."""
-    m = eqx.tree_at(lambda m: (m.inputs[0].amplitude, m.populations[0].neuron.c_m),
-                    cell, (mu * G_L, tau * G_L))  # I [pA] = μ g_L; C_m [pF] = τ g_L
+    m = cell.replace({"Constant->N.amplitude": mu * G_L, "N.c_m": tau * G_L})  # I [pA] = μ g_L; C_m [pF] = τ g_L
     s = nj.simulate(m, T_FI, DT, key=jax.random.key(0)).spikes["N"][:, 0]
     t = DT * jnp.arange(1, s.shape[0] + 1)  # spikes are detected at the end of a step
     first = jnp.min(jnp.where(s, t, jnp.inf))

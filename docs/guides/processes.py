@@ -26,7 +26,6 @@ if len(sys.argv) > 1:
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
                                process_id=process_id)
 
-import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
@@ -35,13 +34,11 @@ from neurojax.sharding import gather, neuron_mesh, simulate_sharded
 
 # Every process builds the identical model: same gallery entry, same key.
 model = nj.gallery.get("coba", n=400, p=0.1).build(jax.random.key(0))
-excitatory = [i for i, p in enumerate(model.projections) if model.names[p.pre] == "E"]
 
 
 def rate(w):
     """Mean E rate [Hz] over 40 ms with excitatory weight `w` [nS]."""
-    m = eqx.tree_at(lambda m: [m.projections[i].weights.weights for i in excitatory], model,
-                    [w] * len(excitatory))
+    m = model.replace({"E->*.weight": w})  # the one weight of Projection("E", ["E", "I"])
     res = nj.simulate(m, 40.0, 0.1, key=jax.random.key(1),
                       record=nj.Record(spikes=(), rates=["E"], every=40.0))
     return res.rates["E"][0]

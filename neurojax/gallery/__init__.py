@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from ..network import Network
 from . import brunel as _brunel, v1_campagnola as _campagnola, vogels_abbott as _va_mod, wang2002 as _wang_mod
-from .brunel import brunel
+from .brunel import brunel, brunel_parameters
 from .v1_campagnola import v1_campagnola, v1_campagnola_table
 from .v1_rate import v1_rate
 from .vogels_abbott import coba, cobahh, cuba

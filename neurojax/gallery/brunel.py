@@ -113,3 +113,28 @@ def brunel(
         for pop in ("E", "I")
     ]
     return Network([E, I], [exc, inh], inputs=drive)
+
+
+def brunel_parameters(g, eta, j: float = 0.1, c_e: int = 1000) -> dict:
+    """The built Brunel network's parameters for relative inhibition `g` and external
+    drive `eta`, by name, for `model.replace`: the unit conversions of `brunel` done
+    once, so that a sweep or a fit over (g, η) needs no tree surgery.
+
+    Returns `{"I->{E,I}.weight": -g J C_m [pA·ms], "Poisson->*.rate": η ν_thr [Hz]}`
+    (the one inhibitory weight both targets share, and the rate of every external
+    source). `g` and `eta` may be traced (jit, vmap, grad); `j` [mV] and `c_e` must be
+    the values the model was built with.
+
+    !!! example
+
+        ```python
+        model = nj.gallery.get("brunel", regime="C").build(jax.random.key(0))
+        regime_d = model.replace(nj.gallery.brunel_parameters(g=4.5, eta=0.9))
+        rates = nj.sweep(lambda g: rate(model.replace(nj.gallery.brunel_parameters(g, 2.0))),
+                         g=jnp.linspace(3.0, 6.0, 8))
+        ```
+    """
+    tau, theta, c_m = 20.0, 20.0, 250.0  # as in `brunel`: [ms], [mV], [pF]
+    charge = j * c_m  # [pA·ms] = [mV] [pF]
+    nu_thr = theta / (j * c_e * tau) * 1e3  # [Hz]
+    return {"I->{E,I}.weight": -g * charge, "Poisson->*.rate": eta * nu_thr}

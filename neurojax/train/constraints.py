@@ -654,7 +654,7 @@ def constrain(model, constraints: dict[str, AbstractConstraint]):
         except ValueError as err:
             raise ValueError(f"projection {proj.name!r}: {err}") from None
         projections[j] = eqx.tree_at(lambda p: p.weights, proj, container)
-    return eqx.tree_at(lambda m: m.projections, model, tuple(projections))
+    return eqx.tree_at(lambda m: m.projections, model, _regroup(model, projections))
 
 
 def resolve(model):
@@ -667,7 +667,16 @@ def resolve(model):
         if isinstance(proj.weights, ConstrainedWeights) else proj
         for proj in model.projections
     )
-    return eqx.tree_at(lambda m: m.projections, model, projections)
+    return eqx.tree_at(lambda m: m.projections, model, _regroup(model, projections))
+
+
+def _regroup(model, projections):
+    """`projections` keeping the model's shared weights (`SharedProjections`) for the
+    groups whose targets all still hold their plain scalar weight: a constrained target
+    has per-synapse free values, which ends its group's sharing."""
+    from ..network import SharedProjections
+
+    return SharedProjections(projections, getattr(model.projections, "groups", ()))
 
 
 def _patterns(spec) -> tuple[str, ...]:

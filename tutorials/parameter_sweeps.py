@@ -176,21 +176,18 @@ loop_equal = all(float(fi_isi(MU[i], TAU[j])) == isi[i, j] for i, j in loop_poin
 # The gallery's Brunel network (`nj.gallery.get("brunel")`, delta synapses, C_E = 1000,
 # C_I = 250, J = 0.1 mV) has the relative inhibition g in the inhibitory weights
 # (−g J C_m, scalars in the built model) and η in the rate of the external Poisson
-# inputs (η ν_thr). `fn` swaps both and returns the E rate after a transient and the
+# inputs (η ν_thr); `nj.gallery.brunel_parameters(g, eta)` names both, for
+# `model.replace`. `fn` swaps them and returns the E rate after a transient and the
 # synchrony index σ/μ of the population rate A(t) in 1 ms bins. Only the rates per 1 ms
 # block are recorded, not the raster, so the batch stays small.
 
 # %%
 brunel = nj.gallery.get("brunel", regime="C", n_e=N_E).build(jax.random.key(0))
-CHARGE, NU_THR = 0.1 * 250.0, 20.0 / (0.1 * 1000 * 20.0) * 1e3  # J C_m [pA ms]; [Hz]
-INH = [i for i, p in enumerate(brunel.projections) if p.name.startswith("I->")]
 
 
 def brunel_at(g, eta):
     """The built Brunel model with relative inhibition g and external drive eta."""
-    return eqx.tree_at(
-        lambda m: [m.projections[i].weights.weights for i in INH] + [x.rate for x in m.inputs],
-        brunel, [-g * CHARGE] * len(INH) + [eta * NU_THR] * len(brunel.inputs))
+    return brunel.replace(nj.gallery.brunel_parameters(g, eta))
 
 
 def brunel_stats(g, eta):

@@ -8,6 +8,7 @@ VJP that touches every synapse."""
 
 import dataclasses
 import functools
+import re
 
 import equinox as eqx
 import jax
@@ -249,3 +250,21 @@ def test_network_gradient_support_skips_most_rows_and_vmap_equals_loop():
     for i in range(2):
         for got, want in zip(jax.tree.leaves(batched), jax.tree.leaves(one(params, AMPLITUDES[i]))):
             np.testing.assert_allclose(got[i], want, rtol=1e-12, atol=0.0)
+
+
+def test_plain_forward_run_compiles_without_the_mask():
+    """The support mask is only a residual of the VJP: a run that takes no gradient
+    compiles to the same program whether the surrogate has compact support or not."""
+    programs = []
+    for surrogate in (TRUNCATED, _FullSupport(TRUNCATED)):
+        model = _network(surrogate, "loop").build(jax.random.key(0))
+        state = model.init(jax.random.key(1), 0.1)
+        params, static = eqx.partition(model, eqx.is_inexact_array)
+
+        def run(params):
+            m = eqx.combine(params, static)
+            return jax.lax.scan(lambda s, t: m.step(s, t, 0.1), state, 0.1 * jnp.arange(10.0))[1]
+
+        hlo = jax.jit(run).lower(params).compile().as_text()
+        programs.append(sorted(re.findall(r" = [^ ]+ ([a-z][a-z\-]*)\(", hlo)))
+    assert len(programs[0]) > 50 and programs[0] == programs[1]

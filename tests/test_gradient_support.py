@@ -206,13 +206,7 @@ def _loss_and_grads(surrogate, kernel, batched=True):
 AMPLITUDES = jnp.asarray([150.0, 170.0])
 
 
-# The kernels differ only in the forward pass; the backward is one function. CI time:
-# the loop kernel's comparison runs always, the other two are `slow`.
-@pytest.mark.parametrize("kernel", [
-    "loop",
-    pytest.param("native", marks=[pytest.mark.native, pytest.mark.slow]),
-    pytest.param("buffer", marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize("kernel", KERNELS)
 def test_network_gradients_equal_the_dense_vjp(kernel):
     fn, params = _loss_and_grads(TRUNCATED, kernel)
     value, (g, g_amp) = fn(params, AMPLITUDES)

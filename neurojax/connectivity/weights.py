@@ -14,7 +14,9 @@ seed, is in `procedural.py`):
   it), a chunked scatter loop in pure JAX everywhere.
   One custom VJP, shared by all kernels, gives the exact dense-equivalent gradient
   w.r.t. weights *and* presynaptic activity, including the surrogate gradient into
-  neurons that did not spike.
+  neurons that did not spike. Given the presynaptic gradient support (a
+  compact-support surrogate, see `SparseWeights.deliver`), it visits only the rows of
+  neurons near threshold or active, with the same gradients w.r.t. parameters.
 
 Both write into a post-side ring buffer of shape `(slots, n_post)` so homogeneous
 delays, per-synapse heterogeneous delays and the one-step minimum delay share one
@@ -97,9 +99,9 @@ class DenseWeights(eqx.Module):
     ) -> Float[Array, "slots post"]:
         """Add `weights @ act` into the slot read `delay_steps` steps from now
         (`events` and `support` are unused: dense propagation and its matrix-product
-        VJP touch every synapse). `weights`, if
-        given, is a `(n_post, n_pre)` matrix used instead of the stored weights (a
-        plastic projection's current weights, from `NetworkState.plastic`)."""
+        VJP touch every synapse). `weights`, if given, is a `(n_post, n_pre)` matrix
+        used instead of the stored weights (a plastic projection's current weights,
+        from `NetworkState.plastic`)."""
         slot = (step + delay_steps) % buffer.shape[0]
         if weights is not None:
             psp = weights @ act

@@ -13,7 +13,7 @@ from typing import ClassVar, Generic, TypeVar
 
 import equinox as eqx
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 _State = TypeVar("_State")
 
@@ -179,6 +179,22 @@ class AbstractNeuron(AbstractModel[_State]):
             return None
         v = getattr(state, "v", None)
         return v if isinstance(v, jnp.ndarray) and jnp.ndim(v) == 1 else None
+
+    def gradient_support(
+        self, state: _State, output: Float[Array, " n"]
+    ) -> Bool[Array, " n"] | None:
+        """The neurons whose `output` of this step can carry a gradient, or `None`.
+
+        `state` and `output` are what `step` just returned. A spike's surrogate
+        derivative is exactly zero away from threshold when the surrogate has compact
+        support (`surrogate.support`); every gradient through those neurons' outputs
+        is then zero, and sparse propagation's backward pass may skip their rows
+        (`SparseWeights.deliver(support=...)`). The mask must include every neuron
+        whose derivative can be non-zero (a superset is exact, only slower). The
+        default `None` (every neuron, the dense-equivalent VJP) suits models with
+        full-support surrogates and graded outputs; `LIF`, `EIF` and `AdEx` override
+        it. Only the backward pass uses it."""
+        return None
 
 
 class AbstractInput(AbstractModel[_State]):

@@ -632,6 +632,13 @@ class NetworkModel(AbstractModel[NetworkState]):
             for proj in self.projections
             if proj.weights.event_driven and not proj.synapse.presynaptic
         }
+        # Where each population's output can carry a gradient (compact-support
+        # surrogates only, else None): a residual of the sparse VJP, which skips the
+        # other rows; a plain forward run never computes it (XLA drops it).
+        support = {
+            i: self.populations[i].neuron.gradient_support(neurons[i], outputs[i])
+            for i in events
+        } if exchange is None else {}
         plastic = list(state.plastic) if state.plastic else [None] * len(self.projections)
         # Neuromodulators (three-factor rules): evaluated once per step after the neurons,
         # closed-loop ones on this step's (whole, exchanged) outputs of their sources.
@@ -640,11 +647,13 @@ class NetworkModel(AbstractModel[NetworkState]):
             modulators = {m.name: m.value(t, _activity(self, m, presynaptic)) for m in self.modulators}
         for j, proj in enumerate(self.projections):
             act, ev = presynaptic[proj.pre], events.get(proj.pre)
+            mask = support.get(proj.pre)
             if proj.synapse.presynaptic:
                 synapses[j], act = proj.synapse.step(synapses[j], act, dt)
-                ev = None  # the graded s is active wherever it is non-zero
+                ev = mask = None  # the graded s is active wherever it is non-zero
             if proj.plasticity is None:
-                buffers[j] = proj.weights.deliver(buffers[j], act, k, proj.delay_steps(dt), dt, ev)
+                buffers[j] = proj.weights.deliver(buffers[j], act, k, proj.delay_steps(dt), dt, ev,
+                                                  support=mask)
                 continue
             # A plastic projection: the rule advances on this step's pre and post
             # outputs and says which weights (and presynaptic efficacy) to deliver.

@@ -21,7 +21,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int, PRNGKeyArray, UInt32
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, UInt32
 
 from .._misc import check_range
 from ..distributions import AbstractDistribution, LogNormal, Normal, Uniform
@@ -350,10 +350,12 @@ class ProceduralWeights(eqx.Module):
         delay_steps: int,
         dt: float,
         events: Events | None = None,
+        support: Bool[Array, " pre"] | None = None,
     ) -> Float[Array, "slots post"]:
         """Regenerate the synapses of active presynaptic neurons and scatter-add
         `weight * act` into the slot read `delay_steps` steps from now. `events` is
-        `compact_events(act)`, computed once per presynaptic population. With
+        `compact_events(act)`, computed once per presynaptic population. `support` is
+        unused (the backward pass regenerates every row; see `SparseWeights.deliver`). With
         `post_axis` set (inside `jax.shard_map`), `buffer` holds this device's
         `n_post_local` neurons and only the synapses onto them are added."""
         events = compact_events(act) if events is None else events

@@ -14,7 +14,9 @@ seed, is in `procedural.py`):
   it), a chunked scatter loop in pure JAX everywhere.
   One custom VJP, shared by all kernels, gives the exact dense-equivalent gradient
   w.r.t. weights *and* presynaptic activity, including the surrogate gradient into
-  neurons that did not spike.
+  neurons that did not spike. Given the presynaptic gradient support (a
+  compact-support surrogate, see `SparseWeights.deliver`), it visits only the rows of
+  neurons near threshold or active, with the same gradients w.r.t. parameters.
 
 Both write into a post-side ring buffer of shape `(slots, n_post)` so homogeneous
 delays, per-synapse heterogeneous delays and the one-step minimum delay share one
@@ -30,7 +32,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int, Integer
+from jaxtyping import Array, Bool, Float, Int, Integer
 
 from .. import _native
 
@@ -93,11 +95,13 @@ class DenseWeights(eqx.Module):
         dt: float,
         events: Events | None = None,
         weights: Float[Array, "post pre"] | None = None,
+        support: Bool[Array, " pre"] | None = None,
     ) -> Float[Array, "slots post"]:
         """Add `weights @ act` into the slot read `delay_steps` steps from now
-        (`events` is unused: dense propagation touches every synapse). `weights`, if
-        given, is a `(n_post, n_pre)` matrix used instead of the stored weights (a
-        plastic projection's current weights, from `NetworkState.plastic`)."""
+        (`events` and `support` are unused: dense propagation and its matrix-product
+        VJP touch every synapse). `weights`, if given, is a `(n_post, n_pre)` matrix
+        used instead of the stored weights (a plastic projection's current weights,
+        from `NetworkState.plastic`)."""
         slot = (step + delay_steps) % buffer.shape[0]
         if weights is not None:
             psp = weights @ act
@@ -341,8 +345,11 @@ def native_kernel_status() -> str:
     return _native.status()[1]
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7, 8))
-def _sparse_deliver(weights, act, buffer, targets, slot_info, spec, n_slots, delay_steps, dt):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(6, 7, 8, 9))
+def _sparse_deliver(weights, act, buffer, targets, slot_info, support, spec, n_slots,
+                    delay_steps, dt):
+    # `support` only shapes the backward pass (a residual): the forward ignores it, so
+    # XLA drops its computation from a plain (not differentiated) simulation.
     kernel, chunk, capacity, strict = spec
     args = (weights, act, buffer, targets, slot_info)
     loop = functools.partial(_loop_deliver, *args, chunk, n_slots, delay_steps, dt)
@@ -363,14 +370,20 @@ def _sparse_deliver(weights, act, buffer, targets, slot_info, spec, n_slots, del
     )
 
 
-def _sparse_deliver_fwd(weights, act, buffer, targets, slot_info, spec, n_slots, delay_steps, dt):
-    out = _sparse_deliver(weights, act, buffer, targets, slot_info, spec, n_slots, delay_steps, dt)
-    return out, (weights, act, targets, slot_info)
+def _sparse_deliver_fwd(weights, act, buffer, targets, slot_info, support, spec, n_slots,
+                        delay_steps, dt):
+    out = _sparse_deliver(weights, act, buffer, targets, slot_info, support, spec, n_slots,
+                          delay_steps, dt)
+    return out, (weights, act, targets, slot_info, support)
 
 
 def _sparse_deliver_bwd(spec, n_slots, delay_steps, dt, res, cotangents):
-    weights, act, targets, slot_info = res
+    weights, act, targets, slot_info, support = res
     g_buffer = cotangents
+    if support is not None:
+        g_w, g_act = _support_vjp(weights, act, targets, slot_info, support, g_buffer, spec,
+                                  n_slots, delay_steps, dt)
+        return g_w, g_act, g_buffer, None, None, None
     step, delays_ms, _, _ = slot_info
     rows = jnp.arange(act.shape[0])
     # Cotangent seen by each synapse; the padding target n_post reads as zero.
@@ -386,7 +399,52 @@ def _sparse_deliver_bwd(spec, n_slots, delay_steps, dt, res, cotangents):
     g_act = jnp.sum(w * g_syn, axis=1)
     g_w_full = act[:, None] * g_syn
     g_w = jnp.sum(g_w_full) if weights.ndim == 0 else g_w_full
-    return g_w, g_act, g_buffer, None, None
+    return g_w, g_act, g_buffer, None, None, None
+
+
+def _support_vjp(weights, act, targets, slot_info, support, g_buffer, spec, n_slots,
+                 delay_steps, dt):
+    """The VJP w.r.t. `weights` and `act` over the rows in `support` or active only.
+
+    The weight cotangent `act[i] g_syn[i, k]` is zero on every row with `act[i] == 0`;
+    the activity cotangent `sum_k w[i, k] g_syn[i, k]` is needed only where the
+    presynaptic spike function's surrogate derivative can be non-zero (`support`, from
+    `AbstractNeuron.gradient_support`): elsewhere the surrogate multiplies it by an
+    exact 0, so every gradient w.r.t. parameters is unchanged. The union of both row
+    sets is compacted (as the forward compacts events) and visited `chunk` rows at a
+    time, ceil(rows / chunk) iterations; the other rows get 0.
+    """
+    kernel, chunk, capacity, _ = spec
+    step, delays_ms, _, _ = slot_info
+    n_pre, n_post = act.shape[0], g_buffer.shape[1]
+    # The buffer kernel's batched width suits accelerators; on CPU small chunks.
+    width = min(capacity, n_pre) if kernel == "buffer" else chunk
+    events = compact_events(jnp.logical_or(support, act != 0).astype(act.dtype))
+    rows_all = jnp.concatenate([events.rows, jnp.full((width,), n_pre, events.rows.dtype)])
+    g_row = g_buffer[(step + delay_steps) % n_slots] if delays_ms is None else None
+
+    def body(i, carry):
+        g_act, g_w = carry
+        rows = jax.lax.dynamic_slice_in_dim(rows_all, i * width, width)
+        tgt = _padded_take(targets, rows, n_post)
+        if delays_ms is None:
+            g_syn = _padded_take(g_row, tgt, 0.0)
+        else:
+            slots = _slots(step, delay_steps, delays_ms, rows, n_slots, dt)
+            g_syn = g_buffer.at[slots, tgt].get(mode="fill", fill_value=0.0)
+        w = weights if weights.ndim == 0 else _padded_take(weights, rows, 0.0)
+        a = _padded_take(act, rows, 0.0)
+        g_act = g_act.at[rows].set(jnp.sum(w * g_syn, axis=1), mode="drop")
+        if weights.ndim == 0:
+            g_w = g_w + jnp.sum(a[:, None] * g_syn)
+        else:
+            g_w = g_w.at[rows].set(a[:, None] * g_syn, mode="drop")
+        return g_act, g_w
+
+    dtype = jnp.result_type(act, g_buffer)  # as the dense-equivalent VJP's
+    init = (jnp.zeros(act.shape, dtype), jnp.zeros(jnp.shape(weights), dtype))
+    g_act, g_w = jax.lax.fori_loop(0, (events.count + width - 1) // width, body, init)
+    return g_w, g_act
 
 
 _sparse_deliver.defvjp(_sparse_deliver_fwd, _sparse_deliver_bwd)
@@ -451,13 +509,22 @@ class SparseWeights(eqx.Module):
         dt: float,
         events: Events | None = None,
         weights: Float[Array, "pre out"] | None = None,
+        support: Bool[Array, " pre"] | None = None,
     ) -> Float[Array, "slots post"]:
         """Scatter-add the rows of active presynaptic neurons into the ring buffer.
         `events` is `compact_events(act)`, passed in when several projections share
         one presynaptic population so it is computed once. `weights`, if given, has
         the shape of `targets` and is used instead of the stored weights (a plastic
         projection's current weights, from `NetworkState.plastic`): the same kernels
-        and the same custom VJP serve static and plastic projections."""
+        and the same custom VJP serve static and plastic projections.
+
+        `support`, if given, is the presynaptic population's gradient support (see
+        `AbstractNeuron.gradient_support`): the neurons whose `act` can carry a
+        gradient at all. The backward pass then computes the cotangents of `act` and
+        of the weights only on the rows in `support` or with `act != 0` (zeros
+        elsewhere), instead of on every synapse; gradients w.r.t. parameters are
+        unchanged. `None` (default) gives the dense-equivalent VJP. The forward
+        pass does not use it."""
         events = compact_events(act) if events is None else events
         return _sparse_deliver(
             self.weights if weights is None else weights,
@@ -465,6 +532,7 @@ class SparseWeights(eqx.Module):
             buffer,
             self.targets,
             (step, self.delays, events.rows, events.count),
+            support,
             (
                 self.kernel,
                 self.chunk,
@@ -656,6 +724,7 @@ class ConstrainedWeights(eqx.Module):
     def matrix(self) -> Float[Array, "post pre"]:
         return self.resolved().matrix()
 
-    def deliver(self, buffer, act, step, delay_steps, dt, events=None):
+    def deliver(self, buffer, act, step, delay_steps, dt, events=None, support=None):
         """`deliver` of the base container with the constrained weights."""
-        return self.resolved().deliver(buffer, act, step, delay_steps, dt, events)
+        return self.resolved().deliver(buffer, act, step, delay_steps, dt, events,
+                                       support=support)

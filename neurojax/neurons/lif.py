@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from .._abstract import AbstractNeuron, Drive
 from .._custom_types import PopulationParam
@@ -68,6 +68,19 @@ def _fire_and_reset(v, refractory, v_spike, v_reset, t_ref, surrogate, detach_re
     v = _reset(v, spikes, v_reset, detach_reset)
     refractory = jnp.where(fired, t_ref, jnp.maximum(refractory - dt, 0.0))
     return v, refractory, spikes, fired
+
+
+def _near_threshold(surrogate, v, v_spike, spikes):
+    """`gradient_support` of a neuron that spiked where `v - v_spike >= 0`.
+
+    A neuron that did not spike was not reset, so its end-of-step `v` is the potential
+    its spike function saw (a refractory neuron held at `v_reset` included); one that
+    spiked was reset, and is in the mask through its spike. The comparison is the
+    surrogate's own (`|x| <= support` in `x`'s dtype), so the mask is exactly where
+    the derivative may be non-zero."""
+    if surrogate.support is None:
+        return None
+    return jnp.logical_or(spikes != 0, jnp.abs(v - v_spike) <= surrogate.support)
 
 
 class LIFState(eqx.Module):
@@ -127,6 +140,12 @@ class LIF(AbstractNeuron[LIFState]):
     def init(self, n: int, *, key: PRNGKeyArray | None = None) -> LIFState:
         v = jnp.broadcast_to(self.e_l, (n,)).astype(float)
         return LIFState(v=v, refractory=jnp.zeros((n,), v.dtype))
+
+    def gradient_support(self, state: LIFState, output: Float[Array, " n"]
+                         ) -> Bool[Array, " n"] | None:
+        """Neurons within `surrogate.support` [mV] of `v_th` or spiking; `None` for a
+        full-support surrogate (see `AbstractNeuron.gradient_support`)."""
+        return _near_threshold(self.surrogate, state.v, self.v_th, output)
 
     def step(self, state: LIFState, drive: Drive, dt: float):
         v = _exponential_euler(state.v, drive, self.c_m, self.g_l, self.e_l, 0.0, dt)
@@ -221,6 +240,12 @@ class EIF(AbstractNeuron[EIFState]):
         v = jnp.broadcast_to(v_rest, (n,)).astype(float)
         return EIFState(v=v, refractory=jnp.zeros((n,), v.dtype))
 
+    def gradient_support(self, state: EIFState, output: Float[Array, " n"]
+                         ) -> Bool[Array, " n"] | None:
+        """Neurons within `surrogate.support` [mV] of `v_peak` or spiking; `None` for a
+        full-support surrogate (see `AbstractNeuron.gradient_support`)."""
+        return _near_threshold(self.surrogate, state.v, self.v_peak, output)
+
     def step(self, state: EIFState, drive: Drive, dt: float):
         i_exp = _exp_current(state.v, self.g_l, self.v_t, self.delta_t, self.v_peak)
         v = _exponential_euler(state.v, drive, self.c_m, self.g_l, self.e_l, i_exp, dt)
@@ -296,6 +321,12 @@ class AdEx(AbstractNeuron[AdExState]):
         v = jnp.broadcast_to(v_rest, (n,)).astype(float)
         w = jnp.broadcast_to(self.a * (v_rest - self.e_l), (n,)).astype(v.dtype)
         return AdExState(v=v, w=w, refractory=jnp.zeros((n,), v.dtype))
+
+    def gradient_support(self, state: AdExState, output: Float[Array, " n"]
+                         ) -> Bool[Array, " n"] | None:
+        """Neurons within `surrogate.support` [mV] of `v_peak` or spiking; `None` for a
+        full-support surrogate (see `AbstractNeuron.gradient_support`)."""
+        return _near_threshold(self.surrogate, state.v, self.v_peak, output)
 
     def step(self, state: AdExState, drive: Drive, dt: float):
         i_exp = _exp_current(state.v, self.g_l, self.v_t, self.delta_t, self.v_peak)

@@ -200,3 +200,34 @@ def test_custom_synapse_check_rejects_dt_and_order(synapse_guide):
         g.RiseDecay(tau_rise=0.1, tau_decay=5.0).check(1.0)
     with pytest.raises(ValueError, match=r"RiseDecay tau_rise \[ms\] must lie in \(0, tau_decay\)"):
         g.RiseDecay(tau_rise=6.0, tau_decay=5.0).check(0.1)
+
+
+@pytest.fixture(scope="module")
+def units_guide():
+    return _load("units")
+
+
+def test_units_guide_nest_and_brian2_parameters_build_the_gallery_coba(units_guide):
+    g = units_guide
+    assert g.to_neurojax(0.2, "nF") == pytest.approx(200.0, rel=1e-12)
+    assert g.to_neurojax(125e-15, "C") == pytest.approx(125.0, rel=1e-12)  # pA·ms
+    with pytest.raises(ValueError, match="unknown unit"):
+        g.to_neurojax(1.0, "furlong")
+    nest, brian = g.from_nest(g.NEST), g.from_brian2(g.BRIAN2)
+    assert g.same_as_gallery(g.coba(nest))  # NEST's numbers are neurojax's: exact
+    # Brian2's SI floats carry decimal round-off of a few ulp; 1e-12 allows it and
+    # nothing physical.
+    assert g.same_as_gallery(g.coba(brian), rtol=1e-12)
+    # The check can fail: Brian's dimensionless g/g_L not multiplied by g_L, or a
+    # capacitance left in F, is not the gallery's model.
+    assert not g.same_as_gallery(g.coba({**brian, "w_e": 0.6}), rtol=1e-12)
+    assert not g.same_as_gallery(g.coba({**brian, "c_m": 2e-10}), rtol=1e-12)
+    # NEST's signed inhibitory weight taken as is is refused by name, with the fix.
+    with pytest.raises(ValueError, match=r"I->E weight \[nS.*must lie in \[0, inf\)"):
+        g.coba({**nest, "w_i": g.NEST["weight_in"]}).build(jax.random.key(0))
+
+
+def test_units_guide_delta_charge_gives_the_voltage_jump(units_guide):
+    # q = J C_m [pA·ms] moves v by J [mV]; the leak (1e-6 nS) is negligible over 2 ms.
+    assert units_guide.delta_jump(0.5, 250.0) == pytest.approx(0.5, rel=1e-9)
+    assert units_guide.delta_jump(0.2, 100.0) == pytest.approx(0.2, rel=1e-9)

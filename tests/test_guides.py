@@ -1,6 +1,7 @@
 """The guides' code (docs/guides/*.py, included in their pages) runs and does what the
-pages say: a custom neuron and a custom input simulated in a Network, vmapped and
-differentiated."""
+pages say: a custom neuron, input, plasticity rule and synapse kinetics simulated in a
+Network, vmapped and differentiated; unit conversions that rebuild the gallery's COBA;
+the dt-convergence orders the dt guide states."""
 
 import importlib.util
 import pathlib
@@ -196,7 +197,7 @@ def test_custom_synapse_in_a_network_vmapped_and_differentiated(synapse_guide):
 
 def test_custom_synapse_check_rejects_dt_and_order(synapse_guide):
     g = synapse_guide
-    with pytest.raises(ValueError, match="RiseDecay tau_rise"):
+    with pytest.raises(ValueError, match=r"dt \[ms\] = 1 is too large for RiseDecay tau_rise"):
         g.RiseDecay(tau_rise=0.1, tau_decay=5.0).check(1.0)
     with pytest.raises(ValueError, match=r"RiseDecay tau_rise \[ms\] must lie in \(0, tau_decay\)"):
         g.RiseDecay(tau_rise=6.0, tau_decay=5.0).check(0.1)

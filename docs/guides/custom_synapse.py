@@ -12,7 +12,6 @@ import numpy as np
 from jaxtyping import Array, Float
 
 import neurojax as nj
-from neurojax._misc import check_time_constant_vs_dt
 
 jax.config.update("jax_enable_x64", True)  # the checks below compare to 1e-9
 
@@ -70,12 +69,17 @@ class RiseDecay(nj.synapses.AbstractKinetics):
         return (td - tr) / (self._gain() * td * (geometric(td) - geometric(tr)))
 
     def check(self, dt: float) -> None:
-        # The library's check: dt must resolve the fastest time constant.
-        check_time_constant_vs_dt(self.tau_rise, dt, "RiseDecay tau_rise")
-        if not isinstance(self.tau_rise, jax.core.Tracer) and not isinstance(
-                self.tau_decay, jax.core.Tracer) and np.any(
-                np.asarray(self.tau_rise) >= np.asarray(self.tau_decay)):
+        # Once per simulation, possibly with traced parameters (under grad or vmap):
+        # value checks run on concrete values only. As the library's kinetics do, a
+        # step must not exceed the fastest time constant.
+        tr, td = self.tau_rise, self.tau_decay
+        if isinstance(tr, jax.core.Tracer) or isinstance(td, jax.core.Tracer):
+            return
+        if np.any(np.asarray(tr) <= 0) or np.any(np.asarray(tr) >= np.asarray(td)):
             raise ValueError("RiseDecay tau_rise [ms] must lie in (0, tau_decay).")
+        if dt > float(np.min(tr)):
+            raise ValueError(f"dt [ms] = {dt:g} is too large for RiseDecay tau_rise [ms] = "
+                             f"{float(np.min(tr)):g}: dt must lie in (0, {float(np.min(tr)):g}].")
 # --8<-- [end:kinetics]
 
 

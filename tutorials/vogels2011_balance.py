@@ -72,11 +72,13 @@ t_wall = time.perf_counter()
 # `--quick` keeps every cell and synapse parameter but shrinks the network to 2000
 # cells with $p$ = 0.1, so that each cell still receives 160 excitatory and 40
 # inhibitory synapses on average (the drive and the size of its fluctuations, which
-# set the rates, depend on these in-degrees, not on $N$). It raises $\eta$ 20-fold so
-# that the weights converge in seconds rather than minutes: $\eta$ sets how fast the
-# rule reaches its fixed point, not where the fixed point is (the drift vanishes at
-# $\rho_{post} = \rho_0$ whatever $\eta$); the price is a noisier weight, which the
-# 40 inhibitory synapses of a cell average.
+# set the rates, depend on these in-degrees, not on $N$), and raises $\eta$ 20-fold
+# (0.2 nS, 30 s of learning). The full run keeps the paper's size with the same
+# $\eta$ and duration (Brian's 0.01 nS would need minutes of network time). $\eta$ sets how fast
+# the rule reaches its fixed point, not where it is (the drift vanishes where the
+# pair statistics balance $\alpha$, whatever $\eta$; see below: with $\eta$ =
+# 0.05 nS the quick network is at the same ~3.7 Hz after 60 s); the price is a
+# noisier weight, which the 40 inhibitory synapses of a cell average.
 
 # %%
 DT = 0.1  # [ms], as in Brian's example
@@ -85,8 +87,11 @@ if args.quick:
     N, P, ETA = 2000, 0.1, 0.2  # [1], [1], [nS]
     T_LEARN, T_WINDOW = 30000.0, 2000.0  # [ms]
 else:
-    N, P, ETA = 10000, 0.02, 0.01
-    T_LEARN, T_WINDOW = 60000.0, 2000.0
+    # Brian's eta = 0.01 nS has not converged after 60 s (the mean weight still rises
+    # 5 % in the second half and the rate is 30 % above the fixed point), nor has
+    # 0.05 nS (3 %, 10 %): the quick run's 0.2 nS.
+    N, P, ETA = 10000, 0.02, 0.2
+    T_LEARN, T_WINDOW = 30000.0, 2000.0
 N_E = int(0.8 * N)
 N_I = N - N_E
 N_SAMPLE = 100  # E cells whose input currents are reconstructed
@@ -162,7 +167,7 @@ print(f"E rate before {rate_before:.1f} Hz, after {rate_after:.2f} Hz (target {R
 #   bins the currents are dominated by single-synapse shot noise (and before
 #   plasticity by the ~160 Hz regular firing of the whole network), which no rate-based
 #   balance removes; that row is shown, not asserted (in the quick run it falls
-#   slightly, 0.30 -> 0.22).
+#   0.30 -> 0.24; in the full run 0.32 -> 0.10).
 
 
 # %%
@@ -277,6 +282,7 @@ ax = axes[0, 0]
 ax.plot(t_blocks, rate_learn, label="E")
 ax.plot(t_blocks, np.asarray(res_learn.rates["I"]), label="I")
 ax.axhline(RHO0, color="k", ls="--", lw=0.8, label=r"$\rho_0$")
+ax.axhline(rate_predicted, color="k", ls=":", lw=0.8, label=r"fixed point $\rho_0/k$")
 ax.set(yscale="log", xlabel="time [s]", ylabel="rate [Hz]", title="population rates (plastic)")
 ax.legend()
 ax = axes[0, 1]
@@ -315,15 +321,15 @@ table.close("sampled E rate vs rule's fixed point rho0/k [Hz]", rate_sample, rat
             rtol=0.10, fmt=".2f", source=f"{SRC} rule, pair statistics measured")
 # Against rho0 itself: the correlations move the fixed point above rho0 (k < 1: in the
 # quick run k ~ 0.8, so rho0 / k ~ 3.7 Hz; with eta = 0.05 nS over 60 s the rate also
-# settles at 3.7 Hz with a flat mean weight, so it is not an effect of the larger eta).
+# is at 3.7 Hz, mean weight within 2 % over the last 20 s: not an effect of the larger eta).
 # The issue's 10 % is not met in this network; 30 % bounds the shift measured.
 table.close("E rate after plasticity [Hz]", rate_after, RHO0, rtol=0.30, fmt=".2f",
             source=f"{SRC}: rho0 = 3 Hz (fixed point shifted by correlations)")
 half = len(w_mean) // 2
 table.holds("mean I->E weight grew, then settled",
             f"{w_mean[0]:.2f} -> {w_mean[half]:.2f} -> {w_mean[-1]:.2f} nS",
-            "rise, < 10 % change in 2nd half",
-            w_mean[half] > 0.1 and abs(w_mean[-1] / w_mean[half] - 1) < 0.10,
+            "rise, < 3 % change in 2nd half",
+            w_mean[half] > 0.1 and abs(w_mean[-1] / w_mean[half] - 1) < 0.03,
             source=f"{SRC}: weights converge")
 table.holds("inhibition cancels the E drive (fraction)", f"{cancel_before:.2g} -> {cancel_after:.2f}",
             "0 -> > 0.5", cancel_before < 0.01 and cancel_after > 0.5,

@@ -216,6 +216,106 @@ class Brian2Runner:
         self._monitors(Pe, Pi, n_e, n_i)
         self.net = b2.Network(P, *syns, drive, self.mon_e, self.mon_i)
 
+    # Plastic models (benchmarks/plasticity.py), in Brian2's own STDP idiom: per-synapse
+    # weights, event-driven traces, clipping in on_pre / on_post.
+    def _build_coba_stdp(self):
+        """COBA with pair STDP on E->E (A+ = 0.01 w_max, A- = 1.05 A+, 20 ms, w_max = 2 w_e)."""
+        b2, p = self.b2, self.p
+        ms, mV, nS, pF = b2.ms, b2.mV, b2.nS, b2.pF
+        n_e, n_i = _populations("coba", p)
+        w_max = 2 * p["w_e"] * nS
+        ns = {"gl": 10 * nS, "Cm": 200 * pF, "El": -60 * mV, "Ee": 0 * mV, "Ei": -80 * mV,
+              "taue": 5 * ms, "taui": 10 * ms, "we": p["w_e"] * nS, "wi": p["w_i"] * nS,
+              "wmax": w_max, "taupre": 20 * ms, "taupost": 20 * ms,
+              "dApre": 0.01 * w_max, "dApost": -0.0105 * w_max}
+        eqs = """dv/dt = (gl*(El-v) + ge*(Ee-v) + gi*(Ei-v))/Cm : volt (unless refractory)
+                 dge/dt = -ge/taue : siemens
+                 dgi/dt = -gi/taui : siemens"""
+        P = b2.NeuronGroup(n_e + n_i, eqs, threshold="v>-50*mV", reset="v=-60*mV",
+                           refractory=5 * ms, method="exponential_euler", namespace=ns)
+        P.v = "-65*mV + 5*mV*randn()"
+        P.ge = "(40 + 15*randn())*nS"
+        P.gi = "(200 + 120*randn())*nS"
+        Pe, Pi = P[:n_e], P[n_e:]
+        ee = b2.Synapses(Pe, Pe, """w : siemens
+                                    dApre/dt = -Apre/taupre : siemens (event-driven)
+                                    dApost/dt = -Apost/taupost : siemens (event-driven)""",
+                         on_pre="""ge += w
+                                   Apre += dApre
+                                   w = clip(w + Apost, 0*nS, wmax)""",
+                         on_post="""Apost += dApost
+                                    w = clip(w + Apre, 0*nS, wmax)""", namespace=ns)
+        ee.connect(condition="i != j", p=p["p"])
+        ee.w = "we"
+        syns = [ee]
+        for pre, post, code in ((Pe, Pi, "ge += we"), (Pi, Pe, "gi += wi"), (Pi, Pi, "gi += wi")):
+            s = b2.Synapses(pre, post, on_pre=code, namespace=ns)
+            s.connect(condition="i != j" if pre is post else None, p=p["p"])
+            syns.append(s)
+        self._monitors(Pe, Pi, n_e, n_i)
+        self.net = b2.Network(P, *syns, self.mon_e, self.mon_i)
+
+    def _build_song_abbott(self):
+        """Brian2's examples/synapses/STDP.py (Song, Miller & Abbott 2000); the rates are
+        reported as E = the output neuron, I = the inputs."""
+        b2, p = self.b2, self.p
+        ms, mV = b2.ms, b2.mV
+        gmax = 0.01
+        ns = {"taum": 10 * ms, "taupre": 20 * ms, "taupost": 20 * ms, "Ee": 0 * mV,
+              "vt": -54 * mV, "vr": -60 * mV, "El": -74 * mV, "taue": 5 * ms, "gmax": gmax,
+              "dApre": 0.01 * gmax, "dApost": -0.01 * 1.05 * gmax}
+        inputs = b2.PoissonGroup(p["n_in"], rates=p["rate"] * b2.Hz)
+        out = b2.NeuronGroup(1, """dv/dt = (ge * (Ee-vr) + El - v) / taum : volt
+                                   dge/dt = -ge / taue : 1""",
+                             threshold="v>vt", reset="v = vr", method="euler", namespace=ns)
+        out.v = -60 * mV
+        S = b2.Synapses(inputs, out, """w : 1
+                                        dApre/dt = -Apre / taupre : 1 (event-driven)
+                                        dApost/dt = -Apost / taupost : 1 (event-driven)""",
+                        on_pre="""ge += w
+                                  Apre += dApre
+                                  w = clip(w + Apost, 0, gmax)""",
+                        on_post="""Apost += dApost
+                                   w = clip(w + Apre, 0, gmax)""", namespace=ns)
+        S.connect()
+        S.w = "rand() * gmax"
+        self._monitors(out, inputs, 1, p["n_in"])
+        self.net = b2.Network(inputs, out, S, self.mon_e, self.mon_i)
+
+    def _build_vogels2011(self):
+        """Brian2's examples/frompapers/Vogels_et_al_2011.py with the plasticity on from
+        the start (eta = 0.01, rho0 = 3 Hz) and V ~ U(-60, -50) mV."""
+        b2, p = self.b2, self.p
+        ms, mV, nS, pF, pA = b2.ms, b2.mV, b2.nS, b2.pF, b2.pA
+        n_e, n_i = _populations("vogels2011", p)
+        tau_stdp = 20 * ms
+        ns = {"gl": 10 * nS, "el": -60 * mV, "er": -80 * mV, "vt": -50 * mV, "memc": 200 * pF,
+              "bgcurrent": 200 * pA, "tau_ampa": 5 * ms, "tau_gaba": 10 * ms,
+              "tau_stdp": tau_stdp, "eta": 0.01, "alpha": 3 * b2.Hz * tau_stdp * 2, "gmax": 100}
+        eqs = """dv/dt=(-gl*(v-el)-(g_ampa*v+g_gaba*(v-er))+bgcurrent)/memc : volt (unless refractory)
+                 dg_ampa/dt = -g_ampa/tau_ampa : siemens
+                 dg_gaba/dt = -g_gaba/tau_gaba : siemens"""
+        P = b2.NeuronGroup(n_e + n_i, eqs, threshold="v > vt", reset="v = el",
+                           refractory=5 * ms, method="euler", namespace=ns)
+        P.v = "-60*mV + 10*mV*rand()"
+        Pe, Pi = P[:n_e], P[n_e:]
+        con_e = b2.Synapses(Pe, P, on_pre="g_ampa += 0.3*nS", namespace=ns)
+        con_e.connect(p=p["p"])
+        con_ii = b2.Synapses(Pi, Pi, on_pre="g_gaba += 3*nS", namespace=ns)
+        con_ii.connect(p=p["p"])
+        con_ie = b2.Synapses(Pi, Pe, """w : 1
+                                        dApre/dt=-Apre/tau_stdp : 1 (event-driven)
+                                        dApost/dt=-Apost/tau_stdp : 1 (event-driven)""",
+                             on_pre="""Apre += 1.
+                                       w = clip(w+(Apost-alpha)*eta, 0, gmax)
+                                       g_gaba += w*nS""",
+                             on_post="""Apost += 1.
+                                        w = clip(w+Apre*eta, 0, gmax)""", namespace=ns)
+        con_ie.connect(p=p["p"])
+        con_ie.w = 1e-10
+        self._monitors(Pe, Pi, n_e, n_i)
+        self.net = b2.Network(P, con_e, con_ii, con_ie, self.mon_e, self.mon_i)
+
     def _monitors(self, Pe, Pi, n_e, n_i):
         # Spike times are kept only when the rate must skip an initial transient.
         keep = self.p.get("skip_ms", 0.0) > 0.0

@@ -649,7 +649,9 @@ class Compartmental(AbstractNeuron[CompartmentalState]):
         return CompartmentalState(v=v_new, channels=channels), spikes
 
     def voltage(self, state: CompartmentalState) -> Float[Array, " n"]:
-        """The potential of `input_compartment` [mV], where synaptic drive enters."""
+        """The potential of `input_compartment` [mV], where synaptic drive enters
+        unless placed with `Compartments` (whose receptors read `state.v` of their own
+        compartments)."""
         return state.v[:, self.input_compartment]
 
     def check(self, n: int, dt: float) -> None:

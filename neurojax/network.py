@@ -68,6 +68,8 @@ from .connectivity.weights import (
 from .distributions import AbstractDistribution
 from .plasticity.abstract import AbstractPlasticity
 from .synapses.kinetics import AbstractKinetics, Delta
+from .inputs.placement import OnCompartments
+from .neurons.compartmental import Compartmental, Compartments
 from .synapses.receptors import NMDA, AbstractReceptor, Conductance, Current
 
 
@@ -187,6 +189,11 @@ class Projection(eqx.Module):
     - `initial`: Optional initial value of the synaptic variable (e.g. a distribution
       of conductances [nS]), per postsynaptic neuron.
     - `name`: Optional name; defaults to `"pre->post"`.
+    - `compartments`: Where the synapses sit on a `Compartmental` target
+      (`nj.neurons.Compartments(index=..., section=..., distance=..., sites=...)`): each
+      postsynaptic neuron's drive is divided among those compartments, and a
+      voltage-dependent receptor reads each one's own potential. `None` (default): the
+      target's `input_compartment` (and any other target population).
     - `plasticity`: Optional plasticity rule (`nj.plasticity.*`, e.g. `TsodyksMarkram`,
       `PairSTDP`). Its parameters are model leaves; its state (traces, resources, the
       plastic weights) lives in `NetworkState.plastic` (see `NetworkState`), is
@@ -207,9 +214,11 @@ class Projection(eqx.Module):
     initial: Any = None
     name: str | None = eqx.field(static=True, default=None)
     plasticity: AbstractPlasticity | None = None
+    compartments: Compartments | None = None
 
     def __init__(self, pre, post, connectivity, weight=1.0, synapse=Delta(), receptor=Current(),
-                 delay=0.0, layout=None, initial=None, name=None, plasticity=None):
+                 delay=0.0, layout=None, initial=None, name=None, plasticity=None,
+                 compartments=None):
         self.pre = pre
         self.post = post if isinstance(post, str) else tuple(post)
         self.connectivity = connectivity
@@ -221,6 +230,12 @@ class Projection(eqx.Module):
         self.initial = initial
         self.name = name
         self.plasticity = plasticity
+        self.compartments = compartments
+        if compartments is not None and not isinstance(compartments, Compartments):
+            raise ValueError(
+                "Projection compartments must be nj.neurons.Compartments(...) or None, got "
+                f"{type(compartments).__name__}."
+            )
         if plasticity is not None and not isinstance(plasticity, AbstractPlasticity):
             raise ValueError(
                 "Projection plasticity must be a plasticity rule (nj.plasticity.*) or None, "
@@ -258,6 +273,9 @@ class BuiltProjection(eqx.Module):
     delay: float = eqx.field(static=True)  # homogeneous delay, or the largest one [ms]
     initial: Any
     plasticity: AbstractPlasticity | None = None
+    # (n_post, n_comp) fraction of each neuron's drive per compartment, or None (the
+    # target's input compartment); structure, read under stop_gradient.
+    compartments: Array | None = None
 
     def delay_steps(self, dt: float) -> int:
         return max(1, int(round(self.delay / dt)))
@@ -593,6 +611,9 @@ class NetworkModel(AbstractModel[NetworkState]):
         are split over a mesh, see `neurojax.sharding`)."""
         k = state.step
         drives = [Drive.zeros(pop.n) for pop in self.populations]
+        # Per-compartment drives (n, n_comp) of Compartmental targets of projections and
+        # inputs placed with `Compartments`, by population index.
+        at_sites: dict[int, Drive] = {}
         synapses, buffers = [], []
         for proj, syn, buf in zip(self.projections, state.synapses, state.buffers):
             slot = k % buf.shape[0]
@@ -606,6 +627,13 @@ class NetworkModel(AbstractModel[NetworkState]):
                     arrivals = arrivals * proj.synapse.graded_gain(dt)
                 syn, s = proj.synapse.step(syn, arrivals, dt)
             synapses.append(syn)
+            if proj.compartments is not None:
+                v = state.neurons[proj.post].v if proj.receptor.voltage_dependent else None
+                d = _on_compartments(proj.receptor.drive(s, proj.synapse.instantaneous)
+                                     if v is None else None, proj.compartments, proj.receptor,
+                                     s, proj.synapse.instantaneous, v)
+                at_sites[proj.post] = d if proj.post not in at_sites else at_sites[proj.post] + d
+                continue
             if proj.receptor.voltage_dependent:
                 post = self.populations[proj.post]
                 v = post.neuron.voltage(state.neurons[proj.post])
@@ -617,7 +645,14 @@ class NetworkModel(AbstractModel[NetworkState]):
         for inp, target, inp_state in zip(self.inputs, self.input_targets, state.inputs):
             inp_state, d = inp.step(inp_state, t, dt)
             inputs.append(inp_state)
-            drives[target] = drives[target] + d
+            if isinstance(inp, OnCompartments):
+                d = _on_compartments(d, inp.fractions)
+                at_sites[target] = d if target not in at_sites else at_sites[target] + d
+            else:
+                drives[target] = drives[target] + d
+        for i, d in at_sites.items():
+            pop = self.populations[i]
+            drives[i] = d + pop.neuron.to_compartments(drives[i], pop.n)
         neurons, outputs = [], []
         for pop, neu, drive in zip(self.populations, state.neurons, drives):
             neu, out = pop.neuron.step(neu, drive, dt)
@@ -682,6 +717,21 @@ class NetworkModel(AbstractModel[NetworkState]):
 
 def _split(key, n):
     return jax.random.split(key, max(n, 1))[:n]
+
+
+def _on_compartments(d, fractions, receptor=None, s=None, instantaneous=False, v=None):
+    """The per-compartment drive `(n, n_comp)` that puts `fractions` `(n, n_comp)` of
+    each neuron's drive `d` (fields `(n,)` or scalars) at each compartment. A
+    voltage-dependent `receptor` is evaluated per compartment instead, on its share of
+    the synaptic variable `s` `(n,)` at that compartment's potential `v` `(n, n_comp)`
+    (its parameters, scalars or `(n,)`, broadcast per compartment by the vmap)."""
+    fractions = jax.lax.stop_gradient(fractions)
+    n = fractions.shape[0]
+    if v is None:
+        return jax.tree.map(lambda x: jnp.broadcast_to(x, (n,))[:, None] * fractions, d)
+    share = jnp.broadcast_to(s, (n,))[:, None] * fractions
+    return jax.vmap(lambda sc, vc: receptor.drive(sc, instantaneous, vc),
+                    in_axes=1, out_axes=1)(share, v)
 
 
 def _activity(model: NetworkModel, modulator, outputs):
@@ -784,6 +834,7 @@ class Network(eqx.Module):
             return BuiltProjection(
                 name=name, pre=pre, post=post, weights=container, synapse=proj.synapse,
                 receptor=proj.receptor, delay=float(proj.delay), initial=proj.initial,
+                compartments=_compartment_fractions(name, proj, post_pop),
             )  # Projection refuses plasticity with Procedural connectivity
         syn = proj.connectivity.sample_between(k_syn, pre_pop, post_pop, pre == post)
         weights = _per_synapse(proj.weight, syn, n_pre, n_post, k_w, f"{name} weight", "receptor units")
@@ -856,6 +907,7 @@ class Network(eqx.Module):
             name=name, pre=pre, post=post, weights=container, synapse=proj.synapse,
             receptor=proj.receptor, delay=max_delay, initial=proj.initial,
             plasticity=proj.plasticity,
+            compartments=_compartment_fractions(name, proj, post_pop),
         )
         if proj.plasticity is not None:
             _check_plastic_weights(built)
@@ -979,6 +1031,20 @@ def _check_receptor(name: str, proj: Projection, pre_pop: Population,
             f"{name}: initial must be None with {type(proj.synapse).__name__} kinetics "
             "(kept per presynaptic neuron, they start closed)."
         )
+
+
+def _compartment_fractions(name: str, proj: Projection, post_pop: Population) -> Array | None:
+    """The `(n_post, n_comp)` fractions of `proj.compartments` on its target, or None;
+    a `Compartments` target needs a `Compartmental` population."""
+    if proj.compartments is None:
+        return None
+    if not isinstance(post_pop.neuron, Compartmental):
+        raise ValueError(
+            f"{name}: compartments is given, but population {post_pop.name!r} "
+            f"({type(post_pop.neuron).__name__}) has no compartments; Compartments "
+            "targets need nj.neurons.Compartmental neurons (omit compartments otherwise)."
+        )
+    return jnp.asarray(proj.compartments.fractions(post_pop.neuron.morphology, post_pop.n, name))
 
 
 def _check_input_synapse(inp: AbstractInput) -> None:

@@ -47,7 +47,7 @@ def test_subpackage_names():
     assert _public(nj.inputs) == {
         "AbstractInput", "Constant", "OrnsteinUhlenbeck", "OrnsteinUhlenbeckState", "Poisson",
         "PoissonPopulation", "PoissonPopulationState", "PoissonState", "SpikeTrains",
-        "SpikeTrainsState", "Waveform", "Tuned", "Modulator", "Pulses",
+        "SpikeTrainsState", "Waveform", "Tuned", "Modulator", "Pulses", "OnCompartments",
     }
     assert {"LIF", "EIF", "AdEx", "Rate", "FiringRate", "WilsonCowan", "Binary",
             "Izhikevich", "FitzHughNagumo"} <= _public(nj.neurons)

@@ -1,6 +1,7 @@
 """External inputs: `Constant`, `Waveform`, `Poisson` (independent drive),
 `PoissonPopulation` and `SpikeTrains` (source populations), `OrnsteinUhlenbeck`,
-`Tuned` (Poisson drive tuned to a feature of the target, e.g. an oriented grating), and
+`Tuned` (Poisson drive tuned to a feature of the target, e.g. an oriented grating),
+`OnCompartments` (any input placed on chosen compartments of a `Compartmental` target), and
 `Modulator` (a named neuromodulatory signal for three-factor plasticity, e.g. with `Pulses`)."""
 
 from .._abstract import AbstractInput as AbstractInput
@@ -20,3 +21,4 @@ from .stochastic import (
 )
 from .tuned import Tuned as Tuned
 from .modulator import Modulator as Modulator, Pulses as Pulses
+from .placement import OnCompartments as OnCompartments

@@ -38,6 +38,7 @@ from .fitzhugh_nagumo import FitzHughNagumo as FitzHughNagumo, FitzHughNagumoSta
 from .compartmental import (
     AbstractChannel as AbstractChannel,
     Compartmental as Compartmental,
+    Compartments as Compartments,
     CompartmentalState as CompartmentalState,
     HHNaK as HHNaK,
     HHNaKState as HHNaKState,

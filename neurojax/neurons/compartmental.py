@@ -49,6 +49,7 @@ import functools
 from typing import Any, ClassVar, NamedTuple
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -67,7 +68,7 @@ from .._misc import (
 )
 from ..surrogate import AbstractSurrogate, FastSigmoid
 from .hh import hh1952_rates
-from .morphology import Morphology
+from .morphology import APICAL_DENDRITE, AXON, BASAL_DENDRITE, SOMA, Morphology
 
 CompartmentParam = Float[Array, "*#n_comp"]
 """A density that is a scalar, one value per compartment `(n_comp,)`, or one per cell
@@ -325,6 +326,160 @@ def _topology(parent: tuple[int, ...]) -> _Topology:
     )
 
 
+_SECTIONS = {
+    "soma": (SOMA,),
+    "axon": (AXON,),
+    "basal": (BASAL_DENDRITE,),
+    "apical": (APICAL_DENDRITE,),
+    "dendrite": (BASAL_DENDRITE, APICAL_DENDRITE),
+}
+
+
+class Compartments(eqx.Module):
+    r"""Where a projection or an input acts on a `Compartmental` population: its sites.
+
+    Give exactly one of
+
+    - `index`: a compartment index, or a sequence of them;
+    - `section`: an SWC structure identifier (1 soma, 2 axon, 3 basal, 4 apical
+      dendrite) or a name, `"soma"`, `"axon"`, `"basal"`, `"apical"` or `"dendrite"`
+      (basal and apical): every compartment of that type;
+    - `distance`: `(low, high)` [µm]: every compartment whose centre lies at a path
+      distance in `[low, high]` from the centre of the root compartment (the soma;
+      `Morphology.path_distance`).
+
+    Each neuron's drive from the projection (or input) is divided among its sites:
+    equally among listed `index` compartments, and in proportion to membrane area
+    among the compartments of a `section` or `distance` range (a uniform density of
+    synapses). With `sites=k` each neuron instead gets `k` sites drawn (with
+    replacement, in proportion to area) from those compartments with `key`, and
+    $1/k$ of its drive at each. The fractions are fixed when the network is built;
+    every compartment then receives its own drive (the population's drive becomes
+    `(n, n_comp)`), and a voltage-dependent receptor (`NMDA`) reads each
+    compartment's own potential.
+
+    **Arguments:**
+
+    - `index`: Compartment index or indices (integers in `[0, n_comp - 1]`).
+    - `section`: SWC type (int) or section name (str).
+    - `distance`: `(low, high)` path distance from the soma [µm], `0 <= low <= high`.
+    - `sites`: Number of sites drawn per neuron (positive integer), or `None`.
+    - `key`: `jax.random` key for drawing `sites`.
+
+    !!! example
+        ```python
+        nj.Projection("in", "cell", nj.connectivity.AllToAll(), weight=1.0,
+                      receptor=nj.synapses.NMDA(),
+                      compartments=nj.neurons.Compartments(distance=(200.0, 300.0)))
+        nj.inputs.OnCompartments(nj.inputs.Constant("cell", 50.0),
+                                 nj.neurons.Compartments(index=12))
+        ```
+    """
+
+    index: tuple[int, ...] | None = eqx.field(static=True, default=None)
+    section: int | str | None = eqx.field(static=True, default=None)
+    distance: tuple[float, float] | None = eqx.field(static=True, default=None)
+    sites: int | None = eqx.field(static=True, default=None)
+    key: Any = None
+
+    def __init__(self, index=None, section=None, distance=None, sites=None, key=None):
+        given = [name for name, v in (("index", index), ("section", section),
+                                      ("distance", distance)) if v is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "Compartments needs exactly one of index, section or distance, got "
+                f"{given or 'none'}."
+            )
+        if index is not None:
+            idx = (index,) if np.ndim(index) == 0 else tuple(np.asarray(index).ravel())
+            if not idx or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool)
+                                  for i in idx):
+                raise ValueError(
+                    f"Compartments index must be an integer or a non-empty sequence of "
+                    f"integers, got {index!r}."
+                )
+            index = tuple(int(i) for i in idx)
+        if section is not None and not (
+            (isinstance(section, int) and not isinstance(section, bool))
+            or section in _SECTIONS
+        ):
+            raise ValueError(
+                f"Compartments section must be an SWC type (int) or one of "
+                f"{sorted(_SECTIONS)}, got {section!r}."
+            )
+        if distance is not None:
+            try:
+                low, high = (float(d) for d in distance)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"Compartments distance [µm] must be a pair (low, high), got {distance!r}."
+                ) from None
+            if not (0.0 <= low <= high < np.inf):
+                raise ValueError(
+                    f"Compartments distance [µm] must satisfy 0 <= low <= high < inf, got "
+                    f"({low!r}, {high!r})."
+                )
+            distance = (low, high)
+        if sites is not None:
+            if isinstance(sites, bool) or int(sites) != sites or sites < 1:
+                raise ValueError(
+                    f"Compartments sites must be a positive integer or None, got {sites!r}."
+                )
+            if key is None:
+                raise ValueError("Compartments sites needs a key (jax.random.key) to draw them.")
+            sites = int(sites)
+        self.index, self.section, self.distance = index, section, distance
+        self.sites, self.key = sites, key
+
+    def fractions(self, morphology: Morphology, n: int, what: str = "Compartments"
+                  ) -> np.ndarray:
+        """The fraction of each neuron's drive at each compartment, shape
+        `(n, n_comp)` (rows sum to 1), for `n` cells of `morphology`; `what` names the
+        projection or input in errors."""
+        n_comp = morphology.n_compartments
+        area = np.asarray(morphology.area(), dtype=float)
+        if self.index is not None:
+            bad = [i for i in self.index if not 0 <= i < n_comp]
+            if bad:
+                raise ValueError(
+                    f"{what}: Compartments index {bad[0]} does not exist; a compartment "
+                    f"index must lie in [0, {n_comp - 1}] ({n_comp} compartments)."
+                )
+            frac = np.zeros(n_comp)
+            np.add.at(frac, list(self.index), 1.0 / len(self.index))
+            return np.broadcast_to(frac, (n, n_comp)).copy()
+        if self.section is not None:
+            types = _SECTIONS.get(self.section, (self.section,))
+            candidates = np.asarray([t in types for t in morphology.compartment_types])
+            if not candidates.any():
+                have = sorted(set(morphology.compartment_types))
+                raise ValueError(
+                    f"{what}: Compartments section {self.section!r} (SWC type "
+                    f"{', '.join(map(str, types))}) matches no compartment; the morphology "
+                    f"has SWC types {have}."
+                )
+        else:
+            low, high = self.distance
+            dist = morphology.path_distance()
+            candidates = (dist >= low) & (dist <= high)
+            if not candidates.any():
+                raise ValueError(
+                    f"{what}: Compartments distance [µm] ({low:g}, {high:g}) holds no "
+                    f"compartment centre; path distances from the soma lie in "
+                    f"[0, {dist.max():g}] µm."
+                )
+        p = np.where(candidates, area, 0.0)
+        p = p / p.sum()
+        if self.sites is None:
+            return np.broadcast_to(p, (n, n_comp)).copy()
+        import jax.random as jr
+
+        draws = np.asarray(jr.choice(self.key, n_comp, (n, self.sites), p=jnp.asarray(p)))
+        frac = np.zeros((n, n_comp))
+        np.add.at(frac, (np.repeat(np.arange(n), self.sites), draws.ravel()), 1.0 / self.sites)
+        return frac
+
+
 class CompartmentalState(eqx.Module):
     v: Float[Array, "n n_comp"]  # membrane potential of every compartment [mV]
     channels: tuple  # one gate state per channel, in the order of `channels`
@@ -341,10 +496,11 @@ class Compartmental(AbstractNeuron[CompartmentalState]):
     scheme and the unit conversions: µF/cm², mS/cm² and Ω·cm become pF, nS and nS
     per compartment). The state holds `v` of shape `(n, n_comp)`.
 
-    **Input and output.** The population `Drive` (shape `(n,)`: current
+    **Input and output.** A population `Drive` of shape `(n,)` (current
     $i - gV$ and delta charge $q - q_g V$) enters compartment `input_compartment`
-    only; the conductance part is treated implicitly. Per-compartment drive is not
-    supported yet (give the synapse-bearing compartment as `input_compartment`).
+    only; one of shape `(n, n_comp)` gives every compartment its own drive (what a
+    `Network` builds for projections and inputs placed with `Compartments`). The
+    conductance part is treated implicitly in either case.
     The output is a float 0/1 spike on each step where the potential of
     `recording_compartment` crosses `v_th` upwards (from below at the start of the
     step to at or above it at the end), with the surrogate gradient of `surrogate`.
@@ -443,6 +599,13 @@ class Compartmental(AbstractNeuron[CompartmentalState]):
         v = jnp.broadcast_to(_rank2(self.v_init), (n, self.n_compartments)).astype(float)
         return CompartmentalState(v=v, channels=tuple(ch.init(v) for ch in self.channels))
 
+    def to_compartments(self, drive: Drive, n: int) -> Drive:
+        """A population `Drive` (fields `(n,)` or scalars) as the per-compartment drive
+        `(n, n_comp)` that puts it all into `input_compartment`."""
+        at_input = jnp.asarray(np.arange(self.n_compartments) == self.input_compartment,
+                               dtype=float)[None, :]
+        return jax.tree.map(lambda x: jnp.broadcast_to(x, (n,))[:, None] * at_input, drive)
+
     def step(
         self, state: CompartmentalState, drive: Drive, dt: ScalarLike
     ) -> tuple[CompartmentalState, Float[Array, " n"]]:
@@ -459,8 +622,13 @@ class Compartmental(AbstractNeuron[CompartmentalState]):
         area = self.morphology.area()[None, :] * _PER_UM2
         c = jnp.broadcast_to(self.capacitance(), (n, n_comp))  # [pF]
         at_input = jnp.asarray(np.arange(n_comp) == k_in, dtype=v.dtype)[None, :]
-        diag = c / dt + g_dens * area + drive.g[:, None] * at_input  # [nS]
-        rhs = c / dt * v + ge_dens * area + drive.i[:, None] * at_input  # [pA]
+        per_compartment = jnp.ndim(drive.g) == 2
+        if per_compartment:  # (n, n_comp): each compartment its own drive
+            diag = c / dt + g_dens * area + drive.g  # [nS]
+            rhs = c / dt * v + ge_dens * area + drive.i  # [pA]
+        else:
+            diag = c / dt + g_dens * area + drive.g[:, None] * at_input  # [nS]
+            rhs = c / dt * v + ge_dens * area + drive.i[:, None] * at_input  # [pA]
         # Junctions (branch points) are nodes without membrane: their rows only carry
         # the axial terms.
         topo = _topology(self.morphology.parent)
@@ -471,14 +639,19 @@ class Compartmental(AbstractNeuron[CompartmentalState]):
         # Each coupling appears on the diagonal of both the node and its parent.
         diag = (diag + g_ax).at[:, topo.parent_array[1:]].add(g_ax[:, 1:])
         v_new = hines_solve(topo.parent, diag, -g_ax, rhs)[:, pos]
-        dv_in = drive.charge(v_new[:, k_in]) / c[:, k_in]  # [mV] = [pA·ms] / [pF]
-        v_new = v_new + dv_in[:, None] * at_input
+        if per_compartment:
+            v_new = v_new + (drive.q - drive.qg * v_new) / c  # [mV] = [pA·ms] / [pF]
+        else:
+            dv_in = drive.charge(v_new[:, k_in]) / c[:, k_in]  # [mV] = [pA·ms] / [pF]
+            v_new = v_new + dv_in[:, None] * at_input
         before = lax.stop_gradient(v[:, k_rec] < self.v_th).astype(v.dtype)
         spikes = before * self.surrogate(v_new[:, k_rec] - self.v_th)
         return CompartmentalState(v=v_new, channels=channels), spikes
 
     def voltage(self, state: CompartmentalState) -> Float[Array, " n"]:
-        """The potential of `input_compartment` [mV], where synaptic drive enters."""
+        """The potential of `input_compartment` [mV], where synaptic drive enters
+        unless placed with `Compartments` (whose receptors read `state.v` of their own
+        compartments)."""
         return state.v[:, self.input_compartment]
 
     def check(self, n: int, dt: float) -> None:

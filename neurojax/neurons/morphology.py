@@ -98,6 +98,17 @@ class Morphology(eqx.Module):
         """Lateral membrane area $\\pi d L$ of each compartment [µm²]."""
         return jnp.pi * self.diameter * self.length
 
+    def path_distance(self) -> np.ndarray:
+        """Path distance [µm] along the tree from the centre of the root compartment
+        (the soma) to the centre of every compartment, shape `(n_comp,)` (NEURON's
+        `distance()` from `soma(0.5)`). Children attach at their parent's distal end.
+        Computed from concrete lengths (numpy), e.g. when a network is built."""
+        length = np.asarray(self.length, dtype=float)
+        dist = np.zeros(self.n_compartments)
+        for k, p in enumerate(self.parent[1:], start=1):
+            dist[k] = dist[p] + length[p] / 2.0 + length[k] / 2.0
+        return dist
+
     def mask(self, *types: int) -> Float[Array, " n_comp"]:
         """Float 0/1 per compartment: 1 where the SWC type is one of `types`.
 

@@ -91,7 +91,8 @@ class NMDA(AbstractReceptor):
     potential at the start of each step and held over the step (module docstring:
     first-order splitting). Works with any neuron whose `voltage(state)` is a membrane
     potential in mV (LIF family, HH, Izhikevich, `Compartmental` at its input
-    compartment).
+    compartment, or at each compartment it is placed on with
+    `Projection(..., compartments=nj.neurons.Compartments(...))`).
 
     **Arguments:**
 

@@ -35,3 +35,13 @@ def getkey():
         return sub
 
     return _getkey
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled executables after each test module. The suite compiles
+    thousands of programs in one process; twice this session XLA:CPU crashed
+    (segmentation fault in `backend_compile_and_load`) late in a full run on tests that
+    pass alone, so each module starts without the previous modules' executables."""
+    yield
+    jax.clear_caches()

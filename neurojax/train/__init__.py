@@ -11,6 +11,7 @@ from .constraints import (
     Frozen as Frozen,
     LowRankFactors as LowRankFactors,
     Mask as Mask,
+    Profile as Profile,
     constrain as constrain,
     constrain_weights as constrain_weights,
     resolve as resolve,

@@ -8,6 +8,7 @@ gives valid weights by construction (nothing is clipped after the fact):
 | `Dale(sign)` | $W_{ij} = s_j \, \mathrm{softplus}(\theta_{ij})$ (or $\mathrm{relu}$), sign $s_j$ per presynaptic neuron |
 | `DANN(n_inhibitory)` | $W = W_{EE} - W_{EI} W_{IE}$, each factor $\mathrm{softplus}(\theta)$ (Cornford et al. 2021) |
 | `Mask(mask)` | $W = \theta$ where the mask is set, the initial $w_0$ elsewhere (bit for bit) |
+| `Profile(a, sigma)` | $W_{ij} = a\, f(d_{ij}/\sigma)$ on the built synapses, $d_{ij}$ the distance (or feature difference) |
 | `Bounded(lo, hi, max_change)` | $W = m + h \tanh(\theta)$ within $[\max(lo, w_0 - c), \min(hi, w_0 + c)]$ |
 
 On a built network, `constrain` puts a constraint on projections chosen by name; the
@@ -37,6 +38,7 @@ w = dale.apply(theta, w)            # (post, pre) weights with exact signs
 from __future__ import annotations
 
 import abc
+import dataclasses
 import fnmatch
 import math
 from collections.abc import Sequence
@@ -102,6 +104,11 @@ class AbstractConstraint(eqx.Module):
         """The constrained weights from the free parameters `free`."""
 
     def _bind(self, layout: _Layout) -> AbstractConstraint:
+        return self
+
+    def _place(self, pre, post) -> AbstractConstraint:
+        """The constraint with what it reads from the projection's populations (`pre`,
+        `post`: `nj.Population`) fixed; called by `constrain` before `_bind`."""
         return self
 
     def _resolve(self, weights, valid) -> AbstractConstraint:
@@ -448,6 +455,169 @@ class LowRankFactors(AbstractConstraint):
         return w0 + (free["m"] @ free["n"].T - m0 @ n0.T) / self.n_shape[0]
 
 
+_PROFILE_KINDS = ("gaussian", "exponential", "von_mises")
+
+
+class Profile(AbstractConstraint):
+    r"""Weights set by a profile of the distance between neurons (or of the difference
+    of a feature), with a differentiable amplitude and width, on a fixed support:
+
+    $$W_{ij} = a\, f(d_{ij} / \sigma) \text{ for every existing synapse}, \quad 0 \text{ elsewhere},$$
+
+    with $f(x) = e^{-x^2/2}$ (Gaussian), $e^{-x}$ (exponential), or for a periodic
+    feature of period $L$ the von Mises profile $e^{\kappa(\cos(2\pi d / L) - 1)}$.
+    $d_{ij}$ is the distance in the populations' space (minimum image across periodic
+    boundaries), or the difference of the feature named by `feature`. The synapses that
+    exist are those the network was built with (e.g. by `DistanceDependent` or
+    `FeatureDependent`, whose probability profile may differ from this strength
+    profile); only $a$ and the width are free, so the profile's shape is fitted while
+    the support stays fixed (the connectivity issue's "structured weights whose
+    parameters are differentiable when the support is fixed").
+
+    The free parameters are `"amplitude"` (the weight at $d = 0$, in the receptor's
+    unit; its sign is the projection's) and `"log_width"` ($\log \sigma$, $\sigma$ in
+    the space's or feature's unit; for `"von_mises"`, `"log_kappa"` = $\log \kappa$):
+    positive widths by construction.
+
+    **Arguments:**
+
+    - `amplitude`: The initial weight at distance 0 (units of the receptor), finite.
+    - `width`: The initial width $\sigma$ (> 0, the space's unit), or for `"von_mises"`
+      the concentration $\kappa$ (> 0).
+    - `profile`: `"gaussian"` (default), `"exponential"` or `"von_mises"` (a feature or
+      space that is a `Ring`).
+    - `feature`: The name of a feature of both populations (`Population(features=...)`),
+      or `None` (default): their `space`.
+
+    Works on dense and sparse layouts, through `nj.train.constrain` only (it reads the
+    populations' positions):
+
+    !!! example
+        ```python
+        model = nj.train.constrain(model, {"E->E": nj.train.Profile(2.0, 0.1)})
+        model.params()["E->E.weight.free.log_width"]   # trained with the amplitude
+        ```
+    """
+
+    amplitude: float = eqx.field(static=True)
+    width: float = eqx.field(static=True)
+    profile: str = eqx.field(static=True, default="gaussian")
+    feature: str | None = eqx.field(static=True, default=None)
+    # Fixed by `_place` (coordinates as bytes: structure, never a trainable leaf).
+    pre_bytes: bytes | None = eqx.field(static=True, default=None)
+    post_bytes: bytes | None = eqx.field(static=True, default=None)
+    dim: int = eqx.field(static=True, default=1)
+    extent: tuple | None = eqx.field(static=True, default=None)
+    # Fixed by `_bind` / `_resolve`: the synapses that exist, and where they point.
+    targets: Any = None
+    support: Any = None
+    dense: bool = eqx.field(static=True, default=True)
+
+    def __check_init__(self):
+        if self.profile not in _PROFILE_KINDS:
+            raise ValueError(f"Profile profile must be one of {_PROFILE_KINDS}, got {self.profile!r}.")
+        what = "kappa" if self.profile == "von_mises" else "width [space units]"
+        for name, value in (("amplitude", self.amplitude), (what, self.width)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+                raise ValueError(f"Profile {name} must be a number, got {type(value).__name__}.")
+        if not math.isfinite(self.amplitude):
+            raise ValueError(f"Profile amplitude must be finite, got {self.amplitude}.")
+        if not (math.isfinite(self.width) and self.width > 0):
+            raise ValueError(f"Profile {what} must lie in (0, inf), got {self.width}.")
+
+    def _space(self, pop):
+        if self.feature is None:
+            if pop.space is None:
+                raise ValueError(
+                    f"Profile: population {pop.name!r} has no space; give it one "
+                    "(Population(..., space=nj.connectivity.Ring(length=1.0))) or name a "
+                    "feature (Profile(..., feature='orientation'))."
+                )
+            return pop.space
+        if self.feature not in pop.features:
+            raise ValueError(
+                f"Profile: population {pop.name!r} has no feature {self.feature!r}; it has "
+                f"{sorted(pop.features)}."
+            )
+        return pop.features[self.feature]
+
+    def _place(self, pre, post) -> Profile:
+        pre_space, post_space = self._space(pre), self._space(post)
+        if pre_space.geometry != post_space.geometry:
+            raise ValueError(
+                f"Profile: populations {pre.name!r} and {post.name!r} lie in different spaces "
+                f"({pre_space.geometry} and {post_space.geometry})."
+            )
+        if self.profile == "von_mises" and not (pre_space.periodic and len(pre_space.extent) == 1):
+            raise ValueError(
+                f"Profile 'von_mises' needs a periodic one-dimensional space or feature (a Ring); "
+                f"{pre.name!r} has a {type(pre_space).__name__}."
+            )
+        xyz_pre = np.asarray(pre_space.coordinates(pre.n), np.float64)
+        xyz_post = np.asarray(post_space.coordinates(post.n), np.float64)
+        return dataclasses.replace(
+            self, pre_bytes=xyz_pre.tobytes(), post_bytes=xyz_post.tobytes(),
+            dim=xyz_pre.shape[1], extent=tuple(pre_space.extent) if pre_space.periodic else None)
+
+    def _bind(self, layout: _Layout) -> Profile:
+        if self.pre_bytes is None:
+            raise ValueError(
+                "Profile reads the populations' positions: apply it with "
+                "nj.train.constrain(model, {projection: Profile(...)})."
+            )
+        n_pre = len(self.pre_bytes) // (8 * self.dim)
+        n_post = len(self.post_bytes) // (8 * self.dim)
+        if (n_pre, n_post) != (layout.n_pre, layout.n_post):
+            raise ValueError(
+                f"Profile was placed for {n_pre} -> {n_post} neurons but the projection has "
+                f"{layout.n_pre} -> {layout.n_post}."
+            )
+        targets = None if layout.dense else layout.targets
+        return dataclasses.replace(self, targets=targets, dense=layout.dense)
+
+    def _resolve(self, weights, valid) -> Profile:
+        # The support: the synapses the network was built with (bool, never trained).
+        support = (jnp.asarray(weights) != 0) if self.dense else valid
+        return dataclasses.replace(self, support=support)
+
+    def init(self, weights, valid=None):
+        dtype = jnp.result_type(float)
+        name = "log_kappa" if self.profile == "von_mises" else "log_width"
+        return {"amplitude": jnp.asarray(self.amplitude, dtype),
+                name: jnp.asarray(math.log(self.width), dtype)}
+
+    def distances(self, dtype=None) -> Float[Array, "..."]:
+        """The distance [space units] of every pair, in the layout's shape: `(n_post,
+        n_pre)` for a dense projection, `(n_pre, max_out)` (padding: 0) for a sparse
+        one; for `"von_mises"` the wrapped signed difference."""
+        dtype = jnp.result_type(float) if dtype is None else dtype
+        pre = jnp.asarray(np.frombuffer(self.pre_bytes, np.float64).reshape(-1, self.dim), dtype)
+        post = jnp.asarray(np.frombuffer(self.post_bytes, np.float64).reshape(-1, self.dim), dtype)
+        if self.dense:
+            disp = post[:, None, :] - pre[None, :, :]
+        else:
+            n_post = post.shape[0]
+            safe = jnp.minimum(self.targets, n_post - 1)
+            disp = post[safe] - pre[:, None, :]
+        if self.extent is not None:
+            ext = jnp.asarray(self.extent, dtype).reshape((1,) * (disp.ndim - 1) + (-1,))
+            disp = disp - ext * jnp.round(disp / ext)
+        if self.profile == "von_mises":
+            return disp[..., 0]
+        return jnp.sqrt(jnp.sum(disp * disp, axis=-1))
+
+    def apply(self, free, w0=None):
+        dtype = jnp.result_type(free["amplitude"])
+        d = self.distances(dtype)
+        if self.profile == "von_mises":
+            kappa = jnp.exp(free["log_kappa"])
+            f = jnp.exp(kappa * (jnp.cos(2.0 * jnp.pi * d / self.extent[0]) - 1.0))
+        else:
+            x = d / jnp.exp(free["log_width"])
+            f = jnp.exp(-0.5 * x * x) if self.profile == "gaussian" else jnp.exp(-x)
+        return jnp.where(self.support, free["amplitude"] * f, 0.0)
+
+
 class Bounded(AbstractConstraint):
     r"""Each weight within bounds, and within `max_change` of its initial value.
 
@@ -650,6 +820,7 @@ def constrain(model, constraints: dict[str, AbstractConstraint]):
                     f"population {model.populations[proj.pre].name!r} declares sign={declared:+d}."
                 )
         try:
+            constraint = constraint._place(model.populations[proj.pre], model.populations[proj.post])
             container = constrain_weights(proj.weights, constraint)
         except ValueError as err:
             raise ValueError(f"projection {proj.name!r}: {err}") from None

@@ -292,9 +292,11 @@ class CellTypeTable:
         delay: float = 0.0,
         layout: Any = None,
         allow_autapses: bool = False,
+        connectivity: Callable[[str, str, float], Any] | None = None,
     ) -> list:
-        """One `Projection` per pair with `p > 0`: `FixedProbability(p)` from the
-        population named `pre` onto the one named `post`, named `"pre->post"`.
+        """One `Projection` per pair with `p > 0`: `FixedProbability(p)` (or the rule
+        `connectivity` returns) from the population named `pre` onto the one named
+        `post`, named `"pre->post"`.
 
         **Arguments:**
 
@@ -310,6 +312,10 @@ class CellTypeTable:
           rejected when the network is built.
         - `delay`, `layout`: As in `Projection`.
         - `allow_autapses`: Keep self-connections within a type.
+        - `connectivity`: `(post, pre, p) -> rule`, the connectivity rule of each pair
+          from the table's probability, e.g. for populations in one space
+          `lambda post, pre, p: nj.connectivity.DistanceDependent(p=p, width=0.05)`
+          (the table's p is then the peak probability). Default: `FixedProbability(p)`.
         """
         from ..network import Population, Projection  # network imports this package
 
@@ -343,8 +349,10 @@ class CellTypeTable:
                     continue
                 s = float(self.strength[i, j])
                 w = s if weight_fn is None else weight_fn(post, pre, s)
+                rule = (FixedProbability(p, allow_autapses=allow_autapses)
+                        if connectivity is None else connectivity(post, pre, p))
                 out.append(Projection(
-                    pre, post, FixedProbability(p, allow_autapses=allow_autapses), weight=w,
+                    pre, post, rule, weight=w,
                     synapse=synapses[pre], receptor=receptors[pre], delay=delay,
                     layout=layout, name=f"{pre}->{post}"))
         return out

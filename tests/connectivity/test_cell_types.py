@@ -99,6 +99,33 @@ def test_projections_wire_each_connected_pair():
         assert abs(count - p * pairs) <= 5 * np.sqrt(pairs * p * (1 - p)) + 1e-9, name
 
 
+def test_projections_with_a_distance_dependent_rule_per_pair():
+    """The table's p as the peak of a Gaussian distance profile on one torus (each type
+    laid out at random with its own seed): each pair's synapse count matches the
+    expectation p * n_pre * n_post * 2 pi sigma^2 (sigma << the torus)."""
+    C = nj.connectivity
+    sizes = dict(zip(TYPES, (1600, 200, 150, 150)))
+    pops = [nj.Population(t, n, nj.neurons.LIF(),
+                          space=C.Sheet(extent=(1.0, 1.0), layout="random", seed=k))
+            for k, (t, n) in enumerate(sizes.items())]
+    width = 0.05
+    projs = _table().projections(
+        pops, synapse=nj.synapses.Exponential(), layout=C.Sparse(),
+        connectivity=lambda post, pre, p: C.DistanceDependent(p=p, width=width))
+    assert all(isinstance(pr.connectivity, C.DistanceDependent) for pr in projs)
+    model = nj.Network(pops, projs).build(jax.random.key(0))
+    for pr in projs:
+        w = model.projection(pr.name).weights
+        count = int(np.asarray(w.targets < w.n_post).sum())
+        # Uniformly placed partners: each postsynaptic neuron sees n_pre (n_pre - 1
+        # within a type, no autapses) others at uniform positions.
+        partners = sizes[pr.pre] - (pr.pre == pr.post)
+        mean = pr.connectivity.p * partners * sizes[pr.post] * 2 * np.pi * width**2
+        # A sum of independent Bernoullis given the positions: variance <= mean; the
+        # random layouts add a little, so allow 5 Poisson standard errors (+1).
+        assert abs(count - mean) <= 5 * np.sqrt(mean) + 1, (pr.name, count, mean)
+
+
 def test_projections_accept_names_and_reject_mismatched_types():
     names = ["E", "PV", "SST", "VIP"]
     projs = _table().projections(names, synapse=nj.synapses.Exponential())

@@ -109,6 +109,10 @@ def main(argv=None):
     p = parser(__doc__.split("\n")[0], duration=1000.0, quick_duration=100.0)
     p.add_argument("--n", type=int, default=4000, help="number of neurons (80 %% excitatory)")
     p.add_argument("--cases", default="coba,cuba", help="gallery models to compile")
+    p.add_argument("--variants", action="store_true",
+                   help="also time the decomposition variants: the projections without synapses "
+                        "(p = 1e-6), with the native and the pure-JAX kernels, and the floor with "
+                        "all neurons in one population (what merging E and I would save)")
     p.add_argument("--hlo", default=None, help="write the optimized HLO of each model to this prefix")
     args = finish_args(p.parse_args(argv))
 
@@ -124,6 +128,17 @@ def main(argv=None):
     for case in args.cases.split(","):
         net = nj.gallery.get(case, n=args.n)
         variants = {"model": net, "floor": nj.Network(net.populations, [])}
+        if args.variants:
+            import dataclasses
+
+            from _common import with_kernel
+
+            tiny = nj.gallery.get(case, n=args.n, p=1e-6)
+            variants["p=1e-6"] = tiny
+            variants["p=1e-6 loop"] = with_kernel(tiny, "loop")
+            variants["p=1e-6 buffer"] = with_kernel(tiny, "buffer")
+            merged = dataclasses.replace(net.populations[0], n=sum(q.n for q in net.populations))
+            variants["floor, 1 pop"] = nj.Network([merged], [])
         runs, res = {}, {}
         for label, network in variants.items():
             model, _ = timed_build(network, args.seed)
@@ -159,9 +174,9 @@ def main(argv=None):
         res["x_floor"] = res["model"]["step_us"] / res["floor"]["step_us"]
         res["cpu_x_floor"] = res["model"]["cpu_step_us"] / res["floor"]["cpu_step_us"]
         out["cases"][case] = res
-        for label in ("model", "floor"):
+        for label in variants:
             r = res[label]
-            print(f"{case}-{args.n} {label:<6} thunks {r['thunks']:3d} (fusions {r['fusions']}, "
+            print(f"{case}-{args.n} {label:<13} thunks {r['thunks']:3d} (fusions {r['fusions']}, "
                   f"copies {r['copies']}, custom calls {r['custom_calls']}); "
                   f"wall {r['step_us']:.1f} us/step (median of {args.repeats}: "
                   + ", ".join(f"{t / n_steps * 1e6:.1f}" for t in r["run_s_all"]) + "), "

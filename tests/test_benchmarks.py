@@ -21,3 +21,33 @@ def test_help_runs(script):
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "usage:" in proc.stdout
+
+
+def test_thunk_count_of_a_scan_body():
+    """benchmarks/thunks.py counts the instructions of the compiled scan body by kind:
+    a carried vector updated by one elementwise expression is one loop fusion, and a
+    second, independent carried vector adds at least one more (XLA:CPU does not fuse
+    multiple outputs); the kinds add up to the total and constants, parameters and
+    tuples (no run-time work) are not counted."""
+    import jax
+    import jax.numpy as jnp
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from thunks import step_thunks
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+    def scan(*xs):
+        def body(c, _):
+            return tuple(jnp.exp(-x) * 0.5 + 1.0 for x in c), None
+        return jax.lax.scan(body, xs, None, length=10)[0]
+
+    one = step_thunks(jax.jit(scan).lower(jnp.ones(1000)).compile().as_text())
+    two = step_thunks(jax.jit(scan).lower(jnp.ones(1000), jnp.ones(500)).compile().as_text())
+    for r in (one, two):
+        assert r["thunks"] == sum(r["by_kind"].values())
+        assert not {"parameter", "constant", "tuple", "get-tuple-element"} & set(r["by_kind"])
+    assert one["fusions"] >= 1
+    assert two["fusions"] > one["fusions"]
+    assert one["custom_calls"] == 0

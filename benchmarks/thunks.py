@@ -1,0 +1,198 @@
+"""Thunk count of the compiled COBA-4k / CUBA-4k step and its cost against the
+neuron-only floor (issue 15).
+
+    python benchmarks/thunks.py [--quick] [--n N] [--duration MS] [--repeats N] [--out FILE]
+
+On XLA:CPU every instruction of the compiled scan body that is not fused into another
+(a loop fusion, a copy, a custom call such as the event kernel, ...) runs as one
+"thunk" per step, at a fixed cost of ~0.4 us each; for small and low-rate networks
+that fixed cost, not the synaptic work, sets the run time. This script compiles the
+same scan that `nj.simulate` runs (`neurojax.simulate.compile_scan`, recording the
+rates of each population once per run, as coba.py / cuba.py do), finds the body of
+its outer while loop in the optimized HLO (`compiled.as_text()`) and counts its
+instructions by kind, for the model and for the neuron-only floor (the same
+populations without projections); then it times both (median of `--repeats`, runs
+alternated) and prints the per-step cost as a multiple of the floor, both in wall time
+and in the CPU time of this process (`time.process_time`): on a shared machine the wall
+time of a microsecond step swings 2x with the load of other jobs, while the CPU time it
+consumes stays within a few percent, so compare variants by CPU time. The JSON goes to
+`benchmarks/results/thunks.json`.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import sys
+import time
+
+from _common import RESULTS, machine, parser, finish_args, timed_build
+
+# Instructions that cost nothing at run time (no thunk): they name or reinterpret a
+# buffer.
+FREE = {"parameter", "get-tuple-element", "tuple", "constant", "bitcast", "after-all",
+        "opt-barrier", "partition-id", "replica-id"}
+
+
+def _computations(hlo: str) -> dict[str, list[str]]:
+    """Instruction lines of each computation of an HLO module's text."""
+    comps, name, body = {}, None, []
+    for line in hlo.splitlines():
+        m = re.match(r"^(?:ENTRY )?%?([\w.\-]+) .*\{\s*$", line)
+        if m and not line.startswith(" "):
+            name, body = m.group(1), []
+            continue
+        if line.startswith("}") and name is not None:
+            comps[name] = body
+            name = None
+            continue
+        if name is not None and "=" in line:
+            body.append(line.strip())
+    return comps
+
+
+def _opcode(line: str) -> str:
+    # "%name = f32[4000]{0} opcode(args), ..." or "ROOT %name = (..) tuple(...)"
+    rhs = line.split(" = ", 1)[1]
+    # skip the shape (which may be a tuple with nested parentheses)
+    depth, i = 0, 0
+    while i < len(rhs):
+        c = rhs[i]
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == " " and depth == 0:
+            break
+        i += 1
+    m = re.match(r"\s*([\w\-]+)", rhs[i:])
+    return m.group(1) if m else "?"
+
+
+def step_thunks(hlo: str) -> dict:
+    """Counts by kind of the thunks of the largest while-loop body of `hlo` (the scan
+    over steps; the outer scan over recording blocks holds it)."""
+    comps = _computations(hlo)
+    bodies = set()
+    for lines in comps.values():
+        for line in lines:
+            if _opcode(line) == "while":
+                m = re.search(r"body=%?([\w.\-]+)", line)
+                if m:
+                    bodies.add(m.group(1))
+    # the innermost step loop: the body with the most non-free instructions that does
+    # not itself contain the step loop (a body holding a while is the block loop,
+    # unless the while is a kernel's own loop, which is small).
+    def count(name):
+        c = {}
+        for line in comps[name]:
+            op = _opcode(line)
+            if op in FREE:
+                continue
+            if op == "fusion":
+                kind = re.search(r"kind=(k\w+)", line)
+                op = f"fusion:{kind.group(1)}" if kind else "fusion"
+            c[op] = c.get(op, 0) + 1
+        return c
+    counts = {b: count(b) for b in bodies if b in comps}
+    body = max(counts, key=lambda b: sum(counts[b].values()))
+    c = counts[body]
+    total = sum(c.values())
+    return {"body": body, "thunks": total,
+            "fusions": sum(v for k, v in c.items() if k.startswith("fusion")),
+            "copies": c.get("copy", 0) + c.get("copy-start", 0),
+            "custom_calls": c.get("custom-call", 0),
+            "by_kind": dict(sorted(c.items()))}
+
+
+def main(argv=None):
+    p = parser(__doc__.split("\n")[0], duration=1000.0, quick_duration=100.0)
+    p.add_argument("--n", type=int, default=4000, help="number of neurons (80 %% excitatory)")
+    p.add_argument("--cases", default="coba,cuba", help="gallery models to compile")
+    p.add_argument("--variants", action="store_true",
+                   help="also time the decomposition variants: the projections without synapses "
+                        "(p = 1e-6), with the native and the pure-JAX kernels, and the floor with "
+                        "all neurons in one population (what merging E and I would save)")
+    p.add_argument("--hlo", default=None, help="write the optimized HLO of each model to this prefix")
+    args = finish_args(p.parse_args(argv))
+
+    import jax
+
+    import neurojax as nj
+    from neurojax.simulate import _run, _scan_args, prepare_run
+
+    n_steps = round(args.duration / args.dt)
+    out = {"config": {"n": args.n, "dt": args.dt, "duration": args.duration,
+                      "seed": args.seed, "repeats": args.repeats},
+           "machine": machine(), "cases": {}}
+    for case in args.cases.split(","):
+        net = nj.gallery.get(case, n=args.n)
+        variants = {"model": net, "floor": nj.Network(net.populations, [])}
+        if args.variants:
+            import dataclasses
+
+            from _common import with_kernel
+
+            tiny = nj.gallery.get(case, n=args.n, p=1e-6)
+            variants["p=1e-6"] = tiny
+            variants["p=1e-6 loop"] = with_kernel(tiny, "loop")
+            variants["p=1e-6 buffer"] = with_kernel(tiny, "buffer")
+            merged = dataclasses.replace(net.populations[0], n=sum(q.n for q in net.populations))
+            variants["floor, 1 pop"] = nj.Network([merged], [])
+        runs, res = {}, {}
+        for label, network in variants.items():
+            model, _ = timed_build(network, args.seed)
+            record = nj.Record(spikes=(), rates=list(model.names), every=args.duration)
+            state = model.init(jax.random.key(args.seed + 1), args.dt)
+            prepared, state = prepare_run(model, args.duration, args.dt, state, record)
+            sargs = _scan_args(model, state, prepared, None)
+            compiled = _run.lower(*sargs, truncate=prepared.window).compile()
+            hlo = compiled.compiled.as_text()  # equinox wraps jax.stages.Compiled
+            if args.hlo:
+                with open(f"{args.hlo}{case}-{label}.hlo", "w") as f:
+                    f.write(hlo)
+            res[label] = step_thunks(hlo)
+
+            def run(compiled=compiled, sargs=sargs, prepared=prepared):
+                t0, c0 = time.perf_counter(), time.process_time()
+                jax.block_until_ready(compiled(*sargs, truncate=prepared.window))
+                return time.perf_counter() - t0, time.process_time() - c0
+
+            run()  # warm-up
+            runs[label] = run
+        times = {label: [] for label in runs}
+        cpu = {label: [] for label in runs}
+        for _ in range(args.repeats):  # alternate model and floor
+            for label, run in runs.items():
+                wall, c = run()
+                times[label].append(wall)
+                cpu[label].append(c)
+        for label in runs:
+            med, cmed = statistics.median(times[label]), statistics.median(cpu[label])
+            res[label].update(run_s_all=times[label], run_s=med, step_us=med / n_steps * 1e6,
+                              cpu_s_all=cpu[label], cpu_s=cmed, cpu_step_us=cmed / n_steps * 1e6)
+        res["x_floor"] = res["model"]["step_us"] / res["floor"]["step_us"]
+        res["cpu_x_floor"] = res["model"]["cpu_step_us"] / res["floor"]["cpu_step_us"]
+        out["cases"][case] = res
+        for label in variants:
+            r = res[label]
+            print(f"{case}-{args.n} {label:<13} thunks {r['thunks']:3d} (fusions {r['fusions']}, "
+                  f"copies {r['copies']}, custom calls {r['custom_calls']}); "
+                  f"wall {r['step_us']:.1f} us/step (median of {args.repeats}: "
+                  + ", ".join(f"{t / n_steps * 1e6:.1f}" for t in r["run_s_all"]) + "), "
+                  f"CPU {r['cpu_step_us']:.2f} us/step ("
+                  + ", ".join(f"{t / n_steps * 1e6:.2f}" for t in r["cpu_s_all"]) + ")")
+            print(f"    {r['by_kind']}")
+        print(f"{case}-{args.n}: {res['x_floor']:.2f}x the neuron-only floor (wall), "
+              f"{res['cpu_x_floor']:.2f}x (CPU time)")
+    path = args.out or RESULTS / "thunks.json"
+    import json
+    import pathlib
+    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    pathlib.Path(path).write_text(json.dumps(out, indent=2))
+    print(f"wrote {path}")
+    return out
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

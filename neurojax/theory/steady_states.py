@@ -31,6 +31,7 @@ import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import lineax as lx
 import numpy as np
 import optimistix as optx
 from jax.flatten_util import ravel_pytree
@@ -44,8 +45,11 @@ from ..network import NetworkModel
 # Names of the `kind` codes returned by `classify`.
 KINDS: tuple[str, ...] = (
     "stable node", "stable focus", "saddle", "unstable node", "unstable focus",
-    "non-hyperbolic",
+    "non-hyperbolic", "not converged",
 )
+# `fixed_points` marks a start that did not converge with the last code (`classify`
+# never returns it: it classifies eigenvalues).
+_NOT_CONVERGED = len(KINDS) - 1
 
 
 
@@ -316,9 +320,31 @@ def fixed_point(
     return ravel_pytree(tuple(y))[0]
 
 
-def _newton(u0, args, rtol, atol, max_steps):
-    sol = optx.root_find(_field, optx.Newton(rtol=rtol, atol=atol), u0, args,
-                         max_steps=max_steps, throw=False)
+# Size above which `linear_solver="auto"` switches from dense LU to Newton-Krylov. Below
+# it an LU of the N x N Jacobian costs less than the ~10 matrix-free products a GMRES
+# cycle needs; above it the O(N^3) LU per start and Newton step dominates.
+_KRYLOV_FROM = 128
+# GMRES for the Newton step: an inexact Newton method. Each step's linear solve only
+# has to reduce the residual 1e3-fold, which keeps Newton's convergence fast (the error
+# shrinks at least 1e3-fold per step, quadratically where the solve is exact enough);
+# Newton's own rtol/atol decide when the fixed point is found, not GMRES's. lineax's
+# GMRES tests convergence only after a full cycle of `restart` products, so a short
+# cycle (8) wastes fewest products on well-conditioned Jacobians; harder ones restart.
+_GMRES = dict(rtol=1e-3, atol=0.0, restart=8, stagnation_iters=8, max_steps=64)
+
+
+def _linear_solver(name: str, size: int) -> lx.AbstractLinearSolver:
+    if name == "auto":
+        name = "gmres" if size > _KRYLOV_FROM else "dense"
+    if name == "gmres":
+        return lx.GMRES(**_GMRES)
+    return lx.AutoLinearSolver(well_posed=None)  # dense LU (optimistix's default)
+
+
+def _newton(u0, args, rtol, atol, max_steps, linear_solver="dense"):
+    solver = optx.Newton(rtol=rtol, atol=atol,
+                         linear_solver=_linear_solver(linear_solver, u0.shape[0]))
+    sol = optx.root_find(_field, solver, u0, args, max_steps=max_steps, throw=False)
     return sol.value, sol.result == optx.RESULTS.successful
 
 
@@ -346,14 +372,22 @@ class FixedPoints(eqx.Module):
     can be computed under `jit` and `vmap`). Rows where `distinct` is true are the
     deduplicated fixed points; `unique()` drops the others (outside `jit`).
 
+    A start that did not converge is never dropped silently: its row has
+    `converged` false, NaN eigenvalues and the kind "not converged"; `n_failed` counts
+    them.
+
     **Fields:**
 
-    - `states`: Fixed points found, `(starts, N)` [state units].
+    - `states`: Fixed points found, `(starts, N)` [state units] (for a start that did
+      not converge, where Newton's method stopped).
     - `rates`: The rates emitted at them, `(starts, N)` [rate units].
     - `converged`: Newton converged and the residual is small, `(starts,)`.
     - `distinct`: Converged and not a repeat of an earlier row, `(starts,)`.
-    - `eigenvalues`: Jacobian eigenvalues [1/ms], largest real part first, `(starts, N)`.
-    - `kind`: Index into `nj.theory.KINDS`, `(starts,)`.
+    - `eigenvalues`: Jacobian eigenvalues [1/ms], largest real part first, `(starts, N)`:
+      computed once per distinct point and shared by the rows that repeat it; NaN for
+      starts that did not converge.
+    - `kind`: Index into `nj.theory.KINDS`, `(starts,)`; "not converged" for starts
+      that did not converge.
     """
 
     states: Float[Array, "*batch starts N"]
@@ -365,8 +399,14 @@ class FixedPoints(eqx.Module):
 
     @property
     def stable(self) -> Bool[Array, "*batch starts"]:
-        """All eigenvalues have negative real part."""
+        """All eigenvalues have negative real part (false for starts that did not
+        converge)."""
         return jnp.all(self.eigenvalues.real < 0, axis=-1)
+
+    @property
+    def n_failed(self) -> Int[Array, "*batch"]:
+        """How many starts did not converge."""
+        return jnp.sum(~self.converged, axis=-1)
 
     def unique(self) -> "FixedPoints":
         """The distinct fixed points only, ordered by their first rate (not under `jit`:
@@ -383,6 +423,31 @@ class FixedPoints(eqx.Module):
         return [KINDS[int(k)] for k in np.asarray(self.kind).reshape(-1)]
 
 
+_LINEAR_SOLVERS = ("auto", "dense", "gmres")
+
+
+def _starts(model, initial_guesses, key, n_starts, spread, fn):
+    """Validated starting points `(starts, N)` (shared by fixed and slow points)."""
+    u_init = state_vector(model)
+    if initial_guesses is None:
+        if key is None:
+            raise ValueError(f"{fn} needs initial_guesses or a key to draw starts.")
+        if not (isinstance(n_starts, int) and n_starts >= 1):
+            raise ValueError(f"n_starts must be an integer >= 1, got {n_starts!r}.")
+        check_range(spread, "spread", "state units", low=0.0)
+        box = jax.random.uniform(key, (n_starts, u_init.shape[0]), minval=-1.0, maxval=1.0)
+        half = jnp.broadcast_to(jnp.asarray(spread, dtype=float), u_init.shape)
+        return u_init[None, :] + half[None, :] * box
+    guesses = jnp.asarray(initial_guesses, dtype=float)
+    if guesses.ndim != 2 or guesses.shape[1] != u_init.shape[0]:
+        raise ValueError(
+            f"initial_guesses must have shape (starts, {u_init.shape[0]}), got "
+            f"{guesses.shape}."
+        )
+    check_range(guesses, "initial_guesses", "state units")
+    return guesses
+
+
 def fixed_points(
     model: NetworkModel,
     initial_guesses: Float[ArrayLike, "starts N"] | None = None,
@@ -396,6 +461,7 @@ def fixed_points(
     max_steps: int = 256,
     relax_max_steps: int = 4096,
     tol: float | None = None,
+    linear_solver: str = "auto",
 ) -> FixedPoints:
     r"""All the fixed points that a batch of starting points lead to, in one vmapped
     call, with their Jacobian eigenvalues, classification and deduplication.
@@ -405,7 +471,15 @@ def fixed_points(
     network from every start with diffrax until it settles (stable fixed points only,
     each start ending in its basin's attractor) and then polishes with Newton.
     A start that does not converge (Newton diverging, a limit cycle) is reported in
-    `converged`, never raised.
+    `converged` (and `n_failed`, kind "not converged"), never raised or dropped.
+
+    Newton's step solves $J \delta = -F$. For large networks (`linear_solver="gmres"`,
+    the default above 128 state variables) it is a Newton-Krylov method: lineax's
+    GMRES on the matrix-free Jacobian-vector product (`jax.linearize` of the field), so
+    no $N \times N$ Jacobian is formed or factorised while solving, and under `vmap`
+    the products of all starts become one matrix product. The converged points are
+    then deduplicated, and the Jacobian (`jax.jacfwd`) and its eigenvalues are computed
+    once per distinct point only (under a `vmap` over models every row pays for them).
 
     Fixed points are differentiable with respect to the model's parameters (Newton's
     implicit adjoint), and the whole call can be `jax.vmap`ped over a batch of models.
@@ -425,62 +499,77 @@ def fixed_points(
     - `tol`: Two points closer than `tol (1 + |u|)` (max norm) are the same point; a
       residual $|du/dt|$ above `tol` [state units/ms] marks a start as not converged.
       Default 1e-6 in float64, 1e-3 in float32.
+    - `linear_solver`: Newton's linear solve: `"dense"` (LU of the Jacobian),
+      `"gmres"` (Newton-Krylov, matrix-free) or `"auto"` (dense up to 128 state
+      variables, GMRES above). Both find the same points to Newton's tolerances.
 
     **Returns:** a `FixedPoints`.
 
     !!! example
         ```python
         fps = nj.theory.fixed_points(model, key=jax.random.key(0), n_starts=64)
-        fps.unique().rates, fps.unique().names()
+        fps.unique().rates, fps.unique().names(), fps.n_failed
         ```
     """
     check_rate_network(model)
     rtol, atol, tol = _tolerances(rtol, atol, tol)
     if method not in ("newton", "relax"):
         raise ValueError(f"method must be 'newton' or 'relax', got {method!r}.")
-    u_init = state_vector(model)
-    if initial_guesses is None:
-        if key is None:
-            raise ValueError("fixed_points needs initial_guesses or a key to draw starts.")
-        if not (isinstance(n_starts, int) and n_starts >= 1):
-            raise ValueError(f"n_starts must be an integer >= 1, got {n_starts!r}.")
-        check_range(spread, "spread", "state units", low=0.0)
-        box = jax.random.uniform(key, (n_starts, u_init.shape[0]), minval=-1.0, maxval=1.0)
-        half = jnp.broadcast_to(jnp.asarray(spread, dtype=float), u_init.shape)
-        guesses = u_init[None, :] + half[None, :] * box
-    else:
-        guesses = jnp.asarray(initial_guesses, dtype=float)
-        if guesses.ndim != 2 or guesses.shape[1] != u_init.shape[0]:
-            raise ValueError(
-                f"initial_guesses must have shape (starts, {u_init.shape[0]}), got "
-                f"{guesses.shape}."
-            )
-        check_range(guesses, "initial_guesses", "state units")
-    return _fixed_points(model, guesses, method, rtol, atol, max_steps, relax_max_steps, tol)
+    if linear_solver not in _LINEAR_SOLVERS:
+        raise ValueError(
+            f"linear_solver must be one of {_LINEAR_SOLVERS}, got {linear_solver!r}."
+        )
+    guesses = _starts(model, initial_guesses, key, n_starts, spread, "fixed_points")
+    return _fixed_points(model, guesses, method, rtol, atol, max_steps, relax_max_steps,
+                         tol, linear_solver)
+
+
+def _deduplicate(u, ok, tol):
+    """(distinct, representative): row i repeats the first converged row j <= i within
+    `tol (1 + max(|u_i|, |u_j|))` (max norm); a converged row is its own first."""
+    size = jnp.max(jnp.abs(u), axis=1)
+
+    def row(ui_mi):
+        ui, mi = ui_mi
+        close = jnp.max(jnp.abs(u - ui[None, :]), axis=1) <= tol * (1.0 + jnp.maximum(size, mi))
+        return jnp.argmax(close & ok)  # first converged row close to this one
+
+    # Row by row (in blocks): the (starts, starts, N) differences are never stored.
+    first = jax.lax.map(row, (u, size), batch_size=64)
+    index = jnp.arange(u.shape[0])
+    distinct = ok & (first == index)
+    return distinct, jnp.where(ok, first, index)
 
 
 @eqx.filter_jit
-def _fixed_points(model, guesses, method, rtol, atol, max_steps, relax_max_steps, tol):
+def _fixed_points(model, guesses, method, rtol, atol, max_steps, relax_max_steps, tol,
+                  linear_solver="dense"):
     args = _args(model)
 
-    def one(u0):
+    def solve(u0):
         if method == "relax":
             u0 = ode._stop_gradient(_relax(u0, ode._stop_gradient(args), relax_max_steps))
-        u, ok = _newton(u0, args, rtol, atol, max_steps)
+        u, ok = _newton(u0, args, rtol, atol, max_steps, linear_solver)
         residual = jnp.max(jnp.abs(_field(u, args)))
-        jac = _jacobian(u, args)
-        ev = _sorted_eigenvalues(jac)
-        ok = ok & (residual <= tol) & jnp.all(jnp.isfinite(u))
-        return u, rates(model, u), ok, ev, classify(ev)
+        return u, ok & (residual <= tol) & jnp.all(jnp.isfinite(u))
 
-    u, r, ok, ev, kind = jax.vmap(one)(guesses)
-    # Row i is distinct if it converged and no earlier converged row lies within tol.
-    scale = 1.0 + jnp.maximum(jnp.max(jnp.abs(u), axis=1)[:, None],
-                              jnp.max(jnp.abs(u), axis=1)[None, :])
-    close = jnp.max(jnp.abs(u[:, None, :] - u[None, :, :]), axis=-1) <= tol * scale
-    earlier = jnp.tril(jnp.ones(close.shape, bool), k=-1)
-    repeat = jnp.any(close & earlier & ok[None, :], axis=1)
-    return FixedPoints(u, r, ok, ok & ~repeat, ev, kind)
+    u, ok = jax.vmap(solve)(guesses)
+    r = jax.vmap(lambda x: rates(model, x))(u)
+    distinct, rep = _deduplicate(ode._stop_gradient(u), ok, tol)
+
+    # Jacobian eigenvalues once per distinct point: inside lax.map, lax.cond skips the
+    # O(N^3) eigendecomposition of every other row (a vmap over models turns the cond
+    # into a select, so there every row is computed, as before).
+    nan = jnp.full(u.shape[1], jnp.nan, dtype=jnp.result_type(u.dtype, jnp.complex64))
+
+    def spectrum(ui_d):
+        ui, d = ui_d
+        return jax.lax.cond(d, lambda x: _sorted_eigenvalues(_jacobian(x, args)).astype(nan.dtype),
+                            lambda x: nan, ui)
+
+    ev = jax.lax.map(spectrum, (u, distinct))[rep]
+    kind = jnp.where(ok, jax.vmap(classify)(ev), _NOT_CONVERGED).astype(jnp.int32)
+    return FixedPoints(u, r, ok, distinct, jnp.where(ok[:, None], ev, nan), kind)
 
 
 # ---------------------------------------------------------------------------------------

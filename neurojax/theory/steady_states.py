@@ -324,26 +324,36 @@ def fixed_point(
 # it an LU of the N x N Jacobian costs less than the ~10 matrix-free products a GMRES
 # cycle needs; above it the O(N^3) LU per start and Newton step dominates.
 _KRYLOV_FROM = 128
-# GMRES for the Newton step: an inexact Newton method. Each step's linear solve only
-# has to reduce the residual 1e3-fold, which keeps Newton's convergence fast (the error
-# shrinks at least 1e3-fold per step, quadratically where the solve is exact enough);
-# Newton's own rtol/atol decide when the fixed point is found, not GMRES's. lineax's
-# GMRES tests convergence only after a full cycle of `restart` products, so a short
-# cycle (8) wastes fewest products on well-conditioned Jacobians; harder ones restart.
-_GMRES = dict(rtol=1e-3, atol=0.0, restart=8, stagnation_iters=8, max_steps=64)
+# The Krylov solves of the Newton step make it an inexact Newton method: each step's
+# linear solve only has to reduce the residual 100-fold (rtol 1e-2), which keeps
+# Newton's convergence fast (the error shrinks at least 100-fold per step, faster
+# where the solve happens to be more accurate); Newton's own rtol/atol decide when the
+# fixed point is found. lineax's GMRES tests convergence only after a full cycle of
+# `restart` products and needs two cycles (it also asks the iterate to have settled),
+# so a short cycle (4) wastes fewest products on well-conditioned Jacobians. The
+# linear atol is 1e-2 of Newton's: without it a solve at an already converged point
+# (right-hand side at rounding level) breaks down and Newton reports a failure.
+# Measured on the N = 1000, g = 0.5 tanh network (benchmarks/theory.py, 128 starts,
+# loaded 2-core CPU): GMRES restart 8 / rtol 1e-3 3.5 s, restart 4 / rtol 1e-2 2.8 s,
+# BiCGStab rtol 1e-3 1.9 s; all converged to |x| < 1e-12.
+_KRYLOV = {
+    "gmres": lambda atol: lx.GMRES(rtol=1e-2, atol=1e-2 * atol, restart=4,
+                                   stagnation_iters=8, max_steps=64),
+    "bicgstab": lambda atol: lx.BiCGStab(rtol=1e-3, atol=1e-2 * atol, max_steps=256),
+}
 
 
-def _linear_solver(name: str, size: int) -> lx.AbstractLinearSolver:
+def _linear_solver(name: str, size: int, atol: float) -> lx.AbstractLinearSolver:
     if name == "auto":
         name = "gmres" if size > _KRYLOV_FROM else "dense"
-    if name == "gmres":
-        return lx.GMRES(**_GMRES)
+    if name in _KRYLOV:
+        return _KRYLOV[name](atol)
     return lx.AutoLinearSolver(well_posed=None)  # dense LU (optimistix's default)
 
 
 def _newton(u0, args, rtol, atol, max_steps, linear_solver="dense"):
     solver = optx.Newton(rtol=rtol, atol=atol,
-                         linear_solver=_linear_solver(linear_solver, u0.shape[0]))
+                         linear_solver=_linear_solver(linear_solver, u0.shape[0], atol))
     sol = optx.root_find(_field, solver, u0, args, max_steps=max_steps, throw=False)
     return sol.value, sol.result == optx.RESULTS.successful
 
@@ -423,7 +433,7 @@ class FixedPoints(eqx.Module):
         return [KINDS[int(k)] for k in np.asarray(self.kind).reshape(-1)]
 
 
-_LINEAR_SOLVERS = ("auto", "dense", "gmres")
+_LINEAR_SOLVERS = ("auto", "dense", "gmres", "bicgstab")
 
 
 def _starts(model, initial_guesses, key, n_starts, spread, fn):
@@ -500,8 +510,10 @@ def fixed_points(
       residual $|du/dt|$ above `tol` [state units/ms] marks a start as not converged.
       Default 1e-6 in float64, 1e-3 in float32.
     - `linear_solver`: Newton's linear solve: `"dense"` (LU of the Jacobian),
-      `"gmres"` (Newton-Krylov, matrix-free) or `"auto"` (dense up to 128 state
-      variables, GMRES above). Both find the same points to Newton's tolerances.
+      `"gmres"` (Newton-Krylov, matrix-free), `"bicgstab"` (matrix-free BiCGStab:
+      fewer products on well-conditioned Jacobians, less robust than GMRES near
+      saddles) or `"auto"` (dense up to 128 state variables, GMRES above). All find
+      the same points to Newton's tolerances.
 
     **Returns:** a `FixedPoints`.
 
@@ -570,6 +582,107 @@ def _fixed_points(model, guesses, method, rtol, atol, max_steps, relax_max_steps
     ev = jax.lax.map(spectrum, (u, distinct))[rep]
     kind = jnp.where(ok, jax.vmap(classify)(ev), _NOT_CONVERGED).astype(jnp.int32)
     return FixedPoints(u, r, ok, distinct, jnp.where(ok[:, None], ev, nan), kind)
+
+
+# ---------------------------------------------------------------------------------------
+# Slow points (Sussillo & Barak 2013)
+# ---------------------------------------------------------------------------------------
+
+
+class SlowPoints(eqx.Module):
+    r"""The result of `slow_points`: one row per starting point (fixed shapes).
+
+    **Fields:**
+
+    - `states`: Local minima of the speed found, `(starts, N)` [state units].
+    - `rates`: The rates emitted there, `(starts, N)` [rate units].
+    - `speed`: $q = |du/dt|^2 / 2$ there, `(starts,)` [(state units/ms)²]: zero (to
+      rounding) at a fixed point, small but positive at a slow point.
+    - `converged`: The minimiser converged, `(starts,)`; `n_failed` counts the others.
+    - `distinct`: Converged and not a repeat of an earlier row, `(starts,)`.
+    """
+
+    states: Float[Array, "*batch starts N"]
+    rates: Float[Array, "*batch starts N"]
+    speed: Float[Array, "*batch starts"]
+    converged: Bool[Array, "*batch starts"]
+    distinct: Bool[Array, "*batch starts"]
+
+    @property
+    def n_failed(self) -> Int[Array, "*batch"]:
+        """How many starts did not converge."""
+        return jnp.sum(~self.converged, axis=-1)
+
+    def unique(self) -> "SlowPoints":
+        """The distinct points only, slowest first (not under `jit`)."""
+        keep = np.asarray(self.distinct)
+        if keep.ndim != 1:
+            raise ValueError("unique() needs an unbatched result; index the batch first.")
+        idx = np.nonzero(keep)[0]
+        idx = idx[np.argsort(np.asarray(self.speed)[idx], kind="stable")]
+        return jax.tree.map(lambda x: x[idx], self)
+
+
+def slow_points(
+    model: NetworkModel,
+    initial_guesses: Float[ArrayLike, "starts N"] | None = None,
+    *,
+    key: PRNGKeyArray | None = None,
+    n_starts: int = 32,
+    spread: float | Float[ArrayLike, " N"] = 1.0,
+    rtol: float | None = None,
+    atol: float | None = None,
+    max_steps: int = 256,
+    tol: float | None = None,
+) -> SlowPoints:
+    r"""Fixed and slow points (Sussillo & Barak 2013): local minima of the speed
+    $q(u) = |F(u)|^2 / 2$ of the network's vector field $F$, from a batch of starts in
+    one vmapped call.
+
+    Fixed points are the minima with $q = 0$; slow points are minima with small
+    positive $q$, where the flow nearly stops (the ghost of a fixed point that a
+    parameter change destroyed, the slow manifold of a trained network). $q$ is a sum of
+    squares, so it is minimised with Levenberg–Marquardt (`optimistix.least_squares` on
+    the residual $F$), the method suited to it: Gauss–Newton near fixed points,
+    gradient descent on $q$ where the Jacobian is singular. Each step solves a dense
+    least-squares system, $O(N^3)$ per start; for large networks whose fixed points
+    alone are wanted, `fixed_points` (Newton–Krylov) is faster.
+
+    **Arguments:** as for `fixed_points` (`initial_guesses` or `key`, `n_starts`,
+    `spread`; `rtol`, `atol` the minimiser's tolerances, default 1e-10 in float64 and
+    1e-5 in float32; `max_steps`; `tol` the deduplication tolerance).
+
+    **Returns:** a `SlowPoints`.
+
+    !!! example
+        ```python
+        sp = nj.theory.slow_points(model, key=jax.random.key(0), n_starts=256)
+        slow = sp.unique()
+        slow.states[slow.speed < 1e-4]
+        ```
+    """
+    check_rate_network(model)
+    rtol, atol, tol = _tolerances(rtol, atol, tol)
+    guesses = _starts(model, initial_guesses, key, n_starts, spread, "slow_points")
+    return _slow_points(model, guesses, rtol, atol, max_steps, tol)
+
+
+@eqx.filter_jit
+def _slow_points(model, guesses, rtol, atol, max_steps, tol):
+    args = _args(model)
+    solver = optx.LevenbergMarquardt(rtol=rtol, atol=atol)
+
+    def solve(u0):
+        sol = optx.least_squares(_field, solver, u0, args, max_steps=max_steps,
+                                 throw=False)
+        u = sol.value
+        speed = 0.5 * jnp.sum(_field(u, args) ** 2)
+        ok = (sol.result == optx.RESULTS.successful) & jnp.all(jnp.isfinite(u))
+        return u, speed, ok
+
+    u, speed, ok = jax.vmap(solve)(guesses)
+    distinct, _ = _deduplicate(ode._stop_gradient(u), ok, tol)
+    return SlowPoints(u, jax.vmap(lambda x: rates(model, x))(u), speed, ok, distinct)
 
 
 # ---------------------------------------------------------------------------------------

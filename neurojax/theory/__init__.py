@@ -10,6 +10,7 @@ from .branches import Branch as Branch, continuation as continuation
 from .steady_states import (
     KINDS as KINDS,
     FixedPoints as FixedPoints,
+    SlowPoints as SlowPoints,
     by_population as by_population,
     check_rate_network as check_rate_network,
     classify as classify,
@@ -19,6 +20,7 @@ from .steady_states import (
     jacobian as jacobian,
     population_slices as population_slices,
     rates as rates,
+    slow_points as slow_points,
     state_vector as state_vector,
     vector_field as vector_field,
     with_extra_drive as with_extra_drive,

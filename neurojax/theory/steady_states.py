@@ -31,6 +31,7 @@ import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import lineax as lx
 import numpy as np
 import optimistix as optx
 from jax.flatten_util import ravel_pytree
@@ -44,8 +45,11 @@ from ..network import NetworkModel
 # Names of the `kind` codes returned by `classify`.
 KINDS: tuple[str, ...] = (
     "stable node", "stable focus", "saddle", "unstable node", "unstable focus",
-    "non-hyperbolic",
+    "non-hyperbolic", "not converged",
 )
+# `fixed_points` marks a start that did not converge with the last code (`classify`
+# never returns it: it classifies eigenvalues).
+_NOT_CONVERGED = len(KINDS) - 1
 
 
 
@@ -316,9 +320,67 @@ def fixed_point(
     return ravel_pytree(tuple(y))[0]
 
 
-def _newton(u0, args, rtol, atol, max_steps):
-    sol = optx.root_find(_field, optx.Newton(rtol=rtol, atol=atol), u0, args,
-                         max_steps=max_steps, throw=False)
+# Size above which `linear_solver="auto"` switches from dense LU to Newton-Krylov. Below
+# it an LU of the N x N Jacobian costs less than the ~10 matrix-free products a GMRES
+# cycle needs; above it the O(N^3) LU per start and Newton step dominates.
+_KRYLOV_FROM = 128
+class _Inexact(lx.AbstractLinearSolver):
+    """A Krylov solver run for a fixed budget of products, whose answer Newton's method
+    accepts whether or not it met its own tolerance: an inexact Newton-Krylov step.
+    Newton's convergence test and `fixed_points`' residual check judge the result, not
+    the linear solver (lineax's GMRES also asks every component of the solution to
+    settle to `atol + rtol |y|`, which components near zero rarely do within a few
+    cycles, so it would report stagnation for steps that serve Newton well)."""
+
+    solver: lx.AbstractLinearSolver
+
+    def init(self, operator, options):
+        return self.solver.init(operator, options)
+
+    def compute(self, state, vector, options):
+        solution, _, stats = self.solver.compute(state, vector, options)
+        return solution, lx.RESULTS.successful, stats
+
+    def transpose(self, state, options):
+        return self.solver.transpose(state, options)
+
+    def conj(self, state, options):
+        return self.solver.conj(state, options)
+
+    def assume_full_rank(self):
+        return self.solver.assume_full_rank()
+
+
+# The Krylov solves make Newton's method an inexact Newton method: each step's solve
+# aims at a 1000-fold (BiCGStab) or 100-fold (GMRES) smaller residual within a fixed
+# budget, which keeps Newton's convergence fast (at least that factor per step where
+# the solve meets its aim, quadratic where it does better); Newton's own rtol/atol
+# decide when the fixed point is found, and a start whose steps do not converge is
+# reported as such. BiCGStab (2 products per iteration, tested every iteration) is the
+# default: on the N = 1000 tanh network of benchmarks/theory.py it needed the fewest
+# products. lineax's GMRES runs whole cycles of `restart` products and tests only
+# between them; short cycles stall on indefinite Jacobians (GMRES(8) reduced the
+# residual of a 30-unit g = 1.5 network's Jacobian by only 35 % in 3 cycles), so its
+# cycle is long (30): robust, but more products per step.
+_KRYLOV = {
+    "bicgstab": lambda: _Inexact(lx.BiCGStab(rtol=1e-3, atol=0.0, max_steps=100)),
+    "gmres": lambda: _Inexact(lx.GMRES(rtol=1e-2, atol=0.0, restart=30, max_steps=2,
+                                       stagnation_iters=2)),
+}
+
+
+def _linear_solver(name: str, size: int) -> lx.AbstractLinearSolver:
+    if name == "auto":
+        name = "bicgstab" if size > _KRYLOV_FROM else "dense"
+    if name in _KRYLOV:
+        return _KRYLOV[name]()
+    return lx.AutoLinearSolver(well_posed=None)  # dense LU (optimistix's default)
+
+
+def _newton(u0, args, rtol, atol, max_steps, linear_solver="dense"):
+    solver = optx.Newton(rtol=rtol, atol=atol,
+                         linear_solver=_linear_solver(linear_solver, u0.shape[0]))
+    sol = optx.root_find(_field, solver, u0, args, max_steps=max_steps, throw=False)
     return sol.value, sol.result == optx.RESULTS.successful
 
 
@@ -346,14 +408,22 @@ class FixedPoints(eqx.Module):
     can be computed under `jit` and `vmap`). Rows where `distinct` is true are the
     deduplicated fixed points; `unique()` drops the others (outside `jit`).
 
+    A start that did not converge is never dropped silently: its row has
+    `converged` false, NaN eigenvalues and the kind "not converged"; `n_failed` counts
+    them.
+
     **Fields:**
 
-    - `states`: Fixed points found, `(starts, N)` [state units].
+    - `states`: Fixed points found, `(starts, N)` [state units] (for a start that did
+      not converge, where Newton's method stopped).
     - `rates`: The rates emitted at them, `(starts, N)` [rate units].
     - `converged`: Newton converged and the residual is small, `(starts,)`.
     - `distinct`: Converged and not a repeat of an earlier row, `(starts,)`.
-    - `eigenvalues`: Jacobian eigenvalues [1/ms], largest real part first, `(starts, N)`.
-    - `kind`: Index into `nj.theory.KINDS`, `(starts,)`.
+    - `eigenvalues`: Jacobian eigenvalues [1/ms], largest real part first, `(starts, N)`:
+      computed once per distinct point and shared by the rows that repeat it; NaN for
+      starts that did not converge.
+    - `kind`: Index into `nj.theory.KINDS`, `(starts,)`; "not converged" for starts
+      that did not converge.
     """
 
     states: Float[Array, "*batch starts N"]
@@ -365,8 +435,14 @@ class FixedPoints(eqx.Module):
 
     @property
     def stable(self) -> Bool[Array, "*batch starts"]:
-        """All eigenvalues have negative real part."""
+        """All eigenvalues have negative real part (false for starts that did not
+        converge)."""
         return jnp.all(self.eigenvalues.real < 0, axis=-1)
+
+    @property
+    def n_failed(self) -> Int[Array, "*batch"]:
+        """How many starts did not converge."""
+        return jnp.sum(~self.converged, axis=-1)
 
     def unique(self) -> "FixedPoints":
         """The distinct fixed points only, ordered by their first rate (not under `jit`:
@@ -383,6 +459,31 @@ class FixedPoints(eqx.Module):
         return [KINDS[int(k)] for k in np.asarray(self.kind).reshape(-1)]
 
 
+_LINEAR_SOLVERS = ("auto", "dense", "gmres", "bicgstab")
+
+
+def _starts(model, initial_guesses, key, n_starts, spread, fn):
+    """Validated starting points `(starts, N)` (shared by fixed and slow points)."""
+    u_init = state_vector(model)
+    if initial_guesses is None:
+        if key is None:
+            raise ValueError(f"{fn} needs initial_guesses or a key to draw starts.")
+        if not (isinstance(n_starts, int) and n_starts >= 1):
+            raise ValueError(f"n_starts must be an integer >= 1, got {n_starts!r}.")
+        check_range(spread, "spread", "state units", low=0.0)
+        box = jax.random.uniform(key, (n_starts, u_init.shape[0]), minval=-1.0, maxval=1.0)
+        half = jnp.broadcast_to(jnp.asarray(spread, dtype=float), u_init.shape)
+        return u_init[None, :] + half[None, :] * box
+    guesses = jnp.asarray(initial_guesses, dtype=float)
+    if guesses.ndim != 2 or guesses.shape[1] != u_init.shape[0]:
+        raise ValueError(
+            f"initial_guesses must have shape (starts, {u_init.shape[0]}), got "
+            f"{guesses.shape}."
+        )
+    check_range(guesses, "initial_guesses", "state units")
+    return guesses
+
+
 def fixed_points(
     model: NetworkModel,
     initial_guesses: Float[ArrayLike, "starts N"] | None = None,
@@ -396,6 +497,7 @@ def fixed_points(
     max_steps: int = 256,
     relax_max_steps: int = 4096,
     tol: float | None = None,
+    linear_solver: str = "auto",
 ) -> FixedPoints:
     r"""All the fixed points that a batch of starting points lead to, in one vmapped
     call, with their Jacobian eigenvalues, classification and deduplication.
@@ -405,7 +507,15 @@ def fixed_points(
     network from every start with diffrax until it settles (stable fixed points only,
     each start ending in its basin's attractor) and then polishes with Newton.
     A start that does not converge (Newton diverging, a limit cycle) is reported in
-    `converged`, never raised.
+    `converged` (and `n_failed`, kind "not converged"), never raised or dropped.
+
+    Newton's step solves $J \delta = -F$. For large networks (the default above 128
+    state variables) it is a Newton-Krylov method: a lineax Krylov solver (BiCGStab or
+    GMRES) on the matrix-free Jacobian-vector product (`jax.linearize` of the field),
+    so no $N \times N$ Jacobian is formed or factorised while solving, and under
+    `vmap` the products of all starts become one matrix product. The converged points are
+    then deduplicated, and the Jacobian (`jax.jacfwd`) and its eigenvalues are computed
+    once per distinct point only (under a `vmap` over models every row pays for them).
 
     Fixed points are differentiable with respect to the model's parameters (Newton's
     implicit adjoint), and the whole call can be `jax.vmap`ped over a batch of models.
@@ -425,62 +535,187 @@ def fixed_points(
     - `tol`: Two points closer than `tol (1 + |u|)` (max norm) are the same point; a
       residual $|du/dt|$ above `tol` [state units/ms] marks a start as not converged.
       Default 1e-6 in float64, 1e-3 in float32.
+    - `linear_solver`: Newton's linear solve: `"dense"` (LU of the Jacobian),
+      `"bicgstab"` (Newton-Krylov with BiCGStab, matrix-free: fewest products),
+      `"gmres"` (Newton-Krylov with GMRES(30): more products per step, does not break
+      down) or `"auto"` (dense up to 128 state variables, BiCGStab above). All find the
+      same points to Newton's tolerances.
 
     **Returns:** a `FixedPoints`.
 
     !!! example
         ```python
         fps = nj.theory.fixed_points(model, key=jax.random.key(0), n_starts=64)
-        fps.unique().rates, fps.unique().names()
+        fps.unique().rates, fps.unique().names(), fps.n_failed
         ```
     """
     check_rate_network(model)
     rtol, atol, tol = _tolerances(rtol, atol, tol)
     if method not in ("newton", "relax"):
         raise ValueError(f"method must be 'newton' or 'relax', got {method!r}.")
-    u_init = state_vector(model)
-    if initial_guesses is None:
-        if key is None:
-            raise ValueError("fixed_points needs initial_guesses or a key to draw starts.")
-        if not (isinstance(n_starts, int) and n_starts >= 1):
-            raise ValueError(f"n_starts must be an integer >= 1, got {n_starts!r}.")
-        check_range(spread, "spread", "state units", low=0.0)
-        box = jax.random.uniform(key, (n_starts, u_init.shape[0]), minval=-1.0, maxval=1.0)
-        half = jnp.broadcast_to(jnp.asarray(spread, dtype=float), u_init.shape)
-        guesses = u_init[None, :] + half[None, :] * box
-    else:
-        guesses = jnp.asarray(initial_guesses, dtype=float)
-        if guesses.ndim != 2 or guesses.shape[1] != u_init.shape[0]:
-            raise ValueError(
-                f"initial_guesses must have shape (starts, {u_init.shape[0]}), got "
-                f"{guesses.shape}."
-            )
-        check_range(guesses, "initial_guesses", "state units")
-    return _fixed_points(model, guesses, method, rtol, atol, max_steps, relax_max_steps, tol)
+    if linear_solver not in _LINEAR_SOLVERS:
+        raise ValueError(
+            f"linear_solver must be one of {_LINEAR_SOLVERS}, got {linear_solver!r}."
+        )
+    guesses = _starts(model, initial_guesses, key, n_starts, spread, "fixed_points")
+    return _fixed_points(model, guesses, method, rtol, atol, max_steps, relax_max_steps,
+                         tol, linear_solver)
+
+
+def _deduplicate(u, ok, tol):
+    """(distinct, representative): row i repeats the first converged row j <= i within
+    `tol (1 + max(|u_i|, |u_j|))` (max norm); a converged row is its own first."""
+    size = jnp.max(jnp.abs(u), axis=1)
+
+    def row(ui_mi):
+        ui, mi = ui_mi
+        close = jnp.max(jnp.abs(u - ui[None, :]), axis=1) <= tol * (1.0 + jnp.maximum(size, mi))
+        return jnp.argmax(close & ok)  # first converged row close to this one
+
+    # Row by row (in blocks): the (starts, starts, N) differences are never stored.
+    first = jax.lax.map(row, (u, size), batch_size=64)
+    index = jnp.arange(u.shape[0])
+    distinct = ok & (first == index)
+    return distinct, jnp.where(ok, first, index)
 
 
 @eqx.filter_jit
-def _fixed_points(model, guesses, method, rtol, atol, max_steps, relax_max_steps, tol):
+def _fixed_points(model, guesses, method, rtol, atol, max_steps, relax_max_steps, tol,
+                  linear_solver="dense"):
     args = _args(model)
 
-    def one(u0):
+    def solve(u0):
         if method == "relax":
             u0 = ode._stop_gradient(_relax(u0, ode._stop_gradient(args), relax_max_steps))
-        u, ok = _newton(u0, args, rtol, atol, max_steps)
+        u, ok = _newton(u0, args, rtol, atol, max_steps, linear_solver)
         residual = jnp.max(jnp.abs(_field(u, args)))
-        jac = _jacobian(u, args)
-        ev = _sorted_eigenvalues(jac)
-        ok = ok & (residual <= tol) & jnp.all(jnp.isfinite(u))
-        return u, rates(model, u), ok, ev, classify(ev)
+        return u, ok & (residual <= tol) & jnp.all(jnp.isfinite(u))
 
-    u, r, ok, ev, kind = jax.vmap(one)(guesses)
-    # Row i is distinct if it converged and no earlier converged row lies within tol.
-    scale = 1.0 + jnp.maximum(jnp.max(jnp.abs(u), axis=1)[:, None],
-                              jnp.max(jnp.abs(u), axis=1)[None, :])
-    close = jnp.max(jnp.abs(u[:, None, :] - u[None, :, :]), axis=-1) <= tol * scale
-    earlier = jnp.tril(jnp.ones(close.shape, bool), k=-1)
-    repeat = jnp.any(close & earlier & ok[None, :], axis=1)
-    return FixedPoints(u, r, ok, ok & ~repeat, ev, kind)
+    u, ok = jax.vmap(solve)(guesses)
+    r = jax.vmap(lambda x: rates(model, x))(u)
+    distinct, rep = _deduplicate(ode._stop_gradient(u), ok, tol)
+
+    # Jacobian eigenvalues once per distinct point: inside lax.map, lax.cond skips the
+    # O(N^3) eigendecomposition of every other row (a vmap over models turns the cond
+    # into a select, so there every row is computed, as before).
+    nan = jnp.full(u.shape[1], jnp.nan, dtype=jnp.result_type(u.dtype, jnp.complex64))
+
+    def spectrum(ui_d):
+        ui, d = ui_d
+        return jax.lax.cond(d, lambda x: _sorted_eigenvalues(_jacobian(x, args)).astype(nan.dtype),
+                            lambda x: nan, ui)
+
+    ev = jax.lax.map(spectrum, (u, distinct))[rep]
+    kind = jnp.where(ok, jax.vmap(classify)(ev), _NOT_CONVERGED).astype(jnp.int32)
+    return FixedPoints(u, r, ok, distinct, jnp.where(ok[:, None], ev, nan), kind)
+
+
+# ---------------------------------------------------------------------------------------
+# Slow points (Sussillo & Barak 2013)
+# ---------------------------------------------------------------------------------------
+
+
+class SlowPoints(eqx.Module):
+    r"""The result of `slow_points`: one row per starting point (fixed shapes).
+
+    **Fields:**
+
+    - `states`: Local minima of the speed found, `(starts, N)` [state units].
+    - `rates`: The rates emitted there, `(starts, N)` [rate units].
+    - `speed`: $q = |du/dt|^2 / 2$ there, `(starts,)` [(state units/ms)²]: zero (to
+      rounding) at a fixed point, small but positive at a slow point.
+    - `converged`: The point is stationary, $\max_i |\partial q/\partial u_i| \le$
+      `tol`, `(starts,)`; `n_failed` counts the others.
+    - `distinct`: Converged and not a repeat of an earlier row, `(starts,)`.
+    """
+
+    states: Float[Array, "*batch starts N"]
+    rates: Float[Array, "*batch starts N"]
+    speed: Float[Array, "*batch starts"]
+    converged: Bool[Array, "*batch starts"]
+    distinct: Bool[Array, "*batch starts"]
+
+    @property
+    def n_failed(self) -> Int[Array, "*batch"]:
+        """How many starts did not converge."""
+        return jnp.sum(~self.converged, axis=-1)
+
+    def unique(self) -> "SlowPoints":
+        """The distinct points only, slowest first (not under `jit`)."""
+        keep = np.asarray(self.distinct)
+        if keep.ndim != 1:
+            raise ValueError("unique() needs an unbatched result; index the batch first.")
+        idx = np.nonzero(keep)[0]
+        idx = idx[np.argsort(np.asarray(self.speed)[idx], kind="stable")]
+        return jax.tree.map(lambda x: x[idx], self)
+
+
+def slow_points(
+    model: NetworkModel,
+    initial_guesses: Float[ArrayLike, "starts N"] | None = None,
+    *,
+    key: PRNGKeyArray | None = None,
+    n_starts: int = 32,
+    spread: float | Float[ArrayLike, " N"] = 1.0,
+    rtol: float | None = None,
+    atol: float | None = None,
+    max_steps: int = 256,
+    tol: float | None = None,
+) -> SlowPoints:
+    r"""Fixed and slow points (Sussillo & Barak 2013): local minima of the speed
+    $q(u) = |F(u)|^2 / 2$ of the network's vector field $F$, from a batch of starts in
+    one vmapped call.
+
+    Fixed points are the minima with $q = 0$; slow points are minima with small
+    positive $q$, where the flow nearly stops (the ghost of a fixed point that a
+    parameter change destroyed, the slow manifold of a trained network). $q$ is a sum of
+    squares, so it is minimised with Levenberg–Marquardt (`optimistix.least_squares` on
+    the residual $F$), the method suited to it: Gauss–Newton near fixed points,
+    gradient descent on $q$ where the Jacobian is singular. Each step solves a dense
+    least-squares system, $O(N^3)$ per start; for large networks whose fixed points
+    alone are wanted, `fixed_points` (Newton–Krylov) is faster.
+
+    **Arguments:** as for `fixed_points` (`initial_guesses` or `key`, `n_starts`,
+    `spread`; `rtol`, `atol` the minimiser's tolerances, default 1e-10 in float64 and
+    1e-5 in float32; `max_steps`; `tol` the deduplication tolerance and the bound on
+    $|\nabla q|$ [(state units)/ms²] that marks a start as converged).
+
+    **Returns:** a `SlowPoints`.
+
+    !!! example
+        ```python
+        sp = nj.theory.slow_points(model, key=jax.random.key(0), n_starts=256)
+        slow = sp.unique()
+        slow.states[slow.speed < 1e-4]
+        ```
+    """
+    check_rate_network(model)
+    rtol, atol, tol = _tolerances(rtol, atol, tol)
+    guesses = _starts(model, initial_guesses, key, n_starts, spread, "slow_points")
+    return _slow_points(model, guesses, rtol, atol, max_steps, tol)
+
+
+@eqx.filter_jit
+def _slow_points(model, guesses, rtol, atol, max_steps, tol):
+    args = _args(model)
+    solver = optx.LevenbergMarquardt(rtol=rtol, atol=atol)
+
+    def solve(u0):
+        sol = optx.least_squares(_field, solver, u0, args, max_steps=max_steps,
+                                 throw=False)
+        u = sol.value
+        f, vjp = jax.vjp(lambda x: _field(x, args), u)
+        speed = 0.5 * jnp.sum(f**2)
+        # Converged where q is stationary: |grad q| = |J^T F| <= tol. Not the
+        # minimiser's own flag: at a slow point (q > 0) its step-size test can stall at
+        # rounding level and report max_steps at a point that is stationary to 1e-15.
+        grad = vjp(f)[0]
+        ok = jnp.all(jnp.isfinite(u)) & (jnp.max(jnp.abs(grad)) <= tol)
+        return u, speed, ok
+
+    u, speed, ok = jax.vmap(solve)(guesses)
+    distinct, _ = _deduplicate(ode._stop_gradient(u), ok, tol)
+    return SlowPoints(u, jax.vmap(lambda x: rates(model, x))(u), speed, ok, distinct)
 
 
 # ---------------------------------------------------------------------------------------

@@ -212,10 +212,10 @@ def test_public_names():
     public = {k for k, v in vars(nj.theory).items()
               if not k.startswith("_") and not isinstance(v, types.ModuleType)}
     assert public == {
-        "KINDS", "Branch", "FixedPoints", "ISN", "by_population", "check_rate_network",
+        "KINDS", "Branch", "FixedPoints", "SlowPoints", "ISN", "by_population", "check_rate_network",
         "classify", "continuation", "dmft_variance", "eigenvalues", "fixed_point", "fixed_points", "is_isn",
         "jacobian", "low_rank_mean_field", "lyapunov_exponent", "paradoxical_response", "population_slices",
-        "rates", "state_vector", "vector_field", "with_extra_drive",
+        "rates", "slow_points", "state_vector", "vector_field", "with_extra_drive",
         "LIFMeanField", "lif_mean_field", "log_siegert", "siegert", "lyapunov_spectrum",
     }
     assert "AbbottChance" in vars(nj.neurons)

@@ -193,6 +193,11 @@ cv_init = {name: float(np.std(v) / abs(np.mean(v))) for name, v in initial.items
 for name, v in quantities.items():
     print(f"{name:32s} truth {truth_q[name]:7.3f}  fitted {np.mean(v[ok]):7.3f} ± {np.std(v[ok]):.3f}"
           f"  CV {cv[name]:.3f} (initial CV {cv_init[name]:.3f})")
+if (~ok).any():  # where the rejected fits ended: a local minimum of the loss?
+    print("rejected fits (EV, J_EE, J_EI, J_IE, J_II, kappa_EE, kappa_EI, kappa_IE, kappa_II):")
+    for k in np.flatnonzero(~ok):
+        print(f"  {fits.explained_variance[k]:.3f}",
+              " ".join(f"{quantities[q][k]:6.2f}" for q in list(quantities)[:8]))
 invariant = sorted(cv, key=cv.get)[:3]
 print("most invariant across fits:", invariant)
 

@@ -27,4 +27,5 @@ from .costs import (
 )
 from .decoders import Decoder as Decoder, decode as decode, fit_decoder as fit_decoder
 from .fitting import FitResult as FitResult, fit as fit
+from .steady import SteadyStateFit as SteadyStateFit, fit_steady_states as fit_steady_states
 from .gradcheck import GradCheck as GradCheck, GradCheckRow as GradCheckRow, check_grad as check_grad

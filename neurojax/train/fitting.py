@@ -15,7 +15,10 @@ result.model, result.losses, result.eval_losses
 Each step draws `batch_size` trials without replacement (all trials, in order, when
 `batch_size=None`), evaluates `loss` on each with `jax.vmap` (one PRNG key per trial),
 averages, and applies one optax update to the trainable leaves: a single
-`eqx.filter_jit`-compiled function of (parameters, optimiser state, step key, data).
+`jax.jit`-compiled function of (parameters, optimiser state, step key, data). The
+compiled step is cached across calls: a second `fit` with the same `loss`, `optimizer`
+and `metrics` objects and a model of the same structure (same shapes, dtypes and
+non-array settings) does not compile again, so a run resumed in chunks compiles once.
 The key of step $i$ is `jax.random.fold_in(key, i)`, so a run resumed from a checkpoint
 at step $i$ draws the same batches and noise as an uninterrupted one and continues bit
 for bit.
@@ -24,6 +27,7 @@ for bit.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -117,6 +121,81 @@ def _strong(tree):
 def _mean_over_trials(fn, model, data, key, n):
     keys = jax.random.split(key, n)
     return jnp.mean(jax.vmap(fn, in_axes=(None, 0, 0))(model, data, keys))
+
+
+def _static_key(leaf):
+    """What identifies a non-array leaf of the fixed model part in the step cache: its
+    type and value when hashable (a float, a string), else its identity."""
+    try:
+        hash(leaf)
+    except TypeError:
+        return (type(leaf), "id", id(leaf))
+    return (type(leaf), leaf)
+
+
+class _StepSpec:
+    """The static part of a `fit` step: loss, optimizer, metrics, the non-array part of
+    the model, and the batching. Equal (and equally hashed) for two `fit` calls with the
+    same loss/optimizer/metric objects and a model of the same structure, so that
+    `jax.jit` reuses the compiled step across calls."""
+
+    def __init__(self, loss, optimizer, metrics, config, batch_size, n):
+        self.loss, self.optimizer, self.metrics = loss, optimizer, metrics
+        self.config, self.batch_size, self.n = config, batch_size, n
+        leaves, treedef = jax.tree.flatten(config)
+        self._key = (
+            _IdKey(loss), _IdKey(optimizer), tuple((k, _IdKey(f)) for k, f in metrics),
+            treedef, tuple(_static_key(x) for x in leaves), batch_size, n,
+        )
+
+    def __hash__(self):
+        return hash(self._key)
+
+    def __eq__(self, other):
+        return isinstance(other, _StepSpec) and self._key == other._key
+
+
+class _IdKey:
+    """Identity comparison for objects that may define a costly or array-valued `==`."""
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __hash__(self):
+        return id(self.obj)
+
+    def __eq__(self, other):
+        return isinstance(other, _IdKey) and other.obj is self.obj
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _train_step(spec, params, opt_state, arrays, data, key, i):
+    n, batch_size = spec.n, spec.batch_size
+    b = n if batch_size is None else batch_size
+    k_batch, k_loss = jax.random.split(jax.random.fold_in(key, i))
+    if batch_size is None:
+        batch = data
+    else:
+        idx = jax.random.choice(k_batch, n, (b,), replace=False)
+        batch = jax.tree.map(lambda x: x[idx], data)
+
+    def batch_loss(p):
+        return _mean_over_trials(spec.loss, eqx.combine(p, arrays, spec.config), batch, k_loss, b)
+
+    value, grads = jax.value_and_grad(batch_loss)(params)
+    updates, new_opt_state = spec.optimizer.update(grads, opt_state, params)
+    new_params = eqx.apply_updates(params, updates)
+    # One device-to-host transfer per step: the loss and, per leaf, "all finite".
+    finite = [jnp.all(jnp.isfinite(g)).astype(value.dtype) for g in jax.tree.leaves(grads)]
+    return new_params, new_opt_state, jnp.stack([value, *finite])
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _evaluate(spec, params, arrays, data, eval_key):
+    m = eqx.combine(params, arrays, spec.config)
+    size = _n_trials(data, "eval_data")
+    fns = {"loss": spec.loss, **dict(spec.metrics)}
+    return {k: _mean_over_trials(fn, m, data, eval_key, size) for k, fn in fns.items()}
 
 
 def _save(path: str, params, best_params, opt_state, key, step: int, record: dict) -> None:
@@ -230,43 +309,18 @@ def fit(
     # strong after the first update and make the step compile twice.
     params = _strong(params)
     opt_state = _strong(optimizer.init(params))
-    b = n if batch_size is None else batch_size
 
     # The arrays of the fixed part of the model and the data are jit arguments (not
-    # constants baked into the program); its non-array part is closed over. `jax.jit`
-    # flattens arguments in C++, which keeps the per-step dispatch cost of a large
-    # model small (eqx.filter_jit partitions every call in Python).
+    # constants baked into the program); its non-array part, the loss, the metrics and
+    # the optimizer are one hashable static argument of the module-level jitted
+    # functions below, so a second `fit` call with the same ones (a resumed chunk, a
+    # new run of the same model) reuses the compiled step. `jax.jit` flattens
+    # arguments in C++, which keeps the per-step dispatch cost of a large model small
+    # (eqx.filter_jit partitions every call in Python).
     arrays, config = eqx.partition(static, eqx.is_array)
-
-    def model_of(p, arrays):
-        return eqx.combine(p, arrays, config)
-
-    @jax.jit
-    def train_step(params, opt_state, arrays, data, key, i):
-        k_batch, k_loss = jax.random.split(jax.random.fold_in(key, i))
-        if batch_size is None:
-            batch = data
-        else:
-            idx = jax.random.choice(k_batch, n, (b,), replace=False)
-            batch = jax.tree.map(lambda x: x[idx], data)
-
-        def batch_loss(p):
-            return _mean_over_trials(loss, model_of(p, arrays), batch, k_loss, b)
-
-        value, grads = jax.value_and_grad(batch_loss)(params)
-        updates, new_opt_state = optimizer.update(grads, opt_state, params)
-        new_params = eqx.apply_updates(params, updates)
-        # One device-to-host transfer per step: the loss and, per leaf, "all finite".
-        finite = [jnp.all(jnp.isfinite(g)).astype(value.dtype) for g in jax.tree.leaves(grads)]
-        return new_params, new_opt_state, jnp.stack([value, *finite])
-
-    eval_fns = {"loss": loss, **metrics}
-
-    @jax.jit
-    def evaluate(params, arrays, data, eval_key):
-        m = model_of(params, arrays)
-        size = _n_trials(data, "eval_data")
-        return {k: _mean_over_trials(fn, m, data, eval_key, size) for k, fn in eval_fns.items()}
+    spec_ = _StepSpec(loss, optimizer, tuple(metrics.items()), config, batch_size, n)
+    train_step = functools.partial(_train_step, spec_)
+    evaluate = functools.partial(_evaluate, spec_)
 
     eval_key = jax.random.fold_in(key, _EVAL_FOLD)
     start, losses, record = 0, [], {"eval_steps": [], "eval": []}

@@ -84,6 +84,35 @@ def test_resume_continues_bit_identically(tmp_path):
         assert np.array_equal(a, b)
 
 
+def test_resumed_chunks_reuse_the_compiled_step(tmp_path):
+    # A loss that counts its traces: each compilation of the step (or of the
+    # evaluation) traces it once, a cached call never does.
+    traces = []
+
+    def counted(model, trial, key):
+        traces.append(1)
+        return _noisy_mse(model, trial, key)
+
+    data, _ = _regression()
+    opt = optax.adam(0.05)
+    kw = dict(batch_size=8, eval_every=3, progress=False)
+    whole = fit(_init(), counted, data, opt, 9, jax.random.key(5), **kw)
+    first_run = len(traces)
+    assert first_run > 0
+    path = tmp_path / "chunks.eqx"
+    for steps in (3, 6, 9):  # three resumed chunks of the same run
+        chunk = fit(_init(), counted, data, opt, steps, jax.random.key(5), checkpoint=path,
+                    resume=True, **kw)
+    # No new trace after the first run: the three chunks reused its compiled programs.
+    assert len(traces) == first_run
+    assert np.array_equal(chunk.losses, whole.losses)
+    for a, b in zip(jax.tree.leaves(chunk.model), jax.tree.leaves(whole.model)):
+        assert np.array_equal(a, b)
+    # A model of another structure (shape) compiles afresh: the cache is keyed on it.
+    fit({"w": jnp.zeros(3), "b": jnp.zeros(2)}, counted, data, opt, 1, jax.random.key(5), **kw)
+    assert len(traces) > first_run
+
+
 def test_resume_without_a_checkpoint_file_starts_afresh(tmp_path):
     data, _ = _regression()
     res = fit(_init(), _mse, data, optax.adam(0.05), 5, jax.random.key(0),

@@ -332,3 +332,117 @@ def accuracy(outputs: Any, trials: Trials) -> Float[Array, ""]:
     w = trials.response.astype(out.dtype)
     choice = jnp.sign(jnp.sum(out * w, axis=-1))
     return jnp.mean((choice == trials.labels).astype(float))
+
+
+_DIGITS_LEVELS = 16.0  # sklearn's digits are 4-bit images: pixel values 0, 1, ..., 16
+
+
+def _positive(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+            or not (0 < value < math.inf):
+        raise ValueError(f"{name} must lie in (0, inf), got {value!r}.")
+    return float(value)
+
+
+def digits(
+    key: PRNGKeyArray,
+    *,
+    encoding: str = "latency",
+    test_fraction: float = 0.2,
+    duration: float | int = 20.0,
+    dt: float | int = 1.0,
+    max_rate: float | int = 200.0,
+) -> tuple[Trials, Trials]:
+    r"""scikit-learn's handwritten digits (1797 8x8 images, 10 classes; Alpaydin &
+    Kaynak 1998, UCI) as spike trains of 64 input channels, one per pixel, split into
+    training and held-out trials.
+
+    The data ship with scikit-learn (`sklearn.datasets.load_digits`, no download); it
+    is imported here only, and needs the `test` extra (`pip install neurojax[test]`)
+    or `pip install scikit-learn`. Each pixel's intensity $u = x/16 \in [0, 1]$ becomes:
+
+    - `encoding="latency"` (time-to-first-spike): one spike in step
+      $k = \mathrm{round}((1 - u)(S - 1))$ of the $S$ = `duration / dt` steps, so the
+      brightest pixels fire first (step 0) and the faintest last; pixels with $u = 0$
+      stay silent. Deterministic; with $S \ge 17$ every grey level gets its own step.
+    - `encoding="poisson"` (rate coding): a Bernoulli spike in every step with
+      probability $u \cdot$ `max_rate` $\cdot\,dt \cdot 10^{-3}$, i.e. a Poisson train
+      of rate $u \cdot$ `max_rate` [Hz] in the limit of small $dt$.
+
+    **Arguments:**
+
+    - `key`: PRNG key: the split (a random permutation of the 1797 images) and the
+      Poisson spikes (drawn once; the same key gives the same trials).
+    - `encoding`: `"latency"` or `"poisson"`.
+    - `test_fraction`: Fraction of the images held out, in (0, 1); the held-out set
+      has `ceil(test_fraction * 1797)` images (scikit-learn's `train_test_split`
+      convention), each set at least one.
+    - `duration`: Length of a trial [ms], in (0, inf), a whole number of steps.
+    - `dt`: Step [ms], in (0, inf).
+    - `max_rate`: Rate [Hz] of a white pixel (u = 1) under Poisson coding, in
+      (0, 1000 / dt] (at most one spike per step).
+
+    Returns `(train, test)`, two `Trials`: `inputs` `(trials, steps, 64)` spikes (0 or
+    1, pixels in row-major order), `targets` `(trials, steps, 10)` the one-hot class
+    at every step, `mask` ones (the class is scored over the whole trial unless the
+    loss chooses otherwise), `labels` the digit 0-9, `conditions` the image's index in
+    `load_digits()` (to look the image up), `response` all `True`.
+
+    !!! example
+        ```python
+        train, test = nj.train.tasks.digits(jax.random.key(0), encoding="latency",
+                                            duration=20.0, dt=1.0)
+        train.inputs.shape  # (1437, 20, 64)
+        ```
+    """
+    if encoding not in ("latency", "poisson"):
+        raise ValueError(f"encoding must be 'latency' or 'poisson', got {encoding!r}.")
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float, np.floating)) \
+            or not (0 < test_fraction < 1):
+        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction!r}.")
+    dt = _positive(dt, "dt [ms]")
+    n_steps = _steps(_positive(duration, "duration [ms]"), "duration", dt)
+    max_rate = _positive(max_rate, "max_rate [Hz]")
+    if max_rate * dt * 1e-3 > 1:
+        raise ValueError(
+            f"max_rate [Hz] must lie in (0, 1000 / dt] = (0, {1e3 / dt:g}] (at most one spike "
+            f"per step of dt = {dt:g} ms), got {max_rate:g}."
+        )
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "nj.train.tasks.digits needs scikit-learn (its bundled digits data set): "
+            "pip install 'neurojax[test]' or pip install scikit-learn."
+        ) from e
+    data = load_digits()
+    images = np.asarray(data.data, np.float64) / _DIGITS_LEVELS  # (1797, 64), in [0, 1]
+    classes = np.asarray(data.target)
+    n = images.shape[0]
+    n_test = math.ceil(test_fraction * n)
+    if not 1 <= n_test <= n - 1:
+        raise ValueError(
+            f"test_fraction must leave at least one image in each set, got {test_fraction!r} "
+            f"({n_test} of {n} held out)."
+        )
+    k_split, k_spikes = jax.random.split(key)
+    order = np.asarray(jax.random.permutation(k_split, n))
+    u = jnp.asarray(images[order])
+    if encoding == "latency":
+        k = jnp.round((1.0 - u) * (n_steps - 1)).astype(int)  # (n, 64) spike step
+        t = jnp.arange(n_steps)[None, :, None]
+        spikes = (t == k[:, None, :]) & (u[:, None, :] > 0)
+    else:
+        p = u * (max_rate * dt * 1e-3)
+        spikes = jax.random.uniform(k_spikes, (n, n_steps, u.shape[1])) < p[:, None, :]
+    spikes = spikes.astype(jnp.result_type(float))
+    labels = jnp.asarray(classes[order])
+    targets = jnp.broadcast_to(jax.nn.one_hot(labels, 10)[:, None, :], (n, n_steps, 10))
+    index = jnp.asarray(order).astype(spikes.dtype)
+
+    def subset(sl):
+        m = len(range(n)[sl])
+        return Trials(spikes[sl], targets[sl], jnp.ones((m, n_steps, 10), spikes.dtype),
+                      labels[sl], index[sl], jnp.ones((m, n_steps), bool))
+
+    return subset(slice(n_test, None)), subset(slice(0, n_test))

@@ -285,7 +285,11 @@ def eprop_loss(net: Any, w_in: Float[Array, "n n_in"], w_out: Float[Array, "n_ou
     """
     params, pop_i, inputs, targets, mask, kappa = _prepare(
         net, w_in, w_out, b_out, inputs, targets, mask, dt, tau_out, feedback, projection)
-    return _eprop_core(params, net, pop_i, inputs, targets, mask, feedback, dt, kappa)
+    # Only `params` carry a gradient (the weight matrix was read from `net` above, through
+    # any constraint); the rest of the network passes none.
+    fixed = jax.tree.map(lambda x: jax.lax.stop_gradient(x) if eqx.is_inexact_array(x) else x,
+                         (net, inputs, targets, mask, feedback))
+    return _eprop_core(params, fixed[0], pop_i, *fixed[1:], dt, kappa)
 
 
 def eprop_run(net: Any, w_in, w_out, b_out, inputs, targets, mask, *, dt: float,

@@ -45,7 +45,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array
 
 from .._abstract import Drive
 from ..synapses import Current, Delta
@@ -59,9 +59,8 @@ def _kappa(dt, tau_out) -> float:
     return math.exp(-dt / tau_out)
 
 
-def leaky_readout(spikes: Float[Array, "steps n"], w_out: Float[Array, "n_out n"],
-                  b_out: Float[Array, " n_out"], *, dt: float, tau_out: float
-                  ) -> Float[Array, "steps n_out"]:
+def leaky_readout(spikes: Array, w_out: Array, b_out: Array, *, dt: float, tau_out: float
+                  ) -> Array:
     r"""The leaky readout of a spike train: $y^t = \kappa y^{t-1} + W^{out} z^t$,
     returned as $y^t + b$, with $\kappa = e^{-dt/\tau_{out}}$.
 
@@ -81,7 +80,7 @@ def leaky_readout(spikes: Float[Array, "steps n"], w_out: Float[Array, "n_out n"
         return y, y
 
     _, y = jax.lax.scan(step, jnp.zeros(drive.shape[1:], drive.dtype), drive)
-    return y + b_out
+    return y + b_out[None, :]
 
 
 def _recurrent(net, projection):
@@ -146,7 +145,7 @@ def _check_trial(inputs, targets, mask, w_in, w_out, b_out, n, feedback):
             f"got shape {jnp.shape(feedback)}.")
 
 
-def _scan(params, net, pop_i, inputs, targets, mask, feedback, dt, kappa):
+def _scan(params, net, pop_i, inputs, targets, mask, feedback, dt, kappa, collect=True):
     """The forward pass with eligibility traces: (loss, grads, readout, spikes)."""
     w_rec, w_in, w_out, b_out = params
     pop = net.populations[pop_i]
@@ -167,8 +166,8 @@ def _scan(params, net, pop_i, inputs, targets, mask, feedback, dt, kappa):
         return jax.tree.leaves(h), z
 
     def step(carry, xs):
-        (hl, z_prev, st, eps_r, eps_i, eb_r, eb_i, zhat, y, g_r, g_i, g_o, g_b, loss) = carry
-        idx, u, tgt, m = xs
+        (idx, hl, z_prev, st, eps_r, eps_i, eb_r, eb_i, zhat, y, g_r, g_i, g_o, g_b, loss) = carry
+        u, tgt, m = xs
         t = idx * dt
         ext = Drive.zeros(n)
         new_st = []
@@ -206,30 +205,31 @@ def _scan(params, net, pop_i, inputs, targets, mask, feedback, dt, kappa):
         g_i = g_i + sig[:, None] * eb_i
         g_o = g_o + err[:, None] * zhat[None, :]
         g_b = g_b + err
-        carry = (hl_new, z, tuple(new_st), eps_r, eps_i, eb_r, eb_i, zhat, y, g_r, g_i, g_o,
+        carry = (idx + 1, hl_new, z, tuple(new_st), eps_r, eps_i, eb_r, eb_i, zhat, y, g_r, g_i, g_o,
                  g_b, loss)
-        return carry, (out, z)
+        return carry, ((out, z) if collect else None)
 
     f = w_rec.dtype
     n_out = w_out.shape[0]
-    carry = (h_leaves, jnp.zeros(n, f), inp_states, jnp.zeros((k, n, n), f),
+    carry = (jnp.zeros((), jnp.int32), h_leaves, jnp.zeros(n, f), inp_states, jnp.zeros((k, n, n), f),
              jnp.zeros((k, n, n_in), f), jnp.zeros((n, n), f), jnp.zeros((n, n_in), f),
              jnp.zeros(n, f), jnp.zeros(n_out, f), jnp.zeros((n, n), f), jnp.zeros((n, n_in), f),
              jnp.zeros((n_out, n), f), jnp.zeros(n_out, f), jnp.zeros((), f))
     steps = inputs.shape[0]
-    carry, (out, z) = jax.lax.scan(step, carry, (jnp.arange(steps), inputs, targets, mask))
-    loss, grads = carry[-1], (carry[9], carry[10], carry[11], carry[12])
-    return loss, grads, out, z
+    carry, ys = jax.lax.scan(step, carry, (inputs, targets, mask))
+    loss, grads = carry[-1], (carry[10], carry[11], carry[12], carry[13])
+    return (loss, grads) + (ys if collect else (None, None))
 
 
 @eqx.filter_custom_vjp
 def _eprop_core(params, net, pop_i, inputs, targets, mask, feedback, dt, kappa):
-    return _scan(params, net, pop_i, inputs, targets, mask, feedback, dt, kappa)[0]
+    return _scan(params, net, pop_i, inputs, targets, mask, feedback, dt, kappa, False)[0]
 
 
 @_eprop_core.def_fwd
 def _eprop_fwd(perturbed, params, net, pop_i, inputs, targets, mask, feedback, dt, kappa):
-    loss, grads, _, _ = _scan(params, net, pop_i, inputs, targets, mask, feedback, dt, kappa)
+    loss, grads, _, _ = _scan(params, net, pop_i, inputs, targets, mask, feedback, dt, kappa,
+                              False)
     return loss, grads
 
 
@@ -251,11 +251,10 @@ def _prepare(net, w_in, w_out, b_out, inputs, targets, mask, dt, tau_out, feedba
     return (w_rec, w_in, w_out, b_out), pop_i, inputs, targets, mask, kappa
 
 
-def eprop_loss(net: Any, w_in: Float[Array, "n n_in"], w_out: Float[Array, "n_out n"],
-               b_out: Float[Array, " n_out"], inputs: Float[Array, "steps n_in"],
-               targets: Float[Array, "steps n_out"], mask: Float[Array, "steps n_out"], *,
+def eprop_loss(net: Any, w_in: Array, w_out: Array, b_out: Array, inputs: Array,
+               targets: Array, mask: Array, *,
                dt: float, tau_out: float, feedback: Any = "symmetric",
-               projection: str | None = None) -> Float[Array, ""]:
+               projection: str | None = None) -> Array:
     r"""Masked mean squared error of a leaky readout of one trial, whose gradient is the
     e-prop estimate (module docstring).
 

@@ -32,6 +32,15 @@ def _trial(seed, steps=T, n=N):
     return u, tgt, jnp.ones((steps, 1)), params
 
 
+def _trial_arrays(seed):
+    """`_trial` drawn with JAX (vmappable over seeds)."""
+    k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)
+    u = jax.random.normal(k1, (T, N_IN))
+    tgt = jnp.sin(jnp.arange(T) / 8.0 + seed)[:, None]
+    return u, tgt, jnp.ones((T, 1)), (jax.random.normal(k2, (N, N_IN)),
+                                      jax.random.normal(k3, (1, N)) * 0.3, jnp.asarray([0.1]))
+
+
 def _bptt(w_rec, w_in, w_out, b_out, net, u, tgt, mask):
     """The same loss through `nj.simulate` and `jax.grad` (the reference)."""
     net = eqx.tree_at(lambda m: (m.projections[0].weights.weights, m.inputs[0].values), net,
@@ -50,23 +59,32 @@ def test_exact_without_recurrent_weights():
     # With W = 0 every path through another neuron's spikes is multiplied by 0, so the
     # factorisation drops nothing (Bellec et al. 2020): the e-prop estimate is the
     # gradient itself, for the input, recurrent and readout weights, to rounding (float64).
+    # Random feedback B replaces W_out^T in the learning signal only: the readout
+    # gradients stay exact, the input ones change.
     net = _net(np.zeros((N, N)))
     u, tgt, mask, (w_in, w_out, b_out) = _trial(0)
     w_rec = net.projections[0].weights.matrix()
-    r = nj.train.eprop_run(net, w_in, w_out, b_out, u, tgt, mask, dt=DT, tau_out=TAU)
-    (loss, z), grads = jax.value_and_grad(_bptt, argnums=(0, 1, 2, 3), has_aux=True)(
-        w_rec, w_in, w_out, b_out, net, u, tgt, mask)
+    B = jax.random.normal(jax.random.key(3), (1, N))
+
+    @jax.jit
+    def both(w_rec, w_in, w_out, b_out):
+        r = nj.train.eprop_run(net, w_in, w_out, b_out, u, tgt, mask, dt=DT, tau_out=TAU)
+        r_random = nj.train.eprop_run(net, w_in, w_out, b_out, u, tgt, mask, dt=DT,
+                                      tau_out=TAU, feedback=B)
+        bptt = jax.value_and_grad(_bptt, argnums=(0, 1, 2, 3), has_aux=True)(
+            w_rec, w_in, w_out, b_out, net, u, tgt, mask)
+        return r, r_random, bptt
+
+    r, r_random, ((loss, z), grads) = both(w_rec, w_in, w_out, b_out)
     assert float(z.sum()) > 10  # the neurons spike, so the gradients are not trivial
-    np.testing.assert_array_equal(r["spikes"], z)
+    np.testing.assert_array_equal(r["spikes"], z)  # the same forward pass as nj.simulate
     np.testing.assert_allclose(r["loss"], loss, rtol=1e-12)
     for name, g in zip(("w_rec", "w_in", "w_out", "b_out"), grads):
         assert float(jnp.max(jnp.abs(g))) > 0, name
         np.testing.assert_allclose(r["grads"][name], g, rtol=1e-9, atol=1e-12 * float(
             jnp.max(jnp.abs(g))), err_msg=name)
-    # jax.grad of eprop_loss returns the same estimate (custom VJP).
-    g_loss = jax.grad(lambda p: nj.train.eprop_loss(net, *p, u, tgt, mask, dt=DT, tau_out=TAU))(
-        (w_in, w_out, b_out))
-    np.testing.assert_allclose(g_loss[0], r["grads"]["w_in"], rtol=1e-12)
+    np.testing.assert_allclose(r_random["grads"]["w_out"], grads[2], rtol=1e-9)
+    assert not np.allclose(r_random["grads"]["w_in"], grads[1], rtol=0.1)
 
 
 def test_dale_gradient_flows_through_constraint():
@@ -78,36 +96,45 @@ def test_dale_gradient_flows_through_constraint():
     w0 *= sign[None, :]
     net = nj.train.constrain(_net(w0), {"R->R": nj.train.Dale(sign)})
     u, tgt, mask, (w_in, w_out, b_out) = _trial(1)
-    r = nj.train.eprop_run(net, w_in, w_out, b_out, u, tgt, mask, dt=DT, tau_out=TAU)
-    g = eqx.filter_grad(lambda m: nj.train.eprop_loss(m, w_in, w_out, b_out, u, tgt, mask, dt=DT,
-                                               tau_out=TAU))(net)
+
+    @eqx.filter_jit
+    def both(net):
+        r = nj.train.eprop_run(net, w_in, w_out, b_out, u, tgt, mask, dt=DT, tau_out=TAU)
+        return r, eqx.filter_grad(lambda m: nj.train.eprop_loss(
+            m, w_in, w_out, b_out, u, tgt, mask, dt=DT, tau_out=TAU))(net)
+
+    r, g = both(net)
     theta = net.projections[0].weights.free
     expect = r["grads"]["w_rec"] * sign[None, :] * jax.nn.sigmoid(theta)
     np.testing.assert_allclose(g.projections[0].weights.free, expect, rtol=1e-9, atol=1e-15)
 
 
 def test_aligned_with_bptt_under_recurrence():
-    # With recurrent weights e-prop drops the paths through other neurons; Bellec et al.
-    # (2020, Fig. S?) and the theory say the estimate stays positively aligned with the
-    # true gradient. Summed over 4 trials, the cosine with BPTT's gradient (same surrogate,
-    # detached reset) of the recurrent and input weights is asserted > 0.5: weak recurrence
-    # (jumps 0.1 of the threshold) keeps the dropped terms a correction, not the bulk.
+    # With recurrent weights e-prop drops the paths through other neurons' spikes, so it
+    # is an approximation; Bellec et al. (2020) argue it stays aligned with the true
+    # gradient. Here the recurrent charges move a neuron by up to ~0.2 of its threshold
+    # per spike, and the cosine with BPTT's gradient (same surrogate, detached reset)
+    # is asserted > 0.8 per trial for w_in and over 4 trials for W (measured 0.87-0.99
+    # in float64; an unrelated estimate would give |cos| ~ 1/sqrt(100) = 0.1 for W).
     rng = np.random.default_rng(2)
-    w0 = rng.normal(size=(N, N)) * 2.0
+    w0 = rng.normal(size=(N, N)) * 4.0
     np.fill_diagonal(w0, 0.0)
     net = _net(w0)
     w_rec = net.projections[0].weights.matrix()
-    ge, gb = {"w_rec": 0.0, "w_in": 0.0}, {"w_rec": 0.0, "w_in": 0.0}
-    for seed in range(4):
-        u, tgt, mask, (w_in, w_out, b_out) = _trial(10 + seed)
+    u, tgt, mask, (w_in, w_out, b_out) = jax.vmap(_trial_arrays)(jnp.arange(4) + 10)
+
+    def one(u, tgt, mask, w_in, w_out, b_out):
         r = nj.train.eprop_run(net, w_in, w_out, b_out, u, tgt, mask, dt=DT, tau_out=TAU)
         g = jax.grad(lambda a, b: _bptt(a, b, w_out, b_out, net, u, tgt, mask)[0],
                      argnums=(0, 1))(w_rec, w_in)
-        for name, x in zip(("w_rec", "w_in"), g):
-            ge[name] = ge[name] + r["grads"][name]
-            gb[name] = gb[name] + x
-    for name in ge:
-        assert _cos(ge[name], gb[name]) > 0.5, (name, _cos(ge[name], gb[name]))
+        return (r["grads"]["w_rec"], r["grads"]["w_in"]), g
+
+    ge, gb = jax.jit(jax.vmap(one))(u, tgt, mask, w_in, w_out, b_out)
+    for name, a, b in zip(("w_rec", "w_in"), ge, gb):
+        # summed over trials for the recurrent weights (shared), per trial for w_in
+        cos = _cos(a.sum(0), b.sum(0)) if name == "w_rec" else min(
+            _cos(a[i], b[i]) for i in range(4))
+        assert cos > 0.8, (name, cos)
 
 
 def test_memory_constant_in_trial_length():
@@ -157,16 +184,3 @@ def test_bad_input():
         synapse=nj.synapses.Exponential(tau=5.0))]).build(jax.random.key(0))
     with pytest.raises(ValueError, match=r"synapse=Delta\(\) and receptor=Current\(\)"):
         nj.train.eprop_loss(exp, w_in, w_out, b_out, u, tgt, mask, **kw)
-
-
-def test_random_feedback_runs_and_differs():
-    # Random feedback B replaces W_out^T in the learning signal only: the readout
-    # gradients are unchanged, the recurrent/input ones change.
-    net = _net(np.zeros((N, N)))
-    u, tgt, mask, (w_in, w_out, b_out) = _trial(0)
-    B = jax.random.normal(jax.random.key(3), (1, N))
-    r0 = nj.train.eprop_run(net, w_in, w_out, b_out, u, tgt, mask, dt=DT, tau_out=TAU)
-    r1 = nj.train.eprop_run(net, w_in, w_out, b_out, u, tgt, mask, dt=DT, tau_out=TAU,
-                            feedback=B)
-    np.testing.assert_allclose(r1["grads"]["w_out"], r0["grads"]["w_out"], rtol=1e-12)
-    assert not np.allclose(r1["grads"]["w_in"], r0["grads"]["w_in"])

@@ -1,6 +1,6 @@
 """Training and fitting under biological constraints: constraint parameterisations
 (Dale's law, DANNs, masks, bounds, freezing, low-rank factors), the `fit` loop (optax), costs besides the
-task, and gradient checks."""
+task, gradient checks, and e-prop (online learning with eligibility traces)."""
 
 from . import tasks as tasks
 from .constraints import (
@@ -25,6 +25,7 @@ from .costs import (
     weight_l2 as weight_l2,
     wiring_cost as wiring_cost,
 )
+from .eprop import eprop_loss as eprop_loss, eprop_run as eprop_run, leaky_readout as leaky_readout
 from .decoders import Decoder as Decoder, decode as decode, fit_decoder as fit_decoder
 from .fitting import FitResult as FitResult, fit as fit
 from .steady import SteadyStateFit as SteadyStateFit, fit_steady_states as fit_steady_states

@@ -63,9 +63,10 @@ def test_subpackage_names():
         "check_grad", "GradCheck", "GradCheckRow", "AbstractConstraint", "Bounded", "DANN", "Dale",
         "Frozen", "Mask", "LowRankFactors", "constrain", "constrain_weights", "resolve", "trainable", "FitResult", "fit",
         "add_noise", "rate_cost", "spike_count_cost", "weight_l1", "weight_l2", "wiring_cost",
-        "Decoder", "decode", "fit_decoder",
+        "Decoder", "decode", "fit_decoder", "Profile", "eprop_loss", "eprop_run",
+        "leaky_readout", "fit_steady_states", "SteadyStateFit",
     }
     assert _public(nj.train.tasks) >= {"Trials", "perceptual_decision", "delayed_match_to_sample",
                                        "context_dependent_integration", "accuracy",
-                                       "interval_timing", "produced_interval"}
+                                       "interval_timing", "produced_interval", "digits"}
     assert {"read_nwb", "read_nwb_session", "write_nwb"} <= _public(nj.io)

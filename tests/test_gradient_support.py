@@ -112,18 +112,25 @@ def _neurons():
         nj.neurons.LIF(c_m=200.0, g_l=10.0, e_l=-60.0, v_th=-50.0, v_reset=-60.0, t_ref=0.3, **kw),
         nj.neurons.EIF(**kw),
         nj.neurons.AdEx(v_peak=-30.0, **kw),  # as close to v_t as EIF's
+        nj.neurons.ALIF(c_m=200.0, g_l=10.0, e_l=-60.0, v_th=-50.0, v_reset=-60.0, t_ref=0.3,
+                        beta=2.0, tau_a=50.0, **kw),
     ]
 
 
-@pytest.mark.parametrize("neuron", _neurons(), ids=["LIF", "EIF", "AdEx"])
+@pytest.mark.parametrize("neuron", _neurons(), ids=["LIF", "EIF", "AdEx", "ALIF"])
 def test_gradient_support_covers_every_nonzero_spike_derivative(neuron):
     """A neuron whose spike has a non-zero derivative w.r.t. anything (state, drive,
     parameters) must be in the mask; the mask must exclude most neurons here."""
     n, dt = 400, 0.1
     rng = np.random.default_rng(3)
     state = neuron.init(n)
-    lif = isinstance(neuron, nj.neurons.LIF)
+    lif = isinstance(neuron, (nj.neurons.LIF, nj.neurons.ALIF))
     th = neuron.v_th if lif else neuron.v_peak
+    if isinstance(neuron, nj.neurons.ALIF):
+        # Adapted thresholds 0-6 mV above v_th (a in [0, 3), beta = 2 mV).
+        a = jnp.asarray(rng.uniform(0.0, 3.0, n))
+        state = eqx.tree_at(lambda s: s.a, state, a)
+        th = neuron.v_th + neuron.beta * a
     # Half the potentials within 3 mV of the spike threshold, half below: in the 20 mV
     # below v_th (LIF), or from 20 mV below to 14 mV above v_t (EIF, AdEx: some end
     # the step within `support` of v_peak, the others spike or stay far below); a few

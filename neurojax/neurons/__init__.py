@@ -1,6 +1,8 @@
 """Neuron models. Each follows the step protocol of `neurojax.AbstractNeuron`."""
 
 from .lif import (
+    ALIF as ALIF,
+    ALIFState as ALIFState,
     AdEx as AdEx,
     AdExState as AdExState,
     EIF as EIF,

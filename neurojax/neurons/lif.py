@@ -1,13 +1,13 @@
-r"""Integrate-and-fire neurons: `LIF`, `EIF` and `AdEx`.
+r"""Integrate-and-fire neurons: `LIF`, `ALIF`, `EIF` and `AdEx`.
 
-All three share one membrane equation with conductance-based and current-based drive
+All of them share one membrane equation with conductance-based and current-based drive
 (see `neurojax.Drive`),
 
 $$C_m \frac{dv}{dt} = -g_L (v - E_L) + I_{\rm intr}(v, w) + i - g\,v,$$
 
 where $I_{\rm intr}$ is zero (LIF), the exponential spike current
 $g_L \Delta_T e^{(v - V_T)/\Delta_T}$ (EIF), or that current minus an adaptation current
-$w$ (AdEx). The linear part is integrated exactly over a step with the effective
+$w$ (AdEx); `ALIF` is `LIF` with an adaptive threshold. The linear part is integrated exactly over a step with the effective
 conductance $g_L + g$ (exponential Euler); the intrinsic current is held at its
 start-of-step value. For LIF this is exact for drive that is constant over the step.
 Delta-synapse charge $Q(v)$ arrives at the end of the step as a jump $Q/C_m$.
@@ -29,7 +29,8 @@ with `True`; with $\gamma = 0.3$ the undetached reset trained better on 2 of 3 s
 not at all on the third. Use `False` only with a dampened surrogate,
 $\gamma \lesssim 1/(v_{th} - v_{reset})$. AdEx's spike-triggered increment
 $w \leftarrow w + b$ always carries the spike's surrogate gradient (it is a current that
-shapes later dynamics, like a synapse).
+shapes later dynamics, like a synapse), and so does ALIF's threshold jump
+$a \leftarrow a + 1$ (Bellec et al. 2020's eligibility trace keeps that path).
 """
 
 from __future__ import annotations
@@ -159,6 +160,116 @@ class LIF(AbstractNeuron[LIFState]):
         for name in ("c_m", "g_l", "e_l", "v_th", "v_reset", "t_ref"):
             check_shape(getattr(self, name), n, name)
         check_time_constant_vs_dt(self.tau_m, dt, "tau_m = c_m/g_l")
+
+
+class ALIFState(eqx.Module):
+    v: Float[Array, " n"]  # membrane potential [mV]
+    a: Float[Array, " n"]  # threshold adaptation (exponentially filtered spike count) [1]
+    refractory: Float[Array, " n"]  # time left in the refractory period [ms]
+
+
+class ALIF(AbstractNeuron[ALIFState]):
+    r"""Adaptive leaky integrate-and-fire neurons: `LIF` with a spike-triggered threshold
+    (Bellec et al. 2018, LSNN; 2020, e-prop).
+
+    $$C_m \frac{dv}{dt} = -g_L (v - E_L) + I(v), \qquad
+    \frac{da}{dt} = -\frac{a}{\tau_a} + \sum_k \delta(t - t_k), \qquad
+    A = v_{th} + \beta a,$$
+
+    a spike when $v \ge A$, then $v \leftarrow v_{reset}$ for $t_{ref}$ as in `LIF`.
+    Each spike raises the threshold by $\beta$ [mV], which relaxes back to `v_th` with
+    $\tau_a$ (hundreds of ms to seconds), so the neuron keeps a memory of its recent
+    activity far beyond $\tau_m$.
+
+    **Update over a step** (exact for the equation above): $a \leftarrow \rho a$ with
+    $\rho = e^{-dt/\tau_a}$; the membrane as `LIF`; a spike if
+    $v \ge v_{th} + \beta a$; then $a \leftarrow a + z$. Hence
+    $a(t) = \sum_{t_k < t} e^{-(t - t_k)/\tau_a}$ at each threshold test (and the state
+    holds $a$ just after the step's jump). Bellec et al. (2020) write
+    $a^{t+1} = \rho a^t + z^t$ with the test at $v^t \ge v_{th} + \beta a^t$, i.e. the
+    last spike counts 1 rather than $\rho$: their threshold is this one with
+    $\beta_{Bellec} = \beta \rho$ (a 0.05 % difference at their dt = 1 ms, $\tau_a$ = 2 s).
+    The continuous-time form is used because $\beta$ and $\tau_a$ then mean the same
+    at every dt, and because a neuron that did not spike ends the step with exactly the
+    $a$ its threshold test used (so `gradient_support` is exact).
+
+    The surrogate sees $v - A$ (threshold-relative), so the spike's derivative reaches
+    $v$, $a$, `v_th` and $\beta$; the jump $a \leftarrow a + z$ carries it too (whatever
+    `detach_reset`, which concerns the reset of $v$ only). With $\beta = 0$ the neuron is
+    exactly `LIF`. Under a constant current the periodic orbit has period $T$ solving
+    $T = t_{ref} + \tau_m \ln\frac{v_\infty - v_{reset}}{v_\infty - A^*}$ with
+    $A^* = v_{th} + \beta\, e^{-T/\tau_a} / (1 - e^{-T/\tau_a})$ (the threshold at the
+    spike, from the geometric series of earlier spikes).
+
+    **Arguments:**
+
+    - `c_m`, `g_l`, `e_l`, `v_th`, `v_reset`, `t_ref`: as for `LIF` [pF, nS, mV, mV, mV,
+      ms]; `v_th` is the baseline threshold.
+    - `beta`: Threshold increment per spike [mV], in [0, inf).
+    - `tau_a`: Adaptation time constant [ms], in (0, inf).
+    - `surrogate`: Spike function and its surrogate gradient.
+    - `detach_reset`: If `True` (default), no gradient flows through the spike into the
+      reset of $v$; if `False`, the reset is differentiated too (module docstring).
+
+    Each parameter is a scalar or an array of shape `(n,)`.
+
+    !!! example
+        ```python
+        alif = nj.neurons.ALIF(c_m=200.0, g_l=10.0, e_l=-60.0, v_th=-50.0,
+                               v_reset=-60.0, t_ref=2.0, beta=1.0, tau_a=700.0)
+        ```
+    """
+
+    c_m: PopulationParam = eqx.field(converter=positive("c_m", "pF"), default=250.0)
+    g_l: PopulationParam = eqx.field(converter=positive("g_l", "nS"), default=12.5)
+    e_l: PopulationParam = eqx.field(converter=finite("e_l", "mV"), default=-70.0)
+    v_th: PopulationParam = eqx.field(converter=finite("v_th", "mV"), default=-55.0)
+    v_reset: PopulationParam = eqx.field(converter=finite("v_reset", "mV"), default=-70.0)
+    t_ref: PopulationParam = eqx.field(converter=nonnegative("t_ref", "ms"), default=2.0)
+    beta: PopulationParam = eqx.field(converter=nonnegative("beta", "mV"), default=1.0)
+    tau_a: PopulationParam = eqx.field(converter=positive("tau_a", "ms"), default=700.0)
+    surrogate: AbstractSurrogate = FastSigmoid()
+    detach_reset: bool = eqx.field(static=True, default=True)
+
+    def __check_init__(self):
+        check_order(self.v_reset, self.v_th, "v_reset", "v_th")
+
+    @property
+    def tau_m(self) -> PopulationParam:
+        """Membrane time constant [ms]."""
+        return self.c_m / self.g_l
+
+    def threshold(self, state: ALIFState) -> Float[Array, " n"]:
+        """The adaptive threshold $v_{th} + \beta a$ [mV] of `state`."""
+        return self.v_th + self.beta * state.a
+
+    def init(self, n: int, *, key: PRNGKeyArray | None = None) -> ALIFState:
+        v = jnp.broadcast_to(self.e_l, (n,)).astype(float)
+        zeros = jnp.zeros((n,), v.dtype)
+        return ALIFState(v=v, a=zeros, refractory=zeros)
+
+    def gradient_support(self, state: ALIFState, output: Float[Array, " n"]
+                         ) -> Bool[Array, " n"] | None:
+        """Neurons within `surrogate.support` [mV] of their adaptive threshold or
+        spiking; `None` for a full-support surrogate (see
+        `AbstractNeuron.gradient_support`). A neuron that did not spike ends the step
+        with the `a` its threshold test used, so the mask is exact."""
+        return _near_threshold(self.surrogate, state.v, self.threshold(state), output)
+
+    def step(self, state: ALIFState, drive: Drive, dt: float):
+        v = _exponential_euler(state.v, drive, self.c_m, self.g_l, self.e_l, 0.0, dt)
+        a = state.a * jnp.exp(-dt / self.tau_a)  # exact decay over the step
+        v, refractory, spikes, _ = _fire_and_reset(
+            v, state.refractory, self.v_th + self.beta * a, self.v_reset, self.t_ref,
+            self.surrogate, self.detach_reset, dt,
+        )
+        return ALIFState(v=v, a=a + spikes, refractory=refractory), spikes
+
+    def check(self, n: int, dt: float) -> None:
+        for name in ("c_m", "g_l", "e_l", "v_th", "v_reset", "t_ref", "beta", "tau_a"):
+            check_shape(getattr(self, name), n, name)
+        check_time_constant_vs_dt(self.tau_m, dt, "tau_m = c_m/g_l")
+        check_time_constant_vs_dt(self.tau_a, dt, "tau_a")
 
 
 class EIFState(eqx.Module):

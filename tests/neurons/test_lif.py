@@ -11,7 +11,9 @@ import scipy.optimize
 from jax.test_util import check_grads
 
 from neurojax._abstract import Drive
-from neurojax.neurons.lif import EIF, LIF, AdEx, AdExState, EIFState, LIFState
+from neurojax.neurons.lif import (
+    ALIF, EIF, LIF, AdEx, AdExState, ALIFState, EIFState, LIFState,
+)
 from neurojax.surrogate import Triangle
 
 # Brunel (2000) LIF with voltages relative to rest (REFERENCES.md section 3):
@@ -285,6 +287,201 @@ def test_adex_spike_triggered_adaptation():
 
 
 # ---------------------------------------------------------------------------------------
+# ALIF
+
+
+def _scan_drives(model, drives, dt, state):
+    """Scan `model.step` over a per-step `Drive` (leading axis: steps)."""
+
+    def body(s, d):
+        s, spikes = model.step(s, d, dt)
+        return s, (s, spikes)
+
+    return jax.lax.scan(body, state, drives)[1]
+
+
+def test_alif_threshold_trace_after_known_spike_train_is_exact():
+    # Spikes forced at chosen steps by a delta charge of 25 nC (a 100 mV jump, far above
+    # any threshold here); between them the neuron rests at e_l = v_reset. The threshold
+    # at every test is then v_th + beta sum_k exp(-(t - t_k) / tau_a) over the earlier
+    # spikes, and the state holds that sum plus the step's own spike.
+    p = dict(c_m=250.0, g_l=12.5, e_l=-70.0, v_th=-55.0, v_reset=-70.0, t_ref=0.0)
+    beta, tau_a, dt, steps = np.array([0.5, 3.0]), np.array([200.0, 1000.0]), 0.5, 3000
+    alif = ALIF(**p, beta=beta, tau_a=tau_a)
+    spike_steps = np.array([10, 11, 12, 40, 300, 301, 1200, 1201, 1202, 1203, 2500])
+    q = np.zeros((steps, 2))
+    q[spike_steps] = 25_000.0  # [pA ms]
+    drives = Drive(*(jnp.zeros((steps, 2)) for _ in range(2)), jnp.asarray(q), jnp.zeros((steps, 2)))
+    states, spikes = jax.jit(_scan_drives, static_argnums=2)(alif, drives, dt, alif.init(2))
+    for k in range(2):
+        np.testing.assert_array_equal(_spike_steps(spikes[:, k]), spike_steps)
+    t = np.arange(steps)[:, None]
+    lag = t - spike_steps[None, :]  # steps since each spike, (steps, spikes)
+    a = np.where(lag[..., None] >= 0,
+                 np.exp(-np.maximum(lag, 0)[..., None] * dt / tau_a), 0.0).sum(1)
+    # Float64 rounding of the recursion a <- rho a + z over 3000 steps: ~1e-13 relative.
+    np.testing.assert_allclose(states.a, a, rtol=1e-12)
+    # The threshold a test sees is the decayed a without the step's own spike.
+    before = a - np.asarray(spikes)
+    threshold = np.asarray(jax.vmap(alif.threshold)(states))
+    np.testing.assert_allclose(threshold, p["v_th"] + beta * a, rtol=1e-12)
+    quiet = np.asarray(spikes[:, 0]) == 0
+    np.testing.assert_allclose(threshold[quiet], (p["v_th"] + beta * before)[quiet], rtol=1e-12)
+
+
+def _alif_period(p, i):
+    """Period [ms] of the self-consistent periodic orbit under a constant current i [pA]:
+    the threshold at a spike is v_th + beta g(T), g(T) = e^{-T/tau_a} / (1 - e^{-T/tau_a})
+    (the geometric series of the earlier spikes), and the membrane rises from v_reset as
+    the LIF closed form after t_ref: V(T) = v_inf + (v_reset - v_inf) e^{-(T - t_ref)/tau_m}."""
+    tau = p["c_m"] / p["g_l"]
+    v_inf = p["e_l"] + i / p["g_l"]
+
+    def f(T):  # increasing in T: V rises, the threshold falls
+        V = v_inf + (p["v_reset"] - v_inf) * math.exp(-(T - p["t_ref"]) / tau)
+        return V - p["v_th"] - p["beta"] * math.exp(-T / p["tau_a"]) / -math.expm1(-T / p["tau_a"])
+
+    return scipy.optimize.brentq(f, p["t_ref"] + 1e-9, 1e5, xtol=1e-12)
+
+
+def test_alif_steady_period_matches_self_consistent_orbit():
+    p = dict(c_m=200.0, g_l=10.0, e_l=-65.0, v_th=-50.0, v_reset=-60.0, t_ref=2.0,
+             beta=1.5, tau_a=300.0)
+    i = np.array([250.0, 400.0, 800.0, 1500.0])  # [pA]
+    periods = np.array([_alif_period(p, x) for x in i])  # 50.3, 27.9, 15.9, 10.7 ms
+    assert np.all(periods > 2.5 * _lif_isi(p, i))  # adaptation matters here
+    dt, steps = 0.1, 40_000  # 4 s: the transient of a relaxes as e^{-t / tau_a}
+    _, spikes = _run(ALIF(**p), _drive(i), dt, steps)
+    for k in range(i.size):
+        late = np.diff(_spike_steps(spikes[:, k]))[-30:] * dt  # after >= 2 s
+        # The membrane is exact on the grid and the threshold is the continuous
+        # geometric series sampled there; what is left is the grid: each crossing is
+        # detected up to one step late. A late spike leaves a lower threshold for the
+        # next one, so single intervals scatter within dt of T (the orbit can alternate
+        # between n and n + 1 steps, e.g. 50.3, 50.3, 50.4 ms at 250 pA), and a delay
+        # of d in [0, dt) at every spike gives the period in [T, T + d]: the mean lies
+        # in [T, T + dt). Measured: 0.003-0.026 ms above T.
+        assert np.all(np.abs(late - periods[k]) < dt), (k, late, periods[k])
+        assert periods[k] <= late.mean() < periods[k] + dt, (k, late.mean(), periods[k])
+
+
+@pytest.mark.parametrize("detach", [True, False])
+def test_alif_with_zero_beta_is_lif(detach):
+    p = dict(c_m=200.0, g_l=10.0, e_l=-65.0, v_th=-50.0, v_reset=-60.0, t_ref=2.0)
+    rng = np.random.default_rng(0)
+    steps, n, dt = 2000, 4, 0.1
+    drives = Drive(jnp.asarray(rng.uniform(0.0, 600.0, (steps, n))),
+                   jnp.asarray(rng.uniform(0.0, 5.0, (steps, n))),
+                   jnp.zeros((steps, n)), jnp.zeros((steps, n)))
+    lif = LIF(**p, detach_reset=detach)
+    alif = ALIF(**p, beta=0.0, tau_a=100.0, detach_reset=detach)
+
+    def run(model, drives):
+        states, spikes = _scan_drives(model, drives, dt, model.init(n))
+        return states.v, states.refractory, spikes
+
+    def loss(model, i):
+        v, _, z = run(model, eqx.tree_at(lambda d: d.i, drives, drives.i * i[None, :]))
+        return jnp.sum(z) + 0.01 * jnp.sum(v)
+
+    out_l, out_a = jax.jit(run)(lif, drives), jax.jit(run)(alif, drives)
+    assert float(jnp.sum(out_l[2])) > 20
+    for x, y in zip(out_l, out_a):  # the same arithmetic: bit for bit
+        np.testing.assert_array_equal(x, y)
+    # The adaptation path carries beta * (surrogate) = 0, so the surrogate gradients agree.
+    g_l, g_a = (jax.jit(jax.grad(partial(loss, m)))(jnp.ones(n)) for m in (lif, alif))
+    assert np.all(np.isfinite(g_l)) and np.any(g_l != 0)
+    np.testing.assert_allclose(g_a, g_l, rtol=1e-12)
+
+
+def test_alif_threshold_gradient_on_a_smooth_path_matches_finite_differences():
+    # Spikes forced by charge jumps far above threshold, and rest far below it: the
+    # Triangle surrogate (support 2 mV) is exactly 0 at every test, so the loss (the
+    # thresholds over the run) is a smooth function of beta and tau_a with the spike
+    # times fixed. check_grads: central differences (eps 1e-4) to float64 tolerance.
+    p = dict(c_m=250.0, g_l=12.5, e_l=-70.0, v_th=-55.0, v_reset=-70.0, t_ref=0.0)
+    steps = 200
+    q = np.zeros((steps, 1))
+    q[[5, 6, 50, 120]] = 25_000.0
+    drives = Drive(jnp.zeros((steps, 1)), jnp.zeros((steps, 1)), jnp.asarray(q),
+                   jnp.zeros((steps, 1)))
+
+    def loss(params):
+        alif = ALIF(**p, beta=params[0], tau_a=params[1], surrogate=Triangle(0.5, 0.3))
+        states, spikes = _scan_drives(alif, drives, 0.5, alif.init(1))
+        return jnp.sum((jax.vmap(alif.threshold)(states) - p["v_th"]) ** 2) + jnp.sum(spikes)
+
+    params = jnp.array([2.0, 40.0])
+    check_grads(jax.jit(loss), (params,), order=2, modes=["fwd", "rev"])
+    assert np.all(np.asarray(jax.grad(loss)(params)) > 0)  # more adaptation, higher A
+
+
+def _alif_reference(i, beta, tau_a, steps, dt, surrogate_d):
+    """Forward-mode d/d(beta) and d/d(tau_a) of (spike count + sum of a at the end) of the
+    ALIF recursion with a detached reset, by hand: a <- rho a; u = v_inf + (v - v_inf)
+    alpha; s = H(u - v_th - beta a); v' = v_reset if s else u; a <- a + s; through the
+    surrogate ds = psi (du - d(beta a))."""
+    p = RESET_LIF
+    alpha = math.exp(-dt * p["g_l"] / p["c_m"])
+    rho = math.exp(-dt / tau_a)
+    v_inf = p["e_l"] + i / p["g_l"]
+    v, a = np.full(i.shape, p["e_l"]), np.zeros(i.shape)
+    dv, da = np.zeros((2,) + i.shape), np.zeros((2,) + i.shape)  # [d/dbeta, d/dtau_a]
+    d_count = np.zeros((2,) + i.shape)
+    drho = np.array([0.0, rho * dt / tau_a**2])
+    for _ in range(steps):
+        da = rho * da + drho[:, None] * a
+        a = rho * a
+        u, du = v_inf + (v - v_inf) * alpha, dv * alpha
+        x = u - p["v_th"] - beta * a
+        s = x >= 0
+        ds = surrogate_d(x) * (du - np.array([1.0, 0.0])[:, None] * a - beta * da)
+        v, dv = np.where(s, p["v_reset"], u), np.where(s, 0.0, du)
+        a, da = a + s, da + ds
+        d_count = d_count + ds
+    return d_count + da
+
+
+def test_alif_surrogate_gradient_matches_hand_written_reference():
+    surrogate = Triangle(slope=0.5, amplitude=0.3)
+    i = np.array([4000.0, 3700.0, 2400.0, 2900.0])  # [pA]; fire at different steps
+    beta, tau_a, dt, steps = 1.5, 30.0, 1.0, 12
+
+    def loss(params):
+        alif = ALIF(**RESET_LIF, beta=params[0], tau_a=params[1], surrogate=surrogate)
+        states, spikes = _scan(alif, _drive(i), dt, steps)
+        return jnp.sum(spikes, 0) + states.a[-1]
+
+    params = jnp.array([beta, tau_a])
+    _, spikes = _scan(ALIF(**RESET_LIF, beta=beta, tau_a=tau_a), _drive(i), dt, steps)
+    assert np.all(np.sum(spikes, 0) >= 2)
+    jac = jax.jit(jax.jacrev(loss))(params)  # (neurons, params)
+    triangle = lambda x: 0.3 * np.maximum(0.0, 1.0 - 0.5 * np.abs(x))  # noqa: E731
+    ref = _alif_reference(i, beta, tau_a, steps, dt, triangle)
+    # The surrogate path is exercised for the first three; the fourth never comes within
+    # the 2 mV support, so only the decay of a depends on tau_a there.
+    assert np.all(np.abs(ref[0, :3]) > 0.5) and ref[0, 3] == 0.0
+    np.testing.assert_allclose(jac.T, ref, rtol=1e-10, atol=1e-14)
+
+
+def test_alif_runs_inside_a_network_like_its_step():
+    import neurojax as nj
+
+    alif = ALIF(c_m=200.0, g_l=10.0, e_l=-65.0, v_th=-50.0, v_reset=-60.0, t_ref=2.0,
+                beta=jnp.array([0.0, 1.5, 3.0]), tau_a=300.0)
+    i = jnp.array([400.0, 400.0, 400.0])
+    net = nj.Network([nj.Population("A", 3, alif)], [],
+                     inputs=[nj.inputs.Constant("A", amplitude=i)]).build(jax.random.key(0))
+    res = nj.simulate(net, 500.0, 0.1, key=jax.random.key(0),
+                      record=nj.Record(spikes=["A"], a={"A": None}))
+    states, spikes = _run(alif, _drive(i), 0.1, 5000)
+    np.testing.assert_array_equal(np.asarray(res.spikes["A"]), np.asarray(spikes) > 0)
+    counts = np.asarray(spikes).sum(0)
+    assert counts[0] > counts[1] > counts[2] > 0  # stronger adaptation, fewer spikes
+    np.testing.assert_allclose(np.asarray(res.variables["A.a"])[-1], states.a[-1], rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------
 # Invariants and transforms
 
 
@@ -308,13 +505,14 @@ def _rest_root(g_l, e_l, v_t, delta_t, a):
         # Per-neuron e_l down to 1.5 delta_t below v_t, where Newton needs more steps.
         EIF(e_l=jnp.array([-65.0, -60.0, -58.0])),
         AdEx(a=jnp.array([0.0, 4.0, 20.0]), e_l=-56.0),
+        ALIF(),
     ],
-    ids=["LIF", "EIF", "AdEx", "EIF-near-v_t", "AdEx-strong-a"],
+    ids=["LIF", "EIF", "AdEx", "EIF-near-v_t", "AdEx-strong-a", "ALIF"],
 )
 def test_init_is_a_fixed_point_at_zero_drive(model):
     state0 = model.init(3)
     params = {k: np.broadcast_to(getattr(model, k), (3,)) for k in ("g_l", "e_l")}
-    if isinstance(model, LIF):
+    if isinstance(model, (LIF, ALIF)):
         v_rest = params["e_l"]
     else:
         # The exponential current is not zero at e_l, so rest lies above it
@@ -334,7 +532,7 @@ def test_init_is_a_fixed_point_at_zero_drive(model):
         np.testing.assert_allclose(state0.w, a * (v_rest - params["e_l"]), atol=1e-12)
     states, spikes = _run(model, _drive(0.0, n=3), 0.1, 2000)
     assert not np.any(spikes)
-    for name in ("v", "w"):
+    for name in ("v", "w", "a"):
         if hasattr(state0, name):
             # Stays put to float64 rounding (the fixed point is stable).
             x0 = np.broadcast_to(getattr(state0, name), getattr(states, name).shape)
@@ -348,19 +546,19 @@ def test_init_without_a_rest_state_is_finite():
     np.testing.assert_allclose(eif.init(2).v, -55.0, rtol=1e-12)
 
 
-@pytest.mark.parametrize("cls", [LIF, EIF, AdEx])
+@pytest.mark.parametrize("cls", [LIF, ALIF, EIF, AdEx])
 def test_step_keeps_structure_and_dtype(cls):
     model = cls()
     state = model.init(4)
     new, spikes = model.step(state, _drive(500.0, n=4), 0.1)
-    assert type(new) is {LIF: LIFState, EIF: EIFState, AdEx: AdExState}[cls]
+    assert type(new) is {LIF: LIFState, ALIF: ALIFState, EIF: EIFState, AdEx: AdExState}[cls]
     assert jax.tree_util.tree_structure(new) == jax.tree_util.tree_structure(state)
     for x, y in zip(jax.tree_util.tree_leaves(new), jax.tree_util.tree_leaves(state)):
         assert x.shape == y.shape == (4,) and x.dtype == y.dtype
     assert spikes.shape == (4,) and spikes.dtype == state.v.dtype
 
 
-@pytest.mark.parametrize("cls", [LIF, EIF, AdEx])
+@pytest.mark.parametrize("cls", [LIF, ALIF, EIF, AdEx])
 def test_jit_equals_eager(cls):
     model = cls()
     drive = _drive([0.0, 1500.0, 4000.0])
@@ -379,7 +577,7 @@ def test_jit_equals_eager(cls):
         np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("cls", [LIF, EIF, AdEx])
+@pytest.mark.parametrize("cls", [LIF, ALIF, EIF, AdEx])
 def test_vmap_over_g_l_equals_loop(cls):
     g_ls = jnp.linspace(10.0, 40.0, 8)
     drive = _drive([300.0, 900.0])
@@ -413,7 +611,7 @@ def _subthreshold_loss(cls, params):
     return jnp.mean((states.v - e_l) ** 2), spikes
 
 
-@pytest.mark.parametrize("cls", [LIF, EIF, AdEx])
+@pytest.mark.parametrize("cls", [LIF, ALIF, EIF, AdEx])
 def test_gradient_of_subthreshold_loss_matches_finite_differences(cls):
     params = GRAD_PARAMS
     value_and_grad = jax.value_and_grad(partial(_subthreshold_loss, cls), has_aux=True)
@@ -460,17 +658,18 @@ def test_surrogate_gradient_of_spike_count_wrt_current():
 
 
 def test_detach_reset_defaults_to_true_and_is_static():
-    for cls in (LIF, EIF, AdEx):
+    for cls in (LIF, ALIF, EIF, AdEx):
         assert cls().detach_reset is True
         assert not any(leaf is True for leaf in jax.tree_util.tree_leaves(cls()))
 
 
-@pytest.mark.parametrize("cls", [LIF, EIF, AdEx])
+@pytest.mark.parametrize("cls", [LIF, ALIF, EIF, AdEx])
 def test_detach_reset_leaves_the_forward_pass_bit_identical(cls):
     # Three neurons that fire at different rates (and one that stays silent), with
     # refractoriness, over 300 steps.
-    kwargs = dict(t_ref=1.0) if cls is not LIF else {}
-    drive = _drive([0.0, 700.0, 1500.0] if cls is LIF else [0.0, 900.0, 2500.0])
+    lif_like = cls in (LIF, ALIF)
+    kwargs = dict(t_ref=1.0) if not lif_like else {}
+    drive = _drive([0.0, 700.0, 1500.0] if lif_like else [0.0, 900.0, 2500.0])
     runs = [_run(cls(detach_reset=d, **kwargs), drive, 0.1, 300) for d in (True, False)]
     (states_t, spikes_t), (states_f, spikes_f) = runs
     assert 0 < float(jnp.sum(spikes_t[:, 1])) < float(jnp.sum(spikes_t[:, 2]))
@@ -550,13 +749,13 @@ def test_detach_reset_removes_exactly_the_reset_path():
     np.testing.assert_allclose(g_full - g_detached, diff, rtol=1e-10, atol=1e-15)
 
 
-@pytest.mark.parametrize("cls", [EIF, AdEx])
+@pytest.mark.parametrize("cls", [ALIF, EIF, AdEx])
 def test_detach_reset_gradient_is_finite_and_changes_only_through_spikes(cls):
     def spike_count_and_v(i, detach):
         states, spikes = _scan(cls(detach_reset=detach), _drive(i, n=1), 0.1, 400)
         return jnp.sum(spikes) + 0.01 * jnp.sum(states.v)
 
-    i = jnp.asarray(2500.0 if cls is EIF else 900.0)
+    i = jnp.asarray({ALIF: 700.0, EIF: 2500.0, AdEx: 900.0}[cls])
     g_t = jax.grad(spike_count_and_v)(i, True)
     g_f = jax.grad(spike_count_and_v)(i, False)
     assert np.isfinite(g_t) and np.isfinite(g_f) and g_t != g_f
@@ -590,6 +789,13 @@ def test_detach_reset_gradient_is_finite_and_changes_only_through_spikes(cls):
         (EIF, dict(c_m=float("nan")), "c_m", "pF"),
         (AdEx, dict(b=float("nan")), "b", "pA"),
         (AdEx, dict(a=float("nan")), "a", "nS"),
+        (ALIF, dict(beta=-1.0), "beta", "mV"),
+        (ALIF, dict(beta=float("nan")), "beta", "mV"),
+        (ALIF, dict(tau_a=0.0), "tau_a", "ms"),
+        (ALIF, dict(tau_a=jnp.array([700.0, -1.0])), "tau_a", "ms"),
+        (ALIF, dict(c_m=-1.0), "c_m", "pF"),
+        (ALIF, dict(t_ref=-1.0), "t_ref", "ms"),
+        (ALIF, dict(v_reset=-50.0, v_th=-55.0), "v_reset", "mV"),
     ],
 )
 def test_bad_parameter_raises_naming_it(cls, kwargs, name, unit):
@@ -603,6 +809,8 @@ def test_bad_parameter_raises_naming_it(cls, kwargs, name, unit):
         (LIF(), 25.0, "tau_m"),  # tau_m = 20 ms
         (EIF(), 2.0, "tau_m"),  # explicit exponential current: dt <= tau_m / 10
         (AdEx(tau_w=5.0), 0.6, "tau_w"),
+        (ALIF(), 25.0, "tau_m"),
+        (ALIF(tau_a=5.0), 6.0, "tau_a"),  # tau_m = 20 ms allows it, tau_a does not
     ],
 )
 def test_check_rejects_too_large_dt(model, dt, match):
@@ -617,6 +825,8 @@ def test_check_rejects_too_large_dt(model, dt, match):
         (LIF(g_l=jnp.full(4, 12.5)), "g_l"),
         (EIF(v_t=jnp.full((3, 1), -55.0)), "v_t"),
         (AdEx(b=jnp.full(2, 80.5)), "b"),
+        (ALIF(beta=jnp.full(2, 1.0)), "beta"),
+        (ALIF(tau_a=jnp.full(4, 700.0)), "tau_a"),
     ],
 )
 def test_check_rejects_wrong_shape(model, name):

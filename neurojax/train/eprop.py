@@ -19,8 +19,14 @@ membrane's decay and $e_{ji}^t = \psi_j^t \bar z_i^t$). Here the per-neuron deri
 ($\partial h^t / \partial h^{t-1}$, a $k \times k$ matrix for a neuron with $k$ state
 variables, and the derivatives with respect to the synaptic charge and the input
 current) come from a forward-mode linearisation of the population's own
-`neuron.step`, so the same code serves LIF and adaptive neurons (e.g. `AdEx`), and the
-dynamics are exactly those `nj.simulate` integrates. The memory is that of the traces,
+`neuron.step`, so the same code serves LIF and adaptive neurons, and the dynamics are
+exactly those `nj.simulate` integrates. For `nj.neurons.ALIF` (state $v$, $a$) the
+linearisation yields the adaptation component of the eligibility vector,
+$\epsilon^a_{ji} \leftarrow \psi_j \epsilon^v_{ji} + (\rho - \psi_j \beta)\,
+\epsilon^a_{ji}$ and $e_{ji} = \psi_j (\epsilon^v_{ji} - \beta \epsilon^a_{ji})$
+(Bellec et al. 2020, Methods; up to this library's hard reset and its decay of $a$
+before the threshold test), without which the estimate would miss the threshold's
+memory of the neuron's own spikes; `AdEx` works the same way. The memory is that of the traces,
 $O(k N (N + n_{in}))$ per trial, whatever $T$.
 
 The readout is leaky, $y^t = \kappa y^{t-1} + W^{out} z^t$, output $y^t + b$, with

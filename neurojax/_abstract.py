@@ -192,8 +192,8 @@ class AbstractNeuron(AbstractModel[_State]):
         (`SparseWeights.deliver(support=...)`). The mask must include every neuron
         whose derivative can be non-zero (a superset is exact, only slower). The
         default `None` (every neuron, the dense-equivalent VJP) suits models with
-        full-support surrogates and graded outputs; `LIF`, `EIF` and `AdEx` override
-        it. Only the backward pass uses it."""
+        full-support surrogates and graded outputs; `LIF`, `ALIF`, `EIF` and `AdEx`
+        override it. Only the backward pass uses it."""
         return None
 
 

@@ -23,7 +23,7 @@ rest = nj.ode.steady_state(hh)                 # HodgkinHuxleyState at rest
 **Which models.** A neuron model is a smooth ODE when it defines
 `time_derivative(state, drive)`, the time derivative of its State [state units/ms]:
 `HodgkinHuxley`, `WangBuzsaki`, `TraubMiles`, `FitzHughNagumo`, `Rate`, `FiringRate`
-and `WilsonCowan`. Models that reset at a threshold (`LIF`, `EIF`, `AdEx`,
+and `WilsonCowan`. Models that reset at a threshold (`LIF`, `ALIF`, `EIF`, `AdEx`,
 `Izhikevich`) or update in discrete time (`Binary`) are not, and are refused with a
 `ValueError`; simulate them with `neurojax.simulate`.
 
@@ -70,8 +70,8 @@ _CHECK_DT = 1e-9  # [ms]
 
 _NOT_SMOOTH = (
     "{what} defines no continuous-time vector field (`time_derivative(state, drive)`), "
-    "so it cannot be integrated as an ODE: models that reset at a threshold (LIF, EIF, "
-    "AdEx, Izhikevich) jump discontinuously at every spike, and Binary units update "
+    "so it cannot be integrated as an ODE: models that reset at a threshold (LIF, ALIF, "
+    "EIF, AdEx, Izhikevich) jump discontinuously at every spike, and Binary units update "
     "in discrete time. Simulate it with the fixed-step nj.simulate instead."
 )
 

@@ -211,7 +211,10 @@ class ALIF(AbstractNeuron[ALIFState]):
     - `detach_reset`: If `True` (default), no gradient flows through the spike into the
       reset of $v$; if `False`, the reset is differentiated too (module docstring).
 
-    Each parameter is a scalar or an array of shape `(n,)`.
+    Each parameter is a scalar or an array of shape `(n,)`; a mix of `beta = 0` (LIF)
+    and adaptive neurons in one population is the LSNN of Bellec et al. (2018). The
+    defaults are `LIF`'s with a moderate adaptation ($\beta$ = 1 mV, $\tau_a$ = 700 ms),
+    not a fit to data.
 
     !!! example
         ```python

@@ -49,8 +49,8 @@ def test_subpackage_names():
         "PoissonPopulation", "PoissonPopulationState", "PoissonState", "SpikeTrains",
         "SpikeTrainsState", "Waveform", "Tuned", "Modulator", "Pulses", "OnCompartments",
     }
-    assert {"LIF", "ALIF", "ALIFState", "EIF", "AdEx", "Rate", "FiringRate", "WilsonCowan", "Binary",
-            "Izhikevich", "FitzHughNagumo"} <= _public(nj.neurons)
+    assert {"LIF", "ALIF", "ALIFState", "EIF", "AdEx", "Rate", "FiringRate", "WilsonCowan",
+            "Binary", "Izhikevich", "FitzHughNagumo"} <= _public(nj.neurons)
     assert _public(nj.gallery) >= {"names", "get", "info", "whole_brain", "brunel_parameters"}
     assert {"balloon_windkessel", "bold_steady_state", "functional_connectivity",
             "fc_similarity"} <= _public(nj.analysis)

@@ -7,10 +7,11 @@ $$C_m \frac{dv}{dt} = -g_L (v - E_L) + I_{\rm intr}(v, w) + i - g\,v,$$
 
 where $I_{\rm intr}$ is zero (LIF), the exponential spike current
 $g_L \Delta_T e^{(v - V_T)/\Delta_T}$ (EIF), or that current minus an adaptation current
-$w$ (AdEx); `ALIF` is `LIF` with an adaptive threshold. The linear part is integrated exactly over a step with the effective
-conductance $g_L + g$ (exponential Euler); the intrinsic current is held at its
-start-of-step value. For LIF this is exact for drive that is constant over the step.
-Delta-synapse charge $Q(v)$ arrives at the end of the step as a jump $Q/C_m$.
+$w$ (AdEx); `ALIF` is `LIF` with an adaptive threshold. The linear part is integrated
+exactly over a step with the effective conductance $g_L + g$ (exponential Euler); the
+intrinsic current is held at its start-of-step value. For LIF this is exact for drive
+that is constant over the step. Delta-synapse charge $Q(v)$ arrives at the end of the
+step as a jump $Q/C_m$.
 
 Spike, reset and refractoriness: a neuron spikes when $v$ reaches threshold at the end
 of a step; $v$ is set to `v_reset` and held there (input discarded) for `t_ref`, i.e.

@@ -311,7 +311,8 @@ def test_alif_threshold_trace_after_known_spike_train_is_exact():
     spike_steps = np.array([10, 11, 12, 40, 300, 301, 1200, 1201, 1202, 1203, 2500])
     q = np.zeros((steps, 2))
     q[spike_steps] = 25_000.0  # [pA ms]
-    drives = Drive(*(jnp.zeros((steps, 2)) for _ in range(2)), jnp.asarray(q), jnp.zeros((steps, 2)))
+    zeros = jnp.zeros((steps, 2))
+    drives = Drive(zeros, zeros, jnp.asarray(q), zeros)
     states, spikes = jax.jit(_scan_drives, static_argnums=2)(alif, drives, dt, alif.init(2))
     for k in range(2):
         np.testing.assert_array_equal(_spike_steps(spikes[:, k]), spike_steps)

@@ -68,8 +68,9 @@ def test_exact_without_recurrent_weights(alif):
     # gradient itself, for the input, recurrent and readout weights, to rounding (float64).
     # Random feedback B replaces W_out^T in the learning signal only: the readout
     # gradients stay exact, the input ones change. For ALIF the eligibility vector has an
-    # adaptation component (Bellec et al. 2020, Methods: eps_a <- psi eps_v + (rho - psi beta) eps_a),
-    # which the linearised step provides; without it the estimate would not be exact.
+    # adaptation component (Bellec et al. 2020, Methods:
+    # eps_a <- psi eps_v + (rho - psi beta) eps_a), which the linearised step provides;
+    # without it the estimate would not be exact.
     steps = T if alif is None else 100  # long enough for several spikes per ALIF neuron
     net = _net(np.zeros((N, N)), alif=alif, steps=steps)
     u, tgt, mask, (w_in, w_out, b_out) = _trial(0, steps)
@@ -103,7 +104,8 @@ def test_exact_without_recurrent_weights(alif):
         g_frozen, z_frozen = _grad_without_adaptation_path(net, w_in, w_out, b_out, u, tgt, mask)
         np.testing.assert_array_equal(z_frozen, z)
         rel = float(jnp.linalg.norm(g_frozen - grads[1]) / jnp.linalg.norm(grads[1]))
-        print(f"ALIF e-prop: {float(z.sum()):.0f} spikes; gradient without the adaptation path off by {rel:.2f}")
+        print(f"ALIF e-prop: {float(z.sum()):.0f} spikes; gradient without the adaptation "
+              f"path off by {rel:.2f}")
         assert rel > 0.1, rel
 
 

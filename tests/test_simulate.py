@@ -667,6 +667,125 @@ def test_non_finite_gradient_raises_naming_the_parameter(transform):
         jax.block_until_ready(wrap(_rate_of_weight(model))(40.0))
 
 
+def _feedforward_exploding_net():
+    # I first in the list, driven by E (whose recurrent surrogate explodes) and
+    # feeding nothing back: the loss reads I's rate, yet only E's state cotangent
+    # (and its E->E synapse's) can overflow.
+    def lif(amplitude):
+        return LIF(c_m=200.0, g_l=10.0, e_l=-60.0, v_th=-50.0, v_reset=-60.0, t_ref=2.0,
+                   surrogate=FastSigmoid(slope=5.0, amplitude=amplitude))
+    return Network(
+        [Population("I", 50, lif(0.01)), Population("E", 100, lif(1e6))],
+        [Projection("E", "E", FixedProbability(0.2), weight=40.0, synapse=Exponential(tau=5.0)),
+         Projection("E", "I", FixedProbability(0.2), weight=20.0, synapse=Exponential(tau=5.0))],
+        inputs=[Constant("E", amplitude=260.0), Constant("I", amplitude=150.0)],
+    ).build(jax.random.key(0))
+
+
+def _last_non_finite_step_by_hand(model, n_steps, pop):
+    """Independent search: the run's steps written out (`model.step` in a scan), the
+    backward pass done step by step with `jax.vjp` for the loss `simulate`'s
+    `rates[pop].mean()` is, and the last step whose state cotangent (neurons, synapses,
+    delay buffers) is non-finite, with which populations' neuron states are."""
+    i_pop = model.names.index(pop)
+    scale = 1.0 / (n_steps * model.populations[i_pop].n * DT * 1e-3)  # d rate / d spike
+
+    def fwd(state, _):
+        return model.step(state, state.step * DT, DT)[0], state
+
+    _, states = jax.lax.scan(fwd, model.init(KEY, DT), None, length=n_steps)
+
+    def bwd(ct, state):
+        floats, rest = eqx.partition(state, eqx.is_inexact_array)
+
+        def step(f):
+            new, outs = model.step(eqx.combine(f, rest), state.step * DT, DT)
+            return eqx.filter(new, eqx.is_inexact_array), outs[i_pop]
+
+        out, vjp = jax.vjp(step, floats)
+        (ct,) = vjp((ct, jnp.full_like(out[1], scale)))
+        watched = (ct.neurons, ct.synapses, ct.buffers)
+        bad = ~jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(watched)]))
+        per_pop = jnp.stack([~jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in
+                                                  jax.tree_util.tree_leaves(n)]))
+                             for n in ct.neurons])
+        return ct, (bad, per_pop)
+
+    final = eqx.filter(model.init(KEY, DT), eqx.is_inexact_array)
+    zero = jax.tree_util.tree_map(jnp.zeros_like, final)
+    _, (bad, per_pop) = jax.jit(lambda s: jax.lax.scan(bwd, zero, s, reverse=True))(states)
+    bad, per_pop = np.asarray(bad), np.asarray(per_pop)
+    assert bad.any() and not bad[-1]
+    k = int(np.flatnonzero(bad)[-1])
+    return k, [model.names[i] for i in np.flatnonzero(per_pop[k])]
+
+
+def _rate_of(model, pop, duration, name="E->E.weight"):
+    def rate(w):
+        res = simulate(model.replace({name: w}), duration, DT, key=KEY,
+                       record=Record(spikes=(), rates=[pop]))
+        return res.rates[pop].mean()
+
+    return rate
+
+
+@pytest.mark.parametrize("transform", ["jit", "vmap"])
+def test_non_finite_gradient_names_the_step_and_population_found_by_hand(transform):
+    model = _feedforward_exploding_net()
+    duration = 30.0
+    rate = _rate_of(model, "I", duration)
+    assert np.isfinite(rate(40.0))  # the forward pass is finite
+    k, pops = _last_non_finite_step_by_hand(model, round(duration / DT), "I")
+    assert pops == ["E"]  # the by-hand search agrees that only E overflows
+    g = jax.jit(jax.grad(rate)) if transform == "jit" else (
+        lambda w: jax.vmap(jax.grad(rate))(jnp.stack([w, w])))
+    t = k * DT
+    with pytest.raises((RuntimeError, ValueError),
+                       match=rf"E->E\.weight is NaN or infinite .* non-finite at step {k} "
+                             rf"\(t = {t:g} to {t + DT:g} ms from init\), in population E "
+                             r"\(gradient with respect to E\.v\)"):
+        jax.block_until_ready(g(40.0))
+
+
+def test_step_report_follows_the_run_length():
+    # The cotangent grows with the history it crosses from the end of the run, so the
+    # step where it overflows moves with the run's length: the reported step follows
+    # the by-hand search for a 20 ms and a 30 ms run alike.
+    model = _exploding_gradient_net(1e6)
+    found = []
+    for duration in (20.0, 30.0):
+        k, pops = _last_non_finite_step_by_hand(model, round(duration / DT), "E")
+        assert pops == ["E"]
+        with pytest.raises((RuntimeError, ValueError), match=rf"non-finite at step {k} "):
+            jax.block_until_ready(jax.jit(jax.grad(_rate_of(model, "E", duration)))(40.0))
+        found.append(k)
+    assert found[0] < found[1]
+
+
+def test_gradient_watch_leaves_finite_gradients_identical():
+    # The watch and the checks are identities: the same gradients, bit for bit, with
+    # them (the default) and without (allow_nonfinite_gradients), under jit and vmap,
+    # with checkpointing and truncation.
+    from neurojax import allow_nonfinite_gradients
+
+    model = _feedforward_exploding_net()
+    model = eqx.tree_at(lambda m: m.populations[1].neuron.surrogate,
+                        model, FastSigmoid(slope=5.0, amplitude=0.01))
+    w = jnp.asarray(40.0)
+    for kwargs in ({}, {"checkpoint": True, "truncate": 5.0}):
+        def rate(w):
+            res = simulate(model.replace({"E->E.weight": w}), 20.0, DT, key=KEY,
+                           record=Record(spikes=(), rates=["I"]), **kwargs)
+            return res.rates["I"].mean()
+
+        grad = jax.jit(jax.vmap(jax.grad(rate)))
+        checked = np.asarray(grad(jnp.stack([w, w + 2.0])))
+        with allow_nonfinite_gradients():
+            unchecked = np.asarray(jax.jit(jax.vmap(jax.grad(rate)))(jnp.stack([w, w + 2.0])))
+        assert np.all(np.isfinite(checked)) and np.all(checked != 0)
+        np.testing.assert_array_equal(checked, unchecked)
+
+
 def test_allow_nonfinite_gradients_returns_them_and_check_grad_reports_them():
     from neurojax import allow_nonfinite_gradients
     from neurojax.train import check_grad

@@ -31,6 +31,7 @@ import functools
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -218,6 +219,13 @@ def _load(path: str, params, opt_state, key):
     return params, best, opt_state, jax.random.wrap_key_data(key_data), int(step), record
 
 
+def _non_finite_message(error: Exception) -> str | None:
+    """The message of `simulate`'s NaN/infinity check (an equinox runtime error raised
+    inside the jitted training step, wrapped by XLA), or None for any other error."""
+    match = re.search(r"EquinoxRuntimeError: (.*?NaN or infinit.*?)(?:\n|$)", str(error))
+    return None if match is None else match.group(1)
+
+
 def fit(
     model: Any,
     loss: Callable,
@@ -276,7 +284,9 @@ def fit(
 
     Returns a `FitResult`. Raises `FloatingPointError` naming the step and the
     parameter when the loss or a gradient becomes NaN or infinite (the returned
-    models are never non-finite), and `ValueError` for bad arguments.
+    models are never non-finite), and `ValueError` for bad arguments. When the loss
+    runs `nj.simulate`, its own checks fire first and the error also names the
+    simulation step and population where the gradient (or the run) turned non-finite.
     """
     _check_int(steps, "steps [optimiser steps]")
     _check_int(eval_every, "eval_every [steps]")
@@ -363,10 +373,17 @@ def fit(
     try:
         for i in range(start, steps):
             t0 = time.perf_counter()
-            new_params, new_opt_state, checks = train_step(
-                params, opt_state, arrays, data, key, np.uint32(i)
-            )
-            checks = np.asarray(checks)  # waits for the step
+            try:
+                new_params, new_opt_state, checks = train_step(
+                    params, opt_state, arrays, data, key, np.uint32(i)
+                )
+                checks = np.asarray(checks)  # waits for the step
+            except Exception as e:  # a check inside simulate fired during this step
+                message = _non_finite_message(e)
+                if message is None:
+                    raise
+                raise FloatingPointError(
+                    f"fit: at step {i + 1} (the model before it is finite): {message}") from e
             seconds.append(time.perf_counter() - t0)
             value, finite = float(checks[0]), checks[1:] != 0
             if not math.isfinite(value):

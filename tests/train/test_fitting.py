@@ -211,3 +211,28 @@ def test_resume_a_constrained_network_bit_identically(tmp_path):
     assert np.array_equal(resumed.losses, whole.losses)
     for a, b in zip(jax.tree.leaves(resumed.model), jax.tree.leaves(whole.model)):
         assert np.array_equal(a, b)
+
+
+def test_an_overflowing_simulation_gradient_stops_fit_naming_step_and_population():
+    # A recurrent network whose surrogate (amplitude 1e6) makes the backward pass
+    # overflow within 30 ms while the forward pass stays finite: fit stops at its first
+    # optimiser step, and the message carries simulate's diagnosis (parameter,
+    # simulation step, population) instead of handing NaN to Adam.
+    lif = nj.neurons.LIF(c_m=200.0, g_l=10.0, e_l=-60.0, v_th=-50.0, v_reset=-60.0, t_ref=2.0,
+                         surrogate=nj.surrogate.FastSigmoid(slope=5.0, amplitude=1e6))
+    model = nj.Network(
+        [nj.Population("E", 100, lif)],
+        [nj.Projection("E", "E", nj.connectivity.FixedProbability(0.2), weight=40.0,
+                       synapse=nj.synapses.Exponential(tau=5.0))],
+        inputs=[nj.inputs.Constant("E", amplitude=260.0)],
+    ).build(jax.random.key(0))
+
+    def loss(m, target, key):
+        res = nj.simulate(m, 30.0, 0.1, key=key, record=nj.Record(spikes=(), rates=["E"]))
+        return (res.rates["E"].mean() - target) ** 2
+
+    with pytest.raises(FloatingPointError,
+                       match=r"fit: at step 1 .*E->E\.weight is NaN or infinite .*non-finite "
+                             r"at step \d+ \(t = [\d.]+ to [\d.]+ ms from init\), in population E"):
+        fit(model, loss, jnp.asarray([10.0]), optax.adam(0.1), 3, jax.random.key(0),
+            trainable=nj.train.trainable(model, "E->E.weight"), progress=False)

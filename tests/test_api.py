@@ -73,4 +73,5 @@ def test_subpackage_names():
     assert {"fixed_points", "fixed_point", "jacobian", "eigenvalues", "classify", "is_isn",
             "paradoxical_response", "continuation", "lyapunov_exponent", "lyapunov_spectrum",
             "dmft_variance", "low_rank_mean_field", "siegert", "log_siegert", "lif_mean_field",
-            "LIFMeanField", "lif_transfer_function"} <= _public(nj.theory)
+            "LIFMeanField", "lif_transfer_function", "lif_variance_transfer_function",
+            } <= _public(nj.theory)

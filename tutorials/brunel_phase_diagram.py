@@ -23,7 +23,9 @@
 # state's, and asynchronous irregular (AI) otherwise. The four published regimes and
 # their statistics are reproduced in `tutorials/brunel_regimes.py`; this tutorial
 # reuses its protocol (dt, discarded transient, chunked runs, the statistics of
-# REFERENCES.md §5) over a grid.
+# REFERENCES.md §5) over a grid. Finally the linear stability of the asynchronous
+# state, from the LIF transfer functions, is set against the simulated states on both
+# sides of its boundary (drawn on the diagram in full mode).
 
 # %%
 import argparse
@@ -186,6 +188,78 @@ gg, ee = np.meshgrid(G_GRID, ETA_GRID)
 mf_map = np.asarray(mf_rate(jnp.asarray(gg.ravel()), jnp.asarray(ee.ravel()))).reshape(gg.shape)
 
 # %% [markdown]
+# ## Linear stability of the asynchronous state
+#
+# A small modulation ν₁e^{λt} of the network rate reaches every neuron after the delay
+# D and moves the mean and the variance of its input, μ₁ = C_E J τ (1 − gγ) ν₁ e^{−λD}
+# and σ²₁ = C_E J² τ (1 + g²γ) ν₁ e^{−λD}; the neuron answers with the LIF transfer
+# functions `nj.theory.lif_transfer_function` (G_μ, to the mean) and
+# `lif_variance_transfer_function` (G_σ², to the variance) at its mean-field working
+# point. Self-consistency gives Brunel (2000)'s eigenvalue condition
+#
+# 1 = H(λ),  H(λ) = e^{−λD} [C_E J τ (1 − gγ) G_μ(λ) + C_E J² τ (1 + g²γ) G_σ²(λ)].
+#
+# On the stability boundary λ = iω: the loop gain H(iω) passes through 1. So we
+# follow H along real frequencies, find where it crosses the positive real axis, and
+# read its size there: below 1 the asynchronous state is stable, above 1 an
+# oscillation at that frequency grows (the Nyquist picture).
+
+# %%
+C_E, J, TAU, GAMMA, D = 1000, 0.1, 20.0, 0.25, 1.5  # [-], [mV], [ms], [-], [ms]
+FREQS = np.arange(10.0, 400.0, 10.0)  # [Hz]
+
+
+@jax.jit
+def loop_gain(g, eta):
+    """H(i 2 pi f) at FREQS for the asynchronous state at (g, eta)."""
+    mf = nj.theory.lif_mean_field(small.replace(nj.gallery.brunel_parameters(g=g, eta=eta)))
+    mu, sigma = mf.mu["E"], mf.sigma["E"]
+    w = 2 * jnp.pi * FREQS  # [rad/s]
+    # n_steps = 200: ~1e-5 relative, plenty for a gain read off at the percent level.
+    g_mu = nj.theory.lif_transfer_function(mu, sigma, w, TAU, 20.0, 10.0, 2.0, n_steps=200)
+    g_var = nj.theory.lif_variance_transfer_function(mu, sigma, w, TAU, 20.0, 10.0, 2.0,
+                                                     n_steps=200)
+    a_mu = C_E * J * TAU * 1e-3 * (1 - g * GAMMA)  # [mV / Hz]
+    a_var = C_E * J**2 * TAU * 1e-3 * (1 + g**2 * GAMMA)  # [mV^2 / Hz]
+    return jnp.exp(-1j * w * D * 1e-3) * (a_mu * g_mu + a_var * g_var)
+
+
+def crossing(g, eta):
+    """(gain, frequency [Hz]) where H crosses the positive real axis (the largest if
+    several; gain 0 if none: no oscillatory instability)."""
+    h = np.asarray(loop_gain(g, eta))
+    k = np.where((np.sign(h.imag[:-1]) != np.sign(h.imag[1:])) & (h.real[:-1] > 0))[0]
+    found = [(0.0, np.nan)]
+    for i in k:
+        t = h.imag[i] / (h.imag[i] - h.imag[i + 1])  # linear interpolation in f
+        found.append(((1 - t) * h.real[i] + t * h.real[i + 1],
+                      FREQS[i] + t * (FREQS[i + 1] - FREQS[i])))
+    return max(found)
+
+
+stability = {}
+for p, s in sims.items():
+    stability[p] = crossing(*p)
+    gain, freq = stability[p]
+    print(f"g = {p[0]:g}, eta = {p[1]:g}: loop gain {gain:.2f} at {freq:.0f} Hz -> "
+          f"{'unstable' if gain > 1 else 'stable'} asynchronous state; simulated: {s['state']}")
+
+# The boundary of the fast oscillation (where the gain at the crossing is 1), by
+# bisection in eta for a few g; full mode only, as each point is a transfer-function
+# sweep.
+boundary = []
+if not args.quick:
+    for g in (4.5, 5.0, 5.5, 6.0, 6.5, 7.0):
+        lo, hi = 1.0, 6.0  # stable at eta = 1 and unstable at 6 for these g
+        if not (crossing(g, lo)[0] < 1 < crossing(g, hi)[0]):
+            continue
+        for _ in range(8):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if crossing(g, mid)[0] < 1 else (lo, mid)
+        boundary.append((g, 0.5 * (lo + hi)))
+        print(f"stability boundary: g = {g:g}, eta = {boundary[-1][1]:.2f}")
+
+# %% [markdown]
 # ## Figure
 
 # %%
@@ -203,6 +277,8 @@ for (g, eta), s in sims.items():
 for state, (m, c) in MARK.items():
     ax0.plot([], [], m, color=c, mec="k", label=state)
 ax0.axvline(4.0, color="k", lw=0.6, ls=":")
+if boundary:
+    ax0.plot(*np.array(boundary).T, "w-", lw=2, label="H = 1 (fast oscillation)")
 ax0.set(xlabel="g (relative inhibition)", ylabel="η = ν_ext / ν_thr",
         title="state (simulation); simulated / MF rate [Hz]")
 ax0.legend(fontsize=8, loc="upper left")
@@ -254,6 +330,27 @@ for point, state, label in (((3.0, 2.0), "SR", "A"), ((5.0, 2.0), "AI", "C"),
                             ((6.0, 4.0), "SI fast", "B"), ((4.5, 0.9), "SI slow", "D")):
     table.equal(f"{label} {point}: state from simulation", sims[point]["state"], state,
                 source="Brunel 2000 Fig. 8 / REFERENCES.md §5 labels")
+# Linear stability vs the simulated state on both sides of the boundary.
+for p, label, state in (((5.0, 2.0), "C", "AI"), ((6.0, 2.0), "(6, 2)", "AI")):
+    table.holds(f"{label}: loop gain < 1 (stable), simulated {state}",
+                f"{stability[p][0]:.2f}, {sims[p]['state']}", f"< 1, {state}",
+                stability[p][0] < 1 and sims[p]["state"] == state,
+                source="Brunel 2000 linear stability")
+table.holds("B (6, 4): loop gain > 1 (unstable), simulated SI fast",
+            f"{stability[6.0, 4.0][0]:.2f}, {sims[6.0, 4.0]['state']}", "> 1, SI fast",
+            stability[6.0, 4.0][0] > 1 and sims[6.0, 4.0]["state"] == "SI fast",
+            source="Brunel 2000 linear stability")
+# The frequency of the growing mode at B against the simulated B rhythm (§5: 180-190
+# Hz at N_E = 10000), ± 10 Hz: the frequency grid's interpolation and the distance of
+# B from the boundary (the mode's frequency at onset, not of the saturated rhythm).
+table.within("B: frequency of the unstable mode [Hz]", stability[6.0, 4.0][1], 170.0, 200.0,
+             fmt=".0f", source=f"{S5} B rhythm 180-190 Hz, ± 10 Hz")
+table.holds("D (4.5, 0.9): slow mode (< 50 Hz) with gain > 1",
+            f"{stability[4.5, 0.9][0]:.2f} at {stability[4.5, 0.9][1]:.0f} Hz", "> 1, ~20 Hz",
+            stability[4.5, 0.9][0] > 1 and stability[4.5, 0.9][1] < 50.0,
+            source=f"{S5} D rhythm about 20 Hz")
+table.shown("C: frequency of the most nearly unstable mode [Hz]",
+            f"{stability[5.0, 2.0][1]:.0f}", "~131", f"{S5}: weak peak in C")
 ai = [p for p, s in sims.items() if s["state"] == "AI"]
 worst = max(abs(sims[p]["rate"] / float(mfs[p].rates["E"]) - 1) for p in ai)
 table.holds(f"every AI point ({len(ai)}): rate within ±{tol:.0%} of mean field",

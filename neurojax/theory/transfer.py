@@ -58,21 +58,25 @@ _TAIL = 7.0
 
 
 def _system(y, above, omega_tm, reset_flux):
-    """Fokker–Planck matrix at y for the state [c, p0, P_nu, M_nu, P_eps, M_eps]
-    (c = 1 carries the constant sources; M = integral of P from y to threshold, so
-    J_nu = c [y >= y_r or reinjection] + i Omega M_nu and J_eps = i Omega M_eps)."""
+    """Fokker–Planck matrix at y for the state [c, p0, P_nu, M_nu, P_eps, M_eps, P_var,
+    M_var] (c = 1 carries the constant sources; M = integral of P from y to threshold,
+    so J_nu = c [y >= y_r or reinjection] + i Omega M_nu, J_eps = i Omega M_eps and
+    J_var = i Omega M_var). The variance part (sigma^2 -> sigma^2 (1 + delta)) has
+    J_var = -y P_var - P_var'/2 - P_0'/2 with P_0' = -2 y p0 - 2 J_0."""
     z = jnp.zeros_like(omega_tm)
     one = jnp.ones_like(omega_tm)
     io = 1j * omega_tm
     src_nu = jnp.where(above, one, reset_flux)  # J_nu's constant part
     src_0 = jnp.where(above, 1.0, 0.0) * one  # the stationary flux, nu_0 = 1
     rows = [
-        [z, z, z, z, z, z],
-        [-2 * src_0, -2 * y * one, z, z, z, z],
-        [-2 * src_nu, z, -2 * y * one, -2 * io, z, z],
-        [z, z, -one, z, z, z],
-        [z, 2 * one, z, z, -2 * y * one, -2 * io],
-        [z, z, z, z, -one, z],
+        [z, z, z, z, z, z, z, z],
+        [-2 * src_0, -2 * y * one, z, z, z, z, z, z],
+        [-2 * src_nu, z, -2 * y * one, -2 * io, z, z, z, z],
+        [z, z, -one, z, z, z, z, z],
+        [z, 2 * one, z, z, -2 * y * one, -2 * io, z, z],
+        [z, z, z, z, -one, z, z, z],
+        [2 * src_0, 2 * y * one, z, z, z, z, -2 * y * one, -2 * io],
+        [z, z, z, z, z, z, -one, z],
     ]
     return jnp.stack([jnp.stack(r, axis=-1) for r in rows], axis=-2)
 
@@ -93,17 +97,38 @@ def _integrate(x, y_hi, y_lo, above, omega_tm, reset_flux, n):
 
 
 def _response_over_rate(y_t, y_r, omega_tm, t_ref_tm, n):
-    """G / nu_0 per unit epsilon = mu_1 / sigma (dimensionless), n steps per segment."""
+    """G / nu_0 per unit epsilon = mu_1 / sigma and per unit delta = sigma^2_1 / sigma^2
+    (dimensionless, stacked on a leading axis), n steps per segment."""
     theta = omega_tm * t_ref_tm  # phase of the refractory delay
     reset_flux = 1.0 - jnp.exp(-1j * theta)  # J_nu below reset (plus i Omega M_nu)
-    x = jnp.zeros(omega_tm.shape + (6,), dtype=reset_flux.dtype).at[..., 0].set(1.0)
+    x = jnp.zeros(omega_tm.shape + (8,), dtype=reset_flux.dtype).at[..., 0].set(1.0)
     x = _integrate(x, y_t, y_r, True, omega_tm, reset_flux, n)
     x = _integrate(x, y_r, jnp.minimum(y_r, 0.0) - _TAIL, False, omega_tm, reset_flux, n)
-    c, m_nu, m_eps = x[..., 0], x[..., 3], x[..., 5]
+    c, m_nu, m_eps, m_var = x[..., 0], x[..., 3], x[..., 5], x[..., 7]
     # G/nu_0 = -J_eps / J_nu = -M_eps / (c (1 - e^{-i theta}) / (i Omega) + M_nu), the
     # first term written so that Omega = 0 is exact: t_ref e^{-i theta/2} sinc.
     delay = t_ref_tm * jnp.exp(-0.5j * theta) * jnp.sinc(theta / (2 * math.pi))
-    return -m_eps / (c * delay + m_nu)
+    j_nu = c * delay + m_nu
+    return jnp.stack([-m_eps / j_nu, -m_var / j_nu])
+
+
+def _check(sigma, tau_m, v_th, v_reset, t_ref, tau_s, n_steps):
+    for name, value, unit, ok, allowed in (
+        ("sigma", sigma, "mV", lambda v: v > 0, "> 0 (white-noise theory; the noiseless "
+         "LIF has no smooth linear response)"),
+        ("tau_m", tau_m, "ms", lambda v: v > 0, "> 0"),
+        ("t_ref", t_ref, "ms", lambda v: v >= 0, ">= 0"),
+        ("tau_s", tau_s, "ms", lambda v: v >= 0, ">= 0"),
+    ):
+        if is_concrete(value) and not ok(float(np.asarray(value))):
+            raise ValueError(f"lif_transfer_function: {name} [{unit}] must be {allowed}, "
+                             f"got {float(np.asarray(value))}.")
+    if is_concrete(v_th) and is_concrete(v_reset) and not float(np.asarray(v_reset)) < float(np.asarray(v_th)):
+        raise ValueError(f"lif_transfer_function: v_reset [mV] must be below v_th [mV], "
+                         f"got v_reset = {float(v_reset)}, v_th = {float(v_th)}.")
+    if not (isinstance(n_steps, int) and n_steps >= 10):
+        raise ValueError(f"lif_transfer_function: n_steps must be an int >= 10, got "
+                         f"{n_steps!r}.")
 
 
 def lif_transfer_function(
@@ -156,23 +181,37 @@ def lif_transfer_function(
         jnp.abs(g), jnp.angle(g)  # gain [Hz/mV] and phase [rad]
         ```
     """
-    for name, value, unit, ok, allowed in (
-        ("sigma", sigma, "mV", lambda v: v > 0, "> 0 (white-noise theory; the noiseless "
-         "LIF has no smooth linear response)"),
-        ("tau_m", tau_m, "ms", lambda v: v > 0, "> 0"),
-        ("t_ref", t_ref, "ms", lambda v: v >= 0, ">= 0"),
-        ("tau_s", tau_s, "ms", lambda v: v >= 0, ">= 0"),
-    ):
-        if is_concrete(value) and not ok(float(np.asarray(value))):
-            raise ValueError(f"lif_transfer_function: {name} [{unit}] must be {allowed}, "
-                             f"got {float(np.asarray(value))}.")
-    if is_concrete(v_th) and is_concrete(v_reset) and not float(np.asarray(v_reset)) < float(np.asarray(v_th)):
-        raise ValueError(f"lif_transfer_function: v_reset [mV] must be below v_th [mV], "
-                         f"got v_reset = {float(v_reset)}, v_th = {float(v_th)}.")
-    if not (isinstance(n_steps, int) and n_steps >= 10):
-        raise ValueError(f"lif_transfer_function: n_steps must be an int >= 10, got "
-                         f"{n_steps!r}.")
-    return _transfer(mu, sigma, omega, tau_m, v_th, v_reset, t_ref, tau_s, n_steps)
+    _check(sigma, tau_m, v_th, v_reset, t_ref, tau_s, n_steps)
+    return _transfer(mu, sigma, omega, tau_m, v_th, v_reset, t_ref, tau_s, n_steps)[0]
+
+
+def lif_variance_transfer_function(
+    mu: Float[ArrayLike, ""],
+    sigma: Float[ArrayLike, ""],
+    omega: Float[ArrayLike, "*w"],
+    tau_m: Float[ArrayLike, ""],
+    v_th: Float[ArrayLike, ""],
+    v_reset: Float[ArrayLike, ""],
+    t_ref: Float[ArrayLike, ""],
+    *,
+    n_steps: int = 1000,
+) -> Complex[Array, "*w"]:
+    r"""Linear response $G_{\sigma^2}(\omega)$ [Hz/mV²] of the firing rate of a LIF
+    neuron in white noise to a modulation of the input variance,
+    $\sigma^2 \to \sigma^2 + \sigma^2_1 e^{i\omega t}$: $\nu(t) = \nu_0 +
+    G_{\sigma^2}(\omega)\,\sigma^2_1 e^{i\omega t}$ (Brunel & Hakim 1999; Lindner &
+    Schimansky-Geier 2001). Same method, arguments and conventions as
+    `lif_transfer_function` (white noise only); the two together give the linear
+    stability of a network's asynchronous state, whose rate modulation moves both the
+    mean and the variance of every neuron's input (Brunel 2000).
+
+    Limit: $G_{\sigma^2}(0) = \partial\nu_0/\partial\sigma^2 = (\partial\nu_0/
+    \partial\sigma) / 2\sigma$.
+
+    **Returns:** complex array [Hz/mV²], the shape of `omega`.
+    """
+    _check(sigma, tau_m, v_th, v_reset, t_ref, 0.0, n_steps)
+    return _transfer(mu, sigma, omega, tau_m, v_th, v_reset, t_ref, 0.0, n_steps)[1]
 
 
 @functools.partial(jax.jit, static_argnames="n_steps")
@@ -190,4 +229,6 @@ def _transfer(mu, sigma, omega, tau_m, v_th, v_reset, t_ref, tau_s, n_steps):
     ratio = (4.0 * fine - coarse) / 3.0  # Richardson: the Delta y^2 error cancels
     nu0 = siegert(mu, sigma, tau_m, v_th, v_reset, t_ref, tau_s)  # [Hz]
     synaptic = 1.0 / (1.0 + 1j * omega_tm * (tau_s / tau_m))
-    return jnp.reshape(nu0 * ratio * synaptic / sigma, omega.shape)  # [Hz/mV]
+    g_mu = nu0 * ratio[0] * synaptic / sigma  # [Hz/mV]
+    g_var = nu0 * ratio[1] / sigma**2  # [Hz/mV^2], white noise only
+    return jnp.reshape(g_mu, omega.shape), jnp.reshape(g_var, omega.shape)

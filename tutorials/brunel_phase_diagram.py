@@ -197,7 +197,8 @@ mf_map = np.asarray(mf_rate(jnp.asarray(gg.ravel()), jnp.asarray(ee.ravel()))).r
 # `lif_variance_transfer_function` (G_σ², to the variance) at its mean-field working
 # point. Self-consistency gives Brunel (2000)'s eigenvalue condition
 #
-# 1 = H(λ),  H(λ) = e^{−λD} [C_E J τ (1 − gγ) G_μ(λ) + C_E J² τ (1 + g²γ) G_σ²(λ)].
+# 1 = H(λ),
+# H(λ) = e^{−λD} [C_E J τ (1 − gγ) G_μ(λ) + C_E J² τ (1 + g²γ) G_σ²(λ)].
 #
 # On the stability boundary λ = iω: the loop gain H(iω) passes through 1. So we
 # follow H along real frequencies, find where it crosses the positive real axis, and

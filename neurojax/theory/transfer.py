@@ -14,9 +14,11 @@ $$P_1' = -2yP_1 + 2\epsilon P_0 - 2J_1, \qquad J_1' = -i\Omega P_1,$$
 with $\epsilon = \mu_1/\sigma$, $P_1(y_\theta) = 0$, $J_1(y_\theta) = \nu_1$, the flux
 $\nu_1 e^{-i\Omega\tau_{ref}/\tau_m}$ re-injected at $y_r$, and $J_1 \to 0$ as
 $y \to -\infty$. Linearity splits $(P_1, J_1)$ into a part driven by $\nu_1 = 1$ and
-one driven by $\epsilon = 1$; both are integrated from threshold down to a lower
-bound where $P_0$ is negligible ($e^{-49}$ below $\min(y_r, 0)$), and
-$G = -J_\epsilon/J_\nu$ there.
+one driven by $\epsilon = 1$ (and a third, driven by a modulation of the variance
+$\sigma^2 \to \sigma^2(1 + \delta e^{i\omega t})$, which adds $-\delta P_0'$ to
+$P_1'$: `lif_variance_transfer_function`); all are integrated, with $P_0$, from
+threshold down to a lower bound where $P_0$ is negligible ($e^{-49}$ below
+$\min(y_r, 0)$), and $G = -J_\epsilon/J_\nu$ there.
 
 Why this method: the closed form (Brunel & Hakim 1999) needs parabolic cylinder
 functions $U(-\tfrac12 + i\Omega, x)$ whose integral representations cancel to
@@ -29,8 +31,11 @@ a series in $\Delta y^2$), the state is rescaled after each step (its size spans
 $e^{\pm y^2}$), and one Richardson extrapolation of $n$ and $2n$ steps per segment
 cancels the $\Delta y^2$ term. Everything is `jax.lax.scan` over `expm`, so the result
 is jit/vmap-safe and differentiable in every argument. Measured against the closed
-form (mpmath through NNMT): 1e-12 relative at moderate noise, 1e-8 at
-$|\theta-\mu|/\sigma = 20$ and 1 kHz.
+form (mpmath through NNMT): 1e-12 relative at moderate noise, 3e-8 at
+$|\theta-\mu|/\sigma = 20$ and 1 kHz (default `n_steps`). Cost: $6\,n$ exponentials
+of an 8×8 matrix per frequency, in `lax.scan`s (a few hundred ms for a handful of
+frequencies on a CPU core); `n_steps = 200` is 5× cheaper and still accurate to 1e-8
+at moderate noise and 3e-5 at 20 sigma.
 
 Synaptic filtering (`tau_s > 0`): the Schuecker et al. (2015) approximation as NNMT's
 `lif.exp` "shift" method, i.e. the white-noise response with threshold and reset
@@ -112,7 +117,7 @@ def _response_over_rate(y_t, y_r, omega_tm, t_ref_tm, n):
     return jnp.stack([-m_eps / j_nu, -m_var / j_nu])
 
 
-def _check(sigma, tau_m, v_th, v_reset, t_ref, tau_s, n_steps):
+def _check(fn, sigma, tau_m, v_th, v_reset, t_ref, tau_s, n_steps):
     for name, value, unit, ok, allowed in (
         ("sigma", sigma, "mV", lambda v: v > 0, "> 0 (white-noise theory; the noiseless "
          "LIF has no smooth linear response)"),
@@ -121,13 +126,15 @@ def _check(sigma, tau_m, v_th, v_reset, t_ref, tau_s, n_steps):
         ("tau_s", tau_s, "ms", lambda v: v >= 0, ">= 0"),
     ):
         if is_concrete(value) and not ok(float(np.asarray(value))):
-            raise ValueError(f"lif_transfer_function: {name} [{unit}] must be {allowed}, "
+            raise ValueError(f"{fn}: {name} [{unit}] must be {allowed}, "
                              f"got {float(np.asarray(value))}.")
-    if is_concrete(v_th) and is_concrete(v_reset) and not float(np.asarray(v_reset)) < float(np.asarray(v_th)):
-        raise ValueError(f"lif_transfer_function: v_reset [mV] must be below v_th [mV], "
-                         f"got v_reset = {float(v_reset)}, v_th = {float(v_th)}.")
+    if is_concrete(v_th) and is_concrete(v_reset):
+        v_th, v_reset = float(np.asarray(v_th)), float(np.asarray(v_reset))
+        if not v_reset < v_th:
+            raise ValueError(f"{fn}: v_reset [mV] must be below v_th [mV], got "
+                             f"v_reset = {v_reset}, v_th = {v_th}.")
     if not (isinstance(n_steps, int) and n_steps >= 10):
-        raise ValueError(f"lif_transfer_function: n_steps must be an int >= 10, got "
+        raise ValueError(f"{fn}: n_steps must be an int >= 10, got "
                          f"{n_steps!r}.")
 
 
@@ -181,7 +188,7 @@ def lif_transfer_function(
         jnp.abs(g), jnp.angle(g)  # gain [Hz/mV] and phase [rad]
         ```
     """
-    _check(sigma, tau_m, v_th, v_reset, t_ref, tau_s, n_steps)
+    _check("lif_transfer_function", sigma, tau_m, v_th, v_reset, t_ref, tau_s, n_steps)
     return _transfer(mu, sigma, omega, tau_m, v_th, v_reset, t_ref, tau_s, n_steps)[0]
 
 
@@ -210,7 +217,8 @@ def lif_variance_transfer_function(
 
     **Returns:** complex array [Hz/mV²], the shape of `omega`.
     """
-    _check(sigma, tau_m, v_th, v_reset, t_ref, 0.0, n_steps)
+    _check("lif_variance_transfer_function", sigma, tau_m, v_th, v_reset, t_ref, 0.0,
+           n_steps)
     return _transfer(mu, sigma, omega, tau_m, v_th, v_reset, t_ref, 0.0, n_steps)[1]
 
 

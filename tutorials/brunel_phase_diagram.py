@@ -128,20 +128,22 @@ def statistics(times, ids, t0, t1):
 #
 # - SR, synchronous regular: neurons fire almost periodically, ISI CV < 0.2 (A: 0.001).
 # - SI slow: the population rate swings at ~20 Hz between silence and bursts; σ/μ of
-#   A(1 ms) above 2 (D: 4.0 here; every other state stays below 1.3).
+#   A(1 ms) above 1.5 (D: 4.0 at N_E = 4000, 1.9 at 10000; every other state measured
+#   stays below 1.2 at 4000 and 0.9 at 10000).
 # - SI fast: a global oscillation near 180 Hz; its spectral peak stands more than 120
-#   times above the shot-noise floor (B: 300; the weak peak of the AI state: 40-80).
+#   times above the shot-noise floor (B: 300 at N_E = 4000, 410 at 10000; the weak
+#   peak of the AI state C: 40-60).
 # - AI, asynchronous irregular: everything else.
 #
 # σ/μ alone cannot separate AI from SI fast below the published size: shared inputs
-# synchronise a small network, so at N_E = 4000 regime C has σ/μ = 0.83 (0.53 at N_E =
+# synchronise a small network, so at N_E = 4000 regime C has σ/μ = 0.83 (0.54 at N_E =
 # 10000) against B's 1.1; the prominence of the rhythm does separate them at both sizes.
 
 # %%
 def classify(s):
     if s["cv"] < 0.2:
         return "SR"
-    if s["sync"] > 2.0:
+    if s["sync"] > 1.5:
         return "SI slow"
     if s["prominence"] > 120.0:
         return "SI fast"
@@ -207,7 +209,8 @@ mf_map = np.asarray(mf_rate(jnp.asarray(gg.ravel()), jnp.asarray(ee.ravel()))).r
 
 # %%
 C_E, J, TAU, GAMMA, D = 1000, 0.1, 20.0, 0.25, 1.5  # [-], [mV], [ms], [-], [ms]
-FREQS = np.arange(10.0, 400.0, 10.0)  # [Hz]
+# [Hz]: 10 Hz apart where D's slow mode lives, 20 Hz above (the fast modes).
+FREQS = np.concatenate([np.arange(10.0, 100.0, 10.0), np.arange(100.0, 420.0, 20.0)])
 
 
 @jax.jit
@@ -369,6 +372,6 @@ for p, s in sims.items():
 for p, s in sims.items():
     if s["state"] != "AI":
         table.shown(f"{p} {s['state']}: rate / mean field [Hz]",
-                    f"{s['rate']:.1f} / {float(mfs[p].rates['E']):.1f}", "MF a guide only",
-                    f"{S5}: synchronous state")
+                    f"{s['rate']:.1f} / {float(mfs[p].rates['E']):.1f}",
+                    f"gain {stability[p][0]:.2f}", f"{S5}: MF a guide only")
 table.finish()

@@ -70,3 +70,8 @@ def test_subpackage_names():
                                        "context_dependent_integration", "accuracy",
                                        "interval_timing", "produced_interval", "digits"}
     assert {"read_nwb", "read_nwb_session", "write_nwb"} <= _public(nj.io)
+    assert {"fixed_points", "fixed_point", "jacobian", "eigenvalues", "classify", "is_isn",
+            "paradoxical_response", "continuation", "lyapunov_exponent", "lyapunov_spectrum",
+            "dmft_variance", "low_rank_mean_field", "siegert", "log_siegert", "lif_mean_field",
+            "LIFMeanField", "lif_transfer_function", "lif_variance_transfer_function",
+            } <= _public(nj.theory)

@@ -25,6 +25,7 @@ MIN_CHECKS = 5
 def test_tutorials_are_discovered():
     names = {p.stem for p in TUTORIALS}
     assert {"izhikevich_gallery", "hopfield_retrieval", "brunel_regimes", "hh_fi_curve",
+            "brunel_phase_diagram",
             "dendritic_attenuation"} <= names
 
 

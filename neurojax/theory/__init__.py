@@ -3,7 +3,9 @@ rate networks, inhibition stabilisation and paradoxical responses, continuation,
 largest Lyapunov exponent, the mean field of random and low-rank rate networks
 (see `neurojax.theory.steady_states` for the conventions), and the diffusion-
 approximation mean field of LIF networks (`siegert`, `lif_mean_field`: Brunel 2000,
-with the Fourcaud & Brunel 2002 correction for synaptic filtering)."""
+with the Fourcaud & Brunel 2002 correction for synaptic filtering) with its linear
+response to a modulated input mean or variance (`lif_transfer_function`,
+`lif_variance_transfer_function`: Brunel & Hakim 1999, by threshold integration)."""
 
 from .chaos import lyapunov_exponent as lyapunov_exponent, lyapunov_spectrum as lyapunov_spectrum
 from .branches import Branch as Branch, continuation as continuation
@@ -35,4 +37,8 @@ from .diffusion import (
     lif_mean_field as lif_mean_field,
     log_siegert as log_siegert,
     siegert as siegert,
+)
+from .transfer import (
+    lif_transfer_function as lif_transfer_function,
+    lif_variance_transfer_function as lif_variance_transfer_function,
 )

@@ -24,6 +24,7 @@ import jax
 
 DELIVER_EVENTS = "neurojax_deliver_events"
 DELIVER_PROCEDURAL = "neurojax_deliver_procedural"
+PAIR_STDP = "neurojax_pair_stdp"
 # The calling convention this package uses (NeurojaxKernelVersion in events.cc): a
 # build of another version is treated as absent, like a failed build.
 KERNEL_VERSION = 2
@@ -91,9 +92,32 @@ def status() -> tuple[bool, str]:
     except (AttributeError, RuntimeError) as err:  # a stale or foreign build; XLA's own
         # FFI API version check raises XlaRuntimeError (a RuntimeError)
         return False, f"not registered ({err}); the pure-JAX kernels are used"
+    _register_optional(lib)
     return True, f"built against jaxlib {built}, running under jaxlib {runtime}"
+
+
+_OPTIONAL: set[str] = set()
+
+
+def _register_optional(lib) -> None:
+    """Register the kernels a build may lack (added after calling convention 2, e.g.
+    the pair-STDP update): one missing from an older build leaves that work to pure
+    JAX, and the propagation kernels still run."""
+    for name, symbol in ((PAIR_STDP, "NeurojaxPairStdp"),):
+        try:
+            jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, symbol)),
+                                        platform="cpu")
+        except (AttributeError, RuntimeError):
+            continue
+        _OPTIONAL.add(name)
 
 
 def available() -> bool:
     """Whether the compiled CPU kernels were built and are registered with XLA."""
     return status()[0]
+
+
+def has(target: str) -> bool:
+    """Whether the optional kernel `target` (e.g. `PAIR_STDP`) is registered: the
+    compiled kernels are available and this build has it."""
+    return available() and target in _OPTIONAL

@@ -233,6 +233,175 @@ ffi::Error DeliverProceduralImpl(ffi::AnyBuffer act, ffi::AnyBuffer weight, ffi:
   return ffi::Error::Success();
 }
 
+// Pair-STDP weight update on ELL rows (neurojax/plasticity/stdp.py, `_sparse_update`,
+// whose pure-JAX loop defines the semantics, with the same floating-point operations in
+// the same order): first every presynaptic neuron j with pre[j] != 0 depresses the
+// existing synapses of its row,
+//   w <- clip(w - a_minus f_-(w) pre[j] x_post[target], 0, w_max),
+// then every postsynaptic neuron p with post[p] != 0 potentiates its incoming synapses,
+// found through post_index (flat positions in the rows; >= n_pre * width is padding),
+//   w <- clip(w + a_plus f_+(w) post[p] x_pre[row], 0, w_max),
+// with f = 1 (additive) or f_- = w / w_max, f_+ = 1 - w / w_max (multiplicative). The
+// weights are updated in place: work follows the spikes, not the synapses.
+// Shapes (T = float or double; a leading batch axis as above, Bx 1 or B, that the
+// unbatched call leaves out):
+//   weights    (B, n_pre, d)         T      plastic weights (aliased with the result)
+//   targets    (Bt, n_pre, d)        int32  postsynaptic index; >= n_post is padding
+//   post_index (Bi, n_post, m)       int32  flat synapse positions onto each neuron
+//   pre, x_pre (B, n_pre)            T      presynaptic spikes (amplitudes) and trace
+//   post, x_post (B, n_post)         T      postsynaptic spikes (amplitudes) and trace
+//   params     (Bp, 3)               T      a_plus, a_minus, w_max
+// Attribute: multiplicative (0 or 1).
+template <typename T>
+T Clip(T x, T w_max) {
+  // jnp.clip(x, 0, w_max) = minimum(maximum(x, 0), w_max); a NaN stays NaN.
+  if (x < T(0)) x = T(0);
+  if (x > w_max) x = w_max;
+  return x;
+}
+
+// Pure JAX's `w - c * x` and `w + c * x` run on XLA:CPU as one fused multiply-add on
+// hosts that have one, so the kernel rounds the same way with std::fma; the FMA
+// instance below inlines it as an instruction instead of a libm call.
+template <typename T>
+__attribute__((always_inline)) inline void PairStdp(const ffi::AnyBuffer& targets, const ffi::AnyBuffer& post_index,
+              const ffi::AnyBuffer& pre, const ffi::AnyBuffer& post, const ffi::AnyBuffer& x_pre,
+              const ffi::AnyBuffer& x_post, const ffi::AnyBuffer& params,
+              ffi::Result<ffi::AnyBuffer>& out, bool mult) {
+  const auto tdims = targets.dimensions();
+  const auto idims = post_index.dimensions();
+  const int64_t n_pre = tdims[tdims.size() - 2], width = tdims[tdims.size() - 1];
+  const int64_t n_post = idims[idims.size() - 2], max_in = idims[idims.size() - 1];
+  const int64_t n_syn = n_pre * width;
+  const int64_t batch = static_cast<int64_t>(out->element_count()) / n_syn;
+  const int64_t bt = static_cast<int64_t>(targets.element_count()) / n_syn;
+  const int64_t bi =
+      n_post * max_in == 0 ? 1 : static_cast<int64_t>(post_index.element_count()) / (n_post * max_in);
+  const int64_t bp = static_cast<int64_t>(params.element_count()) / 3;
+  const int32_t* t_all = static_cast<const int32_t*>(targets.untyped_data());
+  const int32_t* i_all = static_cast<const int32_t*>(post_index.untyped_data());
+  const T* pre_all = static_cast<const T*>(pre.untyped_data());
+  const T* post_all = static_cast<const T*>(post.untyped_data());
+  const T* xpre_all = static_cast<const T*>(x_pre.untyped_data());
+  const T* xpost_all = static_cast<const T*>(x_post.untyped_data());
+  const T* p_all = static_cast<const T*>(params.untyped_data());
+  T* w_all = static_cast<T*>(out->untyped_data());
+
+  for (int64_t b = 0; b < batch; ++b) {
+    const int32_t* tgt = t_all + (bt == 1 ? 0 : b) * n_syn;
+    const int32_t* index = i_all + (bi == 1 ? 0 : b) * n_post * max_in;
+    const T* a = pre_all + b * n_pre;
+    const T* s = post_all + b * n_post;
+    const T* xp = xpre_all + b * n_pre;
+    const T* xq = xpost_all + b * n_post;
+    const T* prm = p_all + (bp == 1 ? 0 : b) * 3;
+    const T a_plus = prm[0], a_minus = prm[1], w_max = prm[2];
+    T* w = w_all + b * n_syn;
+    for (int64_t start = 0; start < n_pre; start += kBlock) {
+      const int64_t stop = start + kBlock < n_pre ? start + kBlock : n_pre;
+      if (stop - start == kBlock && !BlockActive(a + start)) continue;
+      for (int64_t j = start; j < stop; ++j) {
+        const T aj = a[j];
+        if (aj == T(0)) continue;
+        const int32_t* row_t = tgt + j * width;
+        T* row_w = w + j * width;
+        for (int64_t k = 0; k < width; ++k) {
+          const int32_t t = row_t[k];
+          if (t < 0 || t >= n_post) continue;  // padding
+          const T wk = row_w[k];
+          const T f = mult ? wk / w_max : T(1);
+          row_w[k] = Clip<T>(std::fma(-(a_minus * f * aj), xq[t], wk), w_max);
+        }
+      }
+    }
+    for (int64_t start = 0; start < n_post; start += kBlock) {
+      const int64_t stop = start + kBlock < n_post ? start + kBlock : n_post;
+      if (stop - start == kBlock && !BlockActive(s + start)) continue;
+      for (int64_t p = start; p < stop; ++p) {
+        const T sp = s[p];
+        if (sp == T(0)) continue;
+        const int32_t* row_i = index + p * max_in;
+        for (int64_t k = 0; k < max_in; ++k) {
+          const int32_t i = row_i[k];
+          if (i < 0 || i >= n_syn) continue;  // padding
+          const T wk = w[i];
+          const T f = mult ? T(1) - wk / w_max : T(1);
+          const uint32_t row = static_cast<uint32_t>(i) / static_cast<uint32_t>(width);
+          w[i] = Clip<T>(std::fma(a_plus * f * sp, xp[row], wk), w_max);
+        }
+      }
+    }
+  }
+}
+
+#define NEUROJAX_PAIR_STDP_ARGS                                                            \
+  const ffi::AnyBuffer &targets, const ffi::AnyBuffer &post_index, const ffi::AnyBuffer &pre, \
+      const ffi::AnyBuffer &post, const ffi::AnyBuffer &x_pre, const ffi::AnyBuffer &x_post,   \
+      const ffi::AnyBuffer &params, ffi::Result<ffi::AnyBuffer>&out, bool mult
+template <typename T>
+__attribute__((target("fma"))) void PairStdpFma(NEUROJAX_PAIR_STDP_ARGS) {
+  PairStdp<T>(targets, post_index, pre, post, x_pre, x_post, params, out, mult);
+}
+template <typename T>
+void PairStdpPlain(NEUROJAX_PAIR_STDP_ARGS) {
+  PairStdp<T>(targets, post_index, pre, post, x_pre, x_post, params, out, mult);
+}
+template <typename T>
+void PairStdpDispatch(NEUROJAX_PAIR_STDP_ARGS) {
+  static const bool fma = __builtin_cpu_supports("fma");
+  if (fma) {
+    PairStdpFma<T>(targets, post_index, pre, post, x_pre, x_post, params, out, mult);
+  } else {
+    PairStdpPlain<T>(targets, post_index, pre, post, x_pre, x_post, params, out, mult);
+  }
+}
+#undef NEUROJAX_PAIR_STDP_ARGS
+
+ffi::Error PairStdpImpl(ffi::AnyBuffer weights, ffi::AnyBuffer targets, ffi::AnyBuffer post_index,
+                        ffi::AnyBuffer pre, ffi::AnyBuffer post, ffi::AnyBuffer x_pre,
+                        ffi::AnyBuffer x_post, ffi::AnyBuffer params,
+                        ffi::Result<ffi::AnyBuffer> out, int64_t multiplicative) {
+  // Ranks may leave out the batch axis (then B = 1): sizes are checked by element
+  // counts, so that the unbatched call needs no reshape of the weights (a reshape
+  // around an aliased operand makes XLA copy it).
+  const auto tdims = targets.dimensions();
+  const auto idims = post_index.dimensions();
+  if (tdims.size() < 2 || idims.size() < 2 || targets.element_type() != ffi::DataType::S32 ||
+      post_index.element_type() != ffi::DataType::S32) {
+    return ffi::Error::InvalidArgument("neurojax_pair_stdp: bad shapes or dtypes");
+  }
+  const size_t n_pre = tdims[tdims.size() - 2], n_syn = n_pre * tdims[tdims.size() - 1];
+  const size_t n_post = idims[idims.size() - 2];
+  const size_t batch = n_syn == 0 ? 0 : out->element_count() / n_syn;
+  const auto per = [batch](const ffi::AnyBuffer& x, size_t n) {
+    return x.element_count() == batch * n;
+  };
+  const auto shared = [batch](const ffi::AnyBuffer& x, size_t n) {
+    return x.element_count() == n || x.element_count() == batch * n;
+  };
+  if (n_syn == 0 || out->element_count() != batch * n_syn || !shared(targets, n_syn) ||
+      !shared(post_index, n_post * idims[idims.size() - 1]) || !per(pre, n_pre) ||
+      !per(x_pre, n_pre) || !per(post, n_post) || !per(x_post, n_post) || !shared(params, 3)) {
+    return ffi::Error::InvalidArgument("neurojax_pair_stdp: bad shapes or dtypes");
+  }
+  if (out->untyped_data() != weights.untyped_data()) {
+    std::memcpy(out->untyped_data(), weights.untyped_data(), weights.size_bytes());
+  }
+  switch (weights.element_type()) {
+    case ffi::DataType::F32:
+      PairStdpDispatch<float>(targets, post_index, pre, post, x_pre, x_post, params, out,
+                      multiplicative != 0);
+      break;
+    case ffi::DataType::F64:
+      PairStdpDispatch<double>(targets, post_index, pre, post, x_pre, x_post, params, out,
+                       multiplicative != 0);
+      break;
+    default:
+      return ffi::Error::InvalidArgument("neurojax_pair_stdp: float32 or float64 only");
+  }
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurojaxDeliverEvents, DeliverImpl,
@@ -260,6 +429,21 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurojaxDeliverProcedural, DeliverProceduralImpl,
                                   .Attr<int64_t>("exclude_self")
                                   .Attr<int64_t>("delay_steps")
                                   .Attr<int64_t>("n_post"));
+
+// Optional: a build without this symbol (from before it existed) keeps the propagation
+// kernels, and the plastic update runs in pure JAX (neurojax/_native/__init__.py).
+XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurojaxPairStdp, PairStdpImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()  // weights (B, n_pre, d)
+                                  .Arg<ffi::AnyBuffer>()  // targets (Bt, n_pre, d) int32
+                                  .Arg<ffi::AnyBuffer>()  // post_index (Bi, n_post, m) int32
+                                  .Arg<ffi::AnyBuffer>()  // pre (B, n_pre)
+                                  .Arg<ffi::AnyBuffer>()  // post (B, n_post)
+                                  .Arg<ffi::AnyBuffer>()  // x_pre (B, n_pre)
+                                  .Arg<ffi::AnyBuffer>()  // x_post (B, n_post)
+                                  .Arg<ffi::AnyBuffer>()  // params (Bp, 3)
+                                  .Ret<ffi::AnyBuffer>()  // weights, updated
+                                  .Attr<int64_t>("multiplicative"));
 
 // The calling convention of the handlers above, checked by neurojax/_native/__init__.py
 // so that a build left from an older events.cc is not called with other arguments.

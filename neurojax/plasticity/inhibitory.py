@@ -104,7 +104,8 @@ class InhibitorySTDP(AbstractPlasticity[InhibitorySTDPState]):
         shifted = x_post - self.alpha
         if isinstance(structure, SparseWeights) and structure.post_index is not None:
             w = _sparse_update(state.weights, x_pre, shifted, pre, post, params,
-                               structure.targets, structure.post_index, False, structure.chunk)
+                               structure.targets, structure.post_index, False, structure.chunk,
+                               structure.kernel)
         else:
             w = _dense_update(state.weights, x_pre, shifted, pre, post, params, structure, False,
                               skip_quiet=True)

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .. import _native
 from .._misc import check_range, check_time_constant_vs_dt, nonnegative, positive
 from ..connectivity.weights import compact_events
 from .abstract import AbstractPlasticity, container_weights, synapse_mask
@@ -130,7 +131,8 @@ class PairSTDP(AbstractPlasticity[PairSTDPState]):
         mult = self.weight_dependence == "multiplicative"
         if isinstance(structure, SparseWeights) and structure.post_index is not None:
             w = _sparse_update(state.weights, x_pre_new, x_post, pre, post, params,
-                               structure.targets, structure.post_index, mult, structure.chunk)
+                               structure.targets, structure.post_index, mult, structure.chunk,
+                               structure.kernel)
         else:
             w = _dense_update(state.weights, x_pre_new, x_post, pre, post, params, structure, mult,
                               skip_quiet=True)
@@ -219,13 +221,83 @@ class _Rows(eqx.Module):
     n_post: int = eqx.field(static=True)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(8, 9))
-def _sparse_update(w, x_pre, x_post, pre, post, params, targets, post_index, mult, chunk):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(8, 9, 10))
+def _sparse_update(w, x_pre, x_post, pre, post, params, targets, post_index, mult, chunk,
+                   kernel="auto"):
     """`_dense_update` on sparse rows, event-driven: depression touches the rows of the
     presynaptic neurons that spiked, potentiation the synapses (through `post_index`)
-    of the postsynaptic neurons that spiked, `chunk` at a time in loops of
-    ceil(events / chunk) iterations. Its gradient is `_dense_update`'s (O(synapses) in
-    the backward pass, like propagation's)."""
+    of the postsynaptic neurons that spiked. Its gradient is `_dense_update`'s
+    (O(synapses) in the backward pass, like propagation's).
+
+    `kernel` is the projection's (`Sparse(kernel=...)`): `"native"` and `"auto"` on CPU
+    run the compiled update (`neurojax/_native/events.cc`: one in-place pass over the
+    spiking rows and columns, no thunk per chunk) when the build has it, else, like
+    `"loop"` and `"buffer"`, the pure-JAX loops (`_sparse_update_loop`), which define
+    the semantics; both give the same weights."""
+    args = (w, x_pre, x_post, pre, post, params, targets, post_index, mult)
+    loop = functools.partial(_sparse_update_loop, *args, chunk)
+    if kernel in ("loop", "buffer") or not _native.has(_native.PAIR_STDP):
+        return loop()
+    native = functools.partial(_native_sparse_update, *args)
+    if kernel == "native":
+        return native()
+    return jax.lax.platform_dependent(cpu=native, default=loop)
+
+
+def _native_sparse_update(w, x_pre, x_post, pre, post, params, targets, post_index, mult):
+    """`_sparse_update_loop` as one call of the compiled CPU kernel (weights in place)."""
+    dtype = w.dtype
+    return _native_stdp_call(bool(mult))(
+        w, targets.astype(jnp.int32), post_index.astype(jnp.int32), pre.astype(dtype),
+        post.astype(dtype), x_pre.astype(dtype), x_post.astype(dtype),
+        jnp.stack([jnp.asarray(p, dtype) for p in params]),
+    )
+
+
+# Per argument of the kernel: the rank of one batch member's array, and whether it is
+# state (per batch member) rather than connectivity or parameters (possibly shared).
+_STDP_CORE = ((2, True), (2, False), (2, False), (1, True), (1, True), (1, True), (1, True),
+              (1, False))
+
+
+@functools.cache
+def _native_stdp_call(mult: bool):
+    """The compiled pair-STDP update as a JAX function of unbatched arrays (`w` is
+    updated in place: no reshape around it, which would make XLA copy the whole weight
+    array twice per step). Its vmap rule folds all batch axes into one leading axis
+    (shared connectivity and parameters are not copied), so a vmapped sweep is one call
+    that loops over the batch in C++."""
+
+    @jax.custom_batching.custom_vmap
+    def call(*args):
+        w = args[0]
+        return jax.ffi.ffi_call(
+            _native.PAIR_STDP, jax.ShapeDtypeStruct(w.shape, w.dtype), input_output_aliases={0: 0}
+        )(*args, multiplicative=np.int64(mult))
+
+    @call.def_vmap
+    def rule(axis_size, in_batched, *args):
+        w, w_batched = args[0], in_batched[0]
+        lead = (axis_size,) + w.shape[1 if w_batched else 0:-2]
+        folded = []
+        for x, batched, (core, state) in zip(args, in_batched, _STDP_CORE):
+            if not batched and x.ndim == core and not state:
+                folded.append(x)  # shared by the whole batch
+                continue
+            if batched:  # (axis, [inner batch axes,] core...)
+                mid = x.shape[1:x.ndim - core]
+                x = x.reshape((axis_size,) + (1,) * (len(lead) - 1 - len(mid)) + x.shape[1:])
+            x = jnp.broadcast_to(x, lead + x.shape[x.ndim - core:])
+            folded.append(x.reshape((-1,) + x.shape[len(lead):]))
+        out = call(*folded)
+        return out.reshape(lead + out.shape[1:]), True
+
+    return call
+
+
+def _sparse_update_loop(w, x_pre, x_post, pre, post, params, targets, post_index, mult, chunk):
+    """The pure-JAX `_sparse_update`: depression and potentiation `chunk` rows at a time
+    in loops of ceil(events / chunk) iterations."""
     a_plus, a_minus, w_max = params
     n_pre, width = targets.shape
     n_post = post_index.shape[0]
@@ -264,12 +336,14 @@ def _sparse_update(w, x_pre, x_post, pre, post, params, targets, post_index, mul
     return flat.reshape(w.shape)
 
 
-def _sparse_update_fwd(w, x_pre, x_post, pre, post, params, targets, post_index, mult, chunk):
-    out = _sparse_update(w, x_pre, x_post, pre, post, params, targets, post_index, mult, chunk)
+def _sparse_update_fwd(w, x_pre, x_post, pre, post, params, targets, post_index, mult, chunk,
+                       kernel="auto"):
+    out = _sparse_update(w, x_pre, x_post, pre, post, params, targets, post_index, mult, chunk,
+                         kernel)
     return out, (w, x_pre, x_post, pre, post, params, targets, post_index)
 
 
-def _sparse_update_bwd(mult, chunk, res, ct):
+def _sparse_update_bwd(mult, chunk, kernel, res, ct):
     w, x_pre, x_post, pre, post, params, targets, post_index = res
     structure = _Rows(targets=targets, n_post=post_index.shape[0])
     _, vjp = jax.vjp(

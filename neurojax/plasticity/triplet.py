@@ -179,7 +179,8 @@ class TripletSTDP(AbstractPlasticity[TripletSTDPState]):
         params = (one, one, self.w_max)
         if isinstance(structure, SparseWeights) and structure.post_index is not None:
             w = _sparse_update(state.weights, r1_new, o1, pre_amp, post_amp, params,
-                               structure.targets, structure.post_index, False, structure.chunk)
+                               structure.targets, structure.post_index, False, structure.chunk,
+                               structure.kernel)
         else:
             w = _dense_update(state.weights, r1_new, o1, pre_amp, post_amp, params, structure,
                               False, skip_quiet=True)

@@ -254,3 +254,47 @@ def test_song_abbott_weights_move_to_the_bounds():
     assert np.var(w) > np.var(w0)  # spreading toward the bounds
     # Depression dominates (A- tau- > A+ tau+), so the mean weight falls from ~0.5.
     assert float(res.weights["in->out.mean"][-1]) / w_max < float(np.mean(w0))
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("mult", [False, True])
+def test_native_sparse_update_equals_the_pure_jax_loop(mult):
+    # The compiled pair-STDP update (kernel "native"/"auto" on CPU) against the pure-JAX
+    # loops that define it: graded pre amplitudes, negative a_- (InhibitorySTDP's use),
+    # clipping at both bounds, several steps and a vmapped batch of parameters.
+    from neurojax import _native
+    from neurojax.connectivity.weights import to_ell, transposed_index
+    from neurojax.plasticity.stdp import _sparse_update
+
+    if not _native.has(_native.PAIR_STDP):
+        pytest.skip(f"the compiled pair-STDP kernel is not built ({_native.status()[1]})")
+    rng = np.random.default_rng(1)
+    n_pre, n_post = 150, 120
+    pre_i, post_i = np.nonzero(rng.random((n_pre, n_post)) < 0.15)
+    targets, packed = to_ell(pre_i, post_i, n_pre, n_post, {"w": rng.uniform(0, 1, pre_i.size)})
+    index = jnp.asarray(transposed_index(targets, n_post))
+    targets = jnp.asarray(targets)
+
+    def update(kernel, w, xs, params):
+        x_pre, x_post, pre, post = xs
+        return _sparse_update(w, x_pre, x_post, pre, post, params, targets, index, mult, 16,
+                              kernel)
+
+    w_native = w_loop = jnp.asarray(packed["w"], jnp.float32)
+    for a_minus in (0.3, -0.3, 0.3):
+        xs = (jnp.asarray(rng.random(n_pre) * 3, jnp.float32),
+              jnp.asarray(rng.random(n_post) * 3, jnp.float32),
+              jnp.asarray((rng.random(n_pre) < 0.2) * rng.choice([1.0, 0.6], n_pre), jnp.float32),
+              jnp.asarray(rng.random(n_post) < 0.2, jnp.float32))
+        params = (jnp.float32(0.4), jnp.float32(a_minus), jnp.float32(1.0))
+        w_native = jax.jit(update, static_argnums=0)("native", w_native, xs, params)
+        w_loop = jax.jit(update, static_argnums=0)("loop", w_loop, xs, params)
+        np.testing.assert_allclose(w_native, w_loop, rtol=1e-6, atol=1e-7)
+    assert np.any(np.asarray(w_native) == 0.0) and np.any(np.asarray(w_native) == 1.0)
+    assert np.any(np.asarray(w_native) != packed["w"].astype(np.float32))
+
+    batch = (jnp.array([0.4, 0.1], jnp.float32), jnp.array([0.3, 0.05], jnp.float32),
+             jnp.array([1.0, 2.0], jnp.float32))
+    ws = jnp.stack([w_loop, 0.5 * w_loop])
+    swept = {k: jax.vmap(lambda w, p, k=k: update(k, w, xs, p))(ws, batch) for k in ("native", "loop")}
+    np.testing.assert_allclose(swept["native"], swept["loop"], rtol=1e-6, atol=1e-7)

@@ -68,8 +68,9 @@ out.mkdir(parents=True, exist_ok=True)
 t_wall = time.perf_counter()
 
 DT = 0.1  # [ms]
-# Quick mode runs exactly the realisations and noise of
-# tests/gallery/test_v1_campagnola.py; the full run has twice as many, twice as long.
+# Quick mode is the model's validation in simulation (REFERENCES.md §17 motifs):
+# tests/test_tutorials.py runs it, and tests/gallery/test_v1_campagnola.py checks the
+# wiring only. The full run has twice as many realisations, twice as long.
 N_SEEDS = 6 if args.quick else 12  # network realisations
 DURATION = 1000.0 if args.quick else 2000.0  # [ms] per run
 T_START = 200.0  # [ms] transient left out of the rates
@@ -217,9 +218,11 @@ report = Comparison(
 report.equal("table CSV round trip", round_trip, True, source="CellTypeTable.to_csv / from_csv")
 report.close("E->E PSP peak from the converted weight [mV]", psp_sim, 0.1, atol=1e-6, fmt=".6f",
              source=f"{S17} Set B; closed form vs simulation")
+# The baseline is the background's tuning target (model docstring), not a published
+# number, and was tuned on other noise seeds: within 50 %.
 for i, t in enumerate(TYPES):
-    report.shown(f"baseline rate {t} [Hz]", f"{baseline[:, i].mean():.2f}",
-                 f"~{v1.BASELINE_RATES[t]:g}", "tuned background (model docstring); no published rate")
+    report.close(f"baseline rate {t} [Hz]", baseline[:, i].mean(), v1.BASELINE_RATES[t], rtol=0.5,
+                 fmt=".2f", source="tuned background (model docstring); no published rate")
 
 
 def change(c, t):

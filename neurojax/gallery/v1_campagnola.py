@@ -45,13 +45,13 @@ above the other classes.
 
 **Expected** (REFERENCES.md §17, qualitative results 2 and 4) and what the model does
 (changes with common random numbers, mean ± s.e. over network realisations; 6 of 1 s in
-tests/gallery/test_v1_campagnola.py and the quick tutorial, 12 of 2 s in the full
-tutorials/v1_campagnola.py):
+the quick tutorials/v1_campagnola.py, which the test suite runs, 12 of 2 s in the full
+one):
 
 - +10 pA to VIP (`drive={"VIP": 10.0}`): SST falls (−3.6 ± 0.3 Hz; −3.79 ± 0.12 Hz
   in the full run) while VIP rises (+7.7 ± 0.2 Hz) and E rises, but only by
   +0.009 ± 0.002 Hz on 1.08 Hz (full run, 4.9 s.e.; the 6 × 1 s runs give
-  +0.011 ± 0.004, 2.6 s.e., so the test checks only that E does not fall): with E and
+  +0.011 ± 0.004, 2.6 s.e., so the quick run checks only that E does not fall): with E and
   PV in balance, the SST that VIP silences inhibits E and PV alike, and VIP's own
   synapses onto E nearly cancel the rest.
 - +10 pA to PV (`drive={"PV": 10.0}`): PV falls (−0.12 ± 0.03 Hz; −0.082 ± 0.019 Hz in

@@ -217,5 +217,6 @@ def test_public_names():
         "jacobian", "low_rank_mean_field", "lyapunov_exponent", "paradoxical_response", "population_slices",
         "rates", "slow_points", "state_vector", "vector_field", "with_extra_drive",
         "LIFMeanField", "lif_mean_field", "log_siegert", "siegert", "lyapunov_spectrum",
+        "lif_transfer_function", "lif_variance_transfer_function",
     }
     assert "AbbottChance" in vars(nj.neurons)

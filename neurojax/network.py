@@ -191,9 +191,14 @@ class Projection(eqx.Module):
     - `name`: Optional name; defaults to `"pre->post"`.
     - `compartments`: Where the synapses sit on a `Compartmental` target
       (`nj.neurons.Compartments(index=..., section=..., distance=..., sites=...)`): each
-      postsynaptic neuron's drive is divided among those compartments, and a
-      voltage-dependent receptor reads each one's own potential. `None` (default): the
-      target's `input_compartment` (and any other target population).
+      postsynaptic neuron's drive is divided among those compartments (`sites` None or
+      `k`), or each synapse sits on its own compartment (`sites="synapse"`, drawn per
+      synapse, or an `(n_post, n_pre)` array of compartment indices) and each
+      compartment receives the drive of the synapses there; a voltage-dependent
+      receptor reads each compartment's own potential, and so does a voltage-reading
+      plasticity rule (`VoltageSTDP`; with shared fractions, the fraction-weighted
+      mean potential of the sites). `None` (default): the target's
+      `input_compartment` (and any other target population).
     - `plasticity`: Optional plasticity rule (`nj.plasticity.*`, e.g. `TsodyksMarkram`,
       `PairSTDP`). Its parameters are model leaves; its state (traces, resources, the
       plastic weights) lives in `NetworkState.plastic` (see `NetworkState`), is
@@ -276,9 +281,19 @@ class BuiltProjection(eqx.Module):
     # (n_post, n_comp) fraction of each neuron's drive per compartment, or None (the
     # target's input compartment); structure, read under stop_gradient.
     compartments: Array | None = None
+    # With a site per synapse (Compartments(sites="synapse" or an array)): the target's
+    # number of compartments n_comp. The synapses then target (neuron i, compartment c)
+    # pairs, flattened as i * n_comp + c: the container's n_post, the kinetics and the
+    # delay buffer have n_post * n_comp entries. None otherwise.
+    n_comp: int | None = eqx.field(static=True, default=None)
 
     def delay_steps(self, dt: float) -> int:
         return max(1, int(round(self.delay / dt)))
+
+    def n_targets(self, n_post: int) -> int:
+        """Entries of the kinetics and delay buffer for a target of `n_post` neurons:
+        `n_post`, or `n_post * n_comp` with a site per synapse."""
+        return n_post * (self.n_comp or 1)
 
 
 class SharedProjections(tuple):
@@ -547,7 +562,7 @@ class NetworkModel(AbstractModel[NetworkState]):
         )
         synapses, buffers = [], []
         for proj, k in zip(self.projections, _split(k_proj, len(self.projections))):
-            n_post = self.populations[proj.post].n
+            n_post = proj.n_targets(self.populations[proj.post].n)
             init = proj.initial
             if isinstance(init, AbstractDistribution):
                 init = init.sample(k, (n_post,))
@@ -627,6 +642,14 @@ class NetworkModel(AbstractModel[NetworkState]):
                     arrivals = arrivals * proj.synapse.graded_gain(dt)
                 syn, s = proj.synapse.step(syn, arrivals, dt)
             synapses.append(syn)
+            if proj.n_comp is not None:
+                # A site per synapse: s holds one value per (neuron, compartment) pair.
+                n = self.populations[proj.post].n
+                v = state.neurons[proj.post].v if proj.receptor.voltage_dependent else None
+                d = _at_sites(proj.receptor, jnp.reshape(s, (n, proj.n_comp)),
+                              proj.synapse.instantaneous, v)
+                at_sites[proj.post] = d if proj.post not in at_sites else at_sites[proj.post] + d
+                continue
             if proj.compartments is not None:
                 v = state.neurons[proj.post].v if proj.receptor.voltage_dependent else None
                 d = _on_compartments(proj.receptor.drive(s, proj.synapse.instantaneous)
@@ -693,11 +716,15 @@ class NetworkModel(AbstractModel[NetworkState]):
             # A plastic projection: the rule advances on this step's pre and post
             # outputs and says which weights (and presynaptic efficacy) to deliver.
             rule = proj.plasticity
-            post_vars = neurons[proj.post]
+            post_vars, post_out = neurons[proj.post], presynaptic[proj.post]
             if getattr(rule, "reads_voltage", False):  # e.g. VoltageSTDP: the potential [mV]
-                post_vars = self.populations[proj.post].neuron.voltage(post_vars)
+                post_vars = _rule_voltage(self.populations[proj.post].neuron, post_vars, proj)
+            if proj.n_comp is not None:
+                # Targets are (neuron, compartment) pairs: each pair sees its neuron's
+                # output (and, above, its own compartment's potential).
+                post_out = jnp.repeat(post_out, proj.n_comp)
             plastic[j], w = rule.step(
-                plastic[j], act, presynaptic[proj.post], post_vars, modulators, dt,
+                plastic[j], act, post_out, post_vars, modulators, dt,
                 structure=proj.weights,
             )
             buffers[j] = proj.weights.deliver(
@@ -717,6 +744,33 @@ class NetworkModel(AbstractModel[NetworkState]):
 
 def _split(key, n):
     return jax.random.split(key, max(n, 1))[:n]
+
+
+def _at_sites(receptor, s, instantaneous, v=None):
+    """The per-compartment drive `(n, n_comp)` of a projection with a site per synapse,
+    from its synaptic variable `s` `(n, n_comp)` (the synapses at each site summed) and,
+    for a voltage-dependent receptor, each compartment's potential `v` `(n, n_comp)`
+    [mV]; the receptor's parameters (scalars or `(n,)`) broadcast per compartment by the
+    vmap."""
+    if v is None:
+        return jax.vmap(lambda sc: receptor.drive(sc, instantaneous),
+                        in_axes=1, out_axes=1)(s)
+    return jax.vmap(lambda sc, vc: receptor.drive(sc, instantaneous, vc),
+                    in_axes=1, out_axes=1)(s, v)
+
+
+def _rule_voltage(neuron, neuron_state, proj):
+    """The postsynaptic potential [mV] a voltage-reading plasticity rule of `proj` sees:
+    with a site per synapse, each (neuron, compartment) pair's own potential,
+    `(n_post * n_comp,)`; with shared fractions (`Compartments`, `sites` None or `k`),
+    the potential of each neuron's sites averaged with their fractions of the drive
+    (the site's own potential when there is one); otherwise the neuron's `voltage`
+    (a `Compartmental` cell's `input_compartment`, where the drive then enters)."""
+    if proj.n_comp is not None:
+        return jnp.reshape(neuron_state.v, (-1,))
+    if proj.compartments is not None:
+        return jnp.sum(jax.lax.stop_gradient(proj.compartments) * neuron_state.v, axis=1)
+    return neuron.voltage(neuron_state)
 
 
 def _on_compartments(d, fractions, receptor=None, s=None, instantaneous=False, v=None):
@@ -826,6 +880,13 @@ class Network(eqx.Module):
             name = f"{proj.name}:{post_pop.name}"
         k_syn, k_w, k_d = jax.random.split(key, 3)
         _check_receptor(name, proj, pre_pop, post_pop)
+        per_synapse = proj.compartments is not None and proj.compartments.per_synapse
+        if per_synapse and isinstance(proj.connectivity, Procedural):
+            raise ValueError(
+                f"{name}: Compartments sites=\"synapse\" (or a sites array) places every "
+                "stored synapse, but Procedural connectivity regenerates its synapses each "
+                "step; use a stored connectivity (e.g. FixedProbability) or sites=None / k."
+            )
         if isinstance(proj.connectivity, Procedural):
             # Synapses are regenerated from a seed at each step: nothing is sampled here.
             container = proj.connectivity.build(
@@ -837,6 +898,21 @@ class Network(eqx.Module):
                 compartments=_compartment_fractions(name, proj, post_pop),
             )  # Projection refuses plasticity with Procedural connectivity
         syn = proj.connectivity.sample_between(k_syn, pre_pop, post_pop, pre == post)
+        # Where each synapse delivers: its postsynaptic neuron, or with a site per synapse
+        # the (neuron, compartment) pair i * n_comp + c_ij (n_tgt such targets).
+        tgt, n_tgt, n_comp = syn.post, n_post, None
+        if per_synapse:
+            _compartment_fractions(name, proj, post_pop)  # a Compartmental target
+            if proj.initial is not None:
+                raise ValueError(
+                    f"{name}: initial must be None with Compartments sites=\"synapse\" (or a "
+                    "sites array): the synaptic variable is kept per (neuron, compartment) "
+                    "pair and starts at 0."
+                )
+            n_comp = post_pop.neuron.morphology.n_compartments
+            sites = proj.compartments.synapse_sites(post_pop.neuron.morphology, syn.post,
+                                                    syn.pre, n_post, n_pre, name)
+            tgt, n_tgt = syn.post * n_comp + sites, n_post * n_comp
         weights = _per_synapse(proj.weight, syn, n_pre, n_post, k_w, f"{name} weight", "receptor units")
         if syn.values is not None:
             # A scalar weight scales the matrix entries (None from _per_synapse means
@@ -862,7 +938,7 @@ class Network(eqx.Module):
             max_delay = float(delays.max()) if delays.size else 0.0
         layout = proj.layout
         if layout is None:
-            density = syn.pre.size / float(n_pre * n_post)
+            density = syn.pre.size / float(n_pre * n_tgt)
             dense = (not pre_pop.neuron.spiking) or density > 0.25
             layout = Dense() if dense and delays is None else Sparse()
         if isinstance(layout, Dense):
@@ -872,14 +948,14 @@ class Network(eqx.Module):
                 )
             if weights is None:
                 # A scalar weight stays one leaf; the structure is integer counts.
-                counts = np.zeros((n_post, n_pre), np.int32)
-                np.add.at(counts, (syn.post, syn.pre), 1)
+                counts = np.zeros((n_tgt, n_pre), np.int32)
+                np.add.at(counts, (tgt, syn.pre), 1)
                 small = np.uint8 if counts.max(initial=0) <= np.iinfo(np.uint8).max else np.int32
                 container = DenseWeights(weights=jnp.asarray(proj.weight, float),
                                          counts=jnp.asarray(counts.astype(small)))
             else:
-                w = np.zeros((n_post, n_pre))
-                np.add.at(w, (syn.post, syn.pre), weights)
+                w = np.zeros((n_tgt, n_pre))
+                np.add.at(w, (tgt, syn.pre), weights)
                 container = DenseWeights(weights=jnp.asarray(w))
         else:
             per_syn = {}
@@ -887,18 +963,18 @@ class Network(eqx.Module):
                 per_syn["weights"] = weights
             if delays is not None:
                 per_syn["delays"] = delays
-            targets, packed = to_ell(syn.pre, syn.post, n_pre, n_post, per_syn)
+            targets, packed = to_ell(syn.pre, tgt, n_pre, n_tgt, per_syn)
             w = packed["weights"] if weights is not None else np.asarray(proj.weight, float)
             container = SparseWeights(
                 weights=jnp.asarray(w, float),
                 targets=jnp.asarray(targets),
                 delays=jnp.asarray(packed["delays"]) if delays is not None else None,
-                n_post=n_post,
+                n_post=n_tgt,
                 chunk=DEFAULT_CHUNK if layout.chunk is None else layout.chunk,
                 kernel=layout.kernel,
                 capacity=layout.capacity,
                 # Post-triggered plasticity updates need post -> synapse ids.
-                post_index=(jnp.asarray(transposed_index(targets, n_post))
+                post_index=(jnp.asarray(transposed_index(targets, n_tgt))
                             if proj.plasticity is not None and proj.plasticity.changes_weights
                             else None),
             )
@@ -907,7 +983,8 @@ class Network(eqx.Module):
             name=name, pre=pre, post=post, weights=container, synapse=proj.synapse,
             receptor=proj.receptor, delay=max_delay, initial=proj.initial,
             plasticity=proj.plasticity,
-            compartments=_compartment_fractions(name, proj, post_pop),
+            compartments=None if per_synapse else _compartment_fractions(name, proj, post_pop),
+            n_comp=n_comp,
         )
         if proj.plasticity is not None:
             _check_plastic_weights(built)
@@ -1044,6 +1121,8 @@ def _compartment_fractions(name: str, proj: Projection, post_pop: Population) ->
             f"({type(post_pop.neuron).__name__}) has no compartments; Compartments "
             "targets need nj.neurons.Compartmental neurons (omit compartments otherwise)."
         )
+    if proj.compartments.per_synapse:
+        return None  # placed synapse by synapse (BuiltProjection.n_comp)
     return jnp.asarray(proj.compartments.fractions(post_pop.neuron.morphology, post_pop.n, name))
 
 

@@ -423,7 +423,8 @@ def _split_network(model: NetworkModel, state: NetworkState, mesh: Mesh) -> _Sha
             f"simulate_sharded(method='shard_map') does not support plastic projections yet "
             f"({plastic}); use method='gspmd', which partitions the plastic state too."
         )
-    placed = [p.name for p in model.projections if getattr(p, "compartments", None) is not None]
+    placed = [p.name for p in model.projections if getattr(p, "compartments", None) is not None
+              or getattr(p, "n_comp", None) is not None]
     placed += [f"{type(i).__name__} input to {i.target!r}" for i in model.inputs
                if getattr(i, "fractions", None) is not None]
     if placed:

@@ -346,31 +346,58 @@ class Compartments(eqx.Module):
       (basal and apical): every compartment of that type;
     - `distance`: `(low, high)` [µm]: every compartment whose centre lies at a path
       distance in `[low, high]` from the centre of the root compartment (the soma;
-      `Morphology.path_distance`).
+      `Morphology.path_distance`);
 
-    Each neuron's drive from the projection (or input) is divided among its sites:
-    equally among listed `index` compartments, and in proportion to membrane area
-    among the compartments of a `section` or `distance` range (a uniform density of
-    synapses). With `sites=k` each neuron instead gets `k` sites drawn (with
-    replacement, in proportion to area) from those compartments with `key`, and
-    $1/k$ of its drive at each. The fractions are fixed when the network is built;
-    every compartment then receives its own drive (the population's drive becomes
-    `(n, n_comp)`), and a voltage-dependent receptor (`NMDA`) reads each
-    compartment's own potential.
+    or none of them when `sites` is an array of compartment indices (below).
+
+    `sites` says how the synapses are placed on those compartments:
+
+    - `None` (default): each neuron's drive from the projection (or input) is divided
+      among the compartments: equally among listed `index` compartments (a repeated
+      index counts as often as it is listed), in proportion to membrane area among
+      those of a `section` or `distance` range (a uniform density of synapses). Every
+      synapse onto a neuron then shares the same split of its drive.
+    - `k` (a positive integer): each neuron gets `k` sites drawn (with replacement, with
+      the same probabilities) with `key`, and $1/k$ of its drive at each.
+    - `"synapse"`: each synapse $j \to i$ sits on its own compartment $c_{ij}$, drawn
+      independently per synapse with `key` with the same probabilities; the drive at
+      compartment $c$ of neuron $i$ is the sum over the synapses placed there only.
+    - an integer array of shape `(n_post, n_pre)`: the compartment $c_{ij}$ of each
+      synapse $j \to i$, read at `[i, j]` like a weight array (entries where the
+      connectivity makes no synapse are ignored); give no `index`, `section` or
+      `distance` with it.
+
+    The placement is fixed when the network is built; every compartment then receives
+    its own drive (the population's drive becomes `(n, n_comp)`), and a
+    voltage-dependent receptor (`NMDA`) reads each compartment's own potential. With a
+    site per synapse (`"synapse"` or an array) a projection's synapses target
+    (neuron, compartment) pairs: its kinetics (unless kept per presynaptic neuron) and
+    delay buffer hold one value per pair, shape `(n_post * n_comp,)` flattened as
+    `i * n_comp + c`, and a `Dense` layout stores `(n_post * n_comp, n_pre)` weights (a
+    `Sparse` layout, chosen by default for spiking sources, stores only the synapses).
+    `"synapse"` and arrays place a `Projection`'s synapses; inputs (`OnCompartments`)
+    take `None` or `k`.
 
     **Arguments:**
 
     - `index`: Compartment index or indices (integers in `[0, n_comp - 1]`).
     - `section`: SWC type (int) or section name (str).
     - `distance`: `(low, high)` path distance from the soma [µm], `0 <= low <= high`.
-    - `sites`: Number of sites drawn per neuron (positive integer), or `None`.
-    - `key`: `jax.random` key for drawing `sites`.
+    - `sites`: `None`, the number of sites drawn per neuron (positive integer),
+      `"synapse"`, or an `(n_post, n_pre)` integer array of compartment indices in
+      `[0, n_comp - 1]`.
+    - `key`: `jax.random` key for drawing `sites` (an integer or `"synapse"`).
 
     !!! example
         ```python
         nj.Projection("in", "cell", nj.connectivity.AllToAll(), weight=1.0,
                       receptor=nj.synapses.NMDA(),
                       compartments=nj.neurons.Compartments(distance=(200.0, 300.0)))
+        # each synapse on its own compartment, drawn by area between 200 and 300 µm:
+        nj.neurons.Compartments(distance=(200.0, 300.0), sites="synapse",
+                                key=jax.random.key(3))
+        # every synapse of presynaptic neuron 0 on compartment 12, of neuron 1 on 40:
+        nj.neurons.Compartments(sites=np.broadcast_to([12, 40], (n_post, 2)))
         nj.inputs.OnCompartments(nj.inputs.Constant("cell", 50.0),
                                  nj.neurons.Compartments(index=12))
         ```
@@ -379,17 +406,42 @@ class Compartments(eqx.Module):
     index: tuple[int, ...] | None = eqx.field(static=True, default=None)
     section: int | str | None = eqx.field(static=True, default=None)
     distance: tuple[float, float] | None = eqx.field(static=True, default=None)
-    sites: int | None = eqx.field(static=True, default=None)
+    sites: int | str | None = eqx.field(static=True, default=None)
     key: Any = None
+    # The (n_post, n_pre) compartment of each synapse when `sites` was an array (then
+    # `sites` reads "synapse"); integers, so structure rather than a parameter.
+    given: Any = None
 
     def __init__(self, index=None, section=None, distance=None, sites=None, key=None):
-        given = [name for name, v in (("index", index), ("section", section),
-                                      ("distance", distance)) if v is not None]
-        if len(given) != 1:
-            raise ValueError(
-                "Compartments needs exactly one of index, section or distance, got "
-                f"{given or 'none'}."
-            )
+        given_sites = None
+        if sites is not None and not isinstance(sites, str) and np.ndim(sites) != 0:
+            arr = np.asarray(sites)
+            if arr.ndim != 2 or arr.size == 0 or not (
+                np.issubdtype(arr.dtype, np.integer)
+                or (np.issubdtype(arr.dtype, np.floating) and np.all(arr == np.round(arr)))
+            ):
+                raise ValueError(
+                    "Compartments sites must be None, a positive integer, \"synapse\" or an "
+                    "(n_post, n_pre) array of integer compartment indices, got "
+                    f"{type(sites).__name__} of shape {np.shape(sites)}."
+                )
+            given = [name for name, v in (("index", index), ("section", section),
+                                          ("distance", distance)) if v is not None]
+            if given:
+                raise ValueError(
+                    f"Compartments sites given as an array places every synapse itself; give "
+                    f"no {', '.join(given)} with it."
+                )
+            given_sites = jnp.asarray(arr.astype(np.int32))
+            sites = "synapse"
+        else:
+            given = [name for name, v in (("index", index), ("section", section),
+                                          ("distance", distance)) if v is not None]
+            if len(given) != 1:
+                raise ValueError(
+                    "Compartments needs exactly one of index, section or distance (or a "
+                    f"sites array), got {given or 'none'}."
+                )
         if index is not None:
             idx = (index,) if np.ndim(index) == 0 else tuple(np.asarray(index).ravel())
             if not idx or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool)
@@ -420,22 +472,32 @@ class Compartments(eqx.Module):
                     f"({low!r}, {high!r})."
                 )
             distance = (low, high)
-        if sites is not None:
-            if isinstance(sites, bool) or int(sites) != sites or sites < 1:
+        if sites is not None and given_sites is None:
+            if isinstance(sites, str):
+                if sites != "synapse":
+                    raise ValueError(
+                        "Compartments sites must be None, a positive integer, \"synapse\" or "
+                        f"an (n_post, n_pre) array of compartment indices, got {sites!r}."
+                    )
+            elif isinstance(sites, bool) or int(sites) != sites or sites < 1:
                 raise ValueError(
                     f"Compartments sites must be a positive integer or None, got {sites!r}."
                 )
+            else:
+                sites = int(sites)
             if key is None:
                 raise ValueError("Compartments sites needs a key (jax.random.key) to draw them.")
-            sites = int(sites)
         self.index, self.section, self.distance = index, section, distance
-        self.sites, self.key = sites, key
+        self.sites, self.key, self.given = sites, key, given_sites
 
-    def fractions(self, morphology: Morphology, n: int, what: str = "Compartments"
-                  ) -> np.ndarray:
-        """The fraction of each neuron's drive at each compartment, shape
-        `(n, n_comp)` (rows sum to 1), for `n` cells of `morphology`; `what` names the
-        projection or input in errors."""
+    @property
+    def per_synapse(self) -> bool:
+        """Whether every synapse has its own site (`sites="synapse"` or an array)."""
+        return self.sites == "synapse"
+
+    def _probabilities(self, morphology: Morphology, what: str) -> np.ndarray:
+        """The probability `(n_comp,)` of each compartment as a site (see the class
+        docstring)."""
         n_comp = morphology.n_compartments
         area = np.asarray(morphology.area(), dtype=float)
         if self.index is not None:
@@ -447,7 +509,7 @@ class Compartments(eqx.Module):
                 )
             frac = np.zeros(n_comp)
             np.add.at(frac, list(self.index), 1.0 / len(self.index))
-            return np.broadcast_to(frac, (n, n_comp)).copy()
+            return frac
         if self.section is not None:
             types = _SECTIONS.get(self.section, (self.section,))
             candidates = np.asarray([t in types for t in morphology.compartment_types])
@@ -469,7 +531,21 @@ class Compartments(eqx.Module):
                     f"[0, {dist.max():g}] µm."
                 )
         p = np.where(candidates, area, 0.0)
-        p = p / p.sum()
+        return p / p.sum()
+
+    def fractions(self, morphology: Morphology, n: int, what: str = "Compartments"
+                  ) -> np.ndarray:
+        """The fraction of each neuron's drive at each compartment, shape
+        `(n, n_comp)` (rows sum to 1), for `n` cells of `morphology`; `what` names the
+        projection or input in errors. Not defined with a site per synapse."""
+        if self.per_synapse:
+            raise ValueError(
+                f"{what}: Compartments sites=\"synapse\" (or a sites array) places each "
+                "synapse of a Projection on its own compartment; an input's drive is "
+                "divided by fractions: use sites=None or a positive integer."
+            )
+        n_comp = morphology.n_compartments
+        p = self._probabilities(morphology, what)
         if self.sites is None:
             return np.broadcast_to(p, (n, n_comp)).copy()
         import jax.random as jr
@@ -478,6 +554,35 @@ class Compartments(eqx.Module):
         frac = np.zeros((n, n_comp))
         np.add.at(frac, (np.repeat(np.arange(n), self.sites), draws.ravel()), 1.0 / self.sites)
         return frac
+
+    def synapse_sites(self, morphology: Morphology, post: np.ndarray, pre: np.ndarray,
+                      n_post: int, n_pre: int, what: str = "Compartments") -> np.ndarray:
+        """The compartment of each synapse `pre[s] -> post[s]` (integers in
+        `[0, n_comp - 1]`, shape `post.shape`) with a site per synapse; `what` names
+        the projection in errors."""
+        n_comp = morphology.n_compartments
+        if self.given is not None:
+            arr = np.asarray(self.given)
+            if arr.shape != (n_post, n_pre):
+                raise ValueError(
+                    f"{what}: Compartments sites array must have shape (n_post, n_pre) = "
+                    f"({n_post}, {n_pre}), got {arr.shape}."
+                )
+            sites = arr[post, pre]
+            bad = np.flatnonzero((sites < 0) | (sites >= n_comp))
+            if bad.size:
+                s = bad[0]
+                raise ValueError(
+                    f"{what}: Compartments sites[{int(post[s])}, {int(pre[s])}] = "
+                    f"{int(sites[s])} does not exist; a compartment index must lie in "
+                    f"[0, {n_comp - 1}] ({n_comp} compartments)."
+                )
+            return sites.astype(np.int64)
+        import jax.random as jr
+
+        p = self._probabilities(morphology, what)
+        return np.asarray(jr.choice(self.key, n_comp, (np.size(post),), p=jnp.asarray(p)),
+                          dtype=np.int64)
 
 
 class CompartmentalState(eqx.Module):

@@ -203,3 +203,232 @@ def test_bad_targets_raise_errors_naming_the_parameter():
     with pytest.raises(ValueError, match=r"OnCompartments\(Constant\) input to 'cell': Compartments index 5"):
         nj.Network([cell], inputs=[nj.inputs.OnCompartments(
             nj.inputs.Constant("cell", 1.0), Compartments(index=5))]).build(jax.random.key(0))
+
+
+# A site per synapse: Compartments(sites="synapse" | (n_post, n_pre) array).
+
+def _site_net(sites, weight, layout, receptor=nj.synapses.Current(), synapse=nj.synapses.Delta(),
+              spikes=None, steps=8, n_seg=4):
+    """Three spiking sources onto two passive ball-and-stick cells (5 compartments),
+    each synapse on its own compartment."""
+    if spikes is None:
+        spikes = (np.random.default_rng(0).random((steps, 3)) < 0.5).astype(float)
+    net = nj.Network(
+        [nj.Population("src", 3, nj.inputs.SpikeTrains(spikes)),
+         nj.Population("cell", 2, passive(ball_and_stick(n_segments=n_seg)))],
+        [nj.Projection("src", "cell", nj.connectivity.AllToAll(), weight=weight, layout=layout,
+                       synapse=synapse, receptor=receptor, compartments=sites)])
+    return net.build(jax.random.key(0)), spikes
+
+
+SITES = np.array([[0, 2, 2], [4, 1, 3]])  # compartment of synapse j -> i at [i, j]
+WEIGHTS = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])  # [pA·ms]
+
+
+@pytest.mark.parametrize("layout, receptor, synapse", [
+    (nj.connectivity.Dense(), nj.synapses.Current(), nj.synapses.Delta()),
+    (nj.connectivity.Sparse(), nj.synapses.NMDA(), nj.synapses.Exponential(tau=2.0)),
+])
+def test_per_synapse_sites_deliver_each_synapse_to_its_own_compartment(layout, receptor, synapse):
+    # Synapses with given sites: what arrives at compartment c of cell i on each step
+    # is the sum of w_ij over the sources j that spiked and sit at c (numpy), exactly;
+    # and the voltages equal those of the same synapses split into one projection per
+    # compartment, each placed with Compartments(index=c) (the shared-fraction path,
+    # itself checked against input_compartment above), with delta current synapses
+    # and with NMDA (the block read at each compartment's own potential).
+    model, spikes = _site_net(Compartments(sites=SITES), WEIGHTS, layout, receptor, synapse)
+    steps, n_comp = spikes.shape[0], 5
+    assert model.projections[0].n_comp == n_comp
+    state = model.init(jax.random.key(1), 0.1)
+
+    def body(st, k):
+        st, _ = model.step(st, k * 0.1, 0.1)
+        return st, (st.buffers[0][0], st.neurons[1].v)
+
+    _, (arrivals, v) = jax.lax.scan(body, state, jnp.arange(steps))
+    want = np.zeros((steps, 2, n_comp))
+    for i in range(2):
+        for j in range(3):
+            want[:, i, SITES[i, j]] += WEIGHTS[i, j] * spikes[:, j]
+    np.testing.assert_array_equal(np.asarray(arrivals).reshape(steps, 2, n_comp), want)
+
+    split = nj.Network(
+        [nj.Population("src", 3, nj.inputs.SpikeTrains(spikes)),
+         nj.Population("cell", 2, passive(ball_and_stick(n_segments=4)))],
+        [nj.Projection("src", "cell", nj.connectivity.AllToAll(), weight=WEIGHTS * (SITES == c),
+                       synapse=synapse, receptor=receptor, compartments=Compartments(index=c),
+                       name=f"c{c}") for c in range(n_comp)],
+    ).build(jax.random.key(0))
+    _, v_split = jax.lax.scan(lambda st, k: (split.step(st, k * 0.1, 0.1)[0],) * 2,
+                              split.init(jax.random.key(1), 0.1), jnp.arange(steps))
+    assert np.abs(np.asarray(v) - E_REST).max() > 1e-3  # the synapses act
+    # Same sums in a different order: float64 round-off only.
+    np.testing.assert_allclose(v, v_split.neurons[1].v, rtol=0, atol=1e-12)
+
+
+def test_drawn_synapse_sites_follow_membrane_area_within_the_allowed_compartments():
+    # sites="synapse" draws each synapse's compartment independently with probability
+    # area_c / sum(area) among the allowed ones: over 20000 synapses each frequency is
+    # within 5 binomial standard deviations of it (a false alarm ~1e-6 per bin), and
+    # no synapse falls outside the distance window.
+    morph = y_dendrite(n_trunk=4, n_branch=3)
+    dist, area = morph.path_distance(), np.asarray(morph.area())
+    allowed = (dist >= 100.0) & (dist <= 1e4)
+    n_post, n_pre = 100, 200
+    post, pre = np.repeat(np.arange(n_post), n_pre), np.tile(np.arange(n_pre), n_post)
+    where = Compartments(distance=(100.0, 1e4), sites="synapse", key=jax.random.key(3))
+    sites = where.synapse_sites(morph, post, pre, n_post, n_pre)
+    assert sites.shape == post.shape and np.all(allowed[sites])
+    p = np.where(allowed, area, 0.0) / area[allowed].sum()
+    freq = np.bincount(sites, minlength=len(p)) / sites.size
+    assert np.all(np.abs(freq - p) <= 5 * np.sqrt(p * (1 - p) / sites.size))
+
+
+def _polsky_cell(n_branch=8, n_seg=8):
+    """The passive pyramidal cell of tutorials/dendritic_attenuation.py: a 30 µm soma
+    and `n_branch` thin basal branches (300 µm x 0.5 µm, `n_seg` compartments each)."""
+    parent, lengths, diams = [-1], [30.0], [30.0]
+    for b in range(n_branch):
+        first = len(parent)
+        parent += [0] + list(range(first, first + n_seg - 1))
+        lengths += [300.0 / n_seg] * n_seg
+        diams += [0.5] * n_seg
+    morph = nj.neurons.Morphology(parent, np.asarray(lengths), np.asarray(diams),
+                                  [SOMA] + [BASAL_DENDRITE] * (n_branch * n_seg))
+    return passive(morph)
+
+
+def test_clustered_nmda_synapses_sum_supralinearly_spread_ones_about_linearly():
+    # Polsky, Mel & Schiller (2004) in one projection with a site per synapse: m = 8
+    # NMDA synapses (1 nS, τ = 50 ms) from 8 sources that spike together, on the
+    # distal half of one branch (clustered) or one per branch at 3/4 of its length
+    # (spread). Rows of one population: all 8 together, or synapse k alone (weight
+    # rows), so the linear sum is the sum of the single-synapse somatic peaks. As in
+    # the tutorial (which gives 2.1 and 1.06 at this dt): the clustered ratio is
+    # supralinear (> 1.5, an NMDA branch spike) and the spread one within 10 % of 1.
+    m, n_seg, dt, duration = 8, 8, 0.1, 40.0
+
+    def on_branch(b, frac):
+        return 1 + b * n_seg + min(int(frac * n_seg), n_seg - 1)
+
+    clustered = [on_branch(0, 0.5 + 0.5 * k / m) for k in range(m)]
+    spread = [on_branch(b, 0.75) for b in range(m)]
+    steps = int(round(duration / dt))
+    src = nj.inputs.SpikeTrains(np.repeat(np.eye(1, steps, 50).T, m, axis=1))
+    rows = np.concatenate([np.ones((1, m)), np.eye(m)])  # together, then each alone
+    weight = np.concatenate([rows, rows])  # [nS]
+    sites = np.concatenate([np.tile(clustered, (m + 1, 1)), np.tile(spread, (m + 1, 1))])
+    net = nj.Network(
+        [nj.Population("syn", m, src), nj.Population("cell", 2 * (m + 1), _polsky_cell(m, n_seg))],
+        [nj.Projection("syn", "cell", nj.connectivity.AllToAll(), weight=weight,
+                       synapse=nj.synapses.Exponential(tau=50.0), receptor=nj.synapses.NMDA(),
+                       compartments=Compartments(sites=sites))])
+    res = nj.simulate(net.build(jax.random.key(0)), duration, dt, key=jax.random.key(1),
+                      record=nj.Record(spikes=(), v={"cell": None}, every=dt))
+    peak = (np.asarray(res.variables["cell.v"])[:, :, 0] - E_REST).max(axis=0)  # [mV]
+    ratio_clustered = peak[0] / peak[1:m + 1].sum()
+    ratio_spread = peak[m + 1] / peak[m + 2:].sum()
+    assert ratio_clustered > 1.5
+    assert abs(ratio_spread - 1.0) < 0.1
+
+
+def _drawn_site_net(layout, steps=8):
+    """`_site_net` with sites drawn per synapse on the dendrite and NMDA synapses with
+    exponential kinetics: on passive cells a smooth function of the weight [nS]."""
+    where = Compartments(section="dendrite", sites="synapse", key=jax.random.key(5))
+    return _site_net(where, 3.0, layout, receptor=nj.synapses.NMDA(),
+                     synapse=nj.synapses.Exponential(tau=4.0), steps=steps)[0]
+
+
+def _somatic_v(model, w, dt=0.1, steps=8):
+    res = nj.simulate(model.replace({"src->cell.weight": w}), steps * dt, dt,
+                      key=jax.random.key(1), record=nj.Record(spikes=(), v={"cell": None},
+                                                              every=dt))
+    return res.variables["cell.v"][:, :, 0]
+
+
+def test_per_synapse_sites_dense_and_sparse_layouts_agree():
+    # The same drawn sites stored as a (n_post * n_comp, n_pre) matrix or as sparse
+    # rows: the same sums in another order, so float64 round-off (atol 1e-12 mV).
+    dense, sparse = (_drawn_site_net(lay) for lay in (nj.connectivity.Dense(),
+                                                       nj.connectivity.Sparse()))
+    assert dense.projections[0].weights.weights.shape == ()  # one scalar weight leaf
+    v_dense, v_sparse = _somatic_v(dense, 3.0), _somatic_v(sparse, 3.0)
+    assert float(jnp.max(v_dense - E_REST)) > 1e-3  # the synapses reach the soma
+    np.testing.assert_allclose(v_sparse, v_dense, rtol=0, atol=1e-12)
+
+
+def test_per_synapse_sites_jit_equals_eager():
+    # One network step op by op equals the compiled step, from a state whose delay
+    # buffer holds the first spikes' arrivals (so the step runs the per-site kinetics
+    # and the NMDA block at each site; op by op the Hines loops cost seconds a step).
+    model, dt = _drawn_site_net(nj.connectivity.Dense()), 0.1
+    step = jax.jit(lambda st, t: model.step(st, t, dt)[0])
+    state = step(model.init(jax.random.key(1), dt), 0.0)
+    assert float(jnp.abs(state.buffers[0]).max()) > 0
+    compiled = step(state, dt)
+    with jax.disable_jit():
+        eager = model.step(state, dt, dt)[0]
+    for a, b in zip(jax.tree.leaves(compiled), jax.tree.leaves(eager)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+def test_per_synapse_sites_weight_gradient_matches_finite_differences():
+    # d(mean somatic depolarisation)/d(weight) through the sparse event-driven path
+    # equals central differences: h = 1e-3 nS on a smooth (passive, subthreshold)
+    # function, truncation O(h²) far below the 1e-6 relative tolerance in float64.
+    model = _drawn_site_net(nj.connectivity.Sparse())
+
+    def loss(w):
+        return jnp.mean(_somatic_v(model, w) - E_REST)
+
+    grad, h = float(jax.grad(loss)(3.0)), 1e-3
+    fd = (float(loss(3.0 + h)) - float(loss(3.0 - h))) / (2 * h)
+    assert grad > 0
+    np.testing.assert_allclose(grad, fd, rtol=1e-6)
+
+
+def test_bad_per_synapse_sites_raise_errors_naming_the_parameter():
+    cell = nj.Population("cell", 2, passive(ball_and_stick(n_segments=4)))  # 5 compartments
+    src = nj.Population("src", 3, one_spike(5))
+    lif = nj.Population("lif", 2, nj.neurons.LIF())
+
+    def build(compartments, post="cell", **kw):
+        proj = nj.Projection("src", post, kw.pop("connectivity", nj.connectivity.AllToAll()),
+                             compartments=compartments, **kw)
+        return nj.Network([src, cell, lif], [proj]).build(jax.random.key(0))
+
+    bad = SITES.copy()
+    bad[1, 2] = 9
+    with pytest.raises(ValueError, match=r"src->cell: Compartments sites\[1, 2\] = 9 does not "
+                                         r"exist.*\[0, 4\] \(5 compartments\)"):
+        build(Compartments(sites=bad))
+    with pytest.raises(ValueError, match=r"sites\[0, 0\] = -1 does not exist"):
+        build(Compartments(sites=np.full((2, 3), -1)))
+    with pytest.raises(ValueError, match=r"sites array must have shape \(n_post, n_pre\) = "
+                                         r"\(2, 3\), got \(3, 2\)"):
+        build(Compartments(sites=SITES.T))
+    with pytest.raises(ValueError, match=r"src->lif: compartments is given, but population 'lif'"):
+        build(Compartments(sites=SITES), post="lif")
+    with pytest.raises(ValueError, match=r"src->lif: compartments is given"):
+        build(Compartments(index=1, sites="synapse", key=jax.random.key(0)), post="lif")
+    with pytest.raises(ValueError, match=r"sites must be None, a positive integer, \"synapse\".*"
+                                         r"got 'synapses'"):
+        Compartments(index=1, sites="synapses", key=jax.random.key(0))
+    with pytest.raises(ValueError, match=r"array of integer compartment indices, got ndarray"):
+        Compartments(sites=np.full((2, 3), 1.5))
+    with pytest.raises(ValueError, match=r"sites given as an array .* give no index"):
+        Compartments(index=1, sites=SITES)
+    with pytest.raises(ValueError, match="sites needs a key"):
+        Compartments(index=1, sites="synapse")
+    with pytest.raises(ValueError, match=r"src->cell: Compartments index 5 does not exist"):
+        build(Compartments(index=[1, 5], sites="synapse", key=jax.random.key(0)))
+    with pytest.raises(ValueError, match=r"src->cell: initial must be None with Compartments"):
+        build(Compartments(sites=SITES), synapse=nj.synapses.Exponential(tau=2.0), initial=1.0)
+    with pytest.raises(ValueError, match=r"src->cell: .*Procedural connectivity regenerates"):
+        build(Compartments(sites=SITES),
+              connectivity=nj.connectivity.Procedural(out_degree=1))
+    with pytest.raises(ValueError, match=r"OnCompartments\(Constant\) input to 'cell': "
+                                         r"Compartments sites=\"synapse\""):
+        nj.Network([cell], inputs=[nj.inputs.OnCompartments(
+            nj.inputs.Constant("cell", 1.0), Compartments(sites=SITES))]).build(jax.random.key(0))

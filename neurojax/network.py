@@ -988,6 +988,8 @@ class Network(eqx.Module):
         )
         if proj.plasticity is not None:
             _check_plastic_weights(built)
+            if per_synapse:
+                _check_rule_on_sites(name, proj.plasticity)
         return built
 
 
@@ -1021,6 +1023,31 @@ def _check_plastic_weights(proj: BuiltProjection) -> None:
             f"{type(rule).__name__}, [0, w_max] = [0, {float(np.max(w_max)):g}] [weight units], "
             f"got min {values.min():g}, max {values.max():g}."
         )
+
+
+def _check_rule_on_sites(name: str, rule: AbstractPlasticity) -> None:
+    """With a site per synapse a rule sees (neuron, compartment) pairs as its
+    postsynaptic units: each pair gets its neuron's output and its own compartment's
+    potential, so spike traces, rate estimates and filtered potentials stay right. A
+    rule that sums over a neuron's incoming synapses, or takes a parameter per
+    postsynaptic neuron, would act per pair instead: refused."""
+    from .plasticity.normalization import Chain, Normalization, SynapticScaling
+
+    for r in rule.rules if isinstance(rule, Chain) else (rule,):
+        if isinstance(r, Normalization) and r.direction == "incoming":
+            raise ValueError(
+                f"{name}: Normalization(direction='incoming') sums each postsynaptic "
+                "neuron's incoming weights, but with Compartments sites=\"synapse\" (or a "
+                "sites array) the synapses target (neuron, compartment) pairs; place them "
+                "with sites=None or k, or normalise direction='outgoing'."
+            )
+        if isinstance(r, SynapticScaling) and np.ndim(r.target_rate) != 0:
+            raise ValueError(
+                f"{name}: SynapticScaling target_rate [Hz] per postsynaptic neuron (shape "
+                f"{np.shape(r.target_rate)}) is not supported with Compartments "
+                "sites=\"synapse\" (or a sites array); give a scalar target_rate or place "
+                "the synapses with sites=None or k."
+            )
 
 
 def _check_modulator_list(modulators: tuple, names: list[str]) -> None:

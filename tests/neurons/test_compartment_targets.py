@@ -428,7 +428,106 @@ def test_bad_per_synapse_sites_raise_errors_naming_the_parameter():
     with pytest.raises(ValueError, match=r"src->cell: .*Procedural connectivity regenerates"):
         build(Compartments(sites=SITES),
               connectivity=nj.connectivity.Procedural(out_degree=1))
+    with pytest.raises(ValueError, match=r"src->cell: Normalization\(direction='incoming'\) "
+                                         r"sums each postsynaptic neuron's"):
+        build(Compartments(sites=SITES), plasticity=nj.plasticity.Chain(
+            nj.plasticity.PairSTDP(), nj.plasticity.Normalization(target_sum=1.0)), weight=0.1)
+    with pytest.raises(ValueError, match=r"src->cell: SynapticScaling target_rate \[Hz\] per "
+                                         r"postsynaptic neuron"):
+        build(Compartments(sites=SITES),
+              plasticity=nj.plasticity.SynapticScaling(target_rate=np.array([5.0, 6.0])))
     with pytest.raises(ValueError, match=r"OnCompartments\(Constant\) input to 'cell': "
                                          r"Compartments sites=\"synapse\""):
         nj.Network([cell], inputs=[nj.inputs.OnCompartments(
             nj.inputs.Constant("cell", 1.0), Compartments(sites=SITES))]).build(jax.random.key(0))
+
+
+# Plastic projections onto compartments.
+
+def _spiking_cell(n):
+    """Passive cells whose somatic crossings of -60 mV (5 mV above rest) are spikes."""
+    return nj.Population("cell", n, passive(ball_and_stick(n_segments=4), v_th=-60.0))
+
+
+@pytest.mark.parametrize("where, layout", [
+    (Compartments(sites=np.array([[1, 2, 4], [3, 3, 0]])), nj.connectivity.Sparse()),
+    (Compartments(section="dendrite"), nj.connectivity.Dense()),
+])
+def test_stdp_onto_compartments_learns_as_onto_a_point_neuron_with_the_same_spikes(where, layout):
+    # Pair STDP on synapses placed on compartments (a site per synapse, sparse: the
+    # post-triggered updates go through the (neuron, compartment) index; or shared
+    # fractions, dense) sees the same pre and post spikes as a point target that
+    # replays them, so it learns the same weights. The cells' spikes are imposed by a
+    # strong somatic synapse from a driver; the plastic synapses (0.5 pA·ms) are weak.
+    # The same additions in the same order: agreement to float64 round-off.
+    dt, steps, n_pre, w0 = 0.1, 300, 3, 0.5
+    pre = (np.random.default_rng(1).random((steps, n_pre)) < 0.03).astype(float)
+    drive = np.zeros((steps, 2))
+    drive[50::80, 0] = drive[90::80, 1] = 1.0
+    rule = nj.plasticity.PairSTDP(a_plus=0.01, a_minus=0.012, tau_plus=17.0, tau_minus=34.0)
+    model = nj.Network(
+        [nj.Population("pre", n_pre, nj.inputs.SpikeTrains(pre)),
+         nj.Population("drv", 2, nj.inputs.SpikeTrains(drive)), _spiking_cell(2)],
+        [nj.Projection("drv", "cell", nj.connectivity.FromMatrix(np.eye(2)), weight=300.0),
+         nj.Projection("pre", "cell", nj.connectivity.AllToAll(), weight=w0, plasticity=rule,
+                       layout=layout, compartments=where, name="plastic")],
+    ).build(jax.random.key(0))
+    res = nj.simulate(model, steps * dt, dt, key=jax.random.key(1),
+                      record=nj.Record(spikes=["cell"]))
+    post = np.asarray(res.spikes["cell"], float)
+    assert post.sum(axis=0).min() >= 3  # every cell spikes on each driver spike
+
+    point = nj.Network(
+        [nj.Population("pre", n_pre, nj.inputs.SpikeTrains(pre)),
+         nj.Population("post", 2, nj.inputs.SpikeTrains(post))],
+        [nj.Projection("pre", "post", nj.connectivity.AllToAll(), weight=w0, plasticity=rule,
+                       layout=nj.connectivity.Dense())]).build(jax.random.key(0))
+    want = np.asarray(point.plastic_weights(
+        nj.simulate(point, steps * dt, dt, key=jax.random.key(1), record=nj.Record(spikes=())).state,
+        "pre->post"))
+    got = np.asarray(model.plastic_weights(res.state, "plastic"))
+    if where.per_synapse:  # rows (n_pre, n_post) of targets i * n_comp + c
+        targets = np.asarray(model.projection("plastic").weights.targets)
+        got_matrix = np.zeros_like(want)
+        got_matrix[targets // 5, np.arange(n_pre)[:, None]] = got
+        got = got_matrix
+    assert np.abs(want - w0).max() > 0.01  # the weights moved
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-14)
+
+
+def test_voltage_stdp_reads_the_potential_of_the_compartment_where_the_synapse_sits():
+    # One synapse on the tip of a ball and stick whose tip is held depolarised (a
+    # constant current there: tip ≈ -38 mV, soma ≈ -45 mV), under Clopath's rule:
+    # with its site given per synapse the rule reads the tip's potential; placed with
+    # Compartments(index=[tip - 1, tip]) (half of the drive at each) it reads the mean
+    # of the two. The learned weights equal the numpy integration of the rule
+    # (tests/plasticity/test_voltage.py) on those recorded potentials, to round-off
+    # (rtol 1e-10 as there); on the soma's potential the result differs by ~0.6.
+    from tests.plasticity.test_voltage import _reference
+
+    dt, steps, tip = 0.1, 400, 4
+    pre = (np.random.default_rng(2).random((steps, 1)) < 0.05).astype(float)
+    rule = nj.plasticity.VoltageSTDP.clopath2010(w_max=5.0, a_ltd=2e-3, a_ltp=5e-4)
+    cell = nj.Population("cell", 1, passive(ball_and_stick(n_segments=4), v_th=100.0))
+    model = nj.Network(
+        [nj.Population("pre", 1, nj.inputs.SpikeTrains(pre)), cell],
+        [nj.Projection("pre", "cell", nj.connectivity.AllToAll(), weight=1.0, plasticity=rule,
+                       compartments=Compartments(sites=[[tip]]), name="site"),
+         nj.Projection("pre", "cell", nj.connectivity.AllToAll(), weight=1.0, plasticity=rule,
+                       compartments=Compartments(index=[tip - 1, tip]), name="shared")],
+        inputs=[nj.inputs.OnCompartments(nj.inputs.Constant("cell", amplitude=100.0),
+                                         Compartments(index=tip))],
+    ).build(jax.random.key(0))
+    res = nj.simulate(model, steps * dt, dt, key=jax.random.key(1),
+                      record=nj.Record(spikes=(), v={"cell": None}))
+    v = np.asarray(res.variables["cell.v"])[:, 0]  # (steps, n_comp) [mV]
+    assert v[-1, tip] > -40.0 and v[-1, 0] < -44.0
+    no_post, w0 = np.zeros((steps, 1)), np.ones((1, 1))
+    at_tip = _reference(rule, w0, pre, no_post, v[:, [tip]])
+    mean = _reference(rule, w0, pre, no_post, 0.5 * (v[:, [tip - 1]] + v[:, [tip]]))
+    at_soma = _reference(rule, w0, pre, no_post, v[:, [0]])
+    assert abs(float(at_tip[0, 0] - at_soma[0, 0])) > 0.3
+    np.testing.assert_allclose(model.plastic_weights(res.state, "site").ravel(), at_tip.ravel(),
+                               rtol=1e-10)
+    np.testing.assert_allclose(model.plastic_weights(res.state, "shared").ravel(), mean.ravel(),
+                               rtol=1e-10)

@@ -286,7 +286,11 @@ epsp_att = epsp_peak[0] / epsp_peak[TIP]
 # per branch, at the same distance. The "linear sum" is the sum of the somatic EPSP
 # peaks of the same synapses activated one at a time. All 2 x 16 configurations (m
 # synapses, or synapse k alone; with and without Mg²⁺) are one `jax.vmap` over the
-# weights of the 16 projections and the receptors' `mg`: one compilation.
+# weights of the 16 projections and the receptors' `mg`: one compilation. (One
+# projection from m sources can place each of its synapses on its own compartment
+# instead: `Compartments(sites=...)` with an `(n_post, n_pre)` array of compartment
+# indices, or `sites="synapse"` to draw them by membrane area; the tests check that
+# form of this experiment.)
 
 # %%
 N_BRANCH, N_BSEG, L_BRANCH, D_BRANCH, SOMA_PYR = 8, 8, 300.0, 0.5, 30.0  # [µm]

@@ -596,7 +596,10 @@ class NetworkModel(AbstractModel[NetworkState]):
         """The current weights of the plastic projection `name` in `state` (e.g.
         `res.state`), in the layout of its container: `(n_post, n_pre)` for `Dense`,
         rows `(n_pre, max_out)` for `Sparse` (0 at padding; `weights.targets` says where
-        each goes). For a rule that changes no weight (e.g. `TsodyksMarkram`), the
+        each goes). With a site per synapse (`Compartments(sites="synapse")` or a sites
+        array) the targets are (neuron, compartment) pairs `i * n_comp + c`: Dense
+        weights are `(n_post * n_comp, n_pre)`, and a sparse target `t` is neuron
+        `t // n_comp`. For a rule that changes no weight (e.g. `TsodyksMarkram`), the
         model's weights."""
         j = self._projection_index(name)
         proj = self.projections[j]

@@ -262,7 +262,7 @@ def _spatial_targets(
     ring, whose own cell holds 38 % of the draws, gives 2e-7."""
     dtype = jnp.result_type(float)
     dim = len(sp.extent)
-    ext = jnp.asarray(sp.extent, dtype)
+    ext = jnp.asarray(sp.extent, dtype).reshape(1, 1, dim)  # against (rows, k, dim)
     origin = _grid_positions(rows, sp.pre_shape, sp.extent, dtype)[:, None, :]
     g = _lowbias32(h ^ _u32(_STREAM_SPACE))
 

@@ -237,10 +237,27 @@ def _displacements(h: UInt32[Array, "*shape"], profile: str, width: float, dim: 
         r = -width * (jnp.log(u1) + jnp.log(u3))
     if dim == 1:
         if profile == "gaussian":
-            return (r * jnp.cos(2.0 * jnp.pi * u2))[..., None]
+            return (r * _cos_sin_turns(u2)[0])[..., None]
         return jnp.where(u2 < 0.5, -r, r)[..., None]
-    angle = 2.0 * jnp.pi * u2
-    return jnp.stack([r * jnp.cos(angle), r * jnp.sin(angle)], axis=-1)
+    cos, sin = _cos_sin_turns(u2)
+    return jnp.stack([r * cos, r * sin], axis=-1)
+
+
+def _cos_sin_turns(u):
+    """`cos(2 pi u)` and `sin(2 pi u)` for `u` in [0, 1]: the nearest quarter turn `q`,
+    then Taylor polynomials on the remaining angle in [-pi/4, pi/4] (truncation error
+    below 1e-11), rotated by `q` quarter turns. XLA's CPU `cos` / `sin` cost ~17 ns
+    each in float32 (range reduction for any argument); this is a few multiply-adds,
+    and it made the distance-dependent regeneration several times faster."""
+    q = jnp.floor(4.0 * u + 0.5)
+    phi = (2.0 * jnp.pi) * (u - 0.25 * q)
+    p2 = phi * phi
+    s = phi * (1 - p2 / 6 * (1 - p2 / 20 * (1 - p2 / 42 * (1 - p2 / 72 * (1 - p2 / 110)))))
+    c = 1 - p2 / 2 * (1 - p2 / 12 * (1 - p2 / 30 * (1 - p2 / 56 * (1 - p2 / 90 * (1 - p2 / 132)))))
+    quadrant = q.astype(jnp.int32) % 4
+    cos = jnp.select([quadrant == 0, quadrant == 1, quadrant == 2], [c, -s, -c], s)
+    sin = jnp.select([quadrant == 0, quadrant == 1, quadrant == 2], [s, c, -s], -c)
+    return cos, sin
 
 
 def _spatial_targets(

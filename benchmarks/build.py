@@ -13,13 +13,14 @@ neurons and 10M synapses in at most 10 s on this 2-core machine, also for a netw
 wired from a four-type table (E, PV, SST, VIP: the Campagnola et al. 2022 table of the
 gallery's `v1_campagnola`, 16 distance-dependent projections on one torus).
 
-Two more rows compare the stored `DistanceDependent` with its procedural variant,
+Three more rows compare the stored `DistanceDependent` with its procedural variant,
 `Procedural(out_degree=K, profile="gaussian", width=...)`, on one grid torus of the same
 size (316^2 = 99856 neurons for 100k, K = 100): build time, the bytes the built model
 holds, the build's peak memory (process RSS added), and the time of one delivery with
 every neuron active (all 10M synapses scattered, regenerated for the procedural one;
 compiled first, best of 3), the cost that procedural connectivity pays per event
-instead of memory. `--procedural-only` runs just these two rows.
+instead of memory; a third row gives the uniform `Procedural(out_degree=K)` with the
+same pure-JAX kernel for context. `--procedural-only` runs just these three rows.
 """
 
 from __future__ import annotations
@@ -129,6 +130,8 @@ def _grid_rows(nj, jax, np, n, k, width, seed):
         f"stored grid N={n}": (C.DistanceDependent(p=p, width=width), C.Sparse()),
         f"procedural grid N={n}": (C.Procedural(out_degree=k, profile="gaussian", width=width),
                                    C.Sparse(kernel="loop")),
+        # Context for the delivery time: uniform targets, same pure-JAX loop kernel.
+        f"procedural uniform N={n}": (C.Procedural(out_degree=k), C.Sparse(kernel="loop")),
     }
     rows = []
     for name, (rule, layout) in rules.items():
@@ -180,7 +183,7 @@ def main(argv=None):
     # Warm up (imports, the first jax.random calls) outside the timings.
     _row("warm-up", nj, jax, np, 400, 10, 0.1, args.seed)
     grid = _grid_rows(nj, jax, np, args.n, args.synapses, args.width, args.seed)
-    stored, proc = grid
+    stored, proc, uniform = grid
     grid_extra = {
         "procedural_over_stored": {
             "build_s": proc["build_s"] / stored["build_s"],
@@ -188,10 +191,11 @@ def main(argv=None):
             "build_peak_mb": (proc["build_peak_mb"] / stored["build_peak_mb"]
                               if stored["build_peak_mb"] else None),
             "deliver_all_s": proc["deliver_all_s"] / stored["deliver_all_s"],
-        }
+        },
+        "profile_over_uniform_deliver_all_s": proc["deliver_all_s"] / uniform["deliver_all_s"],
     }
     for r in grid:
-        r["note"] = (f"{r['synapses']} synapses, model {r['model_mb']:.3g} MB, build peak "
+        r["note"] = (f"{r['synapses']} synapses, model {r['model_mb'] * 2**20:.4g} B, build peak "
                      f"+{r['build_peak_mb']:.0f} MB, all-active delivery {r['deliver_all_s']:.3g} s")
     if args.procedural_only:
         report("build", args, grid, "Stored vs procedural distance-dependent network",

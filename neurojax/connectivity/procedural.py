@@ -186,34 +186,38 @@ _MAX_DRAWS = 16
 
 def _grid_positions(
     rows: Int[Array, " rows"], shape: tuple[int, ...], extent: tuple[float, ...], dtype
-) -> Float[Array, "rows dim"]:
-    """Coordinates of grid neurons, as the spaces lay them out: cell centres
-    `(i + 1/2) * extent / n` per dimension, the last index fastest (`Sheet`'s `"ij"`
+) -> list[Float[Array, " rows"]]:
+    """Coordinates of grid neurons, one array per dimension, as the spaces lay them out:
+    cell centres `(i + 1/2) * extent / n`, the last index fastest (`Sheet`'s `"ij"`
     meshgrid: neuron `ix * side + iy`)."""
     idx, rest = [], rows
     for n in reversed(shape):
         idx.append(rest % n)
         rest = rest // n
     idx = idx[::-1]
-    return jnp.stack(
-        [(i.astype(dtype) + 0.5) * (ext / n) for i, n, ext in zip(idx, shape, extent)], axis=-1
-    )
+    return [(i.astype(dtype) + 0.5) * (ext / n) for i, n, ext in zip(idx, shape, extent)]
+
+
+# Coordinates are kept as one array per dimension, never stacked on a last axis: XLA's
+# CPU backend fuses a stacked (..., 2) result element by element and recomputed the
+# hashes, logarithm and polynomials for each coordinate (measured 2x slower).
 
 
 def _grid_index(
-    pos: Float[Array, "*shape dim"], shape: tuple[int, ...], extent: tuple[float, ...]
+    pos: list[Float[Array, "*shape"]], shape: tuple[int, ...], extent: tuple[float, ...]
 ) -> Int[Array, "*shape"]:
-    """The grid neuron nearest each position in the space (`pos` within `[0, extent]`):
-    the one whose cell `[i, i + 1) * extent / n` holds it, per dimension."""
-    flat = jnp.zeros(pos.shape[:-1], jnp.int32)
-    for d, (n, ext) in enumerate(zip(shape, extent)):
-        i = jnp.clip(jnp.floor(pos[..., d] * (n / ext)), 0, n - 1).astype(jnp.int32)
-        flat = flat * n + i
+    """The grid neuron nearest each position in the space (`pos`, one array per
+    dimension, within `[0, extent]`): the one whose cell `[i, i + 1) * extent / n`
+    holds it, per dimension."""
+    flat = None
+    for x, n, ext in zip(pos, shape, extent):
+        i = jnp.clip(jnp.floor(x * (n / ext)), 0, n - 1).astype(jnp.int32)
+        flat = i if flat is None else flat * n + i
     return flat
 
 
 def _displacements(h: UInt32[Array, "*shape"], profile: str, width: float, dim: int, dtype):
-    """One displacement per hash, of shape `(*shape, dim)` [space units], with density
+    """One displacement per hash, as `dim` arrays of `h`'s shape [space units], with density
     proportional to the profile `f(|x|)` in `dim` dimensions:
 
     - Gaussian, `f = exp(-d^2 / 2 sigma^2)`: Box–Muller, `r = sigma sqrt(-2 ln u1)` at a
@@ -237,10 +241,10 @@ def _displacements(h: UInt32[Array, "*shape"], profile: str, width: float, dim: 
         r = -width * (jnp.log(u1) + jnp.log(u3))
     if dim == 1:
         if profile == "gaussian":
-            return (r * _cos_sin_turns(u2)[0])[..., None]
-        return jnp.where(u2 < 0.5, -r, r)[..., None]
+            return [r * _cos_sin_turns(u2)[0]]
+        return [jnp.where(u2 < 0.5, -r, r)]
     cos, sin = _cos_sin_turns(u2)
-    return jnp.stack([r * cos, r * sin], axis=-1)
+    return [r * cos, r * sin]
 
 
 def _cos_sin_turns(u):
@@ -258,6 +262,13 @@ def _cos_sin_turns(u):
     cos = jnp.select([quadrant == 0, quadrant == 1, quadrant == 2], [c, -s, -c], s)
     sin = jnp.select([quadrant == 0, quadrant == 1, quadrant == 2], [s, c, -s], -c)
     return cos, sin
+
+
+def _accept(draw, tgt, done):
+    """Targets and acceptance after one more draw: a new accepted draw replaces the
+    kept target of a synapse not yet accepted."""
+    t, ok = draw
+    return jnp.where(~done & ok, t, tgt), done | ok
 
 
 def _spatial_targets(
@@ -279,34 +290,44 @@ def _spatial_targets(
     ring, whose own cell holds 38 % of the draws, gives 2e-7."""
     dtype = jnp.result_type(float)
     dim = len(sp.extent)
-    ext = jnp.asarray(sp.extent, dtype).reshape(1, 1, dim)  # against (rows, k, dim)
-    origin = _grid_positions(rows, sp.pre_shape, sp.extent, dtype)[:, None, :]
-    g = _lowbias32(h ^ _u32(_STREAM_SPACE))
+    shape = h.shape
+    # Every synapse as one element of flat arrays: its space hash, presynaptic neuron
+    # and that neuron's coordinates.
+    g = _lowbias32(h ^ _u32(_STREAM_SPACE)).ravel()
+    pre = jnp.broadcast_to(rows[:, None], shape).ravel()
+    origin = [jnp.broadcast_to(x[:, None], shape).ravel()
+              for x in _grid_positions(rows, sp.pre_shape, sp.extent, dtype)]
 
-    def attempt(i):
-        pos = origin + _displacements(
+    def attempt(i, g, pre, origin):
+        disp = _displacements(
             _lowbias32(g + i.astype(jnp.uint32) * _u32(_GOLDEN)), sp.profile, sp.width, dim, dtype
         )
+        pos = [x0 + dx for x0, dx in zip(origin, disp)]
+        ok = jnp.ones(g.shape, bool)
         if sp.periodic:
-            pos, ok = jnp.mod(pos, ext), jnp.ones(h.shape, bool)
+            pos = [jnp.mod(x, ext) for x, ext in zip(pos, sp.extent)]
         else:
-            ok = jnp.all((pos >= 0.0) & (pos < ext), axis=-1)
-        tgt = _grid_index(jnp.clip(pos, 0.0, ext), sp.post_shape, sp.extent)
+            for x, ext in zip(pos, sp.extent):
+                ok = ok & (x >= 0.0) & (x < ext)
+        pos = [jnp.clip(x, 0.0, ext) for x, ext in zip(pos, sp.extent)]
+        tgt = _grid_index(pos, sp.post_shape, sp.extent)
         if exclude_self:
-            ok = ok & (tgt != rows[:, None])
+            ok = ok & (tgt != pre)
         return tgt, ok
 
-    def redraw(carry):
-        i, tgt, done = carry
-        t, ok = attempt(i)
-        return i + 1, jnp.where(~done & ok, t, tgt), done | ok
-
-    # Usually one or two passes: the loop ends when every synapse has an accepted draw.
-    first, ok = attempt(jnp.asarray(0, jnp.int32))
-    _, tgt, done = jax.lax.while_loop(
-        lambda c: (c[0] < _MAX_DRAWS) & ~jnp.all(c[2]), redraw,
+    first, ok = attempt(jnp.asarray(0, jnp.int32), g, pre, origin)
+    if not (exclude_self or not sp.periodic):
+        return first.reshape(shape)  # on a torus or ring every draw is accepted
+    # Draws 1, 2, ... for the synapses not yet accepted, over all of them (gathering
+    # the few rejected ones, `jnp.nonzero`, costs about a pass on CPU; so did an
+    # unconditional second draw), until every one is accepted or `_MAX_DRAWS` were
+    # made; the first draw stays where none is accepted.
+    tgt, done = jax.lax.while_loop(
+        lambda c: (c[0] < _MAX_DRAWS) & ~jnp.all(c[2]),
+        lambda c: (c[0] + 1, *_accept(attempt(c[0], g, pre, origin), c[1], c[2])),
         (jnp.asarray(1, jnp.int32), first, ok),
-    )
+    )[1:]
+    tgt, done = tgt.reshape(shape), done.reshape(shape)
     if exclude_self:
         # The fallback: the first draw (kept in `tgt` where never accepted), clipped to
         # the space, moved off the presynaptic neuron to its neighbour along the last

@@ -488,7 +488,8 @@ def test_displacements_follow_the_profile_radially(profile, dim, law):
     from neurojax.connectivity.procedural import _displacements, _lowbias32
 
     h = _lowbias32(jnp.arange(100_000, dtype=jnp.uint32))
-    disp = np.asarray(_displacements(h, profile, 0.3, dim, jnp.float64))
+    disp = np.stack([np.asarray(x) for x in _displacements(h, profile, 0.3, dim, jnp.float64)],
+                    axis=1)
     assert disp.shape == (100_000, dim)
     assert scipy.stats.kstest(np.hypot.reduce(disp, axis=1) if dim == 2 else np.abs(disp[:, 0]),
                               law.cdf).pvalue > ALPHA

@@ -686,9 +686,14 @@ def test_spatial_network_equals_the_same_synapses_stored():
     assert float(res_p.rate("E")) > 5.0
     for pop in ("E", "I"):
         np.testing.assert_array_equal(res_p.spikes[pop], res_s.spikes[pop])
-    # sample_between lists the same synapses as the built container.
-    syn = rule(8, "gaussian").sample_between(jax.random.key(0), pops[0], pops[0], True)
-    assert syn.pre.size == 160 * 8
+    # sample_between lists the synapses that build regenerates from the same key.
+    syn = rule(8, "gaussian").sample_between(jax.random.key(3), pops[0], pops[0], True)
+    w = rule(8, "gaussian").build(jax.random.key(3), 160, 160, True, pre_space=ring,
+                                  post_space=ring)
+    np.testing.assert_array_equal(syn.pre, np.repeat(np.arange(160), 8))
+    np.testing.assert_array_equal(syn.post, np.asarray(w.synapses()[0]).ravel())
+    with pytest.raises(ValueError, match="needs the populations' space"):
+        rule(8, "gaussian").sample(jax.random.key(3), 160, 160, True)
 
 
 @pytest.mark.parametrize(

@@ -512,6 +512,15 @@ class ProceduralWeights(eqx.Module):
                 "n_post_local [neurons per device] or neither; got "
                 f"post_axis={self.post_axis!r}, n_post_local={self.n_post_local!r}."
             )
+        if self.spatial is not None and (
+            math.prod(self.spatial.pre_shape) != self.n_pre
+            or math.prod(self.spatial.post_shape) != self.n_post
+        ):
+            raise ValueError(
+                f"ProceduralWeights spatial grids {self.spatial.pre_shape} -> "
+                f"{self.spatial.post_shape} [neurons per dimension] must hold n_pre = "
+                f"{self.n_pre} and n_post = {self.n_post} neurons."
+            )
         if self.n_post_local is not None and not 1 <= self.n_post_local <= self.n_post:
             raise ValueError(
                 f"ProceduralWeights n_post_local [neurons per device] must lie in "
@@ -616,10 +625,11 @@ class Procedural(AbstractConnectivity):
     ($f(d) = e^{-d^2/2\sigma^2}$ or $e^{-d/\lambda}$; Box–Muller for the Gaussian, a
     Gamma(2, $\lambda$) radius at a uniform angle for the 2-D exponential) and wrapped
     across periodic boundaries. So the expected number of synapses from $j$ onto $i$ is
-    $K$ times the profile integrated over $i$'s grid cell: the spatial profile of
-    `DistanceDependent(p=...)` at a fixed out-degree (on a periodic grid,
-    `DistanceDependent(p=p)` has the same expected matrix with
-    $K = p \sum_i f(d_{ij})$). On a non-periodic `Line` or `Sheet`, draws landing
+    $K$ times the profile's normalised density integrated over $i$'s grid cell: the
+    spatial profile of `DistanceDependent(p=...)` at a fixed out-degree (on a periodic
+    grid with a width of a few grid spacings or more, where the cell average of $f$ is
+    close to its value at the grid point, `DistanceDependent(p=p)` has about the same
+    expected matrix for $K = p \sum_i f(d_{ij})$). On a non-periodic `Line` or `Sheet`, draws landing
     outside are redrawn (rejection): neurons near an edge keep $K$ synapses, with the
     profile renormalised to the space. Draws landing on the neuron itself are redrawn
     when autapses are excluded; after 16 rejected draws of one synapse a documented

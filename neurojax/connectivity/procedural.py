@@ -662,7 +662,7 @@ class Procedural(AbstractConnectivity):
                             receptor=nj.synapses.Conductance(0.0))
         # 100k neurons on a 1 mm x 1 mm torus, 100 synapses each within ~0.05 mm:
         sheet = nj.connectivity.Sheet(extent=(1.0, 1.0), periodic=True, layout="grid")
-        E = nj.Population("E", 316**2, lif, space=sheet)
+        E = nj.Population("E", 316**2, nj.neurons.LIF(), space=sheet)
         local = nj.Projection("E", "E", nj.connectivity.Procedural(
                                   out_degree=100, profile="gaussian", width=0.05),  # [mm]
                               weight=1.0, synapse=nj.synapses.Exponential(5.0),

@@ -641,10 +641,12 @@ def test_spatial_deliver_jit_eager_dense_vmap_over_seeds():
     assert not np.allclose(batched[0], batched[1])
 
 
-@pytest.mark.parametrize("weight", [1.5, Normal(1.0, 0.5)], ids=["scalar", "normal"])
-def test_spatial_gradient_matches_dense_equivalent(weight):
-    w = _spatial_weights(Sheet((1.0, 1.0), periodic=False), 36, "gaussian", 0.2,
-                         weight=weight)
+def test_spatial_gradient_matches_dense_equivalent():
+    # The custom VJP regenerates the spatial synapses in its backward pass: gradients
+    # w.r.t. the weight and the presynaptic activity equal the dense matrix's. (Weight
+    # distributions share the uniform rule's code path, tested above; one compilation
+    # less here.)
+    w = _spatial_weights(Sheet((1.0, 1.0), periodic=False), 36, "gaussian", 0.2, weight=1.5)
     buffer, act = _buffer(n_post=36), _activity("graded", n=36)
     loss = jax.jit(_loss(lambda w, b, a: w.deliver(b, a, STEP, DELAY_STEPS, DT)))
     ref = _loss(_dense_reference)

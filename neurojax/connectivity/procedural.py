@@ -174,6 +174,15 @@ def _synapses(seed, weights, rows, spec: _Spec):
     return tgt, _weight_values(weights, h)
 
 
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _all_synapses(seed, weights, n_pre: int, spec: _Spec):
+    # Compiled once per projection shape: called outside any jit (listing synapses
+    # for analysis, `sample_between`), the spatial draw's ~100 operations would each be
+    # compiled and dispatched on their own (seconds on a loaded 2-core CPU). Inside a
+    # traced function it is inlined like any other.
+    return _synapses(seed, weights, jnp.arange(n_pre, dtype=jnp.int32), spec)
+
+
 # ----------------------------------------------------------------------------- space
 
 # The displacement draws hash the synapse hash with this stream constant first, so they
@@ -535,8 +544,7 @@ class ProceduralWeights(eqx.Module):
     def synapses(self) -> tuple[Int[Array, "pre k"], Float[Array, "*pre_k"]]:
         """Every synapse, regenerated: targets of shape `(n_pre, k)` and the weights
         (a scalar, or shape `(n_pre, k)` for a distribution). O(synapses) memory."""
-        rows = jnp.arange(self.n_pre, dtype=jnp.int32)
-        return _synapses(self.seed, self.weights, rows, self._spec)
+        return _all_synapses(self.seed, self.weights, self.n_pre, self._spec)
 
     def matrix(self) -> Float[Array, "post pre"]:
         """The equivalent dense `(post, pre)` matrix (for analysis and tests at small n);

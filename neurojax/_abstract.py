@@ -13,7 +13,7 @@ from typing import ClassVar, Generic, TypeVar
 
 import equinox as eqx
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray, Real
 
 _State = TypeVar("_State")
 
@@ -52,6 +52,17 @@ class Drive(eqx.Module):
     def zeros(cls, n: int, dtype=None) -> "Drive":
         z = jnp.zeros((n,), dtype=dtype if dtype is not None else float)
         return cls(z, z, z, z)
+
+    @classmethod
+    def from_current(cls, i: Real[ArrayLike, "*#n"]) -> "Drive":
+        """A drive of current `i` [pA] alone: no conductance and no instantaneous charge
+        (the other three fields are zeros of `i`'s shape), e.g. to step a neuron by hand
+        with `neuron.step(state, nj.Drive.from_current(jnp.full((n,), 200.0)), dt)`."""
+        i = jnp.asarray(i)
+        if not jnp.issubdtype(i.dtype, jnp.floating):
+            i = i.astype(float)
+        zero = jnp.zeros_like(i)
+        return cls(i, zero, zero, zero)
 
     def current(self, v: Float[Array, " n"]) -> Float[Array, " n"]:
         """Total current at membrane potential `v` [mV], in [pA]."""

@@ -192,7 +192,6 @@ print(f"thresholds refined ({time.perf_counter() - t_wall:.1f} s)")
 # stability.
 
 # %%
-zeros1 = jnp.zeros(1)
 
 
 @jax.jit
@@ -202,7 +201,7 @@ def jacobian_on_branch(v):
     v = jnp.reshape(v, (1,))
     m, h, n = hh.steady_gates(v)
     y0, unravel = ravel_pytree(nj.neurons.HodgkinHuxleyState(v=v, m=m, h=h, n=n))
-    drive = nj.Drive(-hh.steady_state_current(v), zeros1, zeros1, zeros1)
+    drive = nj.Drive.from_current(-hh.steady_state_current(v))
 
     def field(y):
         return ravel_pytree(hh.time_derivative(unravel(y), drive))[0]
@@ -231,7 +230,7 @@ f_hopf = abs(leading_eigenvalue(v_hopf).imag) / (2 * np.pi) * 1e3  # [Hz]
 # %%
 T_ODE, TOL = (500.0, 1e-8) if args.quick else (1000.0, 1e-10)
 ts_ode = jnp.arange(0.0, T_ODE + 1e-9, 0.01)
-drive10 = nj.Drive(jnp.full((1,), 10.0 * PA_PER_UA), zeros1, zeros1, zeros1)
+drive10 = nj.Drive.from_current(jnp.full((1,), 10.0 * PA_PER_UA))
 sol = nj.ode.solve(hh, T_ODE, drive=drive10, saveat=diffrax.SaveAt(ts=ts_ode),
                    rtol=TOL, atol=TOL, max_steps=200_000)
 v_ode, ts_ode = np.asarray(sol.ys.v[:, 0]), np.asarray(ts_ode)

@@ -80,7 +80,7 @@ def psp_error(dt, tau_s=5.0):
 
 
 # --8<-- [start:hh]
-HH_DRIVE = nj.Drive(jnp.full((1,), 2000.0), jnp.zeros(1), jnp.zeros(1), jnp.zeros(1))  # 10 µA/cm²
+HH_DRIVE = nj.Drive.from_current(jnp.full((1,), 2000.0))  # 10 µA/cm²
 
 
 def hh_fixed_step(integrator, dt, t1=10.0):

@@ -49,9 +49,8 @@ class Sine(nj.AbstractInput[SineState]):
     def step(self, state: SineState, t, dt: float) -> tuple[SineState, nj.Drive]:
         omega = 2e-3 * jnp.pi * self.frequency  # [rad/ms] from [Hz]
         current = self.offset + self.amplitude * jnp.sin(omega * (t + 0.5 * dt) + self.phase)
-        zero = jnp.zeros_like(current)
         # A current: voltage-independent i [pA]; no conductance, no instantaneous charge.
-        return state, nj.Drive(i=current, g=zero, q=zero, qg=zero)
+        return state, nj.Drive.from_current(current)
 
     def check(self, n: int, dt: float) -> None:
         for name in ("amplitude", "frequency", "offset", "phase"):
@@ -143,8 +142,7 @@ class Telegraph(nj.AbstractInput[TelegraphState]):
         p_next_on = p_on + (state.on - p_on) * relax  # P(on after dt | state now)
         on = (jax.random.uniform(sub, state.on.shape) < p_next_on).astype(state.on.dtype)
         current = self.amplitude * state.on
-        zero = jnp.zeros_like(current)
-        return TelegraphState(key=key, on=on), nj.Drive(i=current, g=zero, q=zero, qg=zero)
+        return TelegraphState(key=key, on=on), nj.Drive.from_current(current)
 # --8<-- [end:telegraph]
 
 

@@ -837,3 +837,20 @@ def test_check_rejects_wrong_shape(model, name):
     # One value per neuron is fine.
     value = float(getattr(model, name).ravel()[0])
     type(model)(**{name: jnp.full(3, value)}).check(3, 0.1)
+
+
+def test_drive_from_current_is_the_current_with_zero_other_fields():
+    i = jnp.array([150.0, -40.0, 0.0])
+    d = Drive.from_current(i)
+    for field in (d.g, d.q, d.qg):
+        np.testing.assert_array_equal(field, jnp.zeros(3))
+    np.testing.assert_array_equal(d.i, i)
+    # The same LIF step as the four fields spelled out.
+    lif = LIF()
+    state = lif.init(3)
+    a, spikes_a = lif.step(state, d, 0.1)
+    b, spikes_b = lif.step(state, _drive(i), 0.1)
+    np.testing.assert_array_equal(a.v, b.v)
+    np.testing.assert_array_equal(spikes_a, spikes_b)
+    # Integer currents become floating point (a neuron integrates them).
+    assert jnp.issubdtype(Drive.from_current(jnp.array([1, 2])).i.dtype, jnp.floating)

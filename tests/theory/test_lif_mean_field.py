@@ -202,6 +202,19 @@ def test_synaptic_filtering_correction_against_simulation():
     assert sim / white - 1 < -0.2, (sim, white)
 
 
+def test_negative_sigma_is_an_error_naming_it():
+    # Issue 9's bad input: a negative sigma used to take the noiseless branch (sigma > 0
+    # selects the noisy one) and return 0 Hz at mu = 15 mV without a word.
+    for fn in (nj.theory.siegert, nj.theory.log_siegert):
+        with pytest.raises(ValueError, match=r"sigma \[mV\] must be >= 0"):
+            fn(15.0, -5.0, TAU, THETA, V_R, T_REF)
+        with pytest.raises(ValueError, match=r"sigma \[mV\] must be >= 0"):
+            fn(15.0, jnp.array([5.0, -1.0]), TAU, THETA, V_R, T_REF)
+    # sigma = 0 stays allowed: the deterministic rate (REFERENCES.md §3: 20.017 Hz).
+    np.testing.assert_allclose(float(nj.theory.siegert(21.0, 0.0, TAU, THETA, V_R, T_REF)), 20.017,
+                               atol=5e-4)
+
+
 def test_refuses_models_outside_the_theory():
     key = jax.random.key(0)
     lif = nj.neurons.LIF()

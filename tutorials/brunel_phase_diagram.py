@@ -304,10 +304,12 @@ for p, s in sims.items():
 # | N_E | 2500 | 5000 | 10000 | 20000 |
 # |---|---|---|---|---|
 # | (5, 4): peak [Hz], prominence | 175, 198 | 180, 252 | 180, 269 | 180, 313 |
-# | B (6, 4): peak [Hz], prominence | 180, 226 | 175, 448 | 180, 534 | |
+# | B (6, 4): peak [Hz], prominence | 180, 226 | 175, 448 | 180, 534 | 190, 1016 |
 #
-# (5, 4)'s rhythm grows 1.6-fold over an 8-fold N (from shared inputs fading, the rate
-# nearing the mean field's 90.7 Hz), B's 2.4-fold over 4-fold N. The peak sits at the
+# (5, 4)'s rhythm grows 1.6-fold over an 8-fold N (a linear, noise-driven mode would not
+# grow at all; here the rate also drifts from 106 to 93 Hz towards the mean field's
+# 90.7 Hz as shared inputs fade), B's 4.5-fold, closer to the N-fold growth of a
+# coherent rhythm (power ~N² against a floor ~N). The peak sits at the
 # eigenvalue's 180 Hz at every N. Along η = 4 the fast mode's gain reaches 1 at g ≈ 5.36
 # (0.38 at g = 4, 0.92 at 5, 1.03 at 5.5, 1.12 at 6, 1.29 at 8). Along g = 5 it does so
 # at η ≈ 4.7 (0.73 at η = 2, 0.81 at 3, 0.92 at 4, 1.04 at 5). So (5, 4) sits 0.36 in g

@@ -92,6 +92,12 @@ def _log_siegert_integral(lower, upper):
 
 def log_siegert(mu, sigma, tau_m, v_th, v_reset, t_ref, tau_s=0.0):
     """`log(siegert(...))` [log Hz], finite for vanishing rates (see `siegert`)."""
+    # A negative sigma would otherwise pass as noiseless (sigma > 0 selects the noisy
+    # branch) and give a silently wrong rate. Checked where the value is known (eager
+    # calls); inside jit the callers (lif_mean_field) build sigma as a square root.
+    if is_concrete(sigma) and bool(np.any(np.asarray(sigma) < 0)):
+        raise ValueError("siegert: sigma [mV] must be >= 0 (0 gives the noiseless rate), "
+                         f"got {np.asarray(sigma)}.")
     mu, sigma, tau_m, v_th, v_reset, t_ref, tau_s = jnp.broadcast_arrays(
         *(jnp.asarray(a, dtype=float) for a in (mu, sigma, tau_m, v_th, v_reset, t_ref, tau_s))
     )

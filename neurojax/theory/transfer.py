@@ -52,7 +52,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import expm
-from jaxtyping import Array, ArrayLike, Complex, Float
+from jaxtyping import Array, ArrayLike, Complex, Float, Inexact
 
 from .._misc import is_concrete
 from .diffusion import ALPHA_FOURCAUD_BRUNEL, siegert
@@ -141,7 +141,7 @@ def _check(fn, sigma, tau_m, v_th, v_reset, t_ref, tau_s, n_steps):
 def lif_transfer_function(
     mu: Float[ArrayLike, ""],
     sigma: Float[ArrayLike, ""],
-    omega: Float[ArrayLike, "*w"],
+    omega: Inexact[ArrayLike, "*w"],
     tau_m: Float[ArrayLike, ""],
     v_th: Float[ArrayLike, ""],
     v_reset: Float[ArrayLike, ""],
@@ -162,7 +162,12 @@ def lif_transfer_function(
     (white noise: modulus $\propto \omega^{-1/2}$, phase $\to -\pi/4$). `tau_s > 0`
     [ms] gives the Schuecker et al. (2015) response with exponential synapses, as
     NNMT's `lif.exp` shift method: thresholds shifted as in `siegert`, times
-    $1/(1 + i\omega\tau_s)$. Negative `omega` gives the complex conjugate.
+    $1/(1 + i\omega\tau_s)$. Negative `omega` gives the complex conjugate. Complex
+    `omega` gives the analytic continuation: `omega = -1j * s` evaluates $G$ at the
+    Laplace variable $s = \gamma + i\omega$ [1/s] of a mode $e^{st}$ that grows
+    ($\gamma > 0$) or decays ($\gamma < 0$), which is what an eigenvalue condition such
+    as Brunel (2000)'s $1 = H(s)$ needs off the imaginary axis (checked against the
+    closed form at $|\gamma| \le 200$/s).
 
     Vectorised over `omega` (any shape); the other arguments are scalars (use
     `jax.vmap` over populations or working points). jit/vmap-safe and differentiable
@@ -172,7 +177,8 @@ def lif_transfer_function(
 
     - `mu`, `sigma`: Mean and s.d. of the free membrane potential [mV], as in
       `siegert`; `sigma > 0`.
-    - `omega`: Angular frequency [rad/s] ($2\pi f$ with $f$ in Hz).
+    - `omega`: Angular frequency [rad/s] ($2\pi f$ with $f$ in Hz); complex for the
+      continuation off the real axis (above).
     - `tau_m`, `t_ref`, `tau_s`: Membrane, refractory and synaptic time constants [ms].
     - `v_th`, `v_reset`: Threshold and reset [mV] (same scale as `mu`).
     - `n_steps`: Steps per segment (threshold to reset, reset to the lower bound) of the
@@ -195,7 +201,7 @@ def lif_transfer_function(
 def lif_variance_transfer_function(
     mu: Float[ArrayLike, ""],
     sigma: Float[ArrayLike, ""],
-    omega: Float[ArrayLike, "*w"],
+    omega: Inexact[ArrayLike, "*w"],
     tau_m: Float[ArrayLike, ""],
     v_th: Float[ArrayLike, ""],
     v_reset: Float[ArrayLike, ""],
@@ -213,7 +219,7 @@ def lif_variance_transfer_function(
     mean and the variance of every neuron's input (Brunel 2000).
 
     Limit: $G_{\sigma^2}(0) = \partial\nu_0/\partial\sigma^2 = (\partial\nu_0/
-    \partial\sigma) / 2\sigma$.
+    \partial\sigma) / 2\sigma$. Complex `omega` as in `lif_transfer_function`.
 
     **Returns:** complex array [Hz/mV²], the shape of `omega`.
     """
@@ -227,7 +233,10 @@ def _transfer(mu, sigma, omega, tau_m, v_th, v_reset, t_ref, tau_s, n_steps):
     # Jitted as a whole so that eager calls reuse one compilation per shape.
     mu, sigma, tau_m, v_th, v_reset, t_ref, tau_s = (
         jnp.asarray(a, dtype=float) for a in (mu, sigma, tau_m, v_th, v_reset, t_ref, tau_s))
-    omega = jnp.asarray(omega, dtype=float)
+    omega = jnp.asarray(omega)
+    # Real omega (rad/s) or, for the analytic continuation to a Laplace variable s =
+    # gamma + i omega, complex omega = -i s: the ODEs are analytic in omega.
+    omega = omega.astype(jnp.result_type(omega, float))
     shift = sigma * 0.5 * ALPHA_FOURCAUD_BRUNEL * jnp.sqrt(tau_s / tau_m)
     y_t = (v_th + shift - mu) / sigma
     y_r = (v_reset + shift - mu) / sigma

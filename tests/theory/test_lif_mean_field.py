@@ -167,6 +167,23 @@ def _poisson_population(tau_s, n=300):
     return nj.Network([nj.Population("E", n, lif)], [], inputs=drive).build(jax.random.key(0))
 
 
+def test_siegert_rate_against_a_simulated_poisson_driven_population():
+    # REFERENCES.md §3: a simulated noisy LIF population at mu = 15, sigma = 5 mV
+    # (Siegert 9.4608 Hz) fires below the Siegert rate by the O(sqrt(dt)) threshold-
+    # crossing bias, about -7 % at dt = 0.1 ms. Here the drive is Poisson (jumps of
+    # +-0.5 mV, summed per step, so E and I kicks of one step cancel before the
+    # threshold sees them: the same kind of bias); measured -4.2 % at dt = 0.1 ms and
+    # -3.3 % at 0.05 ms (1000 neurons, 1 s). 500 neurons x 0.5 s give ~2300 spikes, a
+    # ~2 % sampling error (4 % allowed): the rate must lie in [-11 %, +4 %] of Siegert.
+    # A wrong factor in the Siegert integral, or sigma read as a variance, is > 20 %.
+    model = _poisson_population(0.0, n=500)
+    mf = nj.theory.lif_mean_field(model)
+    np.testing.assert_allclose([float(mf.mu["E"]), float(mf.sigma["E"])], [15.0, 5.0], rtol=1e-12)
+    np.testing.assert_allclose(float(mf.rates["E"]), 9.4608, atol=5e-5)
+    sim = float(nj.simulate(model, 700.0, 0.1, key=jax.random.key(1)).rate("E", t_start=200.0))
+    assert -0.11 <= sim / float(mf.rates["E"]) - 1 <= 0.04, sim
+
+
 def test_synaptic_filtering_correction_against_simulation():
     # Fourcaud & Brunel (2002): with tau_s = 1 ms (tau_s / tau_m = 0.05) the rate falls
     # from the white-noise 9.46 Hz to 6.40 Hz. Simulated here: 300 neurons, 1.2 s, dt =
@@ -183,6 +200,19 @@ def test_synaptic_filtering_correction_against_simulation():
     sim = float(nj.simulate(model, 1200.0, 0.02, key=jax.random.key(1)).rate("E", t_start=200.0))
     assert abs(sim / corrected - 1) < 0.10, (sim, corrected)
     assert sim / white - 1 < -0.2, (sim, white)
+
+
+def test_negative_sigma_is_an_error_naming_it():
+    # Issue 9's bad input: a negative sigma used to take the noiseless branch (sigma > 0
+    # selects the noisy one) and return 0 Hz at mu = 15 mV without a word.
+    for fn in (nj.theory.siegert, nj.theory.log_siegert):
+        with pytest.raises(ValueError, match=r"sigma \[mV\] must be >= 0"):
+            fn(15.0, -5.0, TAU, THETA, V_R, T_REF)
+        with pytest.raises(ValueError, match=r"sigma \[mV\] must be >= 0"):
+            fn(15.0, jnp.array([5.0, -1.0]), TAU, THETA, V_R, T_REF)
+    # sigma = 0 stays allowed: the deterministic rate (REFERENCES.md §3: 20.017 Hz).
+    np.testing.assert_allclose(float(nj.theory.siegert(21.0, 0.0, TAU, THETA, V_R, T_REF)), 20.017,
+                               atol=5e-4)
 
 
 def test_refuses_models_outside_the_theory():

@@ -125,3 +125,29 @@ def test_transfer_function_with_refractory_delay_agrees_with_the_closed_form():
         if nu0 > 1.0:
             nnmt_own = _nnmt_tf(mu, sigma, t_ref, 0.0, TF_FREQS[:3])
             assert np.max(np.abs(nnmt_own / ours[:3] - 1)) > 1e-4
+
+
+def test_transfer_function_off_the_real_axis_agrees_with_the_closed_form():
+    # Complex omega = -i s continues G to a Laplace variable s = gamma + i omega [1/s]
+    # (growing or decaying modes), as an eigenvalue condition 1 = H(s) needs. The closed
+    # form above is analytic in omega: z = -1/2 + s tau. At Brunel 2000's C (5, 2) and
+    # (5, 4) working points, modes decaying and growing at up to 100 /s; 1e-6 relative,
+    # as on the real axis.
+    t_ref = 2.0
+    s = np.array([-100.0 + 2j * np.pi * 130.0, -30.0 + 2j * np.pi * 180.0,
+                  50.0 + 2j * np.pi * 190.0])  # [1/s]
+    for mu, sigma in [(21.03, 7.68), (34.64, 11.81)]:
+        # n_steps = 200: 1e-8 at these moderate-noise points (transfer.py), and cheaper.
+        ours = np.asarray(nj.theory.lif_transfer_function(mu, sigma, -1j * s, TAU, THETA,
+                                                          V_R, t_ref, n_steps=200))
+        nu0 = float(nj.theory.siegert(mu, sigma, TAU, THETA, V_R, t_ref))
+        x_t, x_r = np.sqrt(2) * (THETA - mu) / sigma, np.sqrt(2) * (V_R - mu) / sigma
+        ref = []
+        for lam in s:
+            s_tau = lam * TAU * 1e-3
+            z = np.array([-0.5 + s_tau])
+            num = nnmt_exp._d_Psi(z, x_t) - nnmt_exp._d_Psi(z, x_r)
+            den = nnmt_exp._Psi(z, x_t) - np.exp(-lam * t_ref * 1e-3) * nnmt_exp._Psi(z, x_r)
+            ref.append(np.ravel(np.sqrt(2) / sigma * nu0 / (1 + s_tau) * num / den)[0])
+        np.testing.assert_allclose(ours, np.array(ref), rtol=1e-6,
+                                   err_msg=f"mu={mu}, sigma={sigma}")

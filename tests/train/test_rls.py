@@ -1,6 +1,7 @@
 """`nj.train.force` (neurojax/train/rls.py; recursive least squares / PINning, Rajan, Harvey &
-RLS update is exact least squares on a linear problem, only the plastic weights change,
-jit agrees with eager, a small network learns its target, and bad input is named."""
+Tank 2016): the RLS update is exact least squares on a linear problem, only the plastic weights change,
+force matches a NumPy loop of the same algorithm, a small network learns its target, and bad
+input is named."""
 
 import jax
 import jax.numpy as jnp

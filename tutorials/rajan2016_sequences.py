@@ -229,6 +229,12 @@ table.within(f"pVar at p = {P_MAIN:.0%}", results[P_MAIN]["pvar"], 0.8, 1.0,
 table.holds("pVar rises with p", " < ".join(f"{v:.2f}" for v in pv), "increasing",
             all(b > a - 0.01 for a, b in zip(pv, pv[1:])) and pv[-1] > pv[0],
             source="REFERENCES §14: p -> 0 fails, full FORCE fits better")
+p_low = min(FRACTIONS)
+table.holds(f"pVar at p = {p_low:.0%}", f"{results[p_low]['pvar']:.2f}", "pVar < 0.5",
+            results[p_low]["pvar"] < 0.5, source="REFERENCES §14: p -> 0 fails")
+curve = results[P_MAIN]["curve"]
+table.holds(f"training trials at p = {P_MAIN:.0%}", f"{curve[0]:.2f} -> {curve[-1]:.2f}",
+            "pVar rises", curve[-1] > curve[0] + 0.3, source="RLS learns over trials")
 table.holds("untrained network", f"{pvar_untrained:.2f}", "pVar < 0.5",
             pvar_untrained < 0.5, source="a random network does not make the sequence")
 table.equal("frozen weights bit-identical", all(r["frozen_same"] for r in results.values()),

@@ -64,7 +64,7 @@ def test_subpackage_names():
         "Frozen", "Mask", "LowRankFactors", "constrain", "constrain_weights", "resolve", "trainable", "FitResult", "fit",
         "add_noise", "rate_cost", "spike_count_cost", "weight_l1", "weight_l2", "wiring_cost",
         "Decoder", "decode", "fit_decoder", "Profile", "eprop_loss", "eprop_run",
-        "leaky_readout", "fit_steady_states", "SteadyStateFit",
+        "leaky_readout", "fit_steady_states", "SteadyStateFit", "force", "ForceResult", "pvar",
     }
     assert _public(nj.train.tasks) >= {"Trials", "perceptual_decision", "delayed_match_to_sample",
                                        "context_dependent_integration", "accuracy",

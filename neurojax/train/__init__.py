@@ -1,6 +1,6 @@
 """Training and fitting under biological constraints: constraint parameterisations
 (Dale's law, DANNs, masks, bounds, freezing, low-rank factors), the `fit` loop (optax), costs besides the
-task, gradient checks, and e-prop (online learning with eligibility traces)."""
+task, gradient checks, recursive-least-squares (FORCE / PINning) training, and e-prop (online learning with eligibility traces)."""
 
 from . import tasks as tasks
 from .constraints import (
@@ -28,5 +28,6 @@ from .costs import (
 from .eprop import eprop_loss as eprop_loss, eprop_run as eprop_run, leaky_readout as leaky_readout
 from .decoders import Decoder as Decoder, decode as decode, fit_decoder as fit_decoder
 from .fitting import FitResult as FitResult, fit as fit
+from .rls import ForceResult as ForceResult, force as force, pvar as pvar
 from .steady import SteadyStateFit as SteadyStateFit, fit_steady_states as fit_steady_states
 from .gradcheck import GradCheck as GradCheck, GradCheckRow as GradCheckRow, check_grad as check_grad

@@ -370,6 +370,29 @@ class Mask(AbstractConstraint):
         chosen = jax.random.permutation(key, size)[:k]
         return cls(jnp.zeros(size, bool).at[chosen].set(True).reshape(shape))
 
+    @classmethod
+    def presynaptic(cls, key: PRNGKeyArray, shape: tuple[int, int], fraction: float | int) -> Mask:
+        """A mask of all the outgoing weights of `round(fraction * n_pre)` presynaptic
+        neurons chosen uniformly at random: whole columns of the `(n_post, n_pre)` weights,
+        as in PINning (Rajan, Harvey & Tank 2016), so a fraction of about `fraction` of the
+        synapses trains. The block form that `nj.train.force` needs.
+
+        **Arguments:**
+
+        - `key`: PRNG key.
+        - `shape`: The weights' shape, `(n_post, n_pre)`.
+        - `fraction`: Fraction of presynaptic neurons whose outgoing weights train, in (0, 1].
+        """
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction <= 1.0:
+            raise ValueError(f"Mask.presynaptic fraction must lie in (0, 1], got {fraction!r}.")
+        if len(shape) != 2:
+            raise ValueError(f"Mask.presynaptic shape must be (n_post, n_pre), got {shape!r}.")
+        n_post, n_pre = shape
+        k = max(1, round(fraction * n_pre))
+        chosen = jax.random.permutation(key, n_pre)[:k]
+        cols = jnp.zeros(n_pre, bool).at[chosen].set(True)
+        return cls(jnp.broadcast_to(cols, (n_post, n_pre)))
+
     def _bind(self, layout: _Layout) -> Mask:
         return Mask(layout.gather(self.mask, "Mask mask").astype(bool))
 

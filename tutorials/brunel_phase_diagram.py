@@ -316,6 +316,7 @@ for p, s in sims.items():
 # below the line: stable, but close. The prominence label alone calls it SI fast; the
 # table below checks the theory's frequency against the simulated peak instead.
 
+# %%
 # The boundary of the fast oscillation (where the gain at the crossing is 1), by
 # bisection in eta for a few g; full mode only, as each point is a transfer-function
 # sweep.

@@ -99,27 +99,30 @@ class Waveform(AbstractInput[NoState]):
 
 
 def _interp_columns(t, times, values):
-    """Linear interpolation of every column of `values` at scalar time `t`.
+    """Linear interpolation of every column of `values` at scalar time `t` (held at the
+    first and last samples outside `times`).
 
-    Reads the two rows it needs as one `dynamic_slice` (not two gathers): inside
-    `simulate`'s scan the backward pass then adds each step's cotangent into the
-    carried `values` cotangent in place, where a gather's transpose (a scatter into a
-    fresh zero array of the shape of `values`) cost O(rows) per step, O(rows^2) per
-    run (3x the backward pass of a 40-step rate RNN, `benchmarks/fit_overhead.py`).
-    The binary search is unrolled (no nested loop per step)."""
+    Written for `simulate`'s scan, where it runs every step:
+    - the two rows are read as one `dynamic_slice`, not two gathers: the backward pass
+      then adds each step's cotangent into the carried cotangent of `values` in place,
+      where a gather's transpose (a scatter into a fresh zero array of the shape of
+      `values`) cost O(rows) per step, O(rows^2) per run;
+    - the row and the fraction are reductions over `times` (not a binary search:
+      `jnp.searchsorted`'s default is a while loop nested in every step, and XLA fuses
+      the scalar arithmetic of an unrolled one into the per-element loops that use it,
+      recomputing it for every element); a reduction's result is computed once;
+    - `(1 - f) a + f b` needs no per-element select at the ends (f is 0 or 1 there, and
+      the sample is returned exactly), unlike `a + f (b - a)`, which it matches to
+      rounding between samples."""
     k = times.shape[0]
-    idx = jnp.clip(jnp.searchsorted(times, t, side="right", method="compare_all") - 1, 0, k - 1)
     if k == 1:
         return values[0]
-    lo = jnp.minimum(idx, k - 2)  # the window [lo, lo + 1] holds rows idx and idx + 1
-    nxt = jnp.minimum(idx + 1, k - 1)
-    span = times[nxt] - times[idx]
-    frac = jnp.where(span > 0, (t - times[idx]) / jnp.where(span > 0, span, 1.0), 0.0)
-    frac = jnp.clip(frac, 0.0, 1.0)
+    lo = jnp.clip(jnp.sum(times <= t) - 1, 0, k - 2)  # rows lo and lo + 1 bracket t
+    spans = jnp.diff(times)
+    ratio = jnp.where(spans > 0, (t - times[:-1]) / jnp.where(spans > 0, spans, 1.0), 0.0)
+    frac = jnp.clip(jnp.sum(jnp.where(jnp.arange(k - 1) == lo, ratio, 0.0)), 0.0, 1.0)
     pair = jax.lax.dynamic_slice_in_dim(values, lo, 2, axis=0)
-    # idx = k - 1 (past the last sample): lo = k - 2, the row is pair[1] and frac = 0.
-    first = jnp.where(idx == lo, pair[0], pair[1])
-    return first + frac * (pair[1] - first)
+    return pair[0] * (1.0 - frac) + pair[1] * frac
 
 
 class SpikeTrainsState(eqx.Module):

@@ -113,28 +113,49 @@ def _bounds(c: _Deferred, dtype: np.dtype) -> tuple[Any, Any, bool, bool]:
     return low, high, low_closed, high_closed
 
 
+# Checked values with more elements than this are reduced to one flag each before the
+# fused check: under `jax.vmap` an unbatched value (a weight matrix) concatenated with
+# batched ones (a Waveform's values) would otherwise be broadcast to the batch, copying
+# and comparing it once per batch member (3x a rate RNN's forward pass, fit_overhead).
+_FUSE_MAX = 1024
+
+
 def guard(x: Any, checks: list) -> Any:
     """Return `x` with every deferred check attached as one fused runtime check: the
-    checked values are raveled into one vector and compared once against per-element
-    bounds, so the compiled cost hardly grows with the number of checks; one
-    `eqx.branched_error_if` raises the message of the first failing check. `x` must
-    be used by the computation, or the check is removed with it."""
+    small checked values are raveled into one vector and compared once against
+    per-element bounds (large ones are each reduced to one flag first), so the compiled
+    cost hardly grows with the number of checks; one `eqx.branched_error_if` raises the
+    message of the first failing check. `x` must be used by the computation, or the
+    check is removed with it."""
     if not checks:
         return x
     values = [jnp.ravel(jnp.asarray(c.value)) for c in checks]
     dtype = np.dtype(jnp.result_type(float, *[v.dtype for v in values]))
-    cols: list[list[np.ndarray]] = [[], [], [], [], []]
-    for i, (c, v) in enumerate(zip(checks, values)):
-        for col, item, kind in zip(cols, (*_bounds(c, dtype), i), (dtype, dtype, bool, bool, np.int32)):
-            col.append(np.full(v.shape, item, kind))
-    low, high, low_closed, high_closed, owner = (np.concatenate(col) for col in cols)
-    values = jnp.concatenate([v.astype(dtype) for v in values])
-    # NaN fails every comparison, so it is caught with the values out of range.
-    ok = ((values > low) | (low_closed & (values == low))) & (
-        (values < high) | (high_closed & (values == high))
-    )
-    index = jnp.asarray(owner)[jnp.argmin(ok)]
+    small = [i for i, v in enumerate(values) if v.size <= _FUSE_MAX]
+    oks, owners = [], []
+    if small:
+        cols: list[list[np.ndarray]] = [[], [], [], [], []]
+        for i in small:
+            bounds = (*_bounds(checks[i], dtype), i)
+            for col, item, kind in zip(cols, bounds, (dtype, dtype, bool, bool, np.int32)):
+                col.append(np.full(values[i].shape, item, kind))
+        low, high, low_closed, high_closed, owner = (np.concatenate(col) for col in cols)
+        oks.append(_in_range(jnp.concatenate([values[i].astype(dtype) for i in small]),
+                             low, high, low_closed, high_closed))
+        owners.append(owner)
+    for i, v in enumerate(values):
+        if v.size > _FUSE_MAX:
+            oks.append(jnp.all(_in_range(v.astype(dtype), *_bounds(checks[i], dtype)))[None])
+            owners.append(np.array([i], np.int32))
+    ok = jnp.concatenate(oks)
+    index = jnp.asarray(np.concatenate(owners))[jnp.argmin(ok)]
     return eqx.branched_error_if(x, ~jnp.all(ok), index, [c.message for c in checks])
+
+
+def _in_range(values, low, high, low_closed, high_closed):
+    # NaN fails every comparison, so it is caught with the values out of range.
+    return ((values > low) | (low_closed & (values == low))) & (
+        (values < high) | (high_closed & (values == high)))
 
 
 def _describe(x: np.ndarray) -> str:

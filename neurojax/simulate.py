@@ -561,6 +561,8 @@ def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
     backward pass first turned non-finite; the final probe is returned as a third
     output."""
 
+    stepper = _resolve_constraints(stepper)
+
     # Per step, only what is recorded leaves the loop: spike rasters (as bools unless
     # float_spikes; graded outputs as they are) and, for rates, one running sum per
     # population in the carry.
@@ -599,6 +601,25 @@ def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
 
     (state, probe), recorded = _segmented_scan(block, (state, probe), n_blocks, across)
     return (state, recorded) if probe is None else (state, recorded, probe)
+
+
+def _resolve_constraints(stepper):
+    """`stepper` with every `ConstrainedWeights` replaced by the plain container of its
+    weights (`resolved()`), once, before the scan. Inside the step, a constrained
+    projection would apply its constraint (e.g. Dale's `sign * softplus(free)`) at every
+    step, and the backward pass its VJP on the whole weight matrix at every step (a
+    third of the backward pass of the 200-unit rate RNN of fit_overhead.py); resolved
+    here, the weight cotangent is summed over the steps and mapped to `free` once.
+    Same values; gradients equal up to the order of summation."""
+    from .connectivity.weights import ConstrainedWeights
+
+    def is_constrained(x):
+        return isinstance(x, ConstrainedWeights)
+
+    if not any(is_constrained(x) for x in jax.tree_util.tree_leaves(stepper, is_leaf=is_constrained)):
+        return stepper
+    return jax.tree_util.tree_map(lambda x: x.resolved() if is_constrained(x) else x, stepper,
+                                  is_leaf=is_constrained)
 
 
 def _run_args(model: NetworkModel, state: NetworkState) -> tuple[tuple[int, ...], tuple]:

@@ -182,6 +182,27 @@ def test_validate_defers_hodgkin_huxley_checks_when_traced():
         check(jnp.asarray(1.0), jnp.asarray(40.0))
 
 
+def test_large_traced_values_are_checked_under_vmap():
+    # A value of more than _FUSE_MAX elements is reduced to one flag before the fused
+    # check (an unbatched weight matrix is not broadcast to the batch); its failure is
+    # still reported with its own message.
+    from neurojax._misc import check_range
+
+    def check(w, tau):
+        with deferred_checks() as checks:
+            check_range(w, "w", "nS", low=0.0, low_open=True)
+            check_range(tau, "tau", "ms", low=0.0, low_open=True)
+        return guard(jnp.zeros(()), checks)
+
+    run = jax.jit(jax.vmap(check, in_axes=(None, 0)))
+    w = jnp.ones((40, 40))
+    run(w, jnp.ones(3))
+    with _raises_naming("w [nS]"):
+        run(w.at[3, 5].set(-1.0), jnp.ones(3))
+    with _raises_naming("tau [ms]"):
+        run(w, jnp.array([1.0, -1.0, 1.0]))
+
+
 def test_dual_exponential_rise_below_decay_is_checked_when_traced():
     @jax.jit
     def check(tau_rise):

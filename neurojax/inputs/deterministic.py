@@ -99,13 +99,30 @@ class Waveform(AbstractInput[NoState]):
 
 
 def _interp_columns(t, times, values):
-    """Linear interpolation of every column of `values` at scalar time `t`."""
-    idx = jnp.clip(jnp.searchsorted(times, t, side="right") - 1, 0, times.shape[0] - 1)
-    nxt = jnp.minimum(idx + 1, times.shape[0] - 1)
-    span = times[nxt] - times[idx]
-    frac = jnp.where(span > 0, (t - times[idx]) / jnp.where(span > 0, span, 1.0), 0.0)
-    frac = jnp.clip(frac, 0.0, 1.0)
-    return values[idx] + frac * (values[nxt] - values[idx])
+    """Linear interpolation of every column of `values` at scalar time `t` (held at the
+    first and last samples outside `times`).
+
+    Written for `simulate`'s scan, where it runs every step:
+    - the two rows are read as one `dynamic_slice`, not two gathers: the backward pass
+      then adds each step's cotangent into the carried cotangent of `values` in place,
+      where a gather's transpose (a scatter into a fresh zero array of the shape of
+      `values`) cost O(rows) per step, O(rows^2) per run;
+    - the row and the fraction are reductions over `times` (not a binary search:
+      `jnp.searchsorted`'s default is a while loop nested in every step, and XLA fuses
+      the scalar arithmetic of an unrolled one into the per-element loops that use it,
+      recomputing it for every element); a reduction's result is computed once;
+    - `(1 - f) a + f b` needs no per-element select at the ends (f is 0 or 1 there, and
+      the sample is returned exactly), unlike `a + f (b - a)`, which it matches to
+      rounding between samples."""
+    k = times.shape[0]
+    if k == 1:
+        return values[0]
+    lo = jnp.clip(jnp.sum(times <= t) - 1, 0, k - 2)  # rows lo and lo + 1 bracket t
+    spans = jnp.diff(times)
+    ratio = jnp.where(spans > 0, (t - times[:-1]) / jnp.where(spans > 0, spans, 1.0), 0.0)
+    frac = jnp.clip(jnp.sum(jnp.where(jnp.arange(k - 1) == lo, ratio, 0.0)), 0.0, 1.0)
+    pair = jax.lax.dynamic_slice_in_dim(values, lo, 2, axis=0)
+    return pair[0] * (1.0 - frac) + pair[1] * frac
 
 
 class SpikeTrainsState(eqx.Module):

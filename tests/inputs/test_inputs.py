@@ -91,6 +91,21 @@ def test_waveform_per_neuron_columns():
         _assert_fields(drive, i=-10.0 * want, g=want, rtol=1e-14)
 
 
+def test_waveform_gradient_reaches_the_two_bracketing_rows():
+    # d value(t) / d values: weight 1 - f on the row at or before t, f on the next one
+    # (one row past either end), nothing elsewhere.
+    times = np.array([1.0, 2.0, 4.0, 8.0])
+    values = jnp.zeros((4, 3))
+    c = jnp.array([1.0, -2.0, 0.5])
+    for t, rows in [(0.0, {0: 1.0}), (1.0, {0: 1.0}), (3.0, {1: 0.5, 2: 0.5}),
+                    (7.0, {2: 0.25, 3: 0.75}), (8.0, {3: 1.0}), (100.0, {3: 1.0})]:
+        grad = jax.jit(jax.grad(lambda v: Waveform("E", times=times, values=v).value(t) @ c))(values)
+        want = np.zeros((4, 3))
+        for row, weight in rows.items():
+            want[row] = weight * np.asarray(c)
+        np.testing.assert_allclose(grad, want, rtol=1e-14, atol=1e-15)
+
+
 def test_waveform_validation():
     with pytest.raises(ValueError, match="strictly increasing"):
         Waveform("E", times=[0.0, 2.0, 1.0], values=[0.0, 1.0, 2.0])

@@ -10,40 +10,9 @@ jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
-# A module-scoped fixture that clears JAX's caches; every module has it, and it costs
-# nothing to set up again on another worker.
-_CHEAP_SHARED_FIXTURES = {"_release_compiled_programs"}
-
-
-def _shared_fixture_groups(items):
-    """Map each test that uses an expensive shared fixture (a module-, package- or
-    session-scoped fixture of this suite: a built network, a loaded guide, a 4-device
-    child process) to an `xdist_group` name: the tests of one module that share such
-    fixtures, directly or through a chain of tests, form one group (union-find over the
-    fixture names), so that each fixture is built on one worker only. Tests without one
-    get no group and are spread over the workers one by one."""
-    parent = {}
-
-    def find(x):
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    shared = {}
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        if info is None:
-            continue
-        module = item.nodeid.split("::")[0]
-        names = [f"{module}::{name}" for name, defs in info.name2fixturedefs.items()
-                 if defs and defs[-1].scope != "function" and defs[-1].baseid
-                 and name not in _CHEAP_SHARED_FIXTURES]
-        if names:
-            shared[item] = names
-            for other in names[1:]:
-                parent[find(other)] = find(names[0])
-    return {item: find(names[0]) for item, names in shared.items()}
+# Test modules whose tests are independent processes with no shared fixture: pytest-xdist
+# may spread their tests over all workers. Every other module runs whole on one worker.
+_SPREAD_OVER_WORKERS = {"test_tutorials"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (its hook has no order)
@@ -51,17 +20,18 @@ def pytest_collection_modifyitems(config, items):
     """Two things at collection.
 
     The suite runs on pytest-xdist workers (`-n auto --dist loadgroup` in pyproject.toml).
-    Tests that share an expensive module-scoped fixture run on one worker, as one
-    `xdist_group` (see `_shared_fixture_groups`), so the fixture is built once; every
-    other test (most of the suite, the tutorials included) is spread over the workers
-    test by test, so that no large module keeps one worker busy while the other idles.
+    Many modules build an expensive network or spawn a 4-device child process once, in a
+    module-scoped fixture: each such module is one `xdist_group`, so that the fixture is
+    built on one worker only; the tutorials (each its own subprocess) are spread.
 
     Tests (or parameters: `pytest.param("native", marks=pytest.mark.native)`) marked
     `native` need the optional compiled CPU kernel: without it (no C++ compiler, or
     installed with NEUROJAX_NO_NATIVE=1) they are skipped, with the reason, and the
     rest of the suite tests the pure-JAX kernels that such an install uses."""
-    for item, group in _shared_fixture_groups(items).items():
-        item.add_marker(pytest.mark.xdist_group(group))
+    for item in items:
+        module = item.module.__name__ if item.module is not None else item.nodeid
+        if module.rpartition(".")[2] not in _SPREAD_OVER_WORKERS:
+            item.add_marker(pytest.mark.xdist_group(module))
 
     from neurojax.connectivity import native_kernel_available, native_kernel_status
 

@@ -786,9 +786,7 @@ def _on_compartments(d, fractions, receptor=None, s=None, instantaneous=False, v
     n = fractions.shape[0]
     if v is None:
         return jax.tree.map(lambda x: jnp.broadcast_to(x, (n,))[:, None] * fractions, d)
-    share = jnp.broadcast_to(s, (n,))[:, None] * fractions
-    return jax.vmap(lambda sc, vc: receptor.drive(sc, instantaneous, vc),
-                    in_axes=1, out_axes=1)(share, v)
+    return _at_sites(receptor, jnp.broadcast_to(s, (n,))[:, None] * fractions, instantaneous, v)
 
 
 def _activity(model: NetworkModel, modulator, outputs):

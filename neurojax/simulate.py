@@ -616,8 +616,6 @@ def _resolve_constraints(stepper):
     def is_constrained(x):
         return isinstance(x, ConstrainedWeights)
 
-    if not any(is_constrained(x) for x in jax.tree_util.tree_leaves(stepper, is_leaf=is_constrained)):
-        return stepper
     return jax.tree_util.tree_map(lambda x: x.resolved() if is_constrained(x) else x, stepper,
                                   is_leaf=is_constrained)
 

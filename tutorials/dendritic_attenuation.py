@@ -284,13 +284,16 @@ epsp_att = epsp_peak[0] / epsp_peak[TIP]
 # contrast: m = 1 ... 8 identical NMDA synapses (1 nS each, τ = 50 ms decay) are
 # activated together either clustered on the distal half of one branch or spread, one
 # per branch, at the same distance. The "linear sum" is the sum of the somatic EPSP
-# peaks of the same synapses activated one at a time. All 2 x 16 configurations (m
-# synapses, or synapse k alone; with and without Mg²⁺) are one `jax.vmap` over the
-# weights of the 16 projections and the receptors' `mg`: one compilation. (One
-# projection from m sources can place each of its synapses on its own compartment
-# instead: `Compartments(sites=...)` with an `(n_post, n_pre)` array of compartment
-# indices, or `sites="synapse"` to draw them by membrane area; the tests check that
-# form of this experiment.)
+# peaks of the same synapses activated one at a time.
+#
+# All of it is one projection from 8 presynaptic sources (spiking together at
+# t = 10 ms) onto a population of 32 such cells, each synapse on its own compartment:
+# `Compartments(sites=...)` takes an `(n_post, n_pre)` array of compartment indices
+# (`sites="synapse"` would draw them by membrane area instead). Cells 0..15 carry the
+# clustered sites, cells 16..31 the spread ones; the weight matrix says which synapses
+# each cell receives: on cells m - 1 (m = 1..8) the first m synapses, on cells 8 + k
+# synapse k alone. With and without Mg²⁺ is a `jax.vmap` over the receptor's `mg`:
+# one compilation, two runs.
 
 # %%
 N_BRANCH, N_BSEG, L_BRANCH, D_BRANCH, SOMA_PYR = 8, 8, 300.0, 0.5, 30.0  # [µm]
@@ -315,49 +318,47 @@ def on_branch(b, frac):
 
 clustered = [on_branch(0, 0.5 + 0.5 * k / N_BRANCH) for k in range(N_BRANCH)]
 spread = [on_branch(b, 0.75) for b in range(N_BRANCH)]
-steps_nmda = int(round(T_NMDA / DT_NMDA))
-source = nj.inputs.SpikeTrains(np.eye(1, steps_nmda, int(round(T_SYN / DT_NMDA))).T)
-nmda_projs = [
-    nj.Projection("syn", cell_name, nj.connectivity.AllToAll(), weight=W_NMDA,
-                  synapse=nj.synapses.Exponential(tau=TAU_NMDA), receptor=nj.synapses.NMDA(),
-                  compartments=nj.neurons.Compartments(index=site), name=f"{cell_name}{k}")
-    for cell_name, sites in (("clustered", clustered), ("spread", spread))
-    for k, site in enumerate(sites)
-]
-nmda_model = nj.Network(
-    [nj.Population("syn", 1, source), nj.Population("clustered", 1, pyr),
-     nj.Population("spread", 1, pyr)], nmda_projs).build(jax.random.key(0))
 # Rows 0..7: the first m = 1..8 synapses together; rows 8..15: synapse k alone.
-active = np.concatenate([np.tril(np.ones((N_BRANCH, N_BRANCH))), np.eye(N_BRANCH)])
+which = np.concatenate([np.tril(np.ones((N_BRANCH, N_BRANCH))), np.eye(N_BRANCH)])
+n_cfg = len(which)
+sites = np.concatenate([np.tile(clustered, (n_cfg, 1)), np.tile(spread, (n_cfg, 1))])
+steps_nmda = int(round(T_NMDA / DT_NMDA))
+volley = np.zeros((steps_nmda, N_BRANCH))
+volley[int(round(T_SYN / DT_NMDA))] = 1.0  # all 8 sources spike in the same step
+nmda_model = nj.Network(
+    [nj.Population("syn", N_BRANCH, nj.inputs.SpikeTrains(volley)),
+     nj.Population("pyr", 2 * n_cfg, pyr)],
+    [nj.Projection("syn", "pyr", nj.connectivity.AllToAll(),
+                   weight=W_NMDA * np.concatenate([which, which]),  # [nS], (32, 8)
+                   synapse=nj.synapses.Exponential(tau=TAU_NMDA), receptor=nj.synapses.NMDA(),
+                   compartments=nj.neurons.Compartments(sites=sites))],
+).build(jax.random.key(0))
 
 
-def nmda_run(on, mg):
-    values = {f"{c}{k}.weight": W_NMDA * on[k] for c in ("clustered", "spread")
-              for k in range(N_BRANCH)}
-    m = nmda_model.replace({**values, "*.receptor.mg": mg})
-    r = nj.simulate(m, T_NMDA, DT_NMDA, key=jax.random.key(1), record=nj.Record(
-        spikes=(), v={"clustered": None, "spread": None}, every=DT_NMDA))
-    vc, vs = r.variables["clustered.v"][:, 0], r.variables["spread.v"][:, 0]
-    return vc[:, 0], vs[:, 0], vc[:, clustered[-1]]
+def nmda_run(mg):
+    r = nj.simulate(nmda_model.replace({"*.receptor.mg": mg}), T_NMDA, DT_NMDA,
+                    key=jax.random.key(1), record=nj.Record(spikes=(), v={"pyr": None}))
+    v = r.variables["pyr.v"]  # (steps, 32, n_comp) [mV]
+    return v[:, :n_cfg, 0], v[:, n_cfg:, 0], v[:, :n_cfg, clustered[-1]]
 
 
-on_b = jnp.asarray(np.concatenate([active, active]))
-mg_b = jnp.asarray(np.repeat([1.0, 0.0], len(active)))  # [mM]: 1 mM, then no block
-vn_cl, vn_sp, vn_loc = (np.asarray(x) - E_REST for x in jax.jit(jax.vmap(nmda_run))(on_b, mg_b))
+mg_b = jnp.asarray([1.0, 0.0])  # [mM]: 1 mM, then no block
+# -> (mg, cell, steps) [mV] above rest: clustered soma, spread soma, clustered distal site
+vn_cl, vn_sp, vn_loc = (np.moveaxis(np.asarray(x), 1, 2) - E_REST
+                        for x in jax.jit(jax.vmap(nmda_run))(mg_b))
 t_nmda = np.arange(steps_nmda) * DT_NMDA
-peak_cl, peak_sp = vn_cl.max(axis=1), vn_sp.max(axis=1)  # somatic EPSP peaks [mV]
-n_cfg = len(active)
+peak_cl, peak_sp = vn_cl.max(axis=2), vn_sp.max(axis=2)  # somatic EPSP peaks [mV], (mg, cell)
 
 
 def ratios(peaks, block):
     """Somatic peak of m synapses together / sum of their single peaks, m = 1..8."""
-    p = peaks[block * n_cfg:(block + 1) * n_cfg]
+    p = peaks[block]
     return p[:N_BRANCH] / np.cumsum(p[N_BRANCH:])
 
 
 ratio_cl, ratio_sp = ratios(peak_cl, 0), ratios(peak_sp, 0)
 ratio_cl_nomg = ratios(peak_cl, 1)
-print(f"NMDA clustering: {len(on_b)} runs of {T_NMDA:g} ms at dt = {DT_NMDA:g} ms "
+print(f"NMDA clustering: {len(mg_b)} runs of {T_NMDA:g} ms at dt = {DT_NMDA:g} ms "
       f"({time.perf_counter() - t_wall:.1f} s)")
 print("  clustered / linear sum, m = 1..8:", np.round(ratio_cl, 2))
 print("  spread    / linear sum, m = 1..8:", np.round(ratio_sp, 2))
@@ -434,8 +435,8 @@ ax.set_title("NMDA synapses, 1 nS each (Polsky et al. 2004)", fontsize=9, loc="l
 
 ax = axes[2, 1]
 for m, col in ((2, "C2"), (4, "C1"), (6, "C3"), (8, "C4")):
-    ax.plot(t_nmda, vn_loc[m - 1], color=col, lw=1, ls="--")
-    ax.plot(t_nmda, vn_cl[m - 1], color=col, lw=1.5, label=f"m = {m}")
+    ax.plot(t_nmda, vn_loc[0, m - 1], color=col, lw=1, ls="--")
+    ax.plot(t_nmda, vn_cl[0, m - 1], color=col, lw=1.5, label=f"m = {m}")
 ax.plot([], [], "k--", lw=1, label="branch (distal site)")
 ax.plot([], [], "k-", lw=1.5, label="soma")
 ax.set_xlabel("time [ms]")

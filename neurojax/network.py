@@ -722,12 +722,18 @@ class NetworkModel(AbstractModel[NetworkState]):
             post_vars, post_out = neurons[proj.post], presynaptic[proj.post]
             if getattr(rule, "reads_voltage", False):  # e.g. VoltageSTDP: the potential [mV]
                 post_vars = _rule_voltage(self.populations[proj.post].neuron, post_vars, proj)
+            mods = modulators
             if proj.n_comp is not None:
                 # Targets are (neuron, compartment) pairs: each pair sees its neuron's
-                # output (and, above, its own compartment's potential).
+                # output (and, above, its own compartment's potential), and a modulator
+                # with one value per postsynaptic neuron its neuron's value.
                 post_out = jnp.repeat(post_out, proj.n_comp)
+                n_post = self.populations[proj.post].n
+                if mods:
+                    mods = {name: jnp.repeat(m, proj.n_comp) if m.shape == (n_post,) else m
+                            for name, m in mods.items()}
             plastic[j], w = rule.step(
-                plastic[j], act, post_out, post_vars, modulators, dt,
+                plastic[j], act, post_out, post_vars, mods, dt,
                 structure=proj.weights,
             )
             buffers[j] = proj.weights.deliver(
@@ -1029,13 +1035,24 @@ def _check_plastic_weights(proj: BuiltProjection) -> None:
 
 def _check_rule_on_sites(name: str, rule: AbstractPlasticity) -> None:
     """With a site per synapse a rule sees (neuron, compartment) pairs as its
-    postsynaptic units: each pair gets its neuron's output and its own compartment's
-    potential, so spike traces, rate estimates and filtered potentials stay right. A
-    rule that sums over a neuron's incoming synapses, or takes a parameter per
-    postsynaptic neuron, would act per pair instead: refused."""
+    postsynaptic units: each pair gets its neuron's output, its neuron's value of a
+    per-neuron modulator and its own compartment's potential, so spike traces, rate
+    estimates and filtered potentials stay right. A rule that sums over a neuron's
+    incoming synapses, takes a parameter per postsynaptic neuron, or keeps a per-neuron
+    average of the potential (Clopath's homeostasis) would act per pair instead:
+    refused."""
     from .plasticity.normalization import Chain, Normalization, SynapticScaling
+    from .plasticity.voltage import VoltageSTDP
 
     for r in rule.rules if isinstance(rule, Chain) else (rule,):
+        if isinstance(r, VoltageSTDP) and r.homeostasis:
+            raise ValueError(
+                f"{name}: VoltageSTDP(homeostasis=True) scales A_LTD per postsynaptic neuron "
+                "by its filtered depolarisation, but with Compartments sites=\"synapse\" (or "
+                "a sites array) each (neuron, compartment) pair filters its own potential, so "
+                "the sites of one neuron would get different scalings; use homeostasis=False "
+                "or place the synapses with sites=None or k."
+            )
         if isinstance(r, Normalization) and r.direction == "incoming":
             raise ValueError(
                 f"{name}: Normalization(direction='incoming') sums each postsynaptic "

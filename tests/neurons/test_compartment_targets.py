@@ -436,6 +436,12 @@ def test_bad_per_synapse_sites_raise_errors_naming_the_parameter():
                                          r"postsynaptic neuron"):
         build(Compartments(sites=SITES),
               plasticity=nj.plasticity.SynapticScaling(target_rate=np.array([5.0, 6.0])))
+    for rule in (nj.plasticity.VoltageSTDP(homeostasis=True),
+                 nj.plasticity.Chain(nj.plasticity.PairSTDP(),
+                                     nj.plasticity.VoltageSTDP(homeostasis=True))):
+        with pytest.raises(ValueError, match=r"src->cell: VoltageSTDP\(homeostasis=True\) "
+                                             r"scales A_LTD per postsynaptic neuron"):
+            build(Compartments(sites=SITES), plasticity=rule, weight=0.1)
     with pytest.raises(ValueError, match=r"OnCompartments\(Constant\) input to 'cell': "
                                          r"Compartments sites=\"synapse\""):
         nj.Network([cell], inputs=[nj.inputs.OnCompartments(
@@ -531,3 +537,199 @@ def test_voltage_stdp_reads_the_potential_of_the_compartment_where_the_synapse_s
                                rtol=1e-10)
     np.testing.assert_allclose(model.plastic_weights(res.state, "shared").ravel(), mean.ravel(),
                                rtol=1e-10)
+
+
+# Every plasticity rule on a projection with a site per synapse: the rule sees the
+# (neuron, compartment) pairs as its postsynaptic units, each with its neuron's spikes,
+# so it must learn what it learns onto point neurons that replay those spikes; VoltageSTDP
+# reads each site's own potential (below). Refused at build time, with the reason
+# (test_bad_per_synapse_sites_raise_errors_naming_the_parameter): Normalization
+# incoming, SynapticScaling with a target rate per neuron, VoltageSTDP with homeostasis.
+PAIR_SITES = np.array([[1, 2, 4], [3, 3, 0]])  # two synapses of cell 1 share compartment 3
+
+
+def _dopamine(t):
+    """A modulator with one value per postsynaptic neuron (2 cells) [1]."""
+    return jnp.stack([jnp.sin(t / 3.0), 0.5 + jnp.cos(t / 7.0)])
+
+
+PLASTIC_RULES = {
+    # name: (rule, initial weight [pA·ms], modulator signal or None)
+    "PairSTDP": (nj.plasticity.PairSTDP(a_plus=0.01, a_minus=0.012, tau_plus=17.0,
+                                        tau_minus=34.0), 0.5, None),
+    "PairSTDP nearest, multiplicative": (nj.plasticity.PairSTDP(
+        a_plus=0.05, a_minus=0.06, weight_dependence="multiplicative", traces="nearest"),
+        0.5, None),
+    "TripletSTDP": (nj.plasticity.TripletSTDP(a2_plus=5e-4, a3_plus=6.2e-4, a2_minus=1e-4,
+                                              a3_minus=1e-5), 0.5, None),
+    "InhibitorySTDP": (nj.plasticity.InhibitorySTDP(eta=0.01, rho0=20.0), 0.5, None),
+    # sigma = 0: the noise draw has the layout's shape, (n_post * n_comp, n_pre) on
+    # pairs against (n_post, n_pre), so only the deterministic part can agree.
+    # Small calcium jumps: the presynaptic calcium (~0.8 at these rates) then hovers
+    # below theta_d and postsynaptic spikes take it over theta_d or theta_p for a
+    # while, so the synapses differ (larger jumps keep every synapse above both).
+    "CalciumSTDP": (nj.plasticity.CalciumSTDP(c_pre=0.01, c_post=0.3, delay=0.0, sigma=0.0,
+                                              tau=500.0), 0.5, None),
+    "BCM": (nj.plasticity.BCM(eta=0.5, tau_theta=5.0), 0.5, None),
+    "Oja": (nj.plasticity.Oja(eta=0.3), 0.5, None),
+    "SynapticScaling": (nj.plasticity.SynapticScaling(target_rate=20.0, tau=50.0,
+                                                      tau_rate=5.0), 0.5, None),
+    "Chain(PairSTDP, outgoing Normalization)": (nj.plasticity.Chain(
+        nj.plasticity.PairSTDP(a_plus=0.005, a_minus=0.006),
+        nj.plasticity.Normalization(target_sum=np.array([1.0, 1.2, 0.8]), direction="outgoing",
+                                    every=5.0)), 0.5, None),
+    "RewardModulated, one value per neuron": (nj.plasticity.RewardModulated(
+        eta=0.01, tau_e=20.0, a_plus=1.0, a_minus=1.2), 0.5, _dopamine),
+    "RewardModulated, scalar": (nj.plasticity.RewardModulated(
+        eta=0.01, tau_e=20.0, a_plus=1.0, a_minus=1.2), 0.5, lambda t: jnp.cos(t / 5.0)),
+}
+
+
+def _plastic_nets(rule, w0, signal, layout, steps=300, dt=0.1):
+    """Three sources (~5 kHz: a spike in half of the steps, so that the rules reading
+    coincident pre and post spikes, BCM and Oja, act) onto two passive ball-and-stick cells through `rule`,
+    each synapse on its own compartment (PAIR_SITES); the cells' spikes are imposed by
+    a strong somatic synapse from a driver. Returns the
+    built model, the sources' and the cells' spikes."""
+    pre = (np.random.default_rng(1).random((steps, 3)) < 0.5).astype(float)
+    drive = np.zeros((steps, 2))
+    drive[50::80, 0] = drive[90::80, 1] = 1.0
+    mods = [] if signal is None else [nj.inputs.Modulator("dopamine", signal)]
+    model = nj.Network(
+        [nj.Population("pre", 3, nj.inputs.SpikeTrains(pre)),
+         nj.Population("drv", 2, nj.inputs.SpikeTrains(drive)), _spiking_cell(2)],
+        [nj.Projection("drv", "cell", nj.connectivity.FromMatrix(np.eye(2)), weight=300.0),
+         # Conductance synapses reversing at rest [nS·ms]: they cannot hold the cells
+         # above threshold however large the rules make them.
+         nj.Projection("pre", "cell", nj.connectivity.AllToAll(), weight=w0, plasticity=rule,
+                       layout=layout, compartments=Compartments(sites=PAIR_SITES),
+                       receptor=nj.synapses.Conductance(e_rev=E_REST), name="plastic")],
+        modulators=mods,
+    ).build(jax.random.key(0))
+    return model, pre
+
+
+def _as_matrix(model, w, n_post=2, n_pre=3):
+    """Plastic weights of the per-site projection in the point layout (n_post, n_pre)."""
+    w, n_comp = np.asarray(w), model.projection("plastic").n_comp
+    out = np.full((n_post, n_pre), np.nan)
+    weights = model.projection("plastic").weights
+    if isinstance(weights, nj.connectivity.SparseWeights):  # rows (pre, out) of i * n_comp + c
+        targets = np.asarray(weights.targets)
+        for j in range(n_pre):
+            for k, t in enumerate(targets[j]):
+                if t < n_post * n_comp:
+                    out[t // n_comp, j] = w[j, k]
+    else:  # (n_post * n_comp, n_pre): synapse i <- j in row i * n_comp + site
+        for i in range(n_post):
+            for j in range(n_pre):
+                out[i, j] = w[i * n_comp + PAIR_SITES[i, j], j]
+    return out
+
+
+@pytest.mark.parametrize("layout", [nj.connectivity.Sparse(), nj.connectivity.Dense()],
+                         ids=["sparse", "dense"])
+@pytest.mark.parametrize("name", list(PLASTIC_RULES))
+def test_every_rule_on_per_synapse_sites_learns_as_onto_point_neurons(name, layout):
+    # Each rule on synapses with their own sites sees the same presynaptic spikes and,
+    # at each (neuron, compartment) pair, its neuron's spikes (and modulator value), so
+    # it learns what it learns onto point neurons replaying those spikes (a dense point
+    # projection): the same arithmetic per synapse, so float64 round-off (atol 1e-12;
+    # outgoing Normalization sums a column with the other compartments' empty rows).
+    rule, w0, signal = PLASTIC_RULES[name]
+    dt, steps = 0.1, 300
+    model, pre = _plastic_nets(rule, w0, signal, layout, steps, dt)
+    res = nj.simulate(model, steps * dt, dt, key=jax.random.key(1),
+                      record=nj.Record(spikes=["cell"]))
+    post = np.asarray(res.spikes["cell"], float)
+    assert post.sum(axis=0).min() >= 2  # every cell spikes (on most driver spikes)
+    mods = [] if signal is None else [nj.inputs.Modulator("dopamine", signal)]
+    point = nj.Network(
+        [nj.Population("pre", 3, nj.inputs.SpikeTrains(pre)),
+         nj.Population("post", 2, nj.inputs.SpikeTrains(post))],
+        [nj.Projection("pre", "post", nj.connectivity.AllToAll(), weight=w0, plasticity=rule,
+                       layout=nj.connectivity.Dense())], modulators=mods,
+    ).build(jax.random.key(0))
+    want = np.asarray(point.plastic_weights(
+        nj.simulate(point, steps * dt, dt, key=jax.random.key(1),
+                    record=nj.Record(spikes=())).state, "pre->post"))
+    got = _as_matrix(model, model.plastic_weights(res.state, "plastic"))
+    moved = np.abs(want - w0)
+    assert moved.max() > 1e-2 and (moved > 1e-6).sum() >= 4  # the rule acts on most synapses
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("layout", [nj.connectivity.Sparse(), nj.connectivity.Dense()],
+                         ids=["sparse", "dense"])
+def test_voltage_stdp_with_per_synapse_sites_reads_each_synapse_s_own_compartment(layout):
+    # Clopath's rule on six synapses with their own sites (PAIR_SITES, two of them on
+    # one compartment) of two ball-and-stick cells whose tips are held depolarised (a
+    # constant current there; tip ≈ -38 mV, soma ≈ -45 mV, so LTP and LTD both act):
+    # each synapse's weight equals the numpy integration of the rule
+    # (tests/plasticity/test_voltage.py) on the recorded potential of its own
+    # compartment, to round-off (rtol 1e-10 as there).
+    from tests.plasticity.test_voltage import _reference
+
+    dt, steps, tip = 0.1, 300, 4
+    pre = (np.random.default_rng(2).random((steps, 3)) < 0.05).astype(float)
+    rule = nj.plasticity.VoltageSTDP.clopath2010(w_max=5.0, a_ltd=2e-3, a_ltp=5e-4)
+    cell = nj.Population("cell", 2, passive(ball_and_stick(n_segments=4), v_th=100.0))
+    model = nj.Network(
+        [nj.Population("pre", 3, nj.inputs.SpikeTrains(pre)), cell],
+        [nj.Projection("pre", "cell", nj.connectivity.AllToAll(), weight=1.0, plasticity=rule,
+                       layout=layout, compartments=Compartments(sites=PAIR_SITES),
+                       name="plastic")],
+        inputs=[nj.inputs.OnCompartments(nj.inputs.Constant("cell", amplitude=100.0),
+                                         Compartments(index=tip))],
+    ).build(jax.random.key(0))
+    res = nj.simulate(model, steps * dt, dt, key=jax.random.key(1),
+                      record=nj.Record(spikes=(), v={"cell": None}))
+    v = np.asarray(res.variables["cell.v"])  # (steps, 2, n_comp) [mV]
+    no_post, w0 = np.zeros((steps, 1)), np.ones((1, 1))
+    want = np.array([[_reference(rule, w0, pre[:, [j]], no_post, v[:, i, [PAIR_SITES[i, j]]])[0, 0]
+                      for j in range(3)] for i in range(2)])
+    # On the soma's potential the weights would differ: the sites matter.
+    at_soma = np.array([[_reference(rule, w0, pre[:, [j]], no_post, v[:, i, [0]])[0, 0]
+                         for j in range(3)] for i in range(2)])
+    assert np.abs(want - at_soma).max() > 0.1
+    got = _as_matrix(model, model.plastic_weights(res.state, "plastic"))
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+@pytest.mark.parametrize("layout", [nj.connectivity.Sparse(), nj.connectivity.Dense()],
+                         ids=["sparse", "dense"])
+def test_tsodyks_markram_on_per_synapse_sites_scales_each_synapse_s_arrivals(layout):
+    # Short-term plasticity is kept per presynaptic neuron and scales its spikes before
+    # delivery, so each synapse placed on its own compartment delivers w_ij u_n x_n per
+    # spike of source j; u_n x_n from the exact between-spike solution of the
+    # Tsodyks-Markram equations (the recursion of NEST's tsodyks2_synapse), in numpy.
+    # The same products in the same order: exact up to float64 round-off (1e-12).
+    dt, steps, U, tau_d, tau_f = 0.1, 40, 0.3, 5.0, 2.0  # [ms], -, [1], [ms], [ms]
+    spikes = (np.random.default_rng(3).random((steps, 3)) < 0.3).astype(float)
+    model = nj.Network(
+        [nj.Population("src", 3, nj.inputs.SpikeTrains(spikes)),
+         nj.Population("cell", 2, passive(ball_and_stick(n_segments=4)))],
+        [nj.Projection("src", "cell", nj.connectivity.AllToAll(), weight=WEIGHTS, layout=layout,
+                       plasticity=nj.plasticity.TsodyksMarkram(U=U, tau_d=tau_d, tau_f=tau_f),
+                       compartments=Compartments(sites=SITES))]).build(jax.random.key(0))
+
+    def body(st, k):
+        st, _ = model.step(st, k * dt, dt)
+        return st, st.buffers[0][0]
+
+    _, arrivals = jax.lax.scan(body, model.init(jax.random.key(1), dt), jnp.arange(steps))
+    efficacy = np.zeros((steps, 3))
+    for j in range(3):
+        u, x, last = 0.0, 1.0, 0
+        for k in range(steps):
+            if spikes[k, j]:
+                gap = (k + 1 - last) * dt
+                u_minus, x_minus = u * np.exp(-gap / tau_f), 1.0 + (x - 1.0) * np.exp(-gap / tau_d)
+                u = u_minus + U * (1.0 - u_minus)
+                efficacy[k, j], x, last = u * x_minus, x_minus - u * x_minus, k + 1
+    assert efficacy[spikes > 0].min() < 0.8 * U  # depression acts
+    want = np.zeros((steps, 2, 5))
+    for i in range(2):
+        for j in range(3):
+            want[:, i, SITES[i, j]] += WEIGHTS[i, j] * spikes[:, j] * efficacy[:, j]
+    np.testing.assert_allclose(np.asarray(arrivals).reshape(steps, 2, 5), want, rtol=0, atol=1e-12)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import functools
+import inspect
 import math
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -374,3 +376,33 @@ def check_order(low, high, low_name: str, high_name: str, unit: str = "mV") -> N
         defer(jnp.asarray(high) - jnp.asarray(low),
               f"{low_name} [{unit}] must lie below {high_name} [{unit}]",
               low=0.0, low_open=True, allow_inf=True)
+
+
+def name_keywords(note: str = "") -> Callable[[type], type]:
+    """Class decorator: a keyword argument the class does not take raises a `TypeError`
+    that names the keywords it does take (and `note`, e.g. how related classes spell
+    the same thing), instead of Python's bare "unexpected keyword argument". The
+    signature seen by `inspect` and the docs stays the class's own."""
+
+    def decorate(cls: type) -> type:
+        init = cls.__init__
+        accepted = [p.name for p in inspect.signature(init).parameters.values()
+                    if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+        @functools.wraps(init)
+        def __init__(self, *args, **kwargs):
+            unknown = [k for k in kwargs if k not in accepted]
+            if unknown:
+                many = len(unknown) > 1
+                raise TypeError(
+                    f"{cls.__name__}() got {'' if many else 'an '}unexpected keyword "
+                    f"argument{'s' if many else ''} {', '.join(map(repr, unknown))}; "
+                    f"{cls.__name__} takes {', '.join(accepted) or 'no keywords'}."
+                    + (f" {note}" if note else "")
+                )
+            init(self, *args, **kwargs)
+
+        cls.__init__ = __init__
+        return cls
+
+    return decorate

@@ -49,7 +49,7 @@ import math
 import equinox as eqx
 import numpy as np
 
-from .._misc import check_range
+from .._misc import check_range, name_keywords
 from .builders import AbstractConnectivity, Synapses, _row_blocks, numpy_rng
 
 __all__ = [
@@ -102,11 +102,19 @@ class AbstractSpace(eqx.Module):
         return np.asarray(np.sqrt(np.sum(d * d, axis=-1)))
 
 
+# How each space spells its size (a wrong keyword's error repeats it): one number for
+# the 1-D spaces, one per dimension for the others.
+_SIZES = ("Spaces: Ring(length) wraps around and Line(length) does not, one number each; "
+          "Sheet(extent=(lx, ly), periodic=...) and Positions(xyz, extent=..., periodic=...) "
+          "take one size per dimension.")
+
+
 def _evenly(n: int, length: float) -> np.ndarray:
     # Cell centres: n neurons tile [0, length) with equal gaps, also across a wrap.
     return ((np.arange(n) + 0.5) * (length / n))[:, None]
 
 
+@name_keywords(_SIZES)
 class Ring(AbstractSpace):
     """A periodic line of circumference `length` (any unit: mm, or degrees for an
     orientation feature), neurons evenly spaced at $(i + 1/2) L / n$.
@@ -137,6 +145,7 @@ class Ring(AbstractSpace):
         return True
 
 
+@name_keywords(_SIZES)
 class Line(AbstractSpace):
     """A segment [0, `length`) without wrap-around, neurons evenly spaced.
 
@@ -166,6 +175,7 @@ class Line(AbstractSpace):
         return False
 
 
+@name_keywords(_SIZES)
 class Sheet(AbstractSpace):
     """A 2-D rectangle [0, lx) x [0, ly), a torus when `periodic`.
 
@@ -225,6 +235,7 @@ class Sheet(AbstractSpace):
         return self.periodic_
 
 
+@name_keywords(_SIZES)
 class Positions(AbstractSpace):
     """Given coordinates, e.g. soma positions from a reconstruction.
 

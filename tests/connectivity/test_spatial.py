@@ -219,6 +219,20 @@ def test_bad_input_names_the_parameter():
         C.DistanceDependent(profile="box")
     with pytest.raises(ValueError, match=r"Ring length \[space units\]"):
         C.Ring(length=-1.0)
+    # A wrong keyword names the ones the space takes and how the others spell a size.
+    with pytest.raises(TypeError, match=r"Ring\(\) got an unexpected keyword argument 'extent'; "
+                                        r"Ring takes length\. Spaces: Ring\(length\)"):
+        C.Ring(extent=180.0)
+    with pytest.raises(TypeError, match=r"Sheet\(\) got an unexpected keyword argument 'length'; "
+                                        r"Sheet takes extent, periodic, layout, seed\."):
+        C.Sheet(length=1.0)
+    with pytest.raises(TypeError, match=r"Line\(\) got unexpected keyword arguments 'extent', "
+                                        r"'periodic'; Line takes length\."):
+        C.Line(extent=1.0, periodic=True)
+    with pytest.raises(TypeError, match=r"Positions takes xyz, extent, periodic\."):
+        C.Positions(np.zeros((3, 2)), box=(1.0, 1.0))
+    assert C.Ring(180.0) == C.Ring(length=180.0)  # positional and keyword still work
+    assert C.Sheet((2.0, 1.0), False).geometry == ("sheet", (2.0, 1.0), False)
     a = nj.Population("A", 10, LIF, space=ring)
     b = nj.Population("B", 10, LIF, space=C.Ring(length=2.0))
     with pytest.raises(ValueError, match="different spaces"):

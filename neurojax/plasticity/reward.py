@@ -37,7 +37,8 @@ class RewardModulated(AbstractPlasticity[RewardModulatedState]):
     and $-a_- e^{\Delta t/\tau_-}$ otherwise; same trace variants and within-step
     order), without bounds on $e$. $M$ is the network's modulator named `modulator`
     (`nj.inputs.Modulator`, evaluated at the start of each step and held over it; a
-    scalar, or one value per postsynaptic neuron). Integration is exact for a $M$ that
+    scalar, or one value per postsynaptic neuron, which synapses placed on compartments
+    of that neuron with `Compartments(sites="synapse")` all read). Integration is exact for a $M$ that
     is constant over each step $[t, t + dt)$ (the step's spikes fall at its end): first
     $w \mathrel{+}= \eta (M(t) - b)\, e(t)\, \tau_e (1 - e^{-dt/\tau_e})$, the integral
     of $\eta (M - b) e$ over the step, clipped to $[0, w_{max}]$; then $e$ decays by

@@ -64,6 +64,9 @@ class VoltageSTDP(AbstractPlasticity[VoltageSTDPState]):
     - `tau_plus`: Time constant of $\bar u_+$ [ms], > 0.
     - `w_max`: Upper weight bound [weight units], > 0; the lower bound is 0.
     - `homeostasis`: Scale $A_{LTD}$ by $\bar{\bar u}^2 / u_{ref}^2$ (default `False`).
+      A per-neuron average, so refused on synapses with a compartment each
+      (`Compartments(sites="synapse")` or a sites array), whose sites read their own
+      potentials.
     - `u_ref_squared`: $u_{ref}^2$ [mV²], > 0 (NEST's default 60 mV²).
     - `tau_homeostasis`: Time constant of $\bar{\bar u}$ [ms], > 0 (default 500 ms).
     - `v_spike`: Potential read during `t_spike` after a postsynaptic spike [mV], or

@@ -135,8 +135,8 @@ def _default_checkpoint_steps(n_steps: int, block_steps: int) -> int:
     """`checkpoint=True`'s segment [steps]: about sqrt(n_steps), a multiple or a divisor
     of the recording block. With segments of k steps the backward pass keeps n/k
     segment-start states plus the per-step residuals of the one segment it is
-    differentiating, ~ n/k + k states (a step's residuals are a small multiple of the
-    state), least at k = sqrt(n): e.g. 200 instead of 10,000 for 1 s at dt = 0.1 ms.
+    differentiating, ~ n/k + k states (a step's residuals are its input state, see
+    `_rematerialised`), least at k = sqrt(n): e.g. 200 instead of 10,000 for 1 s at dt = 0.1 ms.
     Among the allowed lengths the one with the least n/k + k is taken."""
     b = block_steps
     small = [d for d in range(1, math.isqrt(b) + 1) if b % d == 0]
@@ -985,9 +985,10 @@ def simulate(
     - `progress`: Show a tqdm progress bar (the run is split into chunks).
     - `checkpoint`: Rematerialise the forward pass in segments during the backward pass
       (`jax.checkpoint`), to take gradients of long runs in less memory. `False`: no
-      checkpointing (the gradient keeps every step's residuals). `True`: segments of
+      checkpointing (the gradient keeps the state entering every step; each step's
+      intermediate values are always recomputed in the backward pass). `True`: segments of
       about sqrt(steps) steps (the backward pass then keeps ~ steps / k segment-start
-      states plus one segment's k steps of residuals, least at k = sqrt(steps); e.g.
+      states plus one segment's k steps' states, least at k = sqrt(steps); e.g.
       1 s at dt = 0.1 ms keeps ~200 steps' worth instead of 10,000). A number: the
       segment length [ms], in (0, duration], a multiple of `dt` and a multiple or a
       divisor of `record.every` (a segment holds whole recording blocks or splits every

@@ -238,14 +238,20 @@ def main(argv=None):
 def _stored_steps(active):
     """While tracing, `simulate` differentiates the plain step (its intermediates
     stored per step) instead of the rematerialised one, if `active`."""
+    import jax
+
     simulate = sys.modules["neurojax.simulate"]
     original = simulate._rematerialised
     if active:
+        # `simulate`'s jitted scan would otherwise reuse its trace of the other variants.
+        jax.clear_caches()
         simulate._rematerialised = lambda step, dt: (lambda state, t: step(state, t, dt))
     try:
         yield
     finally:
         simulate._rematerialised = original
+        if active:
+            jax.clear_caches()
 
 
 def _with_surrogate(model, make):

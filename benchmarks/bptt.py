@@ -4,6 +4,7 @@ through 1 s of a 4000-neuron LIF network (COBA-4k), with and without
 
     python benchmarks/bptt.py [--quick] [--duration MS] [--every MS] [--checkpoint MS]
                               [--levels L [L ...]] [--repeats N] [--truncate W]
+                              [--stored-steps]
 
 The loss is the mean E and I population rate (surrogate gradients through every
 spike); the gradient is taken with respect to every floating-point leaf of the built
@@ -29,6 +30,11 @@ and reports the fraction of neurons in the gradient support per step. Times are 
 median of the repeats (run alternately, so load hits all variants alike); the ratio
 fwd+bwd / forward is taken within this one process.
 
+``--stored-steps`` adds a row for the backward pass as it was before issue 16's
+per-step rematerialisation: every step's intermediates stored (``simulate``'s private
+``_rematerialised`` replaced by the plain step while that variant is traced), without
+segments, to measure that change in the same process.
+
 Memory is reported two ways: XLA's own buffer plan of the compiled gradient
 (``memory_analysis()``: temporaries + arguments + outputs; exact and noise-free), and
 the measured peak — the accelerator's ``peak_bytes_in_use`` on GPU/TPU, else the
@@ -38,6 +44,7 @@ memory stats on CPU and tracemalloc cannot see XLA's buffers).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 
@@ -62,6 +69,9 @@ def main(argv=None):
                         "amplitude=A), width) [mV]")
     p.add_argument("--amplitude", type=float, default=0.3,
                    help="surrogate amplitude A with --truncate (Bellec et al. 2020's 0.3)")
+    p.add_argument("--stored-steps", action="store_true",
+                   help="also time fwd+bwd with every step's intermediates stored (no per-step "
+                        "rematerialisation: the backward pass before issue 16)")
     args = finish_args(p.parse_args(argv))
 
     import time
@@ -98,15 +108,16 @@ def main(argv=None):
     checkpoints = ([nj.Checkpoint(levels=L) for L in args.levels] if args.levels
                    else [segment])
     # With --truncate, also the dense-equivalent VJP of the same surrogate ("dense").
-    variants = (None, False, *checkpoints, *(("dense",) if dense_model is not None else ()))
+    variants = (None, False, *checkpoints, *(("stored",) if args.stored_steps else ()),
+                *(("dense",) if dense_model is not None else ()))
     models = {v: dense_model if v == "dense" else model for v in variants}
     rows, grads, plans = [], {}, {}
     runs = {}
     for checkpoint in variants:
-        fn = make(False if checkpoint == "dense" else checkpoint)
+        fn = make(False if checkpoint in ("dense", "stored") else checkpoint)
         t0 = time.perf_counter()
         # The gradient of this chaotic network may overflow (see above): time it anyway.
-        with nj.allow_nonfinite_gradients():
+        with nj.allow_nonfinite_gradients(), _stored_steps(checkpoint == "stored"):
             compiled = fn.lower(models[checkpoint]).compile()
         compile_s = time.perf_counter() - t0
         runs[checkpoint] = (compiled, compile_s)
@@ -152,7 +163,8 @@ def main(argv=None):
         dense_rel = rel
         if grads["dense"][0] != grads[False][0] or rel > 1e-3:
             raise SystemExit(f"bptt: the event-driven gradient differs from the dense VJP's (rel {rel:.2g}).")
-    if not all(grads[False][0] == grads[c][0] == grads[None][0] for c in checkpoints):
+    same_as_plain = [*checkpoints, *(("stored",) if args.stored_steps else ())]
+    if not all(grads[False][0] == grads[c][0] == grads[None][0] for c in same_as_plain):
         raise SystemExit("bptt: the checkpointed forward pass gives a different loss: not timing a wrong run.")
     if args.n == 4000 and args.duration >= 1000.0:
         check_rates("BPTT COBA-4k", {"E and I": grads[False][0]}, *RATE_RANGE,
@@ -160,7 +172,7 @@ def main(argv=None):
     # Rematerialisation recomputes the same forward ops, so both gradients must agree,
     # entry by entry (non-finite entries included; float32 reassociation allowed).
     same = all(np.allclose(a, b, rtol=1e-4, atol=0.0, equal_nan=True)
-               for c in checkpoints for a, b in zip(leaves[False], leaves[c]))
+               for c in same_as_plain for a, b in zip(leaves[False], leaves[c]))
     if not same:
         raise SystemExit("bptt: the checkpointed gradient differs: not timing a wrong run.")
     finite = [np.isfinite(a) for a in leaves[False]]
@@ -171,6 +183,7 @@ def main(argv=None):
     rate = grads[False][0]
     names = {None: "forward only", False: "fwd+bwd",
              **{c: f"fwd+bwd, checkpoint={c}" for c in checkpoints},
+             "stored": "fwd+bwd, every step's intermediates stored",
              "dense": "fwd+bwd, dense-equivalent VJP"}
     for checkpoint in variants:
         name = names[checkpoint]
@@ -219,6 +232,26 @@ def main(argv=None):
         print("(the surrogate gradient of this chaotic network's rate grows without bound over "
               "time and overflows float32; time and memory are measured all the same)")
     return payload
+
+
+@contextlib.contextmanager
+def _stored_steps(active):
+    """While tracing, `simulate` differentiates the plain step (its intermediates
+    stored per step) instead of the rematerialised one, if `active`."""
+    import jax
+
+    simulate = sys.modules["neurojax.simulate"]
+    original = simulate._rematerialised
+    if active:
+        # `simulate`'s jitted scan would otherwise reuse its trace of the other variants.
+        jax.clear_caches()
+        simulate._rematerialised = lambda step, dt: (lambda state, t: step(state, t, dt))
+    try:
+        yield
+    finally:
+        simulate._rematerialised = original
+        if active:
+            jax.clear_caches()
 
 
 def _with_surrogate(model, make):

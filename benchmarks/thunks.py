@@ -2,6 +2,7 @@
 neuron-only floor (issue 15).
 
     python benchmarks/thunks.py [--quick] [--n N] [--duration MS] [--repeats N] [--out FILE]
+                                [--grad W]
 
 On XLA:CPU every instruction of the compiled scan body that is not fused into another
 (a loop fusion, a copy, a custom call such as the event kernel, ...) runs as one
@@ -17,6 +18,12 @@ and in the CPU time of this process (`time.process_time`): on a shared machine t
 time of a microsecond step swings 2x with the load of other jobs, while the CPU time it
 consumes stays within a few percent, so compare variants by CPU time. The JSON goes to
 `benchmarks/results/thunks.json`.
+
+`--grad W` also compiles the gradient of the mean rate (as `bptt.py --truncate W`:
+every neuron's surrogate `Truncated(FastSigmoid(5, 0.3), W)` [mV], rates recorded every
+step, 20 ms) and counts the thunks of its two step loops: the forward pass under
+`grad` (which also writes what the backward pass keeps) and the backward step (whose
+nested while loops, the sparse projections' backward, count one each here).
 """
 
 from __future__ import annotations
@@ -105,6 +112,63 @@ def step_thunks(hlo: str) -> dict:
             "by_kind": dict(sorted(c.items()))}
 
 
+def loop_bodies(hlo: str) -> dict[str, dict]:
+    """Thunk counts by kind of every while-loop body of `hlo`, and whether the body
+    belongs to a backward pass."""
+    comps = _computations(hlo)
+    out = {}
+    for lines in comps.values():
+        for line in lines:
+            m = re.search(r"body=%?([\w.\-]+)", line) if _opcode(line) == "while" else None
+            if m and m.group(1) in comps:
+                c = {}
+                for inner in comps[m.group(1)]:
+                    op = _opcode(inner)
+                    if op in FREE:
+                        continue
+                    if op == "fusion":
+                        kind = re.search(r"kind=(k\w+)", inner)
+                        op = f"fusion:{kind.group(1)}" if kind else "fusion"
+                    c[op] = c.get(op, 0) + 1
+                # Instructions of the backward pass carry "transpose(" in their op_name.
+                out[m.group(1)] = (c, any("transpose(" in x for x in comps[m.group(1)]))
+    return out
+
+
+def grad_thunks(net, args) -> dict:
+    """Thunks per step of the forward and backward loops of the gradient of the mean
+    rate of `net` over 20 ms with bptt.py's compact-support surrogate (`args.grad` mV).
+    The largest loop body of each pass is its step loop (the backward pass's
+    instructions are named transpose(...) in the HLO metadata)."""
+    import dataclasses
+
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    import neurojax as nj
+
+    model, _ = timed_build(net, args.seed)
+    spike = nj.surrogate.FastSigmoid(slope=5.0, amplitude=0.3)
+    for i, pop in enumerate(model.populations):
+        neuron = dataclasses.replace(pop.neuron, surrogate=nj.surrogate.Truncated(spike, width=args.grad))
+        model = eqx.tree_at(lambda m, i=i: m.populations[i].neuron, model, neuron)
+    state = model.init(jax.random.key(args.seed + 1), args.dt)
+    record = nj.Record(rates=list(model.names))
+
+    def loss(m):
+        res = nj.simulate(m, 20.0, args.dt, state=state, record=record)
+        return sum(jnp.mean(r) for r in res.rates.values()) / len(res.rates)
+
+    with nj.allow_nonfinite_gradients():
+        compiled = eqx.filter_jit(eqx.filter_value_and_grad(loss)).lower(model).compile()
+    bodies = loop_bodies(compiled.compiled.as_text())
+    fwd, bwd = (max((c for c, backward in bodies.values() if backward == b),
+                    key=lambda c: sum(c.values())) for b in (False, True))
+    return {kind: {"thunks": sum(c.values()), "by_kind": dict(sorted(c.items()))}
+            for kind, c in (("forward", fwd), ("backward", bwd))}
+
+
 def main(argv=None):
     p = parser(__doc__.split("\n")[0], duration=1000.0, quick_duration=100.0)
     p.add_argument("--n", type=int, default=4000, help="number of neurons (80 %% excitatory)")
@@ -113,6 +177,9 @@ def main(argv=None):
                    help="also time the decomposition variants: the projections without synapses "
                         "(p = 1e-6), with the native and the pure-JAX kernels, and the floor with "
                         "all neurons in one population (what merging E and I would save)")
+    p.add_argument("--grad", type=float, default=None, metavar="W",
+                   help="also count the thunks of the gradient's forward and backward step loops, "
+                        "with the compact-support surrogate of bptt.py --truncate W [mV]")
     p.add_argument("--hlo", default=None, help="write the optimized HLO of each model to this prefix")
     args = finish_args(p.parse_args(argv))
 
@@ -185,6 +252,11 @@ def main(argv=None):
             print(f"    {r['by_kind']}")
         print(f"{case}-{args.n}: {res['x_floor']:.2f}x the neuron-only floor (wall), "
               f"{res['cpu_x_floor']:.2f}x (CPU time)")
+        if args.grad is not None:
+            res["grad"] = grad_thunks(net, args)
+            print(f"{case}-{args.n} under grad: forward step {res['grad']['forward']['thunks']} thunks "
+                  f"{res['grad']['forward']['by_kind']}, backward step {res['grad']['backward']['thunks']} "
+                  f"thunks {res['grad']['backward']['by_kind']}")
     path = args.out or RESULTS / "thunks.json"
     import json
     import pathlib

@@ -135,8 +135,8 @@ def _default_checkpoint_steps(n_steps: int, block_steps: int) -> int:
     """`checkpoint=True`'s segment [steps]: about sqrt(n_steps), a multiple or a divisor
     of the recording block. With segments of k steps the backward pass keeps n/k
     segment-start states plus the per-step residuals of the one segment it is
-    differentiating, ~ n/k + k states (a step's residuals are a small multiple of the
-    state), least at k = sqrt(n): e.g. 200 instead of 10,000 for 1 s at dt = 0.1 ms.
+    differentiating, ~ n/k + k states (a step's residuals are its input state, see
+    `_rematerialised`), least at k = sqrt(n): e.g. 200 instead of 10,000 for 1 s at dt = 0.1 ms.
     Among the allowed lengths the one with the least n/k + k is taken."""
     b = block_steps
     small = [d for d in range(1, math.isqrt(b) + 1) if b % d == 0]
@@ -539,6 +539,27 @@ def _segmented_scan(body, carry, length: int, segments: tuple[int, ...]):
     return carry, jax.tree_util.tree_map(lambda *ys: jnp.concatenate(ys), *pieces)
 
 
+def _rematerialised(step, dt: float):
+    """`step(state, t, dt)` as a function of `(state, t)` whose backward pass keeps only
+    its inputs (the state entering the step) and recomputes the step's intermediate
+    values from them (`jax.checkpoint`; matrix products, if any, are kept). A plain
+    forward run compiles to the same program (checkpointing only acts under
+    differentiation), and gradients are identical (the same operations run on the same
+    values).
+
+    Why: under `jax.grad`, the scan otherwise stacks every intermediate of the step that
+    its VJP reads (for COBA-4k ~33 arrays of one value per neuron, ~180 kB per step,
+    against ~64 kB of state). Writing them, and initialising those stacks (XLA fills
+    and copies each one before the loop: a fresh multi-MB buffer per residual), cost
+    more than the forward step itself; recomputing the step's elementwise arithmetic in
+    the backward pass costs less than a forward step (the propagation kernels are not
+    rerun: the VJP does not need their output). Measured with `benchmarks/bptt.py
+    --truncate 1` (see benchmarks/README.md, issue 16). This is per-step
+    checkpointing; `simulate(checkpoint=...)` adds segments on top of it."""
+    return jax.checkpoint(lambda state, t: step(state, t, dt), prevent_cse=False,
+                          policy=jax.checkpoint_policies.dots_saveable)
+
+
 @eqx.filter_jit
 def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
          checkpoint: int | tuple[int, ...] | None, sizes: tuple[int, ...], dtypes: tuple, *,
@@ -573,7 +594,7 @@ def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
         state = _cut_gradient(state, truncate)
         if probe is not None:
             state, probe = _watch(state, probe)
-        state, outs = stepper.step(state, state.step * dt, dt)
+        state, outs = _rematerialised(stepper.step, dt)(state, state.step * dt)
         sums = tuple(acc + jnp.sum(outs[i]) for acc, i in zip(sums, plan.rates))
         spikes = tuple(outs[i] if plan.float_spikes or i in plan.graded else outs[i] > 0
                        for i in plan.spikes)
@@ -964,9 +985,10 @@ def simulate(
     - `progress`: Show a tqdm progress bar (the run is split into chunks).
     - `checkpoint`: Rematerialise the forward pass in segments during the backward pass
       (`jax.checkpoint`), to take gradients of long runs in less memory. `False`: no
-      checkpointing (the gradient keeps every step's residuals). `True`: segments of
+      checkpointing (the gradient keeps the state entering every step; each step's
+      intermediate values are always recomputed in the backward pass). `True`: segments of
       about sqrt(steps) steps (the backward pass then keeps ~ steps / k segment-start
-      states plus one segment's k steps of residuals, least at k = sqrt(steps); e.g.
+      states plus one segment's k steps' states, least at k = sqrt(steps); e.g.
       1 s at dt = 0.1 ms keeps ~200 steps' worth instead of 10,000). A number: the
       segment length [ms], in (0, duration], a multiple of `dt` and a multiple or a
       divisor of `record.every` (a segment holds whole recording blocks or splits every

@@ -62,6 +62,8 @@ from .connectivity.weights import (
     Sparse,
     SparseWeights,
     compact_events,
+    read_slot,
+    set_slot,
     to_ell,
     transposed_index,
 )
@@ -635,8 +637,8 @@ class NetworkModel(AbstractModel[NetworkState]):
         synapses, buffers = [], []
         for proj, syn, buf in zip(self.projections, state.synapses, state.buffers):
             slot = k % buf.shape[0]
-            arrivals = buf[slot]
-            buffers.append(buf.at[slot].set(0.0))
+            arrivals = read_slot(buf, slot)
+            buffers.append(set_slot(buf, slot, jnp.zeros_like(arrivals)))
             if proj.synapse.presynaptic:
                 s = arrivals  # sum_j w_ij s_j, stepped in phase 4; held over this step
             else:

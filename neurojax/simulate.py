@@ -34,7 +34,7 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from ._misc import check_dt, deferred_checks, guard, is_concrete, steps_for
-from .network import NetworkModel, NetworkState
+from .network import NetworkModel, NetworkState, presample
 
 
 def _selection(sel, n: int, what: str) -> tuple[int, ...] | None:
@@ -511,28 +511,31 @@ def _sample_block(model, plan, state):
     return out
 
 
-def _segmented_scan(body, carry, length: int, segments: tuple[int, ...]):
-    """`lax.scan(body, carry, None, length=length)`, rematerialised in the backward pass
+def _segmented_scan(body, carry, length: int, segments: tuple[int, ...], xs=None):
+    """`lax.scan(body, carry, xs, length=length)`, rematerialised in the backward pass
     in nested segments: a scan of `jax.checkpoint`-ed segments of `segments[0]`
     iterations, each a scan of checkpointed segments of `segments[1]`, and so on (no
     checkpointing when `segments` is empty). A segment length that does not divide its
     parent's ends it with one shorter segment; inner levels at least as long as their
-    parent segment are skipped. Same outputs."""
+    parent segment are skipped. Same outputs. `xs` (None, or a pytree of arrays with
+    leading axis `length`) is split along with the iterations."""
     if not segments:
-        return jax.lax.scan(body, carry, None, length=length)
+        return jax.lax.scan(body, carry, xs, length=length)
     segment, inner = segments[0], segments[1:]
 
     def run(n):
         shorter = tuple(k for k in inner if k < n)
-        return jax.checkpoint(lambda c: _segmented_scan(body, c, n, shorter))
+        return jax.checkpoint(lambda c, x: _segmented_scan(body, c, n, shorter, x))
 
     full, rest = divmod(length, segment)
     pieces = []
     if full:
-        carry, ys = jax.lax.scan(lambda c, _: run(segment)(c), carry, None, length=full)
+        head = jax.tree_util.tree_map(
+            lambda x: x[:full * segment].reshape((full, segment) + x.shape[1:]), xs)
+        carry, ys = jax.lax.scan(lambda c, x: run(segment)(c, x), carry, head, length=full)
         pieces.append(jax.tree_util.tree_map(lambda y: y.reshape((-1,) + y.shape[2:]), ys))
     if rest:
-        carry, ys = run(rest)(carry)
+        carry, ys = run(rest)(carry, jax.tree_util.tree_map(lambda x: x[full * segment:], xs))
         pieces.append(ys)
     if len(pieces) == 1:
         return carry, pieces[0]
@@ -562,18 +565,28 @@ def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
     output."""
 
     stepper = _resolve_constraints(stepper)
+    b = plan.block_steps
+    # Time-only inputs (Waveforms) sampled for every step before the scan and fed to it
+    # as per-step inputs, one (n_blocks, b, ...) array per sampled input (None: none).
+    sampled = presample(stepper, state.step, n_blocks * b, dt) if isinstance(
+        stepper, NetworkModel) else None
+    sampled = None if sampled is None else jax.tree_util.tree_map(
+        lambda x: x.reshape((n_blocks, b) + x.shape[1:]), sampled)
 
     # Per step, only what is recorded leaves the loop: spike rasters (as bools unless
     # float_spikes; graded outputs as they are) and, for rates, one running sum per
     # population in the carry.
     # Stacking whole output vectors to average them afterwards would write n floats
     # per population per step, which cost twice the neuron updates of COBA-4k.
-    def inner(carry, _):
+    def inner(carry, x):
         state, sums, probe = carry
         state = _cut_gradient(state, truncate)
         if probe is not None:
             state, probe = _watch(state, probe)
-        state, outs = stepper.step(state, state.step * dt, dt)
+        if x is None:
+            state, outs = stepper.step(state, state.step * dt, dt)
+        else:
+            state, outs = stepper.step(state, state.step * dt, dt, sampled=x)
         sums = tuple(acc + jnp.sum(outs[i]) for acc, i in zip(sums, plan.rates))
         spikes = tuple(outs[i] if plan.float_spikes or i in plan.graded else outs[i] > 0
                        for i in plan.spikes)
@@ -581,7 +594,6 @@ def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
 
     if checkpoint is True:
         raise TypeError("_run takes segment lengths in steps: resolve them with _checkpoint_steps.")
-    b = plan.block_steps
     if checkpoint is None or checkpoint is False:
         checkpoint = ()
     segments = (checkpoint,) if isinstance(checkpoint, int) else tuple(checkpoint)
@@ -590,16 +602,18 @@ def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
     within = tuple(k for k in segments if k < b)  # segments inside each block [steps]
     across = tuple(k // b for k in segments if k >= b)  # segments of whole blocks [blocks]
 
-    def block(carry, _):
+    def block(carry, x):
         state, probe = carry
         zero = tuple(jnp.zeros((), dtypes[i]) for i in plan.rates)
-        (state, sums, probe), spikes = _segmented_scan(inner, (state, zero, probe), b, within)
+        (state, sums, probe), spikes = _segmented_scan(inner, (state, zero, probe), b, within,
+                                                       x)
         # Spikes per neuron per second [Hz]; a graded output's mean (already a rate).
         rates = tuple(acc / (b * sizes[i]) if i in plan.graded else acc / (b * sizes[i] * dt * 1e-3)
                       for acc, i in zip(sums, plan.rates))
         return (state, probe), (spikes, rates, _sample_block(stepper, plan, state))
 
-    (state, probe), recorded = _segmented_scan(block, (state, probe), n_blocks, across)
+    (state, probe), recorded = _segmented_scan(block, (state, probe), n_blocks, across,
+                                               sampled)
     return (state, recorded) if probe is None else (state, recorded, probe)
 
 

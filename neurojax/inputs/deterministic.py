@@ -87,8 +87,21 @@ class Waveform(AbstractInput[NoState]):
             return jnp.interp(t, self.times, self.values)
         return _interp_columns(t, self.times, self.values)
 
+    def sample(self, times: Float[Array, " steps"]) -> Float[Array, "steps *n"]:
+        """The interpolated values at every time of `times` [ms] at once: row `k` is
+        `value(times[k])`, computed by the same arithmetic (so equal to it bit for bit).
+        `simulate` samples a run's steps with it before its scan and hands each step
+        its row (`sampled_step`), instead of looking the value up inside every step."""
+        return jax.vmap(self.value)(times)
+
+    def sampled_step(self, state: NoState, value: Float[Array, "*n"], dt: float
+                     ) -> tuple[NoState, Drive]:
+        """`step` for a step whose value [pA or nS] was computed beforehand by
+        `sample`."""
+        return state, self.receptor.drive(value, False)
+
     def step(self, state: NoState, t, dt: float) -> tuple[NoState, Drive]:
-        return state, self.receptor.drive(self.value(t), False)
+        return self.sampled_step(state, self.value(t), dt)
 
     def check(self, n: int, dt: float) -> None:
         if self.values.ndim == 2 and self.values.shape[1] != n:

@@ -556,3 +556,18 @@ def test_spike_trains_shape_and_times_are_checked():
         SpikeTrains.from_times([0.5, 2.0], [0, 1], 4, 10, _DT)
     with pytest.raises(ValueError, match=r"neurons must be integer indices in \[0, 4\)"):
         SpikeTrains.from_times([0.5, 0.6], [0, 4], 4, 10, _DT)
+
+
+def test_waveform_sample_equals_value_at_every_time_bit_for_bit():
+    # `simulate` samples a run's steps with `sample` before its scan; each row must be
+    # exactly what `value` (the lookup a step would do) returns at that time, including
+    # times before, between, on and after the samples.
+    rng = np.random.default_rng(1)
+    times = np.array([0.05, 0.4, 0.45, 1.3, 2.0])
+    for values in (rng.normal(size=(5, 3)), rng.normal(size=5)):
+        inp = Waveform("E", times=times, values=values)
+        t = jnp.arange(30) * 0.1
+        sampled = jax.jit(inp.sample)(t)
+        looked_up = jnp.stack([jax.jit(inp.value)(tk) for tk in t])
+        np.testing.assert_array_equal(sampled, looked_up)
+        assert sampled.shape == (30,) + values.shape[1:]

@@ -6,6 +6,7 @@ only differ in parameter values share one compilation.
 
 import contextlib
 import math
+import re
 import sys
 
 import equinox as eqx
@@ -976,3 +977,25 @@ def test_presample_skips_inputs_whose_samples_would_be_large():
     fine = eqx.tree_at(lambda m: (m.inputs[0].times, m.inputs[0].values), DRIVEN,
                        (jnp.arange(long + 1) * DT, jnp.zeros((long + 1, 5))))
     assert shapes(fine, long)[0].shape == (long, 5)  # no larger than its own samples
+
+
+def test_non_finite_gradient_step_is_the_same_in_chunks_segments_and_continued_runs():
+    # The probe's rows are the run's steps: fed in chunks (progress=True, each chunk
+    # its own rows), through checkpointed segments, or for a run continued from a
+    # state at step 100 (its first step stamped into the probe), the reported step is
+    # the same step counted from init.
+    model = _feedforward_exploding_net()
+
+    def reported(duration, state=None, **kwargs):
+        def rate(w):
+            res = simulate(model.replace({"E->E.weight": w}), duration, DT,
+                           key=None if state is not None else KEY, state=state,
+                           record=Record(spikes=(), rates=["I"]), **kwargs)
+            return res.rates["I"].mean()
+        with pytest.raises((RuntimeError, ValueError), match="non-finite at step") as err:
+            jax.block_until_ready(jax.jit(jax.grad(rate))(40.0))
+        return re.search(r"non-finite at step (\d+) ", str(err.value)).group(1)
+
+    steps = {reported(30.0), reported(30.0, progress=True), reported(30.0, checkpoint=True),
+             reported(20.0, state=simulate(model, 10.0, DT, key=KEY, record=Record(spikes=())).state)}
+    assert len(steps) == 1 and int(steps.pop()) > 100

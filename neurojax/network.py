@@ -62,6 +62,8 @@ from .connectivity.weights import (
     Sparse,
     SparseWeights,
     compact_events,
+    read_slot,
+    set_slot,
     to_ell,
     transposed_index,
 )
@@ -619,14 +621,18 @@ class NetworkModel(AbstractModel[NetworkState]):
         )
 
     def step(
-        self, state: NetworkState, t, dt: float, *, exchange: Callable | None = None
+        self, state: NetworkState, t, dt: float, *, exchange: Callable | None = None,
+        sampled: tuple | None = None,
     ) -> tuple[NetworkState, tuple]:
         """Advance every component by `dt` [ms] in the order of the module docstring;
         returns the new state and each population's output (spikes or rates).
 
         `exchange`, if given, maps each population's index and output to the output
         that its projections propagate (an all-gather across devices when the neurons
-        are split over a mesh, see `neurojax.sharding`)."""
+        are split over a mesh, see `neurojax.sharding`). `sampled`, if given, holds one
+        entry per input: None, or this step's value of an input that `simulate`
+        sampled before its scan (`presample`), which then replaces the input's own
+        lookup by time."""
         k = state.step
         drives = [Drive.zeros(pop.n) for pop in self.populations]
         # Per-compartment drives (n, n_comp) of Compartmental targets of projections and
@@ -635,8 +641,8 @@ class NetworkModel(AbstractModel[NetworkState]):
         synapses, buffers = [], []
         for proj, syn, buf in zip(self.projections, state.synapses, state.buffers):
             slot = k % buf.shape[0]
-            arrivals = buf[slot]
-            buffers.append(buf.at[slot].set(0.0))
+            arrivals = read_slot(buf, slot)
+            buffers.append(set_slot(buf, slot, jnp.zeros_like(arrivals)))
             if proj.synapse.presynaptic:
                 s = arrivals  # sum_j w_ij s_j, stepped in phase 4; held over this step
             else:
@@ -668,8 +674,14 @@ class NetworkModel(AbstractModel[NetworkState]):
                 d = proj.receptor.drive(s, proj.synapse.instantaneous)
             drives[proj.post] = drives[proj.post] + d
         inputs = []
-        for inp, target, inp_state in zip(self.inputs, self.input_targets, state.inputs):
-            inp_state, d = inp.step(inp_state, t, dt)
+        if sampled is None:
+            sampled = (None,) * len(self.inputs)
+        for inp, target, inp_state, x in zip(self.inputs, self.input_targets, state.inputs,
+                                             sampled):
+            if x is None:
+                inp_state, d = inp.step(inp_state, t, dt)
+            else:
+                inp_state, d = _sampler(inp).sampled_step(inp_state, x, dt)
             inputs.append(inp_state)
             if isinstance(inp, OnCompartments):
                 d = _on_compartments(d, inp.fractions)
@@ -753,6 +765,56 @@ class NetworkModel(AbstractModel[NetworkState]):
 
 def _split(key, n):
     return jax.random.split(key, max(n, 1))[:n]
+
+
+# Largest pre-sampled input [elements] that `presample` builds regardless of the input's
+# own size: 2^18 elements, 1 MB in float32 (2 MB in float64), per input and per run (per
+# trial under vmap; per chunk with progress=True).
+PRESAMPLE_ELEMENTS = 2**18
+
+
+def _sampler(inp):
+    """The input that computes `inp`'s values before a run: a `Waveform` (its value is
+    a function of time alone), also placed with `OnCompartments`, whose drive is then
+    divided as usual; None for any other input (stepped as usual, e.g. a stochastic
+    input, whose state and keys are untouched)."""
+    from .inputs.deterministic import Waveform
+
+    inner = inp.input if isinstance(inp, OnCompartments) else inp
+    return inner if isinstance(inner, Waveform) else None
+
+
+def presample(model: NetworkModel, step0, n_steps: int, dt: float) -> tuple | None:
+    """The values of `model`'s time-only inputs (`Waveform`s) at the start of each of
+    the `n_steps` steps from step `step0` (times `(step0 + k) * dt` [ms], the very
+    values the steps would compute), one entry per input: an array `(n_steps, *n)`,
+    or None for an input left to its own step. None if no input is sampled.
+
+    `simulate` feeds these arrays to its scan as per-step inputs (`xs`): the step then
+    reads its row instead of finding the row and the interpolation fraction by time,
+    scalar work that XLA fused into the per-element loops over the neurons (forward and
+    backward), and the backward pass stacks the rows' cotangents and maps them to the
+    waveform's samples once, after the scan.
+
+    Memory: an input is sampled only if the array is at most `PRESAMPLE_ELEMENTS`
+    elements or no larger than its own `values` (a waveform sampled at least as
+    finely as the steps), so a long run never holds a sampled copy much larger than
+    its inputs; larger ones are looked up in the step as before."""
+    out = []
+    for inp in model.inputs:
+        src = _sampler(inp)
+        if src is not None:
+            cols = src.values.shape[1:]
+            size = n_steps * int(np.prod(cols, dtype=int))
+            if size > max(PRESAMPLE_ELEMENTS, src.values.size):
+                src = None
+        if src is None:
+            out.append(None)
+            continue
+        step = jnp.asarray(step0)
+        times = (step + jnp.arange(n_steps, dtype=step.dtype)) * dt
+        out.append(src.sample(times))
+    return tuple(out) if any(x is not None for x in out) else None
 
 
 def _at_sites(receptor, s, instantaneous, v=None):

@@ -34,7 +34,7 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from ._misc import check_dt, deferred_checks, guard, is_concrete, steps_for
-from .network import NetworkModel, NetworkState
+from .network import NetworkModel, NetworkState, presample
 
 
 def _selection(sel, n: int, what: str) -> tuple[int, ...] | None:
@@ -511,28 +511,31 @@ def _sample_block(model, plan, state):
     return out
 
 
-def _segmented_scan(body, carry, length: int, segments: tuple[int, ...]):
-    """`lax.scan(body, carry, None, length=length)`, rematerialised in the backward pass
+def _segmented_scan(body, carry, length: int, segments: tuple[int, ...], xs=None):
+    """`lax.scan(body, carry, xs, length=length)`, rematerialised in the backward pass
     in nested segments: a scan of `jax.checkpoint`-ed segments of `segments[0]`
     iterations, each a scan of checkpointed segments of `segments[1]`, and so on (no
     checkpointing when `segments` is empty). A segment length that does not divide its
     parent's ends it with one shorter segment; inner levels at least as long as their
-    parent segment are skipped. Same outputs."""
+    parent segment are skipped. Same outputs. `xs` (None, or a pytree of arrays with
+    leading axis `length`) is split along with the iterations."""
     if not segments:
-        return jax.lax.scan(body, carry, None, length=length)
+        return jax.lax.scan(body, carry, xs, length=length)
     segment, inner = segments[0], segments[1:]
 
     def run(n):
         shorter = tuple(k for k in inner if k < n)
-        return jax.checkpoint(lambda c: _segmented_scan(body, c, n, shorter))
+        return jax.checkpoint(lambda c, x: _segmented_scan(body, c, n, shorter, x))
 
     full, rest = divmod(length, segment)
     pieces = []
     if full:
-        carry, ys = jax.lax.scan(lambda c, _: run(segment)(c), carry, None, length=full)
+        head = jax.tree_util.tree_map(
+            lambda x: x[:full * segment].reshape((full, segment) + x.shape[1:]), xs)
+        carry, ys = jax.lax.scan(lambda c, x: run(segment)(c, x), carry, head, length=full)
         pieces.append(jax.tree_util.tree_map(lambda y: y.reshape((-1,) + y.shape[2:]), ys))
     if rest:
-        carry, ys = run(rest)(carry)
+        carry, ys = run(rest)(carry, jax.tree_util.tree_map(lambda x: x[full * segment:], xs))
         pieces.append(ys)
     if len(pieces) == 1:
         return carry, pieces[0]
@@ -540,7 +543,8 @@ def _segmented_scan(body, carry, length: int, segments: tuple[int, ...]):
 
 
 def _rematerialised(step, dt: float):
-    """`step(state, t, dt)` as a function of `(state, t)` whose backward pass keeps only
+    """`step(state, t, dt)` as a function of `(state, t, sampled)` (`sampled`: the
+    step's pre-sampled inputs, `network.presample`, or None) whose backward pass keeps only
     its inputs (the state entering the step) and recomputes the step's intermediate
     values from them (`jax.checkpoint`; matrix products, if any, are kept). A plain
     forward run compiles to the same program (checkpointing only acts under
@@ -556,14 +560,18 @@ def _rematerialised(step, dt: float):
     rerun: the VJP does not need their output). Measured with `benchmarks/bptt.py
     --truncate 1` (see benchmarks/README.md, issue 16). This is per-step
     checkpointing; `simulate(checkpoint=...)` adds segments on top of it."""
-    return jax.checkpoint(lambda state, t: step(state, t, dt), prevent_cse=False,
-                          policy=jax.checkpoint_policies.dots_saveable)
+    def run(state, t, sampled):  # `sampled`: the step's pre-sampled inputs, or None
+        if sampled is None:
+            return step(state, t, dt)
+        return step(state, t, dt, sampled=sampled)
+
+    return jax.checkpoint(run, prevent_cse=False, policy=jax.checkpoint_policies.dots_saveable)
 
 
 @eqx.filter_jit
 def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
          checkpoint: int | tuple[int, ...] | None, sizes: tuple[int, ...], dtypes: tuple, *,
-         truncate: int | None = None, probe: Array | None = None):
+         truncate: int | None = None, probe: Array | None = None, probe_start: int = 0):
     """The scan: `n_blocks` blocks of `plan.block_steps` steps of `stepper.step` (a
     `NetworkModel`, or the per-device network of `neurojax.sharding`), recording what
     `plan` asks. `sizes` and output `dtypes` are the populations' (for the rates).
@@ -577,32 +585,41 @@ def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
     not depend on it. `truncate` (steps; None: full BPTT) stops the gradient through
     the state every `truncate` steps, counted by `state.step` (from `init`).
 
-    `probe` (from `_guard_gradient`; None: none) is threaded through the steps with
-    `_watch`, which records in its cotangent the step and state variable where the
-    backward pass first turned non-finite; the final probe is returned as a third
-    output."""
+    `probe` (from `_guard_gradient`; None: none) is a zero array `(steps of the whole
+    run + 1, columns)`: rows `probe_start` to `probe_start + n_blocks * block_steps` are
+    fed to this run's steps with the scan's inputs, and `_watch` makes row k's cotangent
+    say which state variables' cotangents were non-finite at step k (NaN) in the backward
+    pass. The probe is returned unchanged as a third output."""
 
     stepper = _resolve_constraints(stepper)
+    b = plan.block_steps
+    # Time-only inputs (Waveforms) sampled for every step before the scan and fed to it
+    # as per-step inputs, one (n_blocks, b, ...) array per sampled input (None: none).
+    sampled = presample(stepper, state.step, n_blocks * b, dt) if isinstance(
+        stepper, NetworkModel) else None
+    rows = None if probe is None else probe[probe_start:probe_start + n_blocks * b]
+    xs = None if sampled is None and rows is None else jax.tree_util.tree_map(
+        lambda x: x.reshape((n_blocks, b) + x.shape[1:]), (sampled, rows))
 
     # Per step, only what is recorded leaves the loop: spike rasters (as bools unless
     # float_spikes; graded outputs as they are) and, for rates, one running sum per
     # population in the carry.
     # Stacking whole output vectors to average them afterwards would write n floats
     # per population per step, which cost twice the neuron updates of COBA-4k.
-    def inner(carry, _):
-        state, sums, probe = carry
+    def inner(carry, x):
+        state, sums = carry
+        sampled, row = (None, None) if x is None else x
         state = _cut_gradient(state, truncate)
-        if probe is not None:
-            state, probe = _watch(state, probe)
-        state, outs = _rematerialised(stepper.step, dt)(state, state.step * dt)
+        if row is not None:
+            state = _watch(state, row)
+        state, outs = _rematerialised(stepper.step, dt)(state, state.step * dt, sampled)
         sums = tuple(acc + jnp.sum(outs[i]) for acc, i in zip(sums, plan.rates))
         spikes = tuple(outs[i] if plan.float_spikes or i in plan.graded else outs[i] > 0
                        for i in plan.spikes)
-        return (state, sums, probe), spikes
+        return (state, sums), spikes
 
     if checkpoint is True:
         raise TypeError("_run takes segment lengths in steps: resolve them with _checkpoint_steps.")
-    b = plan.block_steps
     if checkpoint is None or checkpoint is False:
         checkpoint = ()
     segments = (checkpoint,) if isinstance(checkpoint, int) else tuple(checkpoint)
@@ -611,16 +628,15 @@ def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
     within = tuple(k for k in segments if k < b)  # segments inside each block [steps]
     across = tuple(k // b for k in segments if k >= b)  # segments of whole blocks [blocks]
 
-    def block(carry, _):
-        state, probe = carry
+    def block(state, x):
         zero = tuple(jnp.zeros((), dtypes[i]) for i in plan.rates)
-        (state, sums, probe), spikes = _segmented_scan(inner, (state, zero, probe), b, within)
+        (state, sums), spikes = _segmented_scan(inner, (state, zero), b, within, x)
         # Spikes per neuron per second [Hz]; a graded output's mean (already a rate).
         rates = tuple(acc / (b * sizes[i]) if i in plan.graded else acc / (b * sizes[i] * dt * 1e-3)
                       for acc, i in zip(sums, plan.rates))
-        return (state, probe), (spikes, rates, _sample_block(stepper, plan, state))
+        return state, (spikes, rates, _sample_block(stepper, plan, state))
 
-    (state, probe), recorded = _segmented_scan(block, (state, probe), n_blocks, across)
+    state, recorded = _segmented_scan(block, state, n_blocks, across, xs)
     return (state, recorded) if probe is None else (state, recorded, probe)
 
 
@@ -704,8 +720,8 @@ def allow_nonfinite_gradients():
         _NONFINITE_GRADIENTS_ALLOWED.reset(token)
 
 
-def _guard_gradient(model: NetworkModel, like: Callable[[], NetworkState], dt: float
-                    ) -> tuple[NetworkModel, Array | None]:
+def _guard_gradient(model: NetworkModel, like: Callable[[], NetworkState], dt: float,
+                    n_steps: int) -> tuple[NetworkModel, Array | None]:
     """The model, unchanged, except that a non-finite gradient with respect to any of
     its float parameters raises an equinox runtime error naming them (the forward pass
     was finite: `_checked` catches a forward blow-up). A surrogate gradient that grows
@@ -715,10 +731,12 @@ def _guard_gradient(model: NetworkModel, like: Callable[[], NetworkState], dt: f
     every parameter's cotangent; nothing in the forward pass.
 
     Also returns the gradient probe for `_run` (None when nothing is differentiated or
-    the checks are off): a float32 `(2,)` zero whose cotangent, filled in by `_watch`
-    during the backward pass, says at which step and in which state variable (of
-    `like()`, a state of the run's structure, or its shapes) the gradient first became
-    non-finite, so that the error can name them."""
+    the checks are off): a float32 zero of shape `(n_steps + 1, columns)`. Row k's
+    cotangent, filled in by `_watch` during the backward pass, is NaN in the columns of
+    the state variables (of `like()`, a state of the run's structure, or its shapes)
+    whose cotangent was non-finite at step k of the run, and the last row's, filled in
+    by `_stamp`, holds the run's first step, so that the error can name the step and
+    the variable where the gradient first became non-finite."""
     if _NONFINITE_GRADIENTS_ALLOWED.get():
         return model, None
     params, rest = eqx.partition(model, eqx.is_inexact_array)
@@ -735,7 +753,8 @@ def _guard_gradient(model: NetworkModel, like: Callable[[], NetworkState], dt: f
     # a zero probe; their sum feeds the scan, so every differentiated guard receives
     # the probe's cotangent (what `_watch` recorded).
     guarded = [_finite_gradient(x, _GradientMessages(
-        friendly.get(id(x), jax.tree_util.keystr(path)), dt, variables)) for path, x in flat]
+        friendly.get(id(x), jax.tree_util.keystr(path)), dt, variables, n_steps))
+        for path, x in flat]
     probe = functools.reduce(lambda a, b: a + b, [p for _, p in guarded])
     leaves = [x for x, _ in guarded]
     return eqx.combine(jax.tree_util.tree_unflatten(treedef, leaves), rest), probe
@@ -770,44 +789,61 @@ def _watched_state(state: NetworkState) -> tuple:
     return state.neurons, state.synapses, state.buffers
 
 
-def _watch(state: NetworkState, probe: Array) -> tuple[NetworkState, Array]:
-    """`(state, probe)` unchanged; in the backward pass, records in the probe's
-    cotangent the first step (in the order the backward pass meets them: the latest in
-    time) whose state cotangent is non-finite, and the first such state variable."""
+def _watch(state: NetworkState, row: Array) -> NetworkState:
+    """`state` unchanged; in the backward pass, the cotangent of `row` (this step's row
+    of the gradient probe, one column per watched float leaf and at least two) becomes
+    NaN in the columns of the leaves whose cotangent (d loss / d state at the start of
+    this step) has a NaN or an infinity, else 0."""
     flat, treedef = jax.tree_util.tree_flatten(_watched_state(state))
     where = [i for i, x in enumerate(flat) if _is_float(x)]
     if not where:
-        return state, probe
-    floats, probe = _watch_leaves([flat[i] for i in where], probe, state.step)
+        return state
+    floats = _watch_leaves([flat[i] for i in where], row)
     for i, x in zip(where, floats):
         flat[i] = x
     neurons, synapses, buffers = jax.tree_util.tree_unflatten(treedef, flat)
-    return dataclasses.replace(state, neurons=neurons, synapses=synapses, buffers=buffers), probe
+    return dataclasses.replace(state, neurons=neurons, synapses=synapses, buffers=buffers)
 
 
 @jax.custom_vjp
-def _watch_leaves(leaves, probe, step):
-    return leaves, probe
+def _watch_leaves(leaves, row):
+    return leaves
 
 
-def _watch_leaves_fwd(leaves, probe, step):
-    return (leaves, probe), step
+def _watch_leaves_fwd(leaves, row):
+    return leaves, row.shape
 
 
-def _watch_leaves_bwd(step, cts):
-    # The cotangent of the state entering step `step` (d loss / d state at t = step * dt).
-    # The backward pass visits steps from the last to the first, so the first time a
-    # flag is set is the latest step whose cotangent is non-finite: backpropagating
-    # through that step overflowed (the cotangent after it was finite), and every
-    # earlier step inherits the NaN. Kept once set: probe cotangent = (step + 1, leaf).
-    ct_leaves, ct_probe = cts
-    flags = jnp.stack([~jnp.all(jnp.isfinite(c)) for c in ct_leaves])
-    fresh = jnp.any(flags) & (ct_probe[0] == 0)
-    found = jnp.stack([step + 1, jnp.argmax(flags)]).astype(ct_probe.dtype)
-    return ct_leaves, jnp.where(fresh, found, ct_probe), None
+def _watch_leaves_bwd(shape, ct_leaves):
+    # sum(c * 0) is 0 when every entry of c is finite and NaN otherwise (0 * inf is NaN),
+    # and cannot overflow: one fused reduction per leaf and step, nothing else. Summed
+    # over a batch (the probe is shared by the trials of a vmap), a NaN stays a NaN. The
+    # search for the step runs once, after the backward pass (`_finite_gradient_bwd`).
+    flags = jnp.stack([jnp.sum(c * 0) for c in ct_leaves]).astype(jnp.float32)
+    return ct_leaves, jnp.zeros(shape, jnp.float32).at[:flags.shape[0]].set(flags)
 
 
 _watch_leaves.defvjp(_watch_leaves_fwd, _watch_leaves_bwd)
+
+
+@jax.custom_vjp
+def _stamp(probe, step):
+    """`probe` unchanged; in the backward pass, the last row of its cotangent becomes
+    `(step, 1, 0, ...)`: the run's first step (from init), readable as the ratio of the
+    two entries even after the rows of a batch of trials are summed."""
+    return probe
+
+
+def _stamp_fwd(probe, step):
+    return probe, step
+
+
+def _stamp_bwd(step, ct):
+    last = jnp.zeros(ct.shape[1], ct.dtype).at[0].set(step.astype(ct.dtype)).at[1].set(1.0)
+    return ct.at[-1].set(last), None
+
+
+_stamp.defvjp(_stamp_fwd, _stamp_bwd)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -819,6 +855,7 @@ class _GradientMessages:
     name: str
     dt: float
     variables: tuple[tuple[str, str], ...]
+    n_steps: int = 0  # the run's steps (rows of the probe but its last)
 
     def __len__(self) -> int:
         return 2**31 - 1  # any int32 index
@@ -843,7 +880,8 @@ class _GradientMessages:
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
 def _finite_gradient(x, messages):
-    return x, jnp.zeros(2, jnp.float32)
+    columns = max(len(messages.variables), 2)
+    return x, jnp.zeros((messages.n_steps + 1, columns), jnp.float32)
 
 
 def _finite_gradient_fwd(x, messages):
@@ -852,9 +890,18 @@ def _finite_gradient_fwd(x, messages):
 
 def _finite_gradient_bwd(messages, _, cts):
     ct, ct_probe = cts
-    step, k = ct_probe[0].astype(jnp.int32), ct_probe[1].astype(jnp.int32)
     n = max(len(messages.variables), 1)
-    index = jnp.where(step > 0, 1 + (step - 1) * n + k, 0)
+    # Row k: NaN where variable j's cotangent was non-finite at step k of the run
+    # (`_watch`). The backward pass meets the steps from the last to the first, so the
+    # latest flagged step is where backpropagation overflowed (every earlier step
+    # inherits the NaN); its first flagged variable is named.
+    flags = jnp.isnan(ct_probe[:-1, :n])
+    rows = jnp.any(flags, axis=1)
+    last = rows.shape[0] - 1 - jnp.argmax(rows[::-1])
+    k = jnp.argmax(flags[last])
+    # The run's first step from init (`_stamp`: (step, 1), summed alike over a batch).
+    step0 = jnp.round(ct_probe[-1, 0] / jnp.maximum(ct_probe[-1, 1], 1.0)).astype(jnp.int32)
+    index = jnp.where(jnp.any(rows), 1 + (step0 + last) * n + k, 0)
     return (eqx.branched_error_if(ct, ~jnp.all(jnp.isfinite(ct)), index, messages),)
 
 
@@ -934,13 +981,14 @@ def _scan_args(stepper, state: NetworkState, run: PreparedRun, n_blocks: int | N
 
 
 def run_scan(stepper, state: NetworkState, run: PreparedRun, n_blocks: int | None = None, *,
-             probe: Array | None = None):
+             probe: Array | None = None, probe_start: int = 0):
     """The compiled scan of `run` (`n_blocks` recording blocks, default all) from
     `state`: returns `(final state, recordings)` for `assemble_result`. `stepper` is the
     model, or anything with its `step` (the per-device network of `neurojax.sharding`).
     `probe`: `simulate`'s gradient probe (internal), threaded through the steps and
     returned third."""
-    return _run(*_scan_args(stepper, state, run, n_blocks), truncate=run.window, probe=probe)
+    return _run(*_scan_args(stepper, state, run, n_blocks), truncate=run.window, probe=probe,
+                probe_start=probe_start)
 
 
 def compile_scan(stepper, state: NetworkState, run: PreparedRun):
@@ -1040,9 +1088,12 @@ def simulate(
     if state is None and key is None:
         raise ValueError("simulate needs `key` (a jax.random key) or an initial `state`.")
     model, probe = _guard_gradient(
-        model, lambda: state if state is not None else _state_shapes(model, key, dt), dt)
+        model, lambda: state if state is not None else _state_shapes(model, key, dt), dt,
+        n_steps)
     if state is None:
         state = model.init(key, dt)
+    if probe is not None:
+        probe = _stamp(probe, state.step)
     run, state = _prepare(model, dt, n_steps, traced_checks, state, record, checkpoint, truncate)
     chunks = [run.n_blocks]
     if progress:
@@ -1052,12 +1103,14 @@ def simulate(
         chunks = [chunk] * (run.n_blocks // chunk)
     bar = tqdm(total=run.n_steps, unit="step", desc="simulate") if progress else None
     pieces = []
+    done = 0  # steps run so far (the probe rows of the next chunk start there)
     try:
         for chunk in chunks:
-            out = run_scan(model, state, run, chunk, probe=probe)
+            out = run_scan(model, state, run, chunk, probe=probe, probe_start=done)
             state, piece = out[:2]
             probe = out[2] if probe is not None else None
             pieces.append(piece)
+            done += chunk * run.plan.block_steps
             if bar is not None:
                 bar.update(chunk * run.plan.block_steps)
     finally:

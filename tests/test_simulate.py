@@ -6,6 +6,8 @@ only differ in parameter values share one compilation.
 
 import contextlib
 import math
+import re
+import sys
 
 import equinox as eqx
 import jax
@@ -18,7 +20,8 @@ import pytest
 from neurojax.connectivity.builders import AllToAll, FixedProbability
 from neurojax.connectivity.weights import Dense, Sparse, SparseWeights
 from neurojax.distributions import Normal, Uniform
-from neurojax.inputs.deterministic import Constant
+from neurojax import network as network_module
+from neurojax.inputs.deterministic import Constant, Waveform
 from neurojax.inputs.stochastic import OrnsteinUhlenbeck
 from neurojax.network import Network, Population, Projection
 from neurojax.neurons.lif import LIF
@@ -27,6 +30,8 @@ from neurojax.simulate import Checkpoint, Record, Result, simulate
 from neurojax.surrogate import FastSigmoid
 from neurojax.synapses.kinetics import Exponential
 from neurojax.synapses.receptors import Conductance, Current
+
+simulate_module = sys.modules["neurojax.simulate"]  # the module (`simulate` is the function)
 
 DT = 0.1  # [ms]
 T = 10.0  # [ms]
@@ -885,3 +890,145 @@ def test_truncated_bptt_equals_windows_differentiated_separately():
 def test_bad_truncate_is_rejected(truncate, match):
     with pytest.raises(ValueError, match=match):
         simulate(MODEL, T, DT, key=KEY, truncate=truncate)
+
+
+# ---------------------------------------------------------------------------------------
+# Time-only inputs sampled before the scan (`network.presample`)
+
+
+def _driven_rate_net():
+    """Five rate units with a delayed (0.3 ms: three buffer slots) recurrent projection,
+    driven by a per-neuron Waveform whose samples fall between steps, a shared 1-D
+    Waveform and Ornstein-Uhlenbeck noise (stochastic: stepped in the scan as before)."""
+    n = 5
+    rng = np.random.default_rng(3)
+    pop = Population("R", n, FiringRate(tau=2.0, transfer=Tanh()))
+    rec = Projection("R", "R", AllToAll(), weight=rng.normal(size=(n, n)) * 0.5, delay=0.3,
+                     layout=Dense())
+    wave = Waveform("R", times=np.linspace(0.05, 2.95, 13), values=rng.normal(size=(13, n)))
+    shared = Waveform("R", times=[0.5, 1.0, 2.0], values=[1.0, -1.0, 0.5])
+    noise = OrnsteinUhlenbeck("R", mean=0.0, sigma=0.3, tau=1.0)
+    return Network([pop], [rec], inputs=[wave, shared, noise]).build(jax.random.key(0))
+
+
+DRIVEN = _driven_rate_net()
+
+
+@contextlib.contextmanager
+def _lookup_in_step():
+    """Runs traced inside this block look Waveforms up by time inside each step (the
+    code before pre-sampling): no input has a sampler, and no compilation from outside
+    the block is reused."""
+    saved = network_module._sampler
+    network_module._sampler = lambda inp: None
+    jax.clear_caches()
+    try:
+        yield
+    finally:
+        network_module._sampler = saved
+        jax.clear_caches()
+
+
+@pytest.mark.parametrize("kwargs", [
+    {}, {"checkpoint": True}, {"record": Record(rates=["R"], every=0.5, r={"R": None})},
+    {"progress": True},
+], ids=["plain", "checkpoint", "blocks", "chunks"])
+def test_presampled_waveforms_equal_the_lookup_in_the_step(kwargs):
+    # Pre-sampling computes each step's value by the very arithmetic of the step
+    # (value((step0 + k) * dt); `Waveform.sample` equals `value` bit for bit, checked in
+    # tests/inputs), so a run matches the in-step lookup, noise included (the OU input
+    # keeps its keys), and continued from a state. Not always bit for bit: XLA's CPU
+    # backend contracts a * b + c into fused multiply-adds inside a fusion, and the
+    # interpolation's last multiply-add is fused with the drive's sums in the step but
+    # not in the sampling, so values may differ in the last bit: float64 round-off of a
+    # few ulps per step over 20 steps of a contracting network, < 1e-12 relative.
+    sampled = []
+    spy = lambda *a: sampled.append(network_module.presample(*a)) or sampled[-1]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(simulate_module, "presample", spy)
+        jax.clear_caches()
+        new = simulate(DRIVEN, 2.0, DT, key=KEY, **kwargs)
+        new2 = simulate(DRIVEN, 1.0, DT, state=new.state, **kwargs)
+    assert sampled and all(s is not None and s[2] is None for s in sampled)
+    with _lookup_in_step():
+        old = simulate(DRIVEN, 2.0, DT, key=KEY, **kwargs)
+        old2 = simulate(DRIVEN, 1.0, DT, state=old.state, **kwargs)
+    for a, b in [(new, old), (new2, old2)]:
+        for x, y in zip(jax.tree_util.tree_leaves((a.spikes, a.rates, a.variables)),
+                        jax.tree_util.tree_leaves((b.spikes, b.rates, b.variables))):
+            np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-15)
+        for x, y in zip(jax.tree_util.tree_leaves(eqx.filter(a.state, eqx.is_inexact_array)),
+                        jax.tree_util.tree_leaves(eqx.filter(b.state, eqx.is_inexact_array))):
+            np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-15)
+
+
+def _wave_loss(values, model=DRIVEN):
+    m = eqx.tree_at(lambda m: m.inputs[0].values, model, values)
+    r = simulate(m, 2.0, DT, key=KEY, record=Record(spikes=["R"])).spikes["R"]
+    return jnp.sum(r ** 2 * jnp.arange(1, 21)[:, None])
+
+
+def test_presampled_waveform_gradient_equals_lookup_and_finite_differences():
+    values = DRIVEN.inputs[0].values
+    grad = jax.jit(jax.grad(_wave_loss))(values)
+    with _lookup_in_step():
+        grad_old = jax.jit(jax.grad(_wave_loss))(values)
+    # The same per-step cotangents, summed in another order (after the scan instead of
+    # in each step): float64 round-off, ~1e-16 relative per addition over 20 steps.
+    np.testing.assert_allclose(grad, grad_old, rtol=1e-12, atol=1e-14)
+    assert np.max(np.abs(grad)) > 1e-3  # the samples do reach the loss
+    # Central differences on a smooth (tanh) network: O(h^2) = 1e-10 truncation error.
+    loss = jax.jit(_wave_loss)
+    h = 1e-5
+    for idx in [(0, 0), (4, 2), (12, 4)]:
+        e = jnp.zeros_like(values).at[idx].set(h)
+        fd = (loss(values + e) - loss(values - e)) / (2 * h)
+        np.testing.assert_allclose(grad[idx], fd, rtol=1e-6, atol=1e-9)
+
+
+def test_presampled_waveform_jit_equals_eager_and_vmap_equals_loop():
+    values = jnp.array([1.0, -0.5])[:, None, None] * DRIVEN.inputs[0].values[None]
+    batched = jax.vmap(_wave_loss)(values)
+    with jax.disable_jit():
+        eager = [_wave_loss(v) for v in values]
+    # The eager run evaluates op by op (no XLA fusion): float64 round-off only.
+    np.testing.assert_allclose(batched, eager, rtol=1e-12)
+    np.testing.assert_allclose(jax.jit(_wave_loss)(values[1]), eager[1], rtol=1e-12)
+
+
+def test_presample_skips_inputs_whose_samples_would_be_large():
+    # Sampled only when the (steps, n) array has at most PRESAMPLE_ELEMENTS elements or
+    # no more than the waveform's own samples.
+    shapes = lambda m, steps: jax.eval_shape(lambda: network_module.presample(m, 0, steps, DT))
+    limit = network_module.PRESAMPLE_ELEMENTS
+    small = shapes(DRIVEN, 100)
+    assert small[0].shape == (100, 5) and small[1].shape == (100,) and small[2] is None
+    long = limit // 5 + 1  # the per-neuron waveform's samples would exceed the limit
+    out = shapes(DRIVEN, long)
+    assert out[0] is None and out[1].shape == (long,)
+    assert shapes(DRIVEN, limit + 1) is None  # nothing sampled at all
+    fine = eqx.tree_at(lambda m: (m.inputs[0].times, m.inputs[0].values), DRIVEN,
+                       (jnp.arange(long + 1) * DT, jnp.zeros((long + 1, 5))))
+    assert shapes(fine, long)[0].shape == (long, 5)  # no larger than its own samples
+
+
+def test_non_finite_gradient_step_is_the_same_in_chunks_segments_and_continued_runs():
+    # The probe's rows are the run's steps: fed in chunks (progress=True, each chunk
+    # its own rows), through checkpointed segments, or for a run continued from a
+    # state at step 100 (its first step stamped into the probe), the reported step is
+    # the same step counted from init.
+    model = _feedforward_exploding_net()
+
+    def reported(duration, state=None, **kwargs):
+        def rate(w):
+            res = simulate(model.replace({"E->E.weight": w}), duration, DT,
+                           key=None if state is not None else KEY, state=state,
+                           record=Record(spikes=(), rates=["I"]), **kwargs)
+            return res.rates["I"].mean()
+        with pytest.raises((RuntimeError, ValueError), match="non-finite at step") as err:
+            jax.block_until_ready(jax.jit(jax.grad(rate))(40.0))
+        return re.search(r"non-finite at step (\d+) ", str(err.value)).group(1)
+
+    steps = {reported(30.0), reported(30.0, progress=True), reported(30.0, checkpoint=True),
+             reported(20.0, state=simulate(model, 10.0, DT, key=KEY, record=Record(spikes=())).state)}
+    assert len(steps) == 1 and int(steps.pop()) > 100

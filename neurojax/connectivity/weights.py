@@ -102,7 +102,6 @@ class DenseWeights(eqx.Module):
         VJP touch every synapse). `weights`, if given, is a `(n_post, n_pre)` matrix
         used instead of the stored weights (a plastic projection's current weights,
         from `NetworkState.plastic`)."""
-        slot = (step + delay_steps) % buffer.shape[0]
         if weights is not None:
             psp = weights @ act
         elif self.counts is None:
@@ -110,7 +109,32 @@ class DenseWeights(eqx.Module):
         else:
             # XLA hoists the (loop-invariant) conversion of the counts out of the scan.
             psp = self.weights * (self.counts.astype(act.dtype) @ act)
-        return buffer.at[slot].add(psp)
+        return add_to_slot(buffer, (step + delay_steps) % buffer.shape[0], psp)
+
+
+def read_slot(buffer: Float[Array, "slots post"], slot: Int[Array, ""]) -> Float[Array, " post"]:
+    """Row `slot` of a ring buffer (`slot` in range: a step count modulo the slots).
+    With one slot (a projection without delay beyond the step) the row is read
+    statically, so no slot index is computed, stored for the backward pass or
+    bounds-checked in every step."""
+    if buffer.shape[0] == 1:
+        return buffer[0]
+    return jax.lax.dynamic_index_in_dim(buffer, slot, keepdims=False)
+
+
+def set_slot(buffer: Float[Array, "slots post"], slot: Int[Array, ""],
+             row: Float[Array, " post"]) -> Float[Array, "slots post"]:
+    """`buffer` with row `slot` replaced by `row` (`buffer.at[slot].set(row)`, as a
+    dynamic update slice rather than a bounds-checked scatter; static for one slot)."""
+    if buffer.shape[0] == 1:
+        return jnp.broadcast_to(row.astype(buffer.dtype), buffer.shape)
+    return jax.lax.dynamic_update_index_in_dim(buffer, row.astype(buffer.dtype), slot, 0)
+
+
+def add_to_slot(buffer: Float[Array, "slots post"], slot: Int[Array, ""],
+                row: Float[Array, " post"]) -> Float[Array, "slots post"]:
+    """`buffer.at[slot].add(row)`, the same sum, through `read_slot` and `set_slot`."""
+    return set_slot(buffer, slot, read_slot(buffer, slot) + row.astype(buffer.dtype))
 
 
 def _padded_take(x, idx, fill):

@@ -87,8 +87,23 @@ class Waveform(AbstractInput[NoState]):
             return jnp.interp(t, self.times, self.values)
         return _interp_columns(t, self.times, self.values)
 
+    def sample(self, times: Float[Array, " steps"]) -> Float[Array, "steps *n"]:
+        """The interpolated values at every time of `times` [ms] at once: row `k` is
+        `value(times[k])`, computed by the same arithmetic (so equal to it bit for bit).
+        `simulate` samples a run's steps with it before its scan and hands each step
+        its row (`sampled_step`), instead of looking the value up inside every step."""
+        if self.values.ndim == 1 or self.times.shape[0] == 1:
+            return jax.vmap(self.value)(times)
+        return _sample_columns(times, self.times, self.values)
+
+    def sampled_step(self, state: NoState, value: Float[Array, "*n"], dt: float
+                     ) -> tuple[NoState, Drive]:
+        """`step` for a step whose value [pA or nS] was computed beforehand by
+        `sample`."""
+        return state, self.receptor.drive(value, False)
+
     def step(self, state: NoState, t, dt: float) -> tuple[NoState, Drive]:
-        return state, self.receptor.drive(self.value(t), False)
+        return self.sampled_step(state, self.value(t), dt)
 
     def check(self, n: int, dt: float) -> None:
         if self.values.ndim == 2 and self.values.shape[1] != n:
@@ -123,6 +138,61 @@ def _interp_columns(t, times, values):
     frac = jnp.clip(jnp.sum(jnp.where(jnp.arange(k - 1) == lo, ratio, 0.0)), 0.0, 1.0)
     pair = jax.lax.dynamic_slice_in_dim(values, lo, 2, axis=0)
     return pair[0] * (1.0 - frac) + pair[1] * frac
+
+
+# Largest interpolation matrix (steps x samples) [elements] whose transpose
+# `_sample_columns` multiplies by in the backward pass (1 MB in float32); larger ones
+# take the gathers' own transpose, a scatter-add.
+_MATRIX_ELEMENTS = 2**18
+
+
+def _sample_columns(t, times, values):
+    """`_interp_columns` at every time of `t` at once: the same row and fraction (the
+    same reductions over `times`, per time) and the same `(1 - f) a + f b`, so each row
+    is bit for bit what the step's lookup returns. The rows are read with two gathers;
+    in the backward pass their cotangents reach `values` through one matrix product
+    with the (steps, samples) interpolation weights (each row: 1 - f at `lo`, f at
+    `lo + 1`) instead of a scatter-add of every step's two rows, which XLA's CPU
+    backend runs as a loop over rows (a quarter of the fit_overhead loss's time)."""
+    k = times.shape[0]
+    lo = jnp.clip(jnp.sum(times[None, :] <= t[:, None], axis=1) - 1, 0, k - 2)
+    spans = jnp.diff(times)
+    safe = jnp.where(spans > 0, spans, 1.0)[None, :]
+    ratio = jnp.where(spans[None, :] > 0, (t[:, None] - times[None, :-1]) / safe, 0.0)
+    at_lo = jnp.arange(k - 1)[None, :] == lo[:, None]
+    frac = jnp.clip(jnp.sum(jnp.where(at_lo, ratio, 0.0), axis=1), 0.0, 1.0)
+    if t.shape[0] * k > _MATRIX_ELEMENTS:
+        return _rows(values, lo, frac)
+    return _rows_by_matrix(values, lo, frac)
+
+
+def _rows(values, lo, frac):
+    a, b = jnp.take(values, lo, axis=0), jnp.take(values, lo + 1, axis=0)
+    return a * (1.0 - frac)[:, None] + b * frac[:, None]
+
+
+@jax.custom_vjp
+def _rows_by_matrix(values, lo, frac):
+    return _rows(values, lo, frac)
+
+
+def _rows_by_matrix_fwd(values, lo, frac):
+    return _rows(values, lo, frac), (values, lo, frac)
+
+
+def _rows_by_matrix_bwd(res, ct):
+    values, lo, frac = res
+    rows = jnp.arange(values.shape[0])
+    weights = (jnp.where(rows[None, :] == lo[:, None], (1.0 - frac)[:, None], 0.0)
+               + jnp.where(rows[None, :] == (lo + 1)[:, None], frac[:, None], 0.0))  # (steps, k)
+    ct_values = (weights.T @ ct).astype(values.dtype)
+    # d row / d frac = b - a (used only where `times` are differentiated).
+    a, b = jnp.take(values, lo, axis=0), jnp.take(values, lo + 1, axis=0)
+    ct_frac = jnp.sum((b - a) * ct, axis=1).astype(frac.dtype)
+    return ct_values, None, ct_frac
+
+
+_rows_by_matrix.defvjp(_rows_by_matrix_fwd, _rows_by_matrix_bwd)
 
 
 class SpikeTrainsState(eqx.Module):

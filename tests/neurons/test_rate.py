@@ -51,6 +51,33 @@ def _run_constant(model, state, h, dt, steps):
 # ------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("relu", [ReLU(), ReLU(gain=2.0, threshold=0.5),
+                                  ReLU(gain=2.0, threshold=0.5, max_rate=5.0),
+                                  ReLU(max_rate=1.0)])
+def test_relu_equals_max_min_with_their_derivatives_bit_for_bit(relu):
+    # ReLU is written with selects (one boolean residual each in a scan's backward
+    # pass) but must be exactly jnp.minimum(g * jnp.maximum(x - theta, 0), r_max):
+    # values (NaN and infinities included: a blow-up stays visible) and derivatives
+    # with respect to x and every parameter, 1/2 at ties (x = theta, rate = r_max)
+    # as jnp's max and min define them; with max_rate concrete (folded away when
+    # infinite) and traced (jit over the module).
+    def reference(f, x):
+        return jnp.minimum(f.gain * jnp.maximum(x - f.threshold, 0.0), f.max_rate)
+
+    x = jnp.array([-2.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, 5.0, jnp.nan, jnp.inf, -jnp.inf])
+    finite = x[:8]  # includes both ties for every parameter set above
+    for call in (lambda f, x: f(x), jax.jit(lambda f, x: f(x))):
+        np.testing.assert_array_equal(call(relu, x), reference(relu, x))
+        np.testing.assert_array_equal(jax.vmap(jax.grad(lambda v: call(relu, v)))(finite),
+                                      jax.vmap(jax.grad(lambda v: reference(relu, v)))(finite))
+        for name in ("gain", "threshold", "max_rate"):
+            def total(value, fn):
+                return jnp.sum(fn(eqx.tree_at(lambda f: getattr(f, name), relu, value), finite))
+            value = getattr(relu, name)
+            np.testing.assert_array_equal(jax.grad(total)(value, call),
+                                          jax.grad(total)(value, reference))
+
+
 def test_transfer_functions_match_their_formulas():
     x = jnp.array([-3.0, -0.5, 0.0, 0.7, 2.0, 9.0])
     xn = np.asarray(x)

@@ -1,0 +1,175 @@
+"""Where `nj.train.fit`'s overhead goes: the loss of fit_overhead.py alone (N = 200 Dale
+rate RNN, batch 64, `jax.value_and_grad`), neurojax against the same model written by
+hand in plain JAX, with single causes switched off to measure what each costs.
+
+    python benchmarks/fit_ablation.py [--quick] [--rounds R]
+
+Rows (each compiled ahead of time, then called in turn, one call per row per
+iteration, `--rounds` x 10 iterations, so that load on a shared machine falls on all of
+them alike):
+
+- `hand-written`: the rate RNN written with `jax.lax.scan` (the baseline);
+- `neurojax`: the loss through `nj.simulate` as it is;
+- `- gradient checks`: under `nj.allow_nonfinite_gradients()` (no per-step probe of the
+  state cotangents, no check of the parameters' gradients): what the checks cost;
+- `+ Waveform looked up in the step`: the time-varying input looked up by time inside
+  every step, as before it was sampled before the scan: what pre-sampling saves;
+- `Waveform = its samples (bound)`: the sampled input replaced by the waveform's values
+  as they are (they are on the step grid here): a bound on what sampling still costs.
+
+`ratio` is the median over iterations of (row time / hand-written time of the same
+iteration); `cpu` the ratio of median process CPU times (all threads), which a busy
+machine disturbs less than wall time. The first losses must agree (checked first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+
+from _common import parser, report
+
+DT = 20.0  # [ms]
+TAU = 100.0  # [ms]
+TASK = dict(dt=DT, coherences=(0.05, 0.1, 0.2, 0.4), fixation=100.0, stimulus=500.0,
+            response=200.0, noise=0.15)
+
+
+def main(argv=None):
+    p = parser(__doc__.split("\n")[0], duration=0.0, quick_duration=0.0)
+    p.add_argument("--n", type=int, default=200, help="rate units (default 200; 50 with --quick)")
+    p.add_argument("--batch", type=int, default=64, help="trials (default 64; 16 with --quick)")
+    p.add_argument("--rounds", type=int, default=8, help="x 10 iterations (default 8)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.n, args.batch, args.rounds = 50, 16, 1
+
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    import neurojax as nj
+    from neurojax import network as network_module
+    from neurojax.inputs.deterministic import Waveform
+    from neurojax.train import tasks
+
+    N, B = args.n, args.batch
+    n_e = int(0.8 * N)
+    train = tasks.perceptual_decision(jax.random.key(1), 512, **TASK)
+    batch = jax.tree.map(lambda x: x[:B], train)
+    n_steps = train.inputs.shape[1]
+    sign = np.where(np.arange(N) < n_e, 1.0, -1.0)
+    rng = np.random.default_rng(args.seed)
+    w0 = np.abs(rng.normal(size=(N, N))) * 0.5 / np.sqrt(N)
+    w0[:, n_e:] *= -n_e / (N - n_e)
+    np.fill_diagonal(w0, 0.0)
+    w_in0 = rng.normal(size=(N, 2)) * 0.5
+    mask = ~np.eye(N, dtype=bool)
+
+    pop = nj.Population("R", N, nj.neurons.FiringRate(tau=TAU, transfer=nj.neurons.ReLU()))
+    rec = nj.Projection("R", "R", nj.connectivity.AllToAll(), weight=w0,
+                        layout=nj.connectivity.Dense())
+    drive = nj.inputs.Waveform("R", times=jnp.arange(n_steps) * DT,
+                               values=jnp.zeros((n_steps, N)))
+    bias = nj.inputs.Constant("R", amplitude=0.1)
+    net = nj.Network([pop], [rec], inputs=[drive, bias]).build(jax.random.key(0))
+    net = nj.train.constrain(net, {"R->R": nj.train.Dale(sign, mask=mask)})
+    model = {"net": net, "w_in": jnp.asarray(w_in0), "w_out": jnp.zeros(n_e),
+             "b_out": jnp.zeros(())}
+    spec = nj.train.trainable(model, include=["*.weights.free", "*w_in*", "*w_out*", "*b_out*"])
+    params, static = eqx.partition(model, spec)
+
+    def nj_loss(m, trial):
+        network = eqx.tree_at(lambda n: n.inputs[0].values, m["net"], trial.inputs @ m["w_in"].T)
+        r = nj.simulate(network, n_steps * DT, DT, key=jax.random.key(0),
+                        record=nj.Record(spikes=["R"])).spikes["R"]
+        out = r[:, :n_e] @ m["w_out"] + m["b_out"]
+        err = trial.mask[:, 0] * (out - trial.targets[:, 0]) ** 2
+        return jnp.sum(err) / jnp.sum(trial.mask) + 1e-3 * nj.train.rate_cost(r)
+
+    decay = float(np.exp(-DT / TAU))
+    sign_j, mask_j = jnp.asarray(sign), jnp.asarray(mask, float)
+
+    def hand_loss(q, trial):
+        w = sign_j[None, :] * jax.nn.softplus(q["theta"]) * mask_j
+        u = trial.inputs @ q["w_in"].T + 0.1
+
+        def body(r, u_t):
+            r_inf = jax.nn.relu(w @ r + u_t)
+            r = r_inf + (r - r_inf) * decay
+            return r, r
+
+        _, rs = jax.lax.scan(body, jnp.zeros(N), u)
+        out = rs[:, :n_e] @ q["w_out"] + q["b_out"]
+        err = trial.mask[:, 0] * (out - trial.targets[:, 0]) ** 2
+        return jnp.sum(err) / jnp.sum(trial.mask) + 1e-3 * jnp.mean(rs ** 2)
+
+    theta0 = jnp.asarray(params["net"].projections[0].weights.free)
+    hand_params = {"theta": theta0, "w_in": jnp.asarray(w_in0, theta0.dtype),
+                   "w_out": jnp.zeros(n_e, theta0.dtype), "b_out": jnp.zeros((), theta0.dtype)}
+
+    def patched(obj, name, value):
+        @contextlib.contextmanager
+        def cm():
+            old = getattr(obj, name)
+            setattr(obj, name, value)
+            try:
+                yield
+            finally:
+                setattr(obj, name, old)
+        return cm
+
+    def compiled(loss, q, combine, ctx=contextlib.nullcontext):
+        def f(q, batch):
+            return jax.value_and_grad(
+                lambda q: jnp.mean(jax.vmap(loss, (None, 0))(combine(q), batch)))(q)
+        with ctx():
+            c = jax.jit(f).lower(q, batch).compile()
+        jax.clear_caches()  # the next variant traces simulate afresh
+        return lambda: c(q, batch)
+
+    nj_combine = lambda q: eqx.combine(q, static)  # noqa: E731
+    variants = {
+        "hand-written": compiled(hand_loss, hand_params, lambda q: q),
+        "neurojax": compiled(nj_loss, params, nj_combine),
+        "- gradient checks": compiled(nj_loss, params, nj_combine, nj.allow_nonfinite_gradients),
+        "+ Waveform looked up in step": compiled(
+            nj_loss, params, nj_combine, patched(network_module, "_sampler", lambda inp: None)),
+        "Waveform = samples (bound)": compiled(
+            nj_loss, params, nj_combine, patched(Waveform, "sample", lambda self, t: self.values)),
+    }
+    first = {k: float(f()[0]) for k, f in variants.items()}
+    vals = np.array(list(first.values()))
+    if not np.allclose(vals, vals[0], rtol=1e-5):
+        raise SystemExit(f"fit_ablation: the variants' losses differ {first}: not timing them.")
+
+    wall = {k: [] for k in variants}
+    cpu = {k: [] for k in variants}
+    for _ in range(args.rounds * 10):
+        for k, f in variants.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            jax.block_until_ready(f())
+            wall[k].append(time.perf_counter() - t0)
+            cpu[k].append(time.process_time() - c0)
+    base, base_cpu = np.array(wall["hand-written"]), np.median(cpu["hand-written"])
+    rows = []
+    for k in variants:
+        ratio = float(np.median(np.array(wall[k]) / base))
+        rows.append({"name": k, "status": "ok", "run_s": float(np.median(wall[k])),
+                     "ratio": ratio, "cpu_ratio": float(np.median(cpu[k]) / base_cpu),
+                     "run_s_all": wall[k], "rates_hz": None,
+                     "note": f"{1e3 * np.median(wall[k]):.2f} ms, cpu ratio "
+                             f"{np.median(cpu[k]) / base_cpu:.2f}, loss {first[k]:.5f}"})
+    title = (f"fit ablation: loss + gradient of the Dale rate RNN (N = {N}, batch {B}, "
+             f"{n_steps} steps); {args.rounds * 10} alternating iterations")
+    report("fit_ablation", args, rows, title, {"n": N, "batch": B, "trial_steps": int(n_steps),
+                                               "iterations": args.rounds * 10},
+           baseline=None,
+           ratio_note="median over iterations of time / hand-written time of the same "
+                      "iteration")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -542,7 +542,7 @@ def _segmented_scan(body, carry, length: int, segments: tuple[int, ...], xs=None
     return carry, jax.tree_util.tree_map(lambda *ys: jnp.concatenate(ys), *pieces)
 
 
-def _rematerialised(step, dt: float):
+def _rematerialised(step, dt: float, remat: bool = True):
     """`step(state, t, dt)` as a function of `(state, t, sampled)` (`sampled`: the
     step's pre-sampled inputs, `network.presample`, or None) whose backward pass keeps only
     its inputs (the state entering the step) and recomputes the step's intermediate
@@ -565,6 +565,8 @@ def _rematerialised(step, dt: float):
             return step(state, t, dt)
         return step(state, t, dt, sampled=sampled)
 
+    if not remat:  # the plain step, for networks of rate units (see `_run`)
+        return run
     return jax.checkpoint(run, prevent_cse=False, policy=jax.checkpoint_policies.dots_saveable)
 
 
@@ -606,13 +608,20 @@ def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
     # population in the carry.
     # Stacking whole output vectors to average them afterwards would write n floats
     # per population per step, which cost twice the neuron updates of COBA-4k.
+    # Spiking networks rematerialise each step in the backward pass (`_rematerialised`:
+    # COBA-4k fwd + bwd 10.4x -> 8.4x the forward pass); networks of rate units only do
+    # not: their step is one matrix product (kept anyway) and a few elementwise
+    # operations, whose recomputation cost more than storing them (Dale rate RNN of
+    # benchmarks/fit_overhead.py: 1.36x -> 1.29x the hand-written JAX model without it).
+    step = _rematerialised(stepper.step, dt, remat=len(plan.graded) < len(sizes))
+
     def inner(carry, x):
         state, sums = carry
         sampled, row = (None, None) if x is None else x
         state = _cut_gradient(state, truncate)
         if row is not None:
             state = _watch(state, row)
-        state, outs = _rematerialised(stepper.step, dt)(state, state.step * dt, sampled)
+        state, outs = step(state, state.step * dt, sampled)
         sums = tuple(acc + jnp.sum(outs[i]) for acc, i in zip(sums, plan.rates))
         spikes = tuple(outs[i] if plan.float_spikes or i in plan.graded else outs[i] > 0
                        for i in plan.spikes)

@@ -1042,8 +1042,9 @@ def simulate(
     - `progress`: Show a tqdm progress bar (the run is split into chunks).
     - `checkpoint`: Rematerialise the forward pass in segments during the backward pass
       (`jax.checkpoint`), to take gradients of long runs in less memory. `False`: no
-      checkpointing (the gradient keeps the state entering every step; each step's
-      intermediate values are always recomputed in the backward pass). `True`: segments of
+      checkpointing (the gradient keeps the state entering every step; in networks with
+      a spiking population each step's intermediate values are recomputed in the
+      backward pass, rate networks keep them). `True`: segments of
       about sqrt(steps) steps (the backward pass then keeps ~ steps / k segment-start
       states plus one segment's k steps' states, least at k = sqrt(steps); e.g.
       1 s at dt = 0.1 ms keeps ~200 steps' worth instead of 10,000). A number: the

@@ -29,11 +29,7 @@ import sys
 import time
 
 from _common import parser, report
-
-DT = 20.0  # [ms]
-TAU = 100.0  # [ms]
-TASK = dict(dt=DT, coherences=(0.05, 0.1, 0.2, 0.4), fixation=100.0, stimulus=500.0,
-            response=200.0, noise=0.15)
+from fit_overhead import dale_rnn_problem
 
 
 def main(argv=None):
@@ -53,62 +49,19 @@ def main(argv=None):
     import neurojax as nj
     from neurojax import network as network_module
     from neurojax.inputs.deterministic import Waveform
-    from neurojax.train import tasks
 
     N, B = args.n, args.batch
-    n_e = int(0.8 * N)
-    train = tasks.perceptual_decision(jax.random.key(1), 512, **TASK)
-    batch = jax.tree.map(lambda x: x[:B], train)
-    n_steps = train.inputs.shape[1]
-    sign = np.where(np.arange(N) < n_e, 1.0, -1.0)
-    rng = np.random.default_rng(args.seed)
-    w0 = np.abs(rng.normal(size=(N, N))) * 0.5 / np.sqrt(N)
-    w0[:, n_e:] *= -n_e / (N - n_e)
-    np.fill_diagonal(w0, 0.0)
-    w_in0 = rng.normal(size=(N, 2)) * 0.5
-    mask = ~np.eye(N, dtype=bool)
-
-    pop = nj.Population("R", N, nj.neurons.FiringRate(tau=TAU, transfer=nj.neurons.ReLU()))
-    rec = nj.Projection("R", "R", nj.connectivity.AllToAll(), weight=w0,
-                        layout=nj.connectivity.Dense())
-    drive = nj.inputs.Waveform("R", times=jnp.arange(n_steps) * DT,
-                               values=jnp.zeros((n_steps, N)))
-    bias = nj.inputs.Constant("R", amplitude=0.1)
-    net = nj.Network([pop], [rec], inputs=[drive, bias]).build(jax.random.key(0))
-    net = nj.train.constrain(net, {"R->R": nj.train.Dale(sign, mask=mask)})
-    model = {"net": net, "w_in": jnp.asarray(w_in0), "w_out": jnp.zeros(n_e),
-             "b_out": jnp.zeros(())}
-    spec = nj.train.trainable(model, include=["*.weights.free", "*w_in*", "*w_out*", "*b_out*"])
-    params, static = eqx.partition(model, spec)
+    pb = dale_rnn_problem(N, args.seed)  # the model and loss of fit_overhead.py
+    n_steps = pb.n_steps
+    batch = jax.tree.map(lambda x: x[:B], pb.train)
+    params, static = eqx.partition(pb.model, pb.spec)
+    hand_params = pb.hand_params
 
     def nj_loss(m, trial):
-        network = eqx.tree_at(lambda n: n.inputs[0].values, m["net"], trial.inputs @ m["w_in"].T)
-        r = nj.simulate(network, n_steps * DT, DT, key=jax.random.key(0),
-                        record=nj.Record(spikes=["R"])).spikes["R"]
-        out = r[:, :n_e] @ m["w_out"] + m["b_out"]
-        err = trial.mask[:, 0] * (out - trial.targets[:, 0]) ** 2
-        return jnp.sum(err) / jnp.sum(trial.mask) + 1e-3 * nj.train.rate_cost(r)
-
-    decay = float(np.exp(-DT / TAU))
-    sign_j, mask_j = jnp.asarray(sign), jnp.asarray(mask, float)
+        return pb.loss(m, trial, None)
 
     def hand_loss(q, trial):
-        w = sign_j[None, :] * jax.nn.softplus(q["theta"]) * mask_j
-        u = trial.inputs @ q["w_in"].T + 0.1
-
-        def body(r, u_t):
-            r_inf = jax.nn.relu(w @ r + u_t)
-            r = r_inf + (r - r_inf) * decay
-            return r, r
-
-        _, rs = jax.lax.scan(body, jnp.zeros(N), u)
-        out = rs[:, :n_e] @ q["w_out"] + q["b_out"]
-        err = trial.mask[:, 0] * (out - trial.targets[:, 0]) ** 2
-        return jnp.sum(err) / jnp.sum(trial.mask) + 1e-3 * jnp.mean(rs ** 2)
-
-    theta0 = jnp.asarray(params["net"].projections[0].weights.free)
-    hand_params = {"theta": theta0, "w_in": jnp.asarray(w_in0, theta0.dtype),
-                   "w_out": jnp.zeros(n_e, theta0.dtype), "b_out": jnp.zeros((), theta0.dtype)}
+        return pb.hand_loss(q, trial, None)
 
     def patched(obj, name, value):
         @contextlib.contextmanager

@@ -44,32 +44,29 @@ TASK = dict(dt=DT, coherences=(0.05, 0.1, 0.2, 0.4), fixation=100.0, stimulus=50
             response=200.0, noise=0.15)
 
 
-def main(argv=None):
-    p = parser(__doc__.split("\n")[0], duration=0.0, quick_duration=0.0)
-    p.set_defaults(dt=DT)
-    p.add_argument("--n", type=int, default=200, help="rate units (default 200; 50 with --quick)")
-    p.add_argument("--batch", type=int, default=64, help="trials per step (default 64; 16 with --quick)")
-    p.add_argument("--steps", type=int, default=30, help="timed steps per round (default 30)")
-    p.add_argument("--rounds", type=int, default=5, help="alternations of the variants (default 5)")
-    args = p.parse_args(argv)
-    if args.quick:
-        args.n, args.batch, args.steps, args.rounds = 50, 16, 10, 2
+
+def dale_rnn_problem(n: int, seed: int):
+    """The benchmarked model, shared with fit_ablation.py: the task's trials (`train`,
+    `n_steps` per trial), the neurojax model (`model`, its trainable filter `spec`) and
+    loss `loss(m, trial, key)`, and the same model written by hand in plain JAX
+    (`hand_loss(p, trial, key)` on `hand_params`, theta = the Dale parameters of
+    `model`)."""
+    import types
 
     import equinox as eqx
     import jax
     import jax.numpy as jnp
     import numpy as np
-    import optax
 
     import neurojax as nj
     from neurojax.train import tasks
 
-    N, B = args.n, args.batch
+    N = n
     n_e = int(0.8 * N)
     train = tasks.perceptual_decision(jax.random.key(1), 512, **TASK)
     n_steps = train.inputs.shape[1]
     sign = np.where(np.arange(N) < n_e, 1.0, -1.0)
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(seed)
     w0 = np.abs(rng.normal(size=(N, N))) * 0.5 / np.sqrt(N)
     w0[:, n_e:] *= -n_e / (N - n_e)
     np.fill_diagonal(w0, 0.0)
@@ -89,18 +86,63 @@ def main(argv=None):
              "b_out": jnp.zeros(())}
     spec = nj.train.trainable(model, include=["*.weights.free", "*w_in*", "*w_out*", "*b_out*"])
 
-    def outputs(m, inputs):
-        network = eqx.tree_at(lambda n: n.inputs[0].values, m["net"], inputs @ m["w_in"].T)
-        res = nj.simulate(network, n_steps * DT, DT, key=jax.random.key(0),
-                          record=nj.Record(spikes=["R"]))
-        r = res.spikes["R"]
-        return r[:, :n_e] @ m["w_out"] + m["b_out"], r
-
     def loss(m, trial, key):
-        out, r = outputs(m, trial.inputs)
+        network = eqx.tree_at(lambda n: n.inputs[0].values, m["net"], trial.inputs @ m["w_in"].T)
+        r = nj.simulate(network, n_steps * DT, DT, key=jax.random.key(0),
+                        record=nj.Record(spikes=["R"])).spikes["R"]
+        out = r[:, :n_e] @ m["w_out"] + m["b_out"]
         err = trial.mask[:, 0] * (out - trial.targets[:, 0]) ** 2
         return jnp.sum(err) / jnp.sum(trial.mask) + 1e-3 * nj.train.rate_cost(r)
 
+    # ------------------------------------------------------------ hand-written JAX
+    decay = float(np.exp(-DT / TAU))
+    sign_j, mask_j = jnp.asarray(sign), jnp.asarray(mask, float)
+
+    def hand_loss(p, trial, key):
+        w = sign_j[None, :] * jax.nn.softplus(p["theta"]) * mask_j
+        u = trial.inputs @ p["w_in"].T + 0.1
+
+        def body(r, u_t):
+            # Exponential Euler with the input (recurrent rates of the last step) held.
+            r_inf = jax.nn.relu(w @ r + u_t)
+            r = r_inf + (r - r_inf) * decay
+            return r, r
+
+        _, rs = jax.lax.scan(body, jnp.zeros(N), u)
+        out = rs[:, :n_e] @ p["w_out"] + p["b_out"]
+        err = trial.mask[:, 0] * (out - trial.targets[:, 0]) ** 2
+        return jnp.sum(err) / jnp.sum(trial.mask) + 1e-3 * jnp.mean(rs ** 2)
+
+    theta0 = jnp.asarray(net.projections[0].weights.free)
+    hand_params = {"theta": theta0, "w_in": jnp.asarray(w_in0, theta0.dtype),
+                   "w_out": jnp.zeros(n_e, theta0.dtype), "b_out": jnp.zeros((), theta0.dtype)}
+    return types.SimpleNamespace(train=train, n_steps=n_steps, n_e=n_e, model=model, spec=spec,
+                                 loss=loss, hand_loss=hand_loss, hand_params=hand_params)
+
+
+def main(argv=None):
+    p = parser(__doc__.split("\n")[0], duration=0.0, quick_duration=0.0)
+    p.set_defaults(dt=DT)
+    p.add_argument("--n", type=int, default=200, help="rate units (default 200; 50 with --quick)")
+    p.add_argument("--batch", type=int, default=64, help="trials per step (default 64; 16 with --quick)")
+    p.add_argument("--steps", type=int, default=30, help="timed steps per round (default 30)")
+    p.add_argument("--rounds", type=int, default=5, help="alternations of the variants (default 5)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.n, args.batch, args.steps, args.rounds = 50, 16, 10, 2
+
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+
+    import neurojax as nj
+
+    N, B = args.n, args.batch
+    pb = dale_rnn_problem(N, args.seed)
+    train, n_steps, n_e, model, spec, loss = (pb.train, pb.n_steps, pb.n_e, pb.model,
+                                              pb.spec, pb.loss)
     opt = optax.adam(LR)
     n_trials = train.labels.shape[0]
 
@@ -125,27 +167,7 @@ def main(argv=None):
     nj_step = make_step(loss, lambda p: eqx.combine(p, nj_static))
 
     # ------------------------------------------------------------ hand-written JAX
-    decay = float(np.exp(-DT / TAU))
-    sign_j, mask_j = jnp.asarray(sign), jnp.asarray(mask, float)
-
-    def hand_loss(p, trial, key):
-        w = sign_j[None, :] * jax.nn.softplus(p["theta"]) * mask_j
-        u = trial.inputs @ p["w_in"].T + 0.1
-
-        def body(r, u_t):
-            # Exponential Euler with the input (recurrent rates of the last step) held.
-            r_inf = jax.nn.relu(w @ r + u_t)
-            r = r_inf + (r - r_inf) * decay
-            return r, r
-
-        _, rs = jax.lax.scan(body, jnp.zeros(N), u)
-        out = rs[:, :n_e] @ p["w_out"] + p["b_out"]
-        err = trial.mask[:, 0] * (out - trial.targets[:, 0]) ** 2
-        return jnp.sum(err) / jnp.sum(trial.mask) + 1e-3 * jnp.mean(rs ** 2)
-
-    theta0 = jnp.asarray(nj_params["net"].projections[0].weights.free)
-    hand_params = {"theta": theta0, "w_in": jnp.asarray(w_in0, theta0.dtype),
-                   "w_out": jnp.zeros(n_e, theta0.dtype), "b_out": jnp.zeros((), theta0.dtype)}
+    hand_loss, hand_params = pb.hand_loss, pb.hand_params
     hand_step = make_step(hand_loss, lambda p: p)
 
     # --------------------------------------------------------------- compile, check

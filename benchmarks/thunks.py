@@ -76,6 +76,21 @@ def _opcode(line: str) -> str:
     return m.group(1) if m else "?"
 
 
+def _by_kind(lines: list[str]) -> dict[str, int]:
+    """Thunks of one computation by kind: its instructions that are not free, fusions by
+    their kind (kLoop, kInput, kOutput...)."""
+    c = {}
+    for line in lines:
+        op = _opcode(line)
+        if op in FREE:
+            continue
+        if op == "fusion":
+            kind = re.search(r"kind=(k\w+)", line)
+            op = f"fusion:{kind.group(1)}" if kind else "fusion"
+        c[op] = c.get(op, 0) + 1
+    return c
+
+
 def step_thunks(hlo: str) -> dict:
     """Counts by kind of the thunks of the largest while-loop body of `hlo` (the scan
     over steps; the outer scan over recording blocks holds it)."""
@@ -90,18 +105,7 @@ def step_thunks(hlo: str) -> dict:
     # the innermost step loop: the body with the most non-free instructions that does
     # not itself contain the step loop (a body holding a while is the block loop,
     # unless the while is a kernel's own loop, which is small).
-    def count(name):
-        c = {}
-        for line in comps[name]:
-            op = _opcode(line)
-            if op in FREE:
-                continue
-            if op == "fusion":
-                kind = re.search(r"kind=(k\w+)", line)
-                op = f"fusion:{kind.group(1)}" if kind else "fusion"
-            c[op] = c.get(op, 0) + 1
-        return c
-    counts = {b: count(b) for b in bodies if b in comps}
+    counts = {b: _by_kind(comps[b]) for b in bodies if b in comps}
     body = max(counts, key=lambda b: sum(counts[b].values()))
     c = counts[body]
     total = sum(c.values())
@@ -121,15 +125,7 @@ def loop_bodies(hlo: str) -> dict[str, dict]:
         for line in lines:
             m = re.search(r"body=%?([\w.\-]+)", line) if _opcode(line) == "while" else None
             if m and m.group(1) in comps:
-                c = {}
-                for inner in comps[m.group(1)]:
-                    op = _opcode(inner)
-                    if op in FREE:
-                        continue
-                    if op == "fusion":
-                        kind = re.search(r"kind=(k\w+)", inner)
-                        op = f"fusion:{kind.group(1)}" if kind else "fusion"
-                    c[op] = c.get(op, 0) + 1
+                c = _by_kind(comps[m.group(1)])
                 # Instructions of the backward pass carry "transpose(" in their op_name.
                 out[m.group(1)] = (c, any("transpose(" in x for x in comps[m.group(1)]))
     return out

@@ -935,7 +935,7 @@ def _lookup_in_step():
 ], ids=["plain", "checkpoint", "blocks", "chunks"])
 def test_presampled_waveforms_equal_the_lookup_in_the_step(kwargs):
     # Pre-sampling computes each step's value by the very arithmetic of the step
-    # (value((step0 + k) * dt); `Waveform.sample` equals `value` bit for bit, checked in
+    # (value((step0 + k) * dt); `Waveform.sample` equals `value` to a few ulp, checked in
     # tests/inputs), so a run matches the in-step lookup, noise included (the OU input
     # keeps its keys), and continued from a state. Not always bit for bit: XLA's CPU
     # backend contracts a * b + c into fused multiply-adds inside a fusion, and the

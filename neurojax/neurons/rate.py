@@ -115,9 +115,9 @@ def _relu_jvp(primals, tangents):
     tx, tg, tth, tr = tangents
     y = x - threshold
     above = jnp.maximum(y, 0.0)
-    out = jnp.minimum(gain * above, max_rate)
-    d_above = jnp.where(y > 0, 1.0, jnp.where(y == 0, 0.5, 0.0))
     scaled = gain * above  # what jnp.minimum compares with max_rate
+    out = jnp.minimum(scaled, max_rate)
+    d_above = jnp.where(y > 0, 1.0, jnp.where(y == 0, 0.5, 0.0))
     d_out = jnp.where(scaled < max_rate, 1.0, jnp.where(scaled == max_rate, 0.5, 0.0))
     zero = lambda t: type(t) is jax.custom_derivatives.SymbolicZero
     terms = []

@@ -28,7 +28,8 @@ nestkernel/archiving_node.cpp):
   with the earlier presynaptic spikes only (the presynaptic trace before this spike's
   increment, and depression reads the postsynaptic trace strictly before the spike),
   whereas neurojax counts the pair as potentiation by `a_+` (its documented order:
-  presynaptic spikes first). The trains leave such coincidences out.
+  presynaptic spikes first). The trains leave such coincidences out; one test pins
+  the difference down (exactly a_+ per coincident pair, additive).
 - Postsynaptic traces belong to the postsynaptic neuron in NEST (`tau_minus`,
   `tau_minus_triplet` of the parrot), presynaptic ones to the synapse.
 """
@@ -176,6 +177,24 @@ def test_stdp_synapse_weights_equal_pair_stdp(mu):
     # presynaptic spikes, where NEST records no weight).
     assert w_nest.max() - w_nest.min() > 0.5 * w_max
     assert mu != 0.0 or np.any(w_nest == 0.0)
+
+
+def test_stdp_synapse_coincidence_after_the_delay_is_a_convention_difference():
+    # The module docstring's Delta t = 0 case, which the trains above leave out: a
+    # postsynaptic spike that NEST sees (one delay late) in a presynaptic spike's step.
+    # NEST pairs it with earlier presynaptic spikes only (none here: no change), and
+    # never with this one; neurojax potentiates by a_+ (additive: the later updates
+    # are unchanged, so the trajectories differ by exactly a_+ from then on).
+    lam, w_max = 0.05, 1.0
+    pre, post = np.array([1_000, 1_500]), np.array([1_000 - D_STEPS])
+    pre_t, post_t, t_w, w_nest = _nest_run(
+        "stdp_synapse", {"tau_plus": 20.0, "lambda": lam, "alpha": 1.0, "mu_plus": 0.0,
+                         "mu_minus": 0.0, "Wmax": w_max}, pre, post, post_params={"tau_minus": 20.0})
+    _check_trains(pre_t, post_t, pre, post)
+    rule = PairSTDP(a_plus=lam * w_max, a_minus=lam * w_max, tau_plus=20.0, tau_minus=20.0, w_max=w_max)
+    ours = _replay(rule, pre_t, post_t + D_STEPS * DT)
+    assert w_nest[0] == 0.5  # the coincident pair changed nothing in NEST
+    np.testing.assert_allclose(ours - w_nest, lam * w_max, rtol=RTOL)
 
 
 # -- stdp_triplet_synapse --------------------------------------------------------------

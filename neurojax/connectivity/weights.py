@@ -434,9 +434,12 @@ def _support_vjp(weights, act, targets, slot_info, support, g_buffer, spec, n_sl
     the activity cotangent `sum_k w[i, k] g_syn[i, k]` is needed only where the
     presynaptic spike function's surrogate derivative can be non-zero (`support`, from
     `AbstractNeuron.gradient_support`): elsewhere the surrogate multiplies it by an
-    exact 0, so every gradient w.r.t. parameters is unchanged. The union of both row
-    sets is compacted (as the forward compacts events) and visited `chunk` rows at a
-    time, ceil(rows / chunk) iterations; the other rows get 0.
+    exact 0, so every gradient w.r.t. parameters is unchanged. Only the union of both
+    row sets is visited; the other rows get 0. On CPU with `"native"` or `"auto"` one
+    call of the compiled kernel does it (`_native_support_vjp`); elsewhere the
+    pure-JAX loop (`_support_vjp_loop`), which defines the semantics. Why a kernel:
+    the loop's compaction and its gather/compute/scatter per chunk were ~30 % of
+    COBA-4k's fwd + bwd on XLA:CPU for ~1 % of the rows (benchmarks/README.md).
     """
     kernel = spec[0]
     args = (weights, act, targets, slot_info, support, g_buffer)
@@ -496,8 +499,10 @@ def _native_support_vjp(weights, act, targets, slot_info, support, g_buffer, del
     (`NeurojaxSupportVjp` in `neurojax/_native/events.cc`): one pass over the rows,
     skipping blocks of 64 with neither support nor activity, no compaction and no
     loop of gathers and scatters. Same values: bit for bit for the weight cotangent
-    per synapse, the activity cotangent summed in the order XLA:CPU's reduction uses,
-    the scalar weight's over rows in another order (accumulated in float64)."""
+    per synapse (the same products); the sums (the activity cotangent, a scalar
+    weight's) have the same terms in another order, so they agree to rounding:
+    XLA:CPU reduces a row in vector lanes whose number depends on the host, the
+    kernel in order (a scalar weight's sum over rows accumulated in float64)."""
     step, delays_ms, _, _ = slot_info
     dtype = jnp.result_type(act, g_buffer)  # as the dense-equivalent VJP's
     w = jnp.asarray(weights).astype(dtype)

@@ -103,9 +103,9 @@ def test_support_vjp_equals_dense_vjp_on_support_and_active_rows(kernel, scalar,
 
 
 def _vjp_case(scalar, with_delays, dtype, seed=0):
-    """A container, its arguments and a cotangent for `_support_vjp` (the kernel that
-    `sparse.kernel` names): graded and negative activity, a support that overlaps it."""
-    sparse = _sparse("native", scalar, with_delays, seed)
+    """A container, its arguments and a cotangent for `_support_vjp` (to which the
+    tests pass the kernel): graded and negative activity, a support that overlaps it."""
+    sparse = _sparse("loop", scalar, with_delays, seed)  # constructible without the kernel
     sparse = eqx.tree_at(lambda s: s.weights, sparse, sparse.weights.astype(dtype))
     if with_delays:
         sparse = eqx.tree_at(lambda s: s.delays, sparse, sparse.delays.astype(dtype))

@@ -30,6 +30,12 @@ and reports the fraction of neurons in the gradient support per step. Times are 
 median of the repeats (run alternately, so load hits all variants alike); the ratio
 fwd+bwd / forward is taken within this one process.
 
+``--pure-backward`` adds two rows (with ``--truncate``): fwd+bwd without and with
+``checkpoint=True`` with the sparse backward pass in pure JAX (the compacted loop that
+ran before the native backward kernel ``NeurojaxSupportVjp``; that kernel disabled
+while these variants are traced), to measure the kernel in the same process. Their
+gradient is compared with the native one like the dense-equivalent VJP's.
+
 ``--stored-steps`` adds a row for the backward pass as it was before issue 16's
 per-step rematerialisation: every step's intermediates stored (``simulate``'s private
 ``_rematerialised`` replaced by the plain step while that variant is traced), without
@@ -72,6 +78,9 @@ def main(argv=None):
     p.add_argument("--stored-steps", action="store_true",
                    help="also time fwd+bwd with every step's intermediates stored (no per-step "
                         "rematerialisation: the backward pass before issue 16)")
+    p.add_argument("--pure-backward", action="store_true",
+                   help="also time fwd+bwd (plain and checkpoint=True) with the sparse backward "
+                        "pass in pure JAX (native backward kernel disabled; with --truncate)")
     args = finish_args(p.parse_args(argv))
 
     import time
@@ -108,16 +117,19 @@ def main(argv=None):
     checkpoints = ([nj.Checkpoint(levels=L) for L in args.levels] if args.levels
                    else [segment])
     # With --truncate, also the dense-equivalent VJP of the same surrogate ("dense").
+    pure = ("pure", "pure-checkpoint") if args.pure_backward else ()
     variants = (None, False, *checkpoints, *(("stored",) if args.stored_steps else ()),
-                *(("dense",) if dense_model is not None else ()))
+                *(("dense",) if dense_model is not None else ()), *pure)
     models = {v: dense_model if v == "dense" else model for v in variants}
     rows, grads, plans = [], {}, {}
     runs = {}
     for checkpoint in variants:
-        fn = make(False if checkpoint in ("dense", "stored") else checkpoint)
+        fn = make(False if checkpoint in ("dense", "stored", "pure") else
+                  segment if checkpoint == "pure-checkpoint" else checkpoint)
         t0 = time.perf_counter()
         # The gradient of this chaotic network may overflow (see above): time it anyway.
-        with nj.allow_nonfinite_gradients(), _stored_steps(checkpoint == "stored"):
+        with (nj.allow_nonfinite_gradients(), _stored_steps(checkpoint == "stored"),
+              _pure_backward(checkpoint in pure)):
             compiled = fn.lower(models[checkpoint]).compile()
         compile_s = time.perf_counter() - t0
         runs[checkpoint] = (compiled, compile_s)
@@ -153,16 +165,16 @@ def main(argv=None):
         # inf must sit at the same entries). The gradient of this chaotic network grows
         # ~1e4x per 50 ms with cancellations in some sums (g_l), which amplifies float32
         # rounding: 5e-6 at 50 ms, 3e-5 at 200 ms (float64: see the tests, 1e-9).
-        rel = 0.0
-        for a, b in zip(leaves[False], leaves["dense"]):
-            fin = np.isfinite(b)
-            if not np.array_equal(fin, np.isfinite(a)) or not np.array_equal(np.isnan(a), np.isnan(b)):
-                raise SystemExit("bptt: the event-driven gradient is non-finite elsewhere than the dense VJP's.")
-            if fin.any():
-                rel = max(rel, float(np.max(np.abs(a[fin] - b[fin]) / np.maximum(np.abs(b[fin]), 1e-30))))
-        dense_rel = rel
-        if grads["dense"][0] != grads[False][0] or rel > 1e-3:
-            raise SystemExit(f"bptt: the event-driven gradient differs from the dense VJP's (rel {rel:.2g}).")
+        dense_rel = _max_rel(leaves[False], leaves["dense"], "the dense VJP")
+        if grads["dense"][0] != grads[False][0] or dense_rel > 1e-3:
+            raise SystemExit(f"bptt: the event-driven gradient differs from the dense VJP's (rel {dense_rel:.2g}).")
+    pure_rel = None
+    if pure:
+        # The native backward kernel against the pure-JAX loop: the same products,
+        # summed in another order (float32 rounding, amplified like dense_rel's).
+        pure_rel = _max_rel(leaves[False], leaves["pure"], "the pure-JAX backward")
+        if grads["pure"][0] != grads[False][0] or pure_rel > 1e-3:
+            raise SystemExit(f"bptt: the native backward gradient differs from pure JAX's (rel {pure_rel:.2g}).")
     same_as_plain = [*checkpoints, *(("stored",) if args.stored_steps else ())]
     if not all(grads[False][0] == grads[c][0] == grads[None][0] for c in same_as_plain):
         raise SystemExit("bptt: the checkpointed forward pass gives a different loss: not timing a wrong run.")
@@ -184,7 +196,9 @@ def main(argv=None):
     names = {None: "forward only", False: "fwd+bwd",
              **{c: f"fwd+bwd, checkpoint={c}" for c in checkpoints},
              "stored": "fwd+bwd, every step's intermediates stored",
-             "dense": "fwd+bwd, dense-equivalent VJP"}
+             "dense": "fwd+bwd, dense-equivalent VJP",
+             "pure": "fwd+bwd, pure-JAX backward loop",
+             "pure-checkpoint": f"fwd+bwd, checkpoint={segment}, pure-JAX backward loop"}
     for checkpoint in variants:
         name = names[checkpoint]
         rows.append({"name": name, "status": "ok", "build_s": build_s,
@@ -205,6 +219,7 @@ def main(argv=None):
         "truncate": args.truncate}, extra={
                                    "support_fraction": support,
                                    "event_vs_dense_max_rel_diff": dense_rel,
+                                   "native_vs_pure_backward_max_rel_diff": pure_rel,
                                    "peak_memory_method": memory_method(),
                                    "gradient_finite_fraction": finite_fraction,
                                    "largest_finite_gradient": largest},
@@ -221,6 +236,9 @@ def main(argv=None):
               f"{support['mean']:.1%} of neurons per step on average, {support['max']:.1%} at most; "
               f"event-driven gradient vs dense-equivalent VJP's: largest relative difference "
               f"{dense_rel:.2g} (finite entries)")
+    if pure_rel is not None:
+        print(f"native backward kernel vs pure-JAX loop: largest relative difference {pure_rel:.2g} "
+              "(finite entries)")
     for checkpoint in variants[1:]:
         print(f"{names[checkpoint]}: {np.median(times[checkpoint]):.2f} s = "
               f"{np.median(times[checkpoint]) / np.median(times[None]):.1f}x the forward pass; peak {peaks[checkpoint] / peaks[None]:.2f}x the forward "
@@ -250,6 +268,40 @@ def _stored_steps(active):
         yield
     finally:
         simulate._rematerialised = original
+        if active:
+            jax.clear_caches()
+
+
+def _max_rel(got, want, what):
+    """Largest relative difference of two gradients over the entries finite in both;
+    NaN and inf must sit at the same entries."""
+    import numpy as np
+
+    rel = 0.0
+    for a, b in zip(got, want):
+        fin = np.isfinite(b)
+        if not np.array_equal(fin, np.isfinite(a)) or not np.array_equal(np.isnan(a), np.isnan(b)):
+            raise SystemExit(f"bptt: the event-driven gradient is non-finite elsewhere than {what}'s.")
+        if fin.any():
+            rel = max(rel, float(np.max(np.abs(a[fin] - b[fin]) / np.maximum(np.abs(b[fin]), 1e-30))))
+    return rel
+
+
+@contextlib.contextmanager
+def _pure_backward(active):
+    """While tracing, the sparse backward pass runs the pure-JAX loop instead of the
+    native kernel (as a build without `NeurojaxSupportVjp` does), if `active`."""
+    import jax
+
+    native = sys.modules["neurojax._native"]
+    original = native.has
+    if active:
+        jax.clear_caches()  # `simulate`'s jitted scan would reuse its other trace
+        native.has = lambda target: target != native.SUPPORT_VJP and original(target)
+    try:
+        yield
+    finally:
+        native.has = original
         if active:
             jax.clear_caches()
 

@@ -99,6 +99,151 @@ def test_support_vjp_equals_dense_vjp_on_support_and_active_rows(kernel, scalar,
     assert np.any(np.asarray(dense[1])[~visited] != 0.0)  # the skipped rows were not trivial
 
 
+# ------------------------------------------------- the compiled backward kernel (CPU)
+
+
+def _vjp_case(scalar, with_delays, dtype, seed=0):
+    """A container, its arguments and a cotangent for `_support_vjp` (to which the
+    tests pass the kernel): graded and negative activity, a support that overlaps it."""
+    sparse = _sparse("loop", scalar, with_delays, seed)  # constructible without the kernel
+    sparse = eqx.tree_at(lambda s: s.weights, sparse, sparse.weights.astype(dtype))
+    if with_delays:
+        sparse = eqx.tree_at(lambda s: s.delays, sparse, sparse.delays.astype(dtype))
+    rng = np.random.default_rng(seed + 1)
+    act = jnp.asarray((rng.random(N_PRE) < 0.3) * rng.choice([1.0, 0.5, -2.0], N_PRE), dtype)
+    support = jnp.asarray(rng.random(N_PRE) < 0.4)
+    g_buffer = jnp.asarray(rng.normal(size=(SLOTS, N_POST)), dtype)
+    return sparse, act, support, g_buffer
+
+
+def _support_vjp(sparse, act, support, g_buffer, step=STEP, kernel="native"):
+    from neurojax.connectivity.weights import _support_vjp as vjp
+
+    return vjp(sparse.weights, act, sparse.targets, (step, sparse.delays, None, None), support,
+               g_buffer, (kernel, 4, 8, False), SLOTS, 3, DT)
+
+
+def _pure_vjp(sparse, act, support, g_buffer, step=STEP):
+    from neurojax.connectivity.weights import _support_vjp_loop
+
+    return _support_vjp_loop(sparse.weights, act, sparse.targets,
+                             (step, sparse.delays, None, None), support, g_buffer,
+                             ("loop", 4, 8, False), SLOTS, 3, DT)
+
+
+def _assert_matches_pure(native, pure, visited, rtol):
+    """The native `(g_w, g_act)` against the pure-JAX loop's. The weight cotangent per
+    synapse is the same product: bit for bit. The sums (activity; a scalar weight's
+    cotangent) have the same terms in another order (XLA:CPU reduces in vector lanes,
+    the kernel in order): equal to rounding, `rtol` relative to the largest entry."""
+    (g_w, g_act), (g_w_ref, g_act_ref) = native, pure
+    assert g_w.dtype == g_w_ref.dtype and g_act.dtype == g_act_ref.dtype
+    if g_w.ndim:
+        np.testing.assert_array_equal(g_w, g_w_ref)
+    else:
+        np.testing.assert_allclose(g_w, g_w_ref, rtol=rtol, atol=0.0)
+    scale = float(np.max(np.abs(g_act_ref)))
+    np.testing.assert_allclose(g_act, g_act_ref, rtol=rtol, atol=rtol * scale)
+    np.testing.assert_array_equal(np.asarray(g_act)[~visited], 0.0)  # exactly 0, as pure JAX's
+
+
+SUPPORT_CASES = pytest.mark.parametrize(
+    "scalar,with_delays", [(False, True), (False, False), (True, False), (True, True)],
+    ids=["per_synapse-heterogeneous", "per_synapse-homogeneous", "scalar-homogeneous",
+         "scalar-heterogeneous"],
+)
+
+
+@pytest.mark.native
+@SUPPORT_CASES
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_native_support_vjp_equals_the_pure_jax_loop(scalar, with_delays, dtype):
+    from neurojax import _native
+
+    # This checkout's build must have the kernel (rebuild an older one: pip install -e .).
+    assert _native.has(_native.SUPPORT_VJP), f"no native backward kernel ({_native.status()[1]})"
+    sparse, act, support, g_buffer = _vjp_case(scalar, with_delays, dtype)
+    visited = np.asarray(support) | (np.asarray(act) != 0)
+    assert 0 < visited.sum() < N_PRE
+    pure = jax.jit(_pure_vjp)(sparse, act, support, g_buffer)
+    native = jax.jit(_support_vjp)(sparse, act, support, g_buffer)
+    _assert_matches_pure(native, pure, visited, rtol=1e-6 if dtype == jnp.float32 else 1e-13)
+    # Eager (one op at a time) is the same call: bit for bit.
+    for got, want in zip(_support_vjp(sparse, act, support, g_buffer), native):
+        np.testing.assert_array_equal(got, want)
+    # "auto" on the CPU is the native kernel, "loop" the pure-JAX loop (compiled programs).
+    for kernel, has_call in (("auto", True), ("loop", False)):
+        text = jax.jit(functools.partial(_support_vjp, kernel=kernel)).lower(
+            sparse, act, support, g_buffer).compile().as_text()
+        assert (_native.SUPPORT_VJP in text) == has_call, kernel
+
+
+@pytest.mark.native
+@SUPPORT_CASES
+def test_native_support_vjp_under_vmap_equals_one_member_at_a_time(scalar, with_delays):
+    # A vmapped batch (activity, support, cotangent and step per member; weights shared
+    # or per member) is one call of the kernel: each member's result is that of its own
+    # call, bit for bit, and the pure-JAX loop's to rounding. Nested vmap folds both axes.
+    sparse, act, support, g_buffer = _vjp_case(scalar, with_delays, jnp.float64)
+    rng = np.random.default_rng(3)
+    acts = jnp.stack([act, act[::-1], jnp.zeros_like(act)])
+    supports = jnp.stack([support, ~support, support])
+    g_buffers = jnp.asarray(rng.normal(size=(3, SLOTS, N_POST)))
+    steps = jnp.asarray([7, 8, 12])
+    scales = jnp.asarray([1.0, -0.5, 2.0])
+
+    def one(scale, a, s, g, step):
+        scaled = eqx.tree_at(lambda m: m.weights, sparse, scale * sparse.weights)
+        return _support_vjp(scaled, a, s, g, step)
+
+    shared = jax.jit(jax.vmap(one, in_axes=(None, 0, 0, 0, 0)))(1.0, acts, supports, g_buffers, steps)
+    per_member = jax.jit(jax.vmap(one))(scales, acts, supports, g_buffers, steps)
+    nested = jax.jit(jax.vmap(jax.vmap(one, in_axes=(0, 0, 0, 0, None)), in_axes=(None, 0, 0, 0, 0)))(
+        scales, jnp.stack([acts, acts]), jnp.stack([supports, supports]),
+        jnp.stack([g_buffers, g_buffers]), steps[:2])
+    for b in range(3):
+        visited = np.asarray(supports[b]) | (np.asarray(acts[b]) != 0)
+        for got, scale in ((jax.tree.map(lambda x: x[b], shared), 1.0),
+                           (jax.tree.map(lambda x: x[b], per_member), scales[b])):
+            want = jax.jit(one)(scale, acts[b], supports[b], g_buffers[b], steps[b])
+            for x, y in zip(got, want):
+                np.testing.assert_array_equal(x, y)
+            scaled = eqx.tree_at(lambda m: m.weights, sparse, scale * sparse.weights)
+            _assert_matches_pure(got, _pure_vjp(scaled, acts[b], supports[b], g_buffers[b], steps[b]),
+                                 visited, rtol=1e-13)
+    for i in range(2):
+        for b in range(3):
+            want = jax.jit(one)(scales[b], acts[b], supports[b], g_buffers[b], steps[i])
+            for x, y in zip(jax.tree.map(lambda x: x[i, b], nested), want):
+                np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.native
+def test_a_build_without_the_backward_kernel_runs_the_pure_jax_loop(monkeypatch):
+    # A compiled library from before NeurojaxSupportVjp existed has the propagation
+    # kernels only: kernel="native" then differentiates through the pure-JAX loop.
+    from neurojax import _native
+
+    sparse, act, support, g_buffer = _vjp_case(False, True, jnp.float64)
+    monkeypatch.setattr(_native, "_OPTIONAL", _native._OPTIONAL - {_native.SUPPORT_VJP})
+    assert not _native.has(_native.SUPPORT_VJP) and _native.available()
+    fn = jax.jit(lambda *args: _support_vjp(*args))  # a new trace, not the cached one
+    assert _native.SUPPORT_VJP not in fn.lower(sparse, act, support, g_buffer).as_text()
+    for got, want in zip(fn(sparse, act, support, g_buffer), _pure_vjp(sparse, act, support, g_buffer)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_auto_backward_compiles_to_the_pure_jax_loop_off_the_cpu():
+    # What "auto" differentiates on a GPU, seen by lowering for CUDA: the pure-JAX loop,
+    # no native CPU kernel (forward or backward).
+    from neurojax import _native
+
+    sparse, act, support, g_buffer = _vjp_case(False, True, jnp.float64)
+    fn = jax.jit(functools.partial(_support_vjp, kernel="auto")).trace(sparse, act, support, g_buffer)
+    text = fn.lower(lowering_platforms=("cuda",)).as_text()
+    assert "stablehlo.while" in text and _native.SUPPORT_VJP not in text
+
+
 # ------------------------------------------------------------------ the neuron's mask
 
 
@@ -187,10 +332,10 @@ def _network(surrogate, kernel):
 
 
 @functools.cache  # one compilation per configuration for the whole module
-def _loss_and_grads(surrogate, kernel, batched=True):
+def _loss_and_grads(surrogate, kernel, batched=True, remat=False):
     """Loss and gradient w.r.t. every float leaf (weights, neuron parameters, the
     drive) of 20 ms (200 steps) of `_network`, vmapped over the drive's amplitude [pA]
-    (or not), in one jit. The scan runs the network's step directly (what `simulate`
+    (or not), in one jit; with `remat`, each step under `jax.checkpoint`. The scan runs the network's step directly (what `simulate`
     scans), which compiles faster than `simulate` with its recording."""
     model = _network(surrogate, kernel).build(jax.random.key(0))
     state = model.init(jax.random.key(1), 0.1)
@@ -204,6 +349,7 @@ def _loss_and_grads(surrogate, kernel, batched=True):
             # The spikes (through every surrogate) and the voltage (through the resets).
             return s, jnp.mean(out[0]) + 1e-2 * jnp.mean(s.neurons[0].v)
 
+        body = jax.checkpoint(body) if remat else body
         return jnp.sum(jax.lax.scan(body, state, 0.1 * jnp.arange(200.0))[1])
 
     fn = jax.value_and_grad(loss, argnums=(0, 1))
@@ -228,6 +374,25 @@ def test_network_gradients_equal_the_dense_vjp(kernel):
         # room for that rounding to grow over 200 steps of a spiking network.
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12 * np.max(np.abs(want)))
     assert all(np.all(np.isfinite(x)) for x in leaves)
+    assert sum(np.count_nonzero(x) for x in leaves) > 100  # not a vacuous comparison
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("remat", [False, True], ids=["scan", "scan-of-checkpointed-steps"])
+def test_network_gradient_with_the_native_backward_equals_the_pure_jax_loop(remat):
+    """The gradient of a vmapped spiking simulation (a `lax.scan`, its steps under
+    `jax.checkpoint` or not) with the native backward kernel ("native": forward and
+    backward compiled) equals the pure-JAX kernels' ("loop"): same products, summed
+    in another order (float64)."""
+    fn, params = _loss_and_grads(TRUNCATED, "native", remat=remat)
+    value, (g, g_amp) = fn(params, AMPLITUDES)
+    fn_l, params_l = _loss_and_grads(TRUNCATED, "loop", remat=remat)
+    value_l, (g_l, g_amp_l) = fn_l(params_l, AMPLITUDES)
+    np.testing.assert_allclose(value, value_l, rtol=1e-12)
+    leaves, leaves_l = jax.tree.leaves(g) + [g_amp], jax.tree.leaves(g_l) + [g_amp_l]
+    assert len(leaves) == len(leaves_l) >= 8
+    for got, want in zip(leaves, leaves_l):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12 * np.max(np.abs(want)))
     assert sum(np.count_nonzero(x) for x in leaves) > 100  # not a vacuous comparison
 
 

@@ -434,10 +434,33 @@ def _support_vjp(weights, act, targets, slot_info, support, g_buffer, spec, n_sl
     the activity cotangent `sum_k w[i, k] g_syn[i, k]` is needed only where the
     presynaptic spike function's surrogate derivative can be non-zero (`support`, from
     `AbstractNeuron.gradient_support`): elsewhere the surrogate multiplies it by an
-    exact 0, so every gradient w.r.t. parameters is unchanged. The union of both row
-    sets is compacted (as the forward compacts events) and visited `chunk` rows at a
-    time, ceil(rows / chunk) iterations; the other rows get 0.
+    exact 0, so every gradient w.r.t. parameters is unchanged. Only the union of both
+    row sets is visited; the other rows get 0. On CPU with `"native"` or `"auto"` one
+    call of the compiled kernel does it (`_native_support_vjp`); elsewhere the
+    pure-JAX loop (`_support_vjp_loop`), which defines the semantics. Why a kernel:
+    the loop's compaction and its gather/compute/scatter per chunk were ~30 % of
+    COBA-4k's fwd + bwd on XLA:CPU for ~1 % of the rows (benchmarks/README.md).
     """
+    kernel = spec[0]
+    args = (weights, act, targets, slot_info, support, g_buffer)
+    loop = functools.partial(_support_vjp_loop, *args, spec, n_slots, delay_steps, dt)
+    # The compiled kernel is optional within a build (one from before it existed has
+    # only the propagation kernels): without it every kernel runs the pure-JAX loop.
+    if kernel in ("loop", "buffer") or not _native.has(_native.SUPPORT_VJP):
+        return loop()
+    native = functools.partial(_native_support_vjp, *args, delay_steps, dt)
+    if kernel == "native":
+        _require_cpu()
+        return native()
+    # "auto": XLA picks the branch of the platform it compiles for.
+    return jax.lax.platform_dependent(cpu=native, default=loop)
+
+
+def _support_vjp_loop(weights, act, targets, slot_info, support, g_buffer, spec, n_slots,
+                      delay_steps, dt):
+    """`_support_vjp` in pure JAX, on any platform: the reference the compiled kernel
+    is tested against. The union of the supported and active rows is compacted (as the
+    forward compacts events) and visited `chunk` rows at a time."""
     kernel, chunk, capacity, _ = spec
     step, delays_ms, _, _ = slot_info
     n_pre, n_post = act.shape[0], g_buffer.shape[1]
@@ -469,6 +492,73 @@ def _support_vjp(weights, act, targets, slot_info, support, g_buffer, spec, n_sl
     init = (jnp.zeros(act.shape, dtype), jnp.zeros(jnp.shape(weights), dtype))
     g_act, g_w = jax.lax.fori_loop(0, (events.count + width - 1) // width, body, init)
     return g_w, g_act
+
+
+def _native_support_vjp(weights, act, targets, slot_info, support, g_buffer, delay_steps, dt):
+    """`_support_vjp_loop` as one call of the compiled CPU kernel
+    (`NeurojaxSupportVjp` in `neurojax/_native/events.cc`): one pass over the rows,
+    skipping blocks of 64 with neither support nor activity, no compaction and no
+    loop of gathers and scatters. Same values: bit for bit for the weight cotangent
+    per synapse (the same products); the sums (the activity cotangent, a scalar
+    weight's) have the same terms in another order, so they agree to rounding:
+    XLA:CPU reduces a row in vector lanes whose number depends on the host, the
+    kernel in order (a scalar weight's sum over rows accumulated in float64)."""
+    step, delays_ms, _, _ = slot_info
+    dtype = jnp.result_type(act, g_buffer)  # as the dense-equivalent VJP's
+    w = jnp.asarray(weights).astype(dtype)
+    delays = jnp.zeros((1, 0), dtype) if delays_ms is None else delays_ms.astype(dtype)[None]
+    call = _support_vjp_call((("delay_steps", np.int64(delay_steps)), ("dt", np.float64(dt))))
+    g_act, g_w = call(
+        act.astype(dtype)[None],
+        support.astype(jnp.bool_)[None],
+        w.reshape((1,)) if w.ndim == 0 else w[None],
+        targets.astype(jnp.int32)[None],
+        delays,
+        g_buffer.astype(dtype)[None],
+        jnp.reshape(step, (1,)).astype(jnp.int32),
+    )
+    return (g_w[0] if w.ndim else g_w.reshape(())), g_act[0]
+
+
+# Per argument of the backward kernel: whether it is state (per batch member) rather
+# than connectivity or weights (possibly shared by a vmapped batch).
+_SUPPORT_VJP_STATE = (True, True, False, False, False, True, True)
+
+
+@functools.cache
+def _support_vjp_call(attrs: tuple):
+    """The compiled backward kernel as a JAX function of arrays with a leading batch
+    axis (size 1 unbatched), returning `(g_act, g_w)`. Its vmap rule folds new batch
+    axes into the leading one as `native_call`'s does (shared connectivity and weights
+    are not copied), so the backward pass of a vmapped sweep is one call per step."""
+
+    @jax.custom_batching.custom_vmap
+    def call(act, support, weights, targets, delays, g_buffer, step):
+        batch = g_buffer.shape[0]
+        g_w_shape = (batch,) + (weights.shape[1:] if weights.ndim == 3 else ())
+        return jax.ffi.ffi_call(
+            _native.SUPPORT_VJP,
+            (jax.ShapeDtypeStruct(act.shape, act.dtype),
+             jax.ShapeDtypeStruct(g_w_shape, g_buffer.dtype)),
+        )(act, support, weights, targets, delays, g_buffer, step, **dict(attrs))
+
+    @call.def_vmap
+    def rule(axis_size, in_batched, *args):
+        old = max(x.shape[1] if b else x.shape[0] for x, b in zip(args, in_batched))
+        total = axis_size * old
+
+        def fold(x, batched, state):
+            if not batched:
+                if x.shape[0] == 1 and not state:
+                    return x  # shared by the whole batch
+                x = jnp.broadcast_to(x[None], (axis_size,) + x.shape)
+            x = jnp.broadcast_to(x, (axis_size, old) + x.shape[2:])
+            return x.reshape((total,) + x.shape[2:])
+
+        outs = call(*(fold(x, b, p) for x, b, p in zip(args, in_batched, _SUPPORT_VJP_STATE)))
+        return tuple(o.reshape((axis_size, old) + o.shape[1:]) for o in outs), (True, True)
+
+    return call
 
 
 _sparse_deliver.defvjp(_sparse_deliver_fwd, _sparse_deliver_bwd)

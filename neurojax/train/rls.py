@@ -1,7 +1,7 @@
-r"""`force`: recursive-least-squares (FORCE) training of a rate network's recurrent
-weights so that its units' rates follow target time courses, with only a chosen
-fraction of the synapses plastic (Partial In-Network training, PINning; Rajan, Harvey &
-Tank 2016).
+r"""`force`: recursive-least-squares (FORCE) training of a network's projection onto rate
+units (a rate network's recurrent weights, or a spiking population's readout) so that
+the units' rates follow target time courses, with only a chosen set of the synapses
+plastic (Partial In-Network training, PINning; Rajan, Harvey & Tank 2016).
 
 ```python
 plastic = nj.train.Mask.presynaptic(jax.random.key(1), (n, n), 0.12)  # PINning, p = 12 %
@@ -12,9 +12,15 @@ result.model          # the trained network; result.pvar: pVar of every training
 
 At every `every`-th step of a run of the network (its own `step`, inputs included), the
 error of the postsynaptic rates against the target, $e = r_{post}(t) - f(t)$, updates the
-plastic weights by recursive least squares (Sussillo & Abbott 2009; Haykin 2002 ch. 9),
-with the presynaptic rates $\rho = r_{pre}[C](t - \Delta t)$ that produced this step's
-input as regressors:
+plastic weights by recursive least squares (Sussillo & Abbott 2009; Haykin 2002 ch. 9).
+The regressors $\rho_j$ are what presynaptic neuron $j$ contributes to this step's
+synaptic drive $s_i = \sum_j J_{ij}\rho_j$: its output sent the projection's delay ago,
+filtered by the projection's (linear) kinetics, with the gain the network gives graded
+arrivals. For rates through the default `Delta` synapses and delay, that is
+$\rho = r_{pre}(t - \Delta t)$; for a spiking presynaptic population through
+`Exponential` synapses, the synaptically filtered spike trains, as in FORCE training of
+spiking networks (Nicola & Clopath 2017, who train the decoders of a readout of these
+traces; here the readout is a rate population). With $C$ the plastic columns:
 
 $$k = P\rho, \qquad c = \frac{1}{1 + \rho^\top k}, \qquad P \leftarrow P - c\, k k^\top,
 \qquad J_{RC} \leftarrow J_{RC} - c\, e_R\, k^\top,$$
@@ -44,8 +50,13 @@ ridge-regression solution $J = (\alpha J_0 + Z\rho^\top)(\rho\rho^\top + \alpha 
 and with a per-row mask each row's own ridge solution on its own regressors (its fixed
 weights' contribution moved to the target side):
 $J_{iC_i} = (\alpha J^0_{iC_i} + y_i \rho_{C_i}^\top)(\rho_{C_i}\rho_{C_i}^\top + \alpha I)^{-1}$,
-$y_i = z_i - J^0_{i\bar C_i}\rho_{\bar C_i}$. On a rate network the error is that of the
-rates, as in the PINning and CURBD code.
+$y_i = z_i - J^0_{i\bar C_i}\rho_{\bar C_i}$. On a network the error is that of the
+rates, as in the PINning and CURBD code, so it lags an update by the units' time
+constant; with `Exponential`, `Alpha` or `DualExponential` kinetics the network filters
+the weighted *sum* of arrivals (kinetics module), so an update also reaches the drive
+only over the synaptic time course. RLS then overshoots at small `alpha`; a larger one
+(slower learning, e.g. 30 for 5 ms synapses onto 5 ms readout units) converges
+(tests/train/test_rls.py).
 """
 
 from __future__ import annotations
@@ -61,6 +72,7 @@ from jaxtyping import Array, ArrayLike, Float
 
 from .._misc import check_dt
 from ..connectivity.weights import DenseWeights
+from ..synapses.receptors import Current
 from .constraints import Mask
 
 
@@ -190,8 +202,11 @@ def force(
     **Arguments:**
 
     - `model`: A built network (`nj.Network.build`) whose projection `projection` has a
-      dense `(n_post, n_pre)` weight matrix, no plasticity rule, and graded (rate)
-      populations at both ends.
+      dense `(n_post, n_pre)` weight matrix (so one delay for all synapses), a `Current` receptor,
+      linear kinetics with scalar parameters (`Delta`, `Exponential`, `Alpha`,
+      `DualExponential`), no plasticity rule, and ends on a graded (rate) population;
+      the presynaptic population may be graded or spiking (spiking FORCE: its filtered
+      spike trains are the regressors).
     - `target`: Target rates of the postsynaptic population, shape `(steps, n_post)`,
       one row per step of `dt`; a trial lasts `steps * dt` [ms].
     - `projection`: Name of the trained projection (e.g. `"X->X"`).
@@ -245,16 +260,33 @@ def force(
             "matrix: build it with layout=nj.connectivity.Dense() and per-synapse weights "
             "(e.g. connectivity FromMatrix)."
         )
-    if proj.plasticity is not None or proj.n_comp is not None:
+    if proj.plasticity is not None or proj.n_comp is not None or proj.compartments is not None:
         raise ValueError(
             f"force projection {projection!r} must have no plasticity rule and no "
-            "per-synapse compartments."
+            "compartments."
         )
-    for pop in (pre, post):
-        if pop.neuron.spiking:
-            raise ValueError(
-                f"force needs rate populations; population {pop.name!r} spikes."
-            )
+    if post.neuron.spiking:
+        raise ValueError(
+            f"force compares the postsynaptic rates with the target, so projection "
+            f"{projection!r} must end on a rate population; {post.name!r} spikes. For "
+            "spiking FORCE (Nicola & Clopath 2017) train the projection from the spiking "
+            "population onto a rate readout population."
+        )
+    if not isinstance(proj.receptor, Current):
+        raise ValueError(
+            f"force projection {projection!r} must have a Current receptor (its drive is "
+            f"then linear in the weights), got {type(proj.receptor).__name__}."
+        )
+    if proj.synapse.presynaptic or any(
+        jnp.ndim(leaf) != 0 for leaf in jax.tree_util.tree_leaves(eqx.filter(proj.synapse,
+                                                                             eqx.is_array))
+    ):
+        raise ValueError(
+            f"force projection {projection!r} needs linear synapse kinetics with one time "
+            "course for every synapse (Delta, or Exponential, Alpha, DualExponential with "
+            f"scalar time constants), got {proj.synapse!r}: the regressors are each "
+            "presynaptic neuron's activity filtered by them."
+        )
     target = jnp.asarray(target, float)
     if target.ndim != 2 or target.shape[1] != post.n or target.shape[0] < 1:
         raise ValueError(
@@ -324,24 +356,38 @@ def _train(model, state0, target, rows, index, alpha, j, every, trials, dt):
     n_pre = model.populations[proj.pre].n
     steps = target.shape[0]
     var = jnp.sum((target - jnp.mean(target)) ** 2)
+    # The regressors are what each presynaptic neuron contributes to the synaptic drive
+    # this step, s_i = sum_j w_ij rho_j: its output `delay` steps ago (the network's ring
+    # buffer, replayed per presynaptic neuron in `sent`) passed through the projection's
+    # linear kinetics (one copy per presynaptic neuron in `syn`), with the gain the network
+    # gives graded arrivals. For rates through Delta synapses, rho = r_pre(t - dt); for
+    # spikes through Exponential synapses, the filtered spike trains (Nicola & Clopath 2017).
+    kinetics, delay = proj.synapse, proj.delay_steps(dt)
+    graded = not (model.populations[proj.pre].neuron.spiking or kinetics.instantaneous)
+    gain = kinetics.graded_gain(dt) if graded else None
 
     def step(carry, x):
-        st, w, P, rho_prev, sse = carry
+        st, w, P, sent, syn, sse = carry
         f, i = x
+        slot = st.step % delay  # the network's own buffer slot for this step's arrivals
+        arrivals = sent[slot] if gain is None else sent[slot] * gain
+        syn, rho = kinetics.step(syn, arrivals, dt)
         st, outs = eqx.tree_at(get_w, model, w).step(st, st.step * dt, dt)
-        r_post, r_pre = outs[proj.post], outs[proj.pre]
+        r_post = outs[proj.post]
         err = r_post - f
 
         def learn(args):
-            return _learn(*args, rho_prev, err[rows], rows, index)
+            return _learn(*args, rho, err[rows], rows, index)
 
         P, w = jax.lax.cond(i % every == 0, learn, lambda args: args, (P, w))
-        return (st, w, P, r_pre, sse + jnp.sum(err**2)), r_post
+        sent = sent.at[slot].set(outs[proj.pre])  # arrives `delay` steps from now
+        return (st, w, P, sent, syn, sse + jnp.sum(err**2)), r_post
 
     def trial(carry, _):
         w, P, _ = carry
-        init = (state0, w, P, jnp.zeros(n_pre, float), jnp.zeros((), float))
-        (_, w, P, _, sse), rates = jax.lax.scan(step, init, (target, jnp.arange(steps)))
+        init = (state0, w, P, jnp.zeros((delay, n_pre), float), kinetics.init(n_pre),
+                jnp.zeros((), float))
+        (_, w, P, *_, sse), rates = jax.lax.scan(step, init, (target, jnp.arange(steps)))
         return (w, P, rates), 1.0 - sse / var  # only the last trial's rates are kept
 
     k = index.shape[-1]

@@ -283,3 +283,125 @@ def test_bad_arguments_raise_naming_them():
         nj.train.force(model, f, plastic=good, **{**kw, "projection": "Y->X"})
     with pytest.raises(ValueError, match="fraction"):
         nj.train.Mask.presynaptic(jax.random.key(1), (N, N), 1.5)
+    # Projections whose drive is not sum_j w_ij rho_j of a rate population's input.
+    rate_post = dict(dt=1.0, key=jax.random.key(0), plastic=np.ones((2, 4), bool))
+    units = nj.neurons.Rate(tau=10.0, v_rest=0.0, transfer=nj.neurons.Tanh())
+    lif = nj.neurons.LIF()
+    for post, proj_kw, match in (
+        (lif, {}, "must end on a rate population"),
+        (units, dict(receptor=nj.synapses.Conductance(e_rev=0.0)), "Current receptor"),
+        (units, dict(synapse=nj.synapses.Exponential(tau=np.array([5.0, 6.0]))),
+         "linear synapse kinetics"),
+    ):
+        net = nj.Network([nj.Population("S", 4, units), nj.Population("R", 2, post)],
+                         [nj.Projection("S", "R", FromMatrix(np.ones((2, 4))),
+                                        layout=nj.connectivity.Dense(), **proj_kw)])
+        with pytest.raises(ValueError, match=match):
+            nj.train.force(net.build(jax.random.key(0)), np.zeros((5, 2)), projection="S->R",
+                           **rate_post)
+
+
+def _readout(pre_spiking, n_s=10, n_r=3, steps=60, delay=0.0, tau_s=20.0, seed=0):
+    """A presynaptic population S (LIF, or Rate units) driven by frozen noise, projecting
+    through Exponential(tau_s) synapses with `delay` [ms] onto a rate readout R."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(steps) * 1.0
+    decay = np.exp(-1.0 / 50.0)
+    noise, h = rng.standard_normal((steps, n_s)), np.zeros((steps, n_s))
+    for k in range(1, steps):
+        h[k] = decay * h[k - 1] + np.sqrt(1 - decay**2) * noise[k]
+    if pre_spiking:
+        pre = nj.neurons.LIF()
+        drive = [nj.inputs.Constant("S", amplitude=rng.uniform(150.0, 250.0, n_s)),
+                 nj.inputs.Waveform("S", times=t, values=60.0 * h)]
+    else:
+        pre = nj.neurons.Rate(tau=10.0, v_rest=0.0, transfer=nj.neurons.Tanh())
+        drive = [nj.inputs.Waveform("S", times=t, values=h)]
+    readout = nj.neurons.Rate(tau=5.0, v_rest=0.0, transfer=nj.neurons.Tanh())
+    net = nj.Network(
+        [nj.Population("S", n_s, pre), nj.Population("R", n_r, readout)],
+        [nj.Projection("S", "R", FromMatrix(0.01 * rng.standard_normal((n_r, n_s))),
+                       synapse=nj.synapses.Exponential(tau=tau_s), delay=delay,
+                       layout=nj.connectivity.Dense())],
+        inputs=drive)
+    return net.build(jax.random.key(0)), t
+
+
+@pytest.mark.parametrize("pre_spiking", [True, False])
+def test_filtered_presynaptic_activity_matches_a_numpy_loop(pre_spiking):
+    # Spiking FORCE (Nicola & Clopath 2017): the regressors of a projection with a
+    # delay (here 2 steps) and Exponential kinetics are each presynaptic neuron's output
+    # delayed and filtered by the same kinetics (graded outputs scaled by the network's
+    # graded gain 1 - e^{-dt/tau}), i.e. what it contributes to the drive sum_j w_ij s_j.
+    # The reference steps the readout exactly as the network does: the weighted
+    # arrivals, sent with the weights in force when they left, are filtered after the sum.
+    n_s, n_r, steps, trials, every, alpha, tau_s, d = 10, 3, 60, 2, 1, 50.0, 20.0, 2
+    model, t = _readout(pre_spiking, n_s, n_r, steps, delay=2.0, tau_s=tau_s)
+    f = 0.5 * np.sin(2 * np.pi * t[:, None] / 40.0 + np.arange(n_r))
+    mask = np.random.default_rng(1).random((n_r, n_s)) < 0.5
+    assert _block(mask) is None
+    res = nj.train.force(model, f, projection="S->R", plastic=mask, dt=1.0, trials=trials,
+                         every=every, alpha=alpha, key=jax.random.key(3))
+    out = nj.simulate(model, duration=steps * 1.0, dt=1.0, key=jax.random.key(3),
+                      record=nj.Record(spikes=["S"]))
+    a = np.asarray(out.spikes["S"])  # S does not depend on the trained weights
+    if pre_spiking:
+        assert 0 < a.sum() and set(np.unique(a)) == {0.0, 1.0}
+    q = np.exp(-1.0 / tau_s)
+    gain = 1.0 if pre_spiking else 1.0 - q
+    w = np.array(model.projections[0].weights.weights)
+    C = [np.flatnonzero(mask[i]) for i in range(n_r)]
+    P = [np.eye(c.size) / alpha for c in C]
+    decay = np.exp(-1.0 / 5.0)
+    for _ in range(trials):
+        v, s_post, buf = np.zeros(n_r), np.zeros(n_r), np.zeros((d, n_r))
+        s_pre, sent = np.zeros(n_s), np.zeros((d, n_s))
+        for k in range(steps):
+            slot = k % d
+            s_post = s_post + buf[slot] * gain  # post side: filter of the weighted sum
+            buf[slot] = 0.0
+            hk = s_post
+            s_post = s_post * q
+            v = hk + (v - hk) * decay
+            r = np.tanh(v)
+            s_pre = s_pre + sent[slot] * gain   # regressors: per presynaptic neuron
+            rho = s_pre
+            s_pre = s_pre * q
+            buf[slot] += w @ a[k]
+            e = r - f[k]
+            if k % every == 0:
+                for i, c in enumerate(C):
+                    kk = P[i] @ rho[c]
+                    g = 1.0 / (1.0 + rho[c] @ kk)
+                    P[i] -= g * np.outer(kk, kk)
+                    w[i, c] -= g * e[i] * kk
+            sent[slot] = a[k]
+    w1 = np.asarray(res.model.projections[0].weights.weights)
+    np.testing.assert_allclose(w1, w, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(res.rates[-1], r, rtol=0, atol=1e-12)
+    w0 = np.asarray(model.projections[0].weights.weights)
+    assert np.array_equal(w1[~mask], w0[~mask])
+    # Exactly the plastic weights from neurons that were active changed (a silent one's
+    # regressor stays 0, so RLS leaves its weights alone).
+    assert np.array_equal(w1 != w0, mask & np.any(a != 0, axis=0)[None, :])
+
+
+def test_a_spiking_population_trains_a_rate_readout():
+    # Spiking FORCE in its readout form: 100 LIF neurons driven by frozen noise, their
+    # spikes filtered by Exponential(5 ms) synapses onto two Tanh readout units that must
+    # follow phase-shifted sinusoids (period 100 ms). The drive filters the weighted sum,
+    # so an update acts over tau_s and the readout's tau: a larger alpha (30) than the
+    # rate network's keeps RLS from overshooting (alpha = 1 gives pVar ~ 0 here).
+    model, t = _readout(True, n_s=100, n_r=2, steps=500, tau_s=5.0)
+    target = 0.5 * np.sin(2 * np.pi * t[:, None] / 100.0 + np.array([0.0, 1.5]))
+    res = nj.train.force(model, target, projection="S->R", plastic=np.ones((2, 100), bool),
+                         dt=1.0, trials=10, alpha=30.0, key=jax.random.key(2))
+
+    def free(m):
+        out = nj.simulate(m, duration=500.0, dt=1.0, key=jax.random.key(2),
+                          record=nj.Record(spikes=["R"]))
+        return float(nj.train.pvar(out.spikes["R"], target))
+
+    before, after = free(model), free(res.model)
+    assert res.pvar[-1] > res.pvar[0] + 0.5, res.pvar
+    assert after > 0.6 and after > before + 0.6, (before, after)

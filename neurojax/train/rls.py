@@ -219,8 +219,9 @@ def force(
     - `dt`: Time step [ms].
     - `key`: PRNG key for the initial state (`model.init`) when `state` is not given.
     - `trials`: Number of training trials, an integer in [1, inf).
-    - `alpha`: Regulariser [rate²] of RLS, $P(0) = I/\alpha$, in (0, inf): small alpha
-      learns fast, large alpha slowly.
+    - `alpha`: Regulariser of RLS in the regressors' units squared ([rate²] for a rate
+      presynaptic population; filtered spike counts squared for a spiking one),
+      $P(0) = I/\alpha$, in (0, inf): small alpha learns fast, large alpha slowly.
     - `every`: Update the weights every `every` steps, an integer in [1, inf).
     - `state`: Optional initial `NetworkState` of every trial (default
       `model.init(key, dt)`).
@@ -295,10 +296,9 @@ def force(
         )
     if not bool(jnp.all(jnp.isfinite(target))):
         raise ValueError("force target must be finite (no NaN or inf).")
-    if isinstance(max_p_bytes, bool) or not isinstance(max_p_bytes, (int, float, np.integer,
-                                                                      np.floating)) or not (
-        0 < max_p_bytes
-    ):
+    if isinstance(max_p_bytes, bool) or not isinstance(
+        max_p_bytes, (int, float, np.integer, np.floating)
+    ) or not 0 < max_p_bytes:  # NaN fails the comparison
         raise ValueError(
             f"force max_p_bytes [bytes] must be a number in (0, inf], got {max_p_bytes!r}."
         )
@@ -311,12 +311,12 @@ def force(
         n_bytes = rows.size * index.shape[1] ** 2 * jnp.dtype(float).itemsize
         if n_bytes > max_p_bytes:
             raise ValueError(
-                f"force plastic is not a block of rows x columns, so each of its {rows.size} "
-                f"plastic rows needs its own RLS matrix of k x k = {index.shape[1]} x "
-                f"{index.shape[1]} (k: the most plastic inputs of one row), {n_bytes / 2**30:.2f} "
-                f"GiB in all, over max_p_bytes = {max_p_bytes / 2**30:.2f} GiB. Train fewer "
-                f"inputs per row, use a block mask (nj.train.Mask.presynaptic: one shared "
-                f"matrix), or raise max_p_bytes."
+                f"force plastic is not a block of rows x columns, so each of its "
+                f"{rows.size} plastic rows needs its own RLS matrix of k x k = "
+                f"{index.shape[1]} x {index.shape[1]} (k: the most plastic inputs of one "
+                f"row), {n_bytes / 2**30:.2f} GiB in all, over max_p_bytes = "
+                f"{max_p_bytes / 2**30:.2f} GiB. Train fewer inputs per row, use a block "
+                "mask (nj.train.Mask.presynaptic: one shared matrix), or raise max_p_bytes."
             )
     model.check(dt)
     if state is None:
@@ -327,8 +327,8 @@ def force(
 
 
 def _learn(P, w, rho, err, rows, index):
-    """One RLS update of the plastic weights of `w` (n_post, n_pre) from the presynaptic
-    rates `rho` (n_pre,) and the errors `err` (rows,) of the plastic rows `rows`.
+    """One RLS update of the plastic weights of `w` (n_post, n_pre) from the regressors
+    `rho` (n_pre,) and the errors `err` (rows,) of the plastic rows `rows`.
 
     Shared form (`index` the block's columns, shape `(k,)`; `P` shape `(k, k)`): every row
     has the same regressors `rho[index]`, so one `P` serves them all. Per-row form

@@ -108,7 +108,7 @@ def test_per_row_path_equals_the_shared_path_on_a_block_mask():
     # rates before the next update reads them; 1e-9 on O(1) weights leaves room for that
     # growth while any real difference (one wrong row or column: O(0.1-1)) fails. On CPU
     # the two are bit-identical.
-    n, steps, trials = N, T, 5
+    n, trials = N, 5
     model, f = _model(), _target()
     mask = np.array(nj.train.Mask.presynaptic(jax.random.key(1), (n, n), 0.3).mask)
     mask[:7] = False  # a block of some rows only

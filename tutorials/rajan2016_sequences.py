@@ -232,15 +232,16 @@ print(f"figure: {path}  ({time.perf_counter() - t_wall:.1f} s)")
 # |---|---|---|---|---|---|---|
 # | full (N = 500, 100 trials) | -2.05 | -0.27 | **0.93** | 0.985 | 0.993 | 0.997 |
 # | quick (N = 400, 30 trials) | | -0.70 | **0.87** | | 0.99 | |
+# | random synapses, per-unit RLS (full / quick) | | | 0.79 / 0.60 | | | |
 #
 # Rajan et al. report pVar ~ 0.85 at p ~ 12 % on the imaging data. Below about 5 % the
 # PINned network does not hold the sequence (pVar < 0: worse than the target's mean);
 # from 12 % up it does, and more plastic synapses fit better. The same 12 % as random
-# single synapses (per-unit RLS) reached only pVar 0.60 in the quick run (k = 66 inputs
-# per unit at most; 105 s against 19 s for the block, as each of the 400 units updates
-# its own 66 x 66 matrix): at this budget the outgoing weights of a few units, which
-# every unit sees in the same way, are the better choice, as in Rajan et al. Gradient
-# training of the
+# single synapses (per-unit RLS) reached pVar 0.79 in the full run (at most k = 82 inputs
+# per unit; 749 s against 123 s for the block, as each of the 500 units updates its own
+# 82 x 82 matrix) and 0.60 in the quick run (k = 66; 105 s against 19 s): at this
+# budget the outgoing weights of a few units, which every unit sees in the same way, are
+# the better choice, as in Rajan et al. Gradient training of the
 # same fraction of synapses (random entries, `fit` + `Mask.fraction`, Adam, BPTT through
 # the 1 s trial) reached pVar 0.785 after 300 steps in the full run (50 s), against 0.93
 # for 100 RLS trials (52 s); a longer or better tuned gradient run may do better, and an

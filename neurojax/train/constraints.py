@@ -375,7 +375,8 @@ class Mask(AbstractConstraint):
         """A mask of all the outgoing weights of `round(fraction * n_pre)` presynaptic
         neurons chosen uniformly at random: whole columns of the `(n_post, n_pre)` weights,
         as in PINning (Rajan, Harvey & Tank 2016), so a fraction of about `fraction` of the
-        synapses trains. The block form that `nj.train.force` needs.
+        synapses trains. A block, which `nj.train.force` trains with one shared RLS
+        matrix (any other mask takes one matrix per postsynaptic row).
 
         **Arguments:**
 

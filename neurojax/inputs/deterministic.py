@@ -177,8 +177,17 @@ def _lookup(t, times):
     # hold (steps, k) arrays: 42 GB for 5.1 s of steps against a 0.05 ms waveform.)
     lo = jnp.clip(jnp.searchsorted(times, t, side="right") - 1, 0, k - 2)
     span = times[lo + 1] - times[lo]
-    ratio = jnp.where(span > 0, (t - times[lo]) / jnp.where(span > 0, span, 1.0), 0.0)
-    return lo, jnp.clip(ratio, 0.0, 1.0)
+    ratio = jnp.clip(jnp.where(span > 0, (t - times[lo]) / jnp.where(span > 0, span, 1.0), 0.0),
+                     0.0, 1.0)
+    # At a sample's own time the fraction is exactly 0 (or 1 at the last sample), so
+    # that the row is that sample, bit for bit, and equals `_on_grid`'s slice. XLA may
+    # contract a time computed in the same program (`(step + j) * dt`) and the
+    # subtraction above into one fused multiply-add that skips the product's rounding:
+    # ~1e-16 instead of 0 for dt = 0.1 ms, exact in neither. Set by a zero-derivative
+    # correction (r + (0 - r) is exactly 0, r + (1 - r) exactly 1 for r near 1), so
+    # the derivative with respect to the times is still the ratio's.
+    exact = jnp.where(t == times[lo], 0.0, jnp.where(t == times[lo + 1], 1.0, ratio))
+    return lo, ratio + jax.lax.stop_gradient(exact - ratio)
 
 
 def _on_grid(t, times, lo):
@@ -193,15 +202,10 @@ def _on_grid(t, times, lo):
     work once per run: under `nj.train.fit` (and any jit that takes the model as an
     argument) the waveform's times and the run's first step are traced, so no Python
     value can decide it.
-
-    It compares the times themselves, not the interpolation fraction: XLA may
-    contract a step time computed in the same program (`(step + j) * dt`) and the
-    fraction's subtraction into one fused multiply-add that skips the product's
-    rounding, so that a step time equal to a sample time (dt = 0.1 ms, exact in
-    neither) yields a fraction of ~1e-16 instead of 0; an equality test has no such
-    contraction. The general path's result at such a time differs from the sample by
-    that fraction times the difference of two samples (bit-equal where the fraction
-    comes out 0, e.g. dt = 20 ms or any dt exact in binary)."""
+    The gathers give the same values there (`_lookup` makes the fractions exactly 0
+    or 1 at sample times), so only the backward pass takes the slice's transpose; the
+    test compares the times themselves, as `_lookup` does.
+    """
     steps, k = t.shape[0], times.shape[0]
     if steps > k:  # steps consecutive samples do not fit: never on the grid
         return jnp.asarray(False), jnp.zeros((), lo.dtype)
@@ -220,22 +224,20 @@ def _rows(values, lo, frac):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
 def _sample_rows(values, lo, frac, on, first, by_matrix: bool):
-    """`_rows(values, lo, frac)`, or `values[first:first + steps]` where `on` (the
-    times are the samples' own, `_on_grid`). Backward pass: that slice's transpose;
-    else the product with the interpolation weights (`by_matrix`) or the gathers'
-    scatter-add. The cotangent of `frac` is `(b - a) . ct` either way (as the gathers'
+    """`_rows(values, lo, frac)`, which is `values[first:first + steps]` where `on`
+    (the times are the samples' own, `_on_grid`). Backward pass: that slice's
+    transpose there; else the product with the interpolation weights (`by_matrix`) or
+    the gathers' scatter-add. The cotangent of `frac` is `(b - a) . ct` either way (as the gathers'
     own; XLA drops it when the sample times are not differentiated)."""
     return _sample_rows_fwd(values, lo, frac, on, first, by_matrix)[0]
 
 
 def _sample_rows_fwd(values, lo, frac, on, first, by_matrix):
-    steps = lo.shape[0]
-    if steps > values.shape[0]:  # never on the grid (`_on_grid`)
-        out = _rows(values, lo, frac)
-    else:
-        out = jax.lax.cond(on, lambda v: jax.lax.dynamic_slice_in_dim(v, first, steps, axis=0),
-                           lambda v: _rows(v, lo, frac), values)
-    return out, (values, lo, frac, on, first)
+    # The gathers either way: on the grid they return the slice's values exactly
+    # (fractions exactly 0 or 1, `_lookup`), and XLA fuses them with their consumer
+    # (the transpose to the scan's time-major layout), where a conditional would copy
+    # its result.
+    return _rows(values, lo, frac), (values, lo, frac, on, first)
 
 
 def _sample_rows_bwd(by_matrix, res, ct):

@@ -622,11 +622,10 @@ def test_waveform_on_the_step_grid_is_a_slice_equal_to_the_interpolation(monkeyp
     # A waveform sampled at its own sample times (a task's inputs given at the model's
     # dt, the run starting on a sample) is taken as a slice of its samples, decided when
     # the program runs (here the sample times and the first step are jit arguments):
-    # the samples exactly. The general interpolation gives the same: bit for bit (values
-    # and gradients with respect to the samples and the sample times) where the
-    # fraction comes out 0, as for dt = 0.125 (exact in binary); for dt = 0.1 XLA may
-    # fuse the step time's product into the fraction's subtraction (no rounding in
-    # between) and get ~1e-16 instead of 0, so there the two agree to float64 round-off.
+    # the samples exactly; the general interpolation (forced here) gives the same bit
+    # for bit, values and gradients with respect to the samples and the sample times,
+    # for dt = 0.125 (exact in binary) and dt = 0.1 (where XLA's fused multiply-add
+    # would make the fraction ~1e-16 instead of 0 without `_lookup`'s correction).
     # Off the grid (shifted times, a run that starts before or ends after the samples,
     # a finer step) the general path runs.
     from neurojax.inputs import deterministic
@@ -661,7 +660,6 @@ def test_waveform_on_the_step_grid_is_a_slice_equal_to_the_interpolation(monkeyp
              (grid, -2, 5, dt, False),  # before the first: held
              (grid, 0, 20, 0.5 * dt, False),  # a finer step
              (grid, 0, 2 * k, dt, False)]  # more steps than samples
-    exact = dt == 0.125
     for tm, first, steps, step_dt, expect in cases:
         assert bool(on_grid(tm, first, steps, step_dt)) is expect, (first, steps, step_dt)
         (_, fast), grads = run(tm, first, steps, step_dt)
@@ -670,10 +668,7 @@ def test_waveform_on_the_step_grid_is_a_slice_equal_to_the_interpolation(monkeyp
                       lambda t, times, lo: (jnp.asarray(False), jnp.zeros((), lo.dtype)))
             (_, general), general_grads = run(tm, first, steps, step_dt)
         for a, b in zip((fast, *grads), (general, *general_grads)):
-            if exact or not expect:
-                np.testing.assert_array_equal(a, b)
-            else:
-                np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-14)
+            np.testing.assert_array_equal(a, b)
         if expect:
             np.testing.assert_array_equal(fast, values[first:first + steps])
             want = np.zeros((k, 3))

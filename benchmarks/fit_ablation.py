@@ -11,7 +11,9 @@ them alike):
 - `hand-written`: the rate RNN written with `jax.lax.scan` (the baseline);
 - `neurojax`: the loss through `nj.simulate` as it is;
 - `- gradient checks`: under `nj.allow_nonfinite_gradients()` (no per-step probe of the
-  state cotangents, no check of the parameters' gradients): what the checks cost;
+  state cotangents, no check of the parameters' gradients): what the checks cost, and
+  the loss and gradient that `nj.train.fit`'s steps compute (it tests the gradients
+  after each step and reruns only a non-finite step with the checks);
 - `+ Waveform looked up in the step`: the time-varying input looked up by time inside
   every step, as before it was sampled before the scan: what pre-sampling saves;
 - `Waveform interpolated (off grid)`: the sampled input computed by the general

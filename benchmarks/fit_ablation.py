@@ -11,9 +11,14 @@ them alike):
 - `hand-written`: the rate RNN written with `jax.lax.scan` (the baseline);
 - `neurojax`: the loss through `nj.simulate` as it is;
 - `- gradient checks`: under `nj.allow_nonfinite_gradients()` (no per-step probe of the
-  state cotangents, no check of the parameters' gradients): what the checks cost;
+  state cotangents, no check of the parameters' gradients): what the checks cost, and
+  the loss and gradient that `nj.train.fit`'s steps compute (it tests the gradients
+  after each step and reruns only a non-finite step with the checks);
 - `+ Waveform looked up in the step`: the time-varying input looked up by time inside
   every step, as before it was sampled before the scan: what pre-sampling saves;
+- `Waveform interpolated (off grid)`: the sampled input computed by the general
+  interpolation (gathers; backward: a product with the interpolation weights) although
+  its samples lie on the step grid: what taking them as a slice saves;
 - `Waveform = its samples (bound)`: the sampled input replaced by the waveform's values
   as they are (they are on the step grid here): a bound on what sampling still costs.
 
@@ -48,6 +53,7 @@ def main(argv=None):
 
     import neurojax as nj
     from neurojax import network as network_module
+    from neurojax.inputs import deterministic
     from neurojax.inputs.deterministic import Waveform
 
     N, B = args.n, args.batch
@@ -90,6 +96,9 @@ def main(argv=None):
         "- gradient checks": compiled(nj_loss, params, nj_combine, nj.allow_nonfinite_gradients),
         "+ Waveform looked up in step": compiled(
             nj_loss, params, nj_combine, patched(network_module, "_sampler", lambda inp: None)),
+        "Waveform interpolated (off grid)": compiled(
+            nj_loss, params, nj_combine,
+            patched(deterministic, "_on_grid", lambda t, times, lo: (jnp.asarray(False), lo[0]))),
         "Waveform = samples (bound)": compiled(
             nj_loss, params, nj_combine, patched(Waveform, "sample", lambda self, t: self.values)),
     }

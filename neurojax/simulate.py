@@ -698,7 +698,18 @@ def _checked(x, bad, messages):
     population `i`) if any flag in `bad` is set: in the forward pass, and again on the
     cotangent in the backward pass. A loss's gradient does not need the forward value
     of `x`, so without the backward check XLA would drop it from `jax.grad`."""
-    return eqx.branched_error_if(x, jnp.any(bad), jnp.argmax(bad), messages)
+    return x + _error_zero(bad, messages, x.dtype)
+
+
+def _error_zero(bad, messages, dtype):
+    """-0.0 of `dtype`, through equinox's error check on `bad`: adding it to an array
+    is the identity bit for bit (x + -0.0 is x for every x, -0.0 and NaN included)
+    and ties the array to the check. Why not `eqx.branched_error_if(x, ...)` on the
+    array itself: its conditional takes the array through, which XLA copies (two
+    passes over a batch's whole recording, forward and backward); the scalar's
+    conditional costs nothing and the addition fuses into the array's producer."""
+    return eqx.branched_error_if(jnp.asarray(-0.0, dtype), jnp.any(bad), jnp.argmax(bad),
+                                 messages)
 
 
 def _checked_fwd(x, bad, messages):
@@ -706,7 +717,7 @@ def _checked_fwd(x, bad, messages):
 
 
 def _checked_bwd(messages, bad, ct):
-    return eqx.branched_error_if(ct, jnp.any(bad), jnp.argmax(bad), messages), None
+    return ct + _error_zero(bad, messages, ct.dtype), None
 
 
 _checked.defvjp(_checked_fwd, _checked_bwd)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -154,7 +156,18 @@ def _sample_columns(t, times, values):
     in the backward pass their cotangents reach `values` through one matrix product
     with the (steps, samples) interpolation weights (each row: 1 - f at `lo`, f at
     `lo + 1`) instead of a scatter-add of every step's two rows, which XLA's CPU
-    backend runs as a loop over rows (a quarter of the fit_overhead loss's time)."""
+    backend runs as a loop over rows (a quarter of the fit_overhead loss's time).
+    When the times fall on consecutive samples (`_on_grid`), the rows are one slice
+    of `values` instead, and their backward pass that slice's transpose."""
+    lo, frac = _lookup(t, times)
+    on, first = _on_grid(t, times, lo)
+    return _sample_rows(values, lo, frac, on, first,
+                        t.shape[0] * times.shape[0] <= _MATRIX_ELEMENTS)
+
+
+def _lookup(t, times):
+    """For every time of `t` [ms], the row `lo` of `times` such that rows `lo` and
+    `lo + 1` bracket it, and the interpolation fraction in [0, 1]."""
     k = times.shape[0]
     # The row by binary search and the fraction from that row alone: O(steps log k)
     # work and O(steps) memory. With strictly increasing `times` (Waveform checks them)
@@ -164,11 +177,44 @@ def _sample_columns(t, times, values):
     # hold (steps, k) arrays: 42 GB for 5.1 s of steps against a 0.05 ms waveform.)
     lo = jnp.clip(jnp.searchsorted(times, t, side="right") - 1, 0, k - 2)
     span = times[lo + 1] - times[lo]
-    ratio = jnp.where(span > 0, (t - times[lo]) / jnp.where(span > 0, span, 1.0), 0.0)
-    frac = jnp.clip(ratio, 0.0, 1.0)
-    if t.shape[0] * k > _MATRIX_ELEMENTS:
-        return _rows(values, lo, frac)
-    return _rows_by_matrix(values, lo, frac)
+    ratio = jnp.clip(jnp.where(span > 0, (t - times[lo]) / jnp.where(span > 0, span, 1.0), 0.0),
+                     0.0, 1.0)
+    # At a sample's own time the fraction is exactly 0 (or 1 at the last sample), so
+    # that the row is that sample, bit for bit, and equals `_on_grid`'s slice. XLA may
+    # contract a time computed in the same program (`(step + j) * dt`) and the
+    # subtraction above into one fused multiply-add that skips the product's rounding:
+    # ~1e-16 instead of 0 for dt = 0.1 ms, exact in neither. Set by a zero-derivative
+    # correction (r + (0 - r) is exactly 0, r + (1 - r) exactly 1 for r near 1), so
+    # the derivative with respect to the times is still the ratio's.
+    exact = jnp.where(t == times[lo], 0.0, jnp.where(t == times[lo + 1], 1.0, ratio))
+    return lo, ratio + jax.lax.stop_gradient(exact - ratio)
+
+
+def _on_grid(t, times, lo):
+    """Whether every time of `t` [ms] is a sample time and they are consecutive
+    samples, `t == times[first:first + steps]` (compared exactly), and `first`.
+
+    Why: a waveform given on the simulation's step grid (its sample times are the
+    step times, e.g. a task's inputs at the model's dt) is sampled at its own sample
+    times, where the value is the sample itself; the gathers and their backward pass
+    (a dense (steps, samples) product, or a scatter-add) then amount to a slice of
+    `values` and its transpose. The test runs when the program does, O(steps) scalar
+    work once per run: under `nj.train.fit` (and any jit that takes the model as an
+    argument) the waveform's times and the run's first step are traced, so no Python
+    value can decide it.
+    The gathers give the same values there (`_lookup` makes the fractions exactly 0
+    or 1 at sample times), so only the backward pass takes the slice's transpose; the
+    test compares the times themselves, as `_lookup` does.
+    """
+    steps, k = t.shape[0], times.shape[0]
+    if steps > k:  # steps consecutive samples do not fit: never on the grid
+        return jnp.asarray(False), jnp.zeros((), lo.dtype)
+    # `lo` is the last sample at or before t (clipped to k - 2: the last sample's own
+    # time has lo = k - 2).
+    row = lo + (t == times[lo + 1]).astype(lo.dtype)
+    first = row[0]
+    on = jnp.all((t == times[row]) & (row == first + jnp.arange(steps, dtype=lo.dtype)))
+    return on, first
 
 
 def _rows(values, lo, frac):
@@ -176,28 +222,50 @@ def _rows(values, lo, frac):
     return a * (1.0 - frac)[:, None] + b * frac[:, None]
 
 
-@jax.custom_vjp
-def _rows_by_matrix(values, lo, frac):
-    return _rows(values, lo, frac)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def _sample_rows(values, lo, frac, on, first, by_matrix: bool):
+    """`_rows(values, lo, frac)`, which is `values[first:first + steps]` where `on`
+    (the times are the samples' own, `_on_grid`). Backward pass: that slice's
+    transpose there; else the product with the interpolation weights (`by_matrix`) or
+    the gathers' scatter-add. The cotangent of `frac` is `(b - a) . ct` either way (as the gathers'
+    own; XLA drops it when the sample times are not differentiated)."""
+    return _sample_rows_fwd(values, lo, frac, on, first, by_matrix)[0]
 
 
-def _rows_by_matrix_fwd(values, lo, frac):
-    return _rows(values, lo, frac), (values, lo, frac)
+def _sample_rows_fwd(values, lo, frac, on, first, by_matrix):
+    # The gathers either way: on the grid they return the slice's values exactly
+    # (fractions exactly 0 or 1, `_lookup`), and XLA fuses them with their consumer
+    # (the transpose to the scan's time-major layout), where a conditional would copy
+    # its result.
+    return _rows(values, lo, frac), (values, lo, frac, on, first)
 
 
-def _rows_by_matrix_bwd(res, ct):
-    values, lo, frac = res
-    rows = jnp.arange(values.shape[0])
-    weights = (jnp.where(rows[None, :] == lo[:, None], (1.0 - frac)[:, None], 0.0)
-               + jnp.where(rows[None, :] == (lo + 1)[:, None], frac[:, None], 0.0))  # (steps, k)
-    ct_values = (weights.T @ ct).astype(values.dtype)
+def _sample_rows_bwd(by_matrix, res, ct):
+    values, lo, frac, on, first = res
+
+    def general(ct):
+        if not by_matrix:  # the gathers' transpose: two scatter-adds of the steps' rows
+            ct_a, ct_b = ct * (1.0 - frac)[:, None], ct * frac[:, None]
+            return jnp.zeros_like(values).at[lo].add(ct_a).at[lo + 1].add(ct_b)
+        rows = jnp.arange(values.shape[0])
+        weights = (jnp.where(rows[None, :] == lo[:, None], (1.0 - frac)[:, None], 0.0)
+                   + jnp.where(rows[None, :] == (lo + 1)[:, None], frac[:, None], 0.0))
+        return (weights.T @ ct).astype(values.dtype)  # weights: (steps, k)
+
+    if lo.shape[0] > values.shape[0]:
+        ct_values = general(ct)
+    else:
+        ct_values = jax.lax.cond(
+            on, lambda ct: jax.lax.dynamic_update_slice_in_dim(
+                jnp.zeros_like(values), ct.astype(values.dtype), first, axis=0),
+            general, ct)
     # d row / d frac = b - a (used only where `times` are differentiated).
     a, b = jnp.take(values, lo, axis=0), jnp.take(values, lo + 1, axis=0)
     ct_frac = jnp.sum((b - a) * ct, axis=1).astype(frac.dtype)
-    return ct_values, None, ct_frac
+    return ct_values, None, ct_frac, None, None
 
 
-_rows_by_matrix.defvjp(_rows_by_matrix_fwd, _rows_by_matrix_bwd)
+_sample_rows.defvjp(_sample_rows_fwd, _sample_rows_bwd)
 
 
 class SpikeTrainsState(eqx.Module):

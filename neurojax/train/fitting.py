@@ -26,6 +26,7 @@ for bit.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -41,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..simulate import allow_nonfinite_gradients
 from .constraints import trainable as _trainable
 
 # The evaluation key is fold_in(key, _EVAL_FOLD), never a training step's key.
@@ -169,8 +171,26 @@ class _IdKey:
         return isinstance(other, _IdKey) and other.obj is self.obj
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _train_step(spec, params, opt_state, arrays, data, key, i):
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _train_step(spec, diagnose, params, opt_state, arrays, data, key, i):
+    """One optimiser step: new parameters and optimiser state, and (loss, one "all
+    finite" flag per trainable leaf's gradient) for the host.
+
+    `diagnose=False` (every step): the loss is differentiated under
+    `allow_nonfinite_gradients()`, so `simulate` adds no gradient checks of its own
+    (no per-step probe of the state cotangents in the backward scan, no check of
+    each differentiated model leaf's cotangent); the flags returned here are the
+    check, read by `fit` after every step. `diagnose=True`: the same step with
+    `simulate`'s checks, compiled and run by `fit` only after a step's flags reported
+    a non-finite gradient, to raise `simulate`'s diagnosis (the parameter, and the
+    simulation step and population where the backward pass first turned
+    non-finite).
+
+    Why two: the checks are identities on finite gradients (same values, bit for
+    bit) but cost ~0.1x of the Dale rate RNN's step (benchmarks/fit_ablation.py),
+    paid at every step for a diagnosis needed at most once per run, when training
+    stops. The step is deterministic (same parameters, data, key), so the rerun
+    meets the same non-finite gradient."""
     n, batch_size = spec.n, spec.batch_size
     b = n if batch_size is None else batch_size
     k_batch, k_loss = jax.random.split(jax.random.fold_in(key, i))
@@ -183,7 +203,8 @@ def _train_step(spec, params, opt_state, arrays, data, key, i):
     def batch_loss(p):
         return _mean_over_trials(spec.loss, eqx.combine(p, arrays, spec.config), batch, k_loss, b)
 
-    value, grads = jax.value_and_grad(batch_loss)(params)
+    with contextlib.nullcontext() if diagnose else allow_nonfinite_gradients():
+        value, grads = jax.value_and_grad(batch_loss)(params)
     updates, new_opt_state = spec.optimizer.update(grads, opt_state, params)
     new_params = eqx.apply_updates(params, updates)
     # One device-to-host transfer per step: the loss and, per leaf, "all finite".
@@ -285,8 +306,11 @@ def fit(
     Returns a `FitResult`. Raises `FloatingPointError` naming the step and the
     parameter when the loss or a gradient becomes NaN or infinite (the returned
     models are never non-finite), and `ValueError` for bad arguments. When the loss
-    runs `nj.simulate`, its own checks fire first and the error also names the
-    simulation step and population where the gradient (or the run) turned non-finite.
+    runs `nj.simulate`, the error also names the simulation step and population where
+    the gradient (or the run) turned non-finite: the forward checks fire in the step
+    itself; a step with a non-finite gradient is run again with `simulate`'s gradient
+    checks, which the regular steps leave out (they cost ~0.1x of a small model's
+    step, for a diagnosis needed once).
     """
     _check_int(steps, "steps [optimiser steps]")
     _check_int(eval_every, "eval_every [steps]")
@@ -375,9 +399,14 @@ def fit(
             t0 = time.perf_counter()
             try:
                 new_params, new_opt_state, checks = train_step(
-                    params, opt_state, arrays, data, key, np.uint32(i)
+                    False, params, opt_state, arrays, data, key, np.uint32(i)
                 )
                 checks = np.asarray(checks)  # waits for the step
+                if not np.all(checks[1:] != 0):
+                    # A non-finite gradient: the same step again with simulate's
+                    # gradient checks, which raise its diagnosis (see _train_step).
+                    np.asarray(train_step(True, params, opt_state, arrays, data, key,
+                                          np.uint32(i))[2])
             except Exception as e:  # a check inside simulate fired during this step
                 message = _non_finite_message(e)
                 if message is None:

@@ -1,4 +1,5 @@
 import dataclasses
+import functools
 
 import equinox as eqx
 import jax
@@ -613,3 +614,63 @@ def test_waveform_sample_gradient_by_matrix_equals_the_gathers_transpose(monkeyp
     for a, b in zip(by_matrix, by_scatter):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
     assert np.all(np.abs(by_matrix[0]) > 0) and np.any(np.abs(by_matrix[1]) > 0)
+
+
+@pytest.mark.parametrize("by_matrix", [True, False])
+@pytest.mark.parametrize("dt", [0.125, 0.1])
+def test_waveform_on_the_step_grid_is_a_slice_equal_to_the_interpolation(monkeypatch, by_matrix, dt):
+    # A waveform sampled at its own sample times (a task's inputs given at the model's
+    # dt, the run starting on a sample) is taken as a slice of its samples, decided when
+    # the program runs (here the sample times and the first step are jit arguments):
+    # the samples exactly; the general interpolation (forced here) gives the same bit
+    # for bit, values and gradients with respect to the samples and the sample times,
+    # for dt = 0.125 (exact in binary) and dt = 0.1 (where XLA's fused multiply-add
+    # would make the fraction ~1e-16 instead of 0 without `_lookup`'s correction).
+    # Off the grid (shifted times, a run that starts before or ends after the samples,
+    # a finer step) the general path runs.
+    from neurojax.inputs import deterministic
+
+    if not by_matrix:
+        monkeypatch.setattr(deterministic, "_MATRIX_ELEMENTS", 0)  # the scatter-add
+    rng = np.random.default_rng(4)
+    k = 12
+    grid = jnp.arange(k) * dt
+    values = jnp.asarray(rng.normal(size=(k, 3)))
+    c = jnp.asarray(rng.normal(size=(2 * k, 3)))
+
+    def loss(v, tm, first, steps, step_dt):
+        t = (first + jnp.arange(steps)) * step_dt
+        out = Waveform("E", times=tm, values=v).sample(t)
+        return jnp.sum(c[:steps] * out), out
+
+    @functools.partial(jax.jit, static_argnums=(2, 3))
+    def on_grid(tm, first, steps, step_dt):  # times computed and compared in one program
+        t = (first + jnp.arange(steps)) * step_dt
+        return deterministic._on_grid(t, tm, deterministic._lookup(t, tm)[0])[0]
+
+    def run(tm, first, steps, step_dt):  # traced afresh: the patch below acts on tracing
+        f = jax.value_and_grad(lambda v, tm, first: loss(v, tm, first, steps, step_dt),
+                               argnums=(0, 1), has_aux=True)
+        return jax.jit(f)(values, tm, first)
+
+    cases = [(grid, 0, k, dt, True),  # every sample (the last: its lookup's fraction is 1)
+             (grid, 3, 5, dt, True), (grid, 11, 1, dt, True),
+             (grid + 0.5 * dt, 0, 6, dt, False),  # between samples
+             (grid, 8, 6, dt, False),  # past the last sample: held
+             (grid, -2, 5, dt, False),  # before the first: held
+             (grid, 0, 20, 0.5 * dt, False),  # a finer step
+             (grid, 0, 2 * k, dt, False)]  # more steps than samples
+    for tm, first, steps, step_dt, expect in cases:
+        assert bool(on_grid(tm, first, steps, step_dt)) is expect, (first, steps, step_dt)
+        (_, fast), grads = run(tm, first, steps, step_dt)
+        with monkeypatch.context() as m:
+            m.setattr(deterministic, "_on_grid",
+                      lambda t, times, lo: (jnp.asarray(False), jnp.zeros((), lo.dtype)))
+            (_, general), general_grads = run(tm, first, steps, step_dt)
+        for a, b in zip((fast, *grads), (general, *general_grads)):
+            np.testing.assert_array_equal(a, b)
+        if expect:
+            np.testing.assert_array_equal(fast, values[first:first + steps])
+            want = np.zeros((k, 3))
+            want[first:first + steps] = c[:steps]
+            np.testing.assert_array_equal(grads[0], want)

@@ -19,7 +19,7 @@ import pytest
 import neurojax as nj
 from neurojax._abstract import Drive
 from neurojax.connectivity.weights import SparseWeights, to_ell
-from neurojax.surrogate import AbstractSurrogate, FastSigmoid, Triangle, Truncated
+from neurojax.surrogate import AbstractSurrogate, FastSigmoid, Truncated
 
 # As in tests/connectivity/test_weights.py; "native" needs the compiled kernel.
 KERNELS = [pytest.param("native", marks=pytest.mark.native), "loop", "buffer"]

@@ -322,7 +322,8 @@ def fit(
                 f"fit batch_size [trials] must lie in [1, {n}] (the number of trials in data), "
                 f"got {batch_size}."
             )
-    n_eval = _n_trials(eval_data, "eval_data") if eval_data is not None else None
+    if eval_data is not None:
+        _n_trials(eval_data, "eval_data")  # checks that its leaves agree on the trials
     if patience is not None:
         _check_int(patience, "patience [evaluations]")
         if eval_data is None:

@@ -474,7 +474,7 @@ def test_rate_gradient_validation():
 # ---------------------------------------------------------------------------------------
 # SpikeTrains: a source population that replays given spikes.
 
-from neurojax.connectivity.builders import AllToAll, FixedProbability  # noqa: E402
+from neurojax.connectivity.builders import FixedProbability  # noqa: E402
 from neurojax.connectivity.weights import Dense, Sparse  # noqa: E402
 from neurojax.inputs.deterministic import SpikeTrains  # noqa: E402
 from neurojax.network import Projection  # noqa: E402

@@ -57,6 +57,16 @@ inline bool BytesActive(const uint8_t* m) {
   return acc != 0;
 }
 
+// The ring-buffer slot that a synapse of delay `delay` [ms] writes at step `now`, with
+// the rounding of the pure-JAX `_slots` (half to even, at least one step): the forward
+// and backward kernels must agree with it and with each other.
+template <typename T>
+inline int64_t DelaySlot(T delay, T dt, int64_t now, int64_t slots) {
+  int64_t steps = static_cast<int64_t>(std::nearbyint(delay / dt));
+  if (steps < 1) steps = 1;
+  return (now + steps) % slots;
+}
+
 int64_t Leading(const ffi::AnyBuffer& b) {
   auto dims = b.dimensions();
   return dims.size() == 0 ? 1 : dims[0];
@@ -108,10 +118,8 @@ void Deliver(const ffi::AnyBuffer& act, const ffi::AnyBuffer& weights,
           for (int64_t k = 0; k < width; ++k) {
             const int32_t t = row_t[k];
             if (t < 0 || t >= n_post) continue;  // padding
-            // Same rounding as the pure-JAX path: half to even, at least one step.
-            int64_t steps = static_cast<int64_t>(std::nearbyint(row_d[k] / dt_t));
-            if (steps < 1) steps = 1;
-            buf[((now + steps) % slots) * n_post + t] += (row_w ? row_w[k] : w[0]) * aj;
+            buf[DelaySlot(row_d[k], dt_t, now, slots) * n_post + t] +=
+                (row_w ? row_w[k] : w[0]) * aj;
           }
         } else if (per_synapse_w) {
           const T* row_w = w + j * width;
@@ -500,10 +508,7 @@ void SupportVjp(
           T g = T(0);
           if (t >= 0 && t < n_post) {
             if (row_d != nullptr) {
-              // Same rounding as the pure-JAX `_slots`: half to even, at least one step.
-              int64_t steps = static_cast<int64_t>(std::nearbyint(row_d[k] / dt_t));
-              if (steps < 1) steps = 1;
-              g = gbuf[((now + steps) % slots) * n_post + t];
+              g = gbuf[DelaySlot(row_d[k], dt_t, now, slots) * n_post + t];
             } else {
               g = g_row[t];
             }

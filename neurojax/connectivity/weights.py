@@ -279,6 +279,26 @@ def _buffer_deliver(weights, act, buffer, targets, slot_info, capacity, strict, 
     return flat.reshape(buffer.shape)
 
 
+def _fold_batch(axis_size: int, in_batched, args, per_batch: tuple[bool, ...]):
+    """The vmap rule of the compiled kernels: a new batch axis of `axis_size` is folded
+    into the arguments' leading one (size `old`), so the kernel loops over
+    `axis_size * old` members in C++. An unbatched argument of leading size 1 that is
+    not per-member state (`per_batch[i]` False: connectivity, weights) stays shared
+    and is not copied. Returns the folded arguments and `old`."""
+    old = max(x.shape[1] if b else x.shape[0] for x, b in zip(args, in_batched))
+    total = axis_size * old
+
+    def fold(x, batched, state):
+        if not batched:
+            if x.shape[0] == 1 and not state:
+                return x  # shared by the whole batch
+            x = jnp.broadcast_to(x[None], (axis_size,) + x.shape)
+        x = jnp.broadcast_to(x, (axis_size, old) + x.shape[2:])
+        return x.reshape((total,) + x.shape[2:])
+
+    return [fold(x, b, p) for x, b, p in zip(args, in_batched, per_batch)], old
+
+
 @functools.cache
 def native_call(target: str, per_batch: tuple[bool, ...], alias: int, attrs: tuple):
     """A compiled CPU kernel (`neurojax/_native/events.cc`) as a JAX function of arrays
@@ -299,18 +319,8 @@ def native_call(target: str, per_batch: tuple[bool, ...], alias: int, attrs: tup
 
     @call.def_vmap
     def rule(axis_size, in_batched, *args):
-        old = max(x.shape[1] if b else x.shape[0] for x, b in zip(args, in_batched))
-        total = axis_size * old
-
-        def fold(x, batched, state):
-            if not batched:
-                if x.shape[0] == 1 and not state:
-                    return x  # shared by the whole batch
-                x = jnp.broadcast_to(x[None], (axis_size,) + x.shape)
-            x = jnp.broadcast_to(x, (axis_size, old) + x.shape[2:])
-            return x.reshape((total,) + x.shape[2:])
-
-        out = call(*(fold(x, b, p) for x, b, p in zip(args, in_batched, per_batch)))
+        folded, old = _fold_batch(axis_size, in_batched, args, per_batch)
+        out = call(*folded)
         return out.reshape((axis_size, old) + out.shape[1:]), True
 
     return call
@@ -544,18 +554,8 @@ def _support_vjp_call(attrs: tuple):
 
     @call.def_vmap
     def rule(axis_size, in_batched, *args):
-        old = max(x.shape[1] if b else x.shape[0] for x, b in zip(args, in_batched))
-        total = axis_size * old
-
-        def fold(x, batched, state):
-            if not batched:
-                if x.shape[0] == 1 and not state:
-                    return x  # shared by the whole batch
-                x = jnp.broadcast_to(x[None], (axis_size,) + x.shape)
-            x = jnp.broadcast_to(x, (axis_size, old) + x.shape[2:])
-            return x.reshape((total,) + x.shape[2:])
-
-        outs = call(*(fold(x, b, p) for x, b, p in zip(args, in_batched, _SUPPORT_VJP_STATE)))
+        folded, old = _fold_batch(axis_size, in_batched, args, _SUPPORT_VJP_STATE)
+        outs = call(*folded)
         return tuple(o.reshape((axis_size, old) + o.shape[1:]) for o in outs), (True, True)
 
     return call

@@ -72,6 +72,42 @@ int64_t Leading(const ffi::AnyBuffer& b) {
   return dims.size() == 0 ? 1 : dims[0];
 }
 
+// The synapses of a batch of networks in ELL rows (`targets`: (batch or 1, n_pre,
+// width); `weights`: per synapse, same shape, or one per member; `delays`: per synapse
+// or empty), as the forward and backward kernels read them: a leading size of 1 is
+// shared by every batch member.
+template <typename T>
+struct SparseRows {
+  int64_t n_pre, width, row_size;
+  bool per_synapse_w, per_synapse_d;
+  int64_t bw, bt, bd;
+  const T* w_all;
+  const int32_t* t_all;
+  const T* d_all;
+
+  SparseRows(const ffi::AnyBuffer& weights, const ffi::AnyBuffer& targets,
+             const ffi::AnyBuffer& delays)
+      : n_pre(targets.dimensions()[1]),
+        width(targets.dimensions()[2]),
+        row_size(n_pre * width),
+        per_synapse_w(weights.dimensions().size() == 3),
+        per_synapse_d(delays.element_count() > 0),
+        bw(Leading(weights)),
+        bt(Leading(targets)),
+        bd(Leading(delays)),
+        w_all(static_cast<const T*>(weights.untyped_data())),
+        t_all(static_cast<const int32_t*>(targets.untyped_data())),
+        d_all(static_cast<const T*>(delays.untyped_data())) {}
+
+  const int32_t* targets_of(int64_t b) const { return t_all + (bt == 1 ? 0 : b) * row_size; }
+  const T* weights_of(int64_t b) const {
+    return w_all + (bw == 1 ? 0 : b) * (per_synapse_w ? row_size : 1);
+  }
+  const T* delays_of(int64_t b) const {  // nullptr: the projection's one delay
+    return per_synapse_d ? d_all + (bd == 1 ? 0 : b) * row_size : nullptr;
+  }
+};
+
 template <typename T>
 void Deliver(const ffi::AnyBuffer& act, const ffi::AnyBuffer& weights,
              const ffi::AnyBuffer& targets, const ffi::AnyBuffer& delays,
@@ -79,26 +115,20 @@ void Deliver(const ffi::AnyBuffer& act, const ffi::AnyBuffer& weights,
              int64_t delay_steps, double dt) {
   const auto out_dims = out->dimensions();
   const int64_t batch = out_dims[0], slots = out_dims[1], n_post = out_dims[2];
-  const auto tdims = targets.dimensions();
-  const int64_t n_pre = tdims[1], width = tdims[2];
-  const bool per_synapse_w = weights.dimensions().size() == 3;
-  const bool per_synapse_d = delays.element_count() > 0;
-  const int64_t bw = Leading(weights), bt = Leading(targets), bd = Leading(delays);
-  const int64_t row_size = n_pre * width;
+  const SparseRows<T> syn(weights, targets, delays);
+  const int64_t n_pre = syn.n_pre, width = syn.width;
+  const bool per_synapse_w = syn.per_synapse_w;
 
   const T* a_all = static_cast<const T*>(act.untyped_data());
-  const T* w_all = static_cast<const T*>(weights.untyped_data());
-  const int32_t* t_all = static_cast<const int32_t*>(targets.untyped_data());
-  const T* d_all = static_cast<const T*>(delays.untyped_data());
   const int32_t* s_all = static_cast<const int32_t*>(step.untyped_data());
   T* buf_all = static_cast<T*>(out->untyped_data());
   const T dt_t = static_cast<T>(dt);
 
   for (int64_t b = 0; b < batch; ++b) {
     const T* a = a_all + b * n_pre;
-    const int32_t* tgt = t_all + (bt == 1 ? 0 : b) * row_size;
-    const T* w = w_all + (bw == 1 ? 0 : b) * (per_synapse_w ? row_size : 1);
-    const T* d = per_synapse_d ? d_all + (bd == 1 ? 0 : b) * row_size : nullptr;
+    const int32_t* tgt = syn.targets_of(b);
+    const T* w = syn.weights_of(b);
+    const T* d = syn.delays_of(b);
     T* buf = buf_all + b * slots * n_post;
     const int64_t now = s_all[b];
     T* homogeneous = buf + ((now + delay_steps) % slots) * n_post;
@@ -459,18 +489,12 @@ void SupportVjp(
     ffi::Result<ffi::AnyBuffer>& g_w_out, int64_t delay_steps, double dt) {
   const auto gdims = g_buffer.dimensions();
   const int64_t batch = gdims[0], slots = gdims[1], n_post = gdims[2];
-  const auto tdims = targets.dimensions();
-  const int64_t n_pre = tdims[1], width = tdims[2];
-  const bool per_synapse_w = weights.dimensions().size() == 3;
-  const bool per_synapse_d = delays.element_count() > 0;
-  const int64_t bw = Leading(weights), bt = Leading(targets), bd = Leading(delays);
-  const int64_t row_size = n_pre * width;
+  const SparseRows<T> syn(weights, targets, delays);
+  const int64_t n_pre = syn.n_pre, width = syn.width, row_size = syn.row_size;
+  const bool per_synapse_w = syn.per_synapse_w;
 
   const T* a_all = static_cast<const T*>(act.untyped_data());
   const uint8_t* m_all = static_cast<const uint8_t*>(support.untyped_data());
-  const T* w_all = static_cast<const T*>(weights.untyped_data());
-  const int32_t* t_all = static_cast<const int32_t*>(targets.untyped_data());
-  const T* d_all = static_cast<const T*>(delays.untyped_data());
   const T* g_all = static_cast<const T*>(g_buffer.untyped_data());
   const int32_t* s_all = static_cast<const int32_t*>(step.untyped_data());
   T* ga_all = static_cast<T*>(g_act_out->untyped_data());
@@ -482,9 +506,9 @@ void SupportVjp(
   for (int64_t b = 0; b < batch; ++b) {
     const T* a = a_all + b * n_pre;
     const uint8_t* m = m_all + b * n_pre;
-    const int32_t* tgt = t_all + (bt == 1 ? 0 : b) * row_size;
-    const T* w = w_all + (bw == 1 ? 0 : b) * (per_synapse_w ? row_size : 1);
-    const T* d = per_synapse_d ? d_all + (bd == 1 ? 0 : b) * row_size : nullptr;
+    const int32_t* tgt = syn.targets_of(b);
+    const T* w = syn.weights_of(b);
+    const T* d = syn.delays_of(b);
     const T* gbuf = g_all + b * slots * n_post;
     const int64_t now = s_all[b];
     const T* g_row = gbuf + ((now + delay_steps) % slots) * n_post;

@@ -71,7 +71,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from .._misc import check_dt
-from ..connectivity.weights import DenseWeights
+from ..connectivity.weights import DenseWeights, read_slot, set_slot
 from ..synapses.receptors import Current
 from .constraints import Mask
 
@@ -370,7 +370,9 @@ def _train(model, state0, target, rows, index, alpha, j, every, trials, dt):
         st, w, P, sent, syn, sse = carry
         f, i = x
         slot = st.step % delay  # the network's own buffer slot for this step's arrivals
-        arrivals = sent[slot] if gain is None else sent[slot] * gain
+        arrivals = read_slot(sent, slot)
+        if gain is not None:
+            arrivals = arrivals * gain
         syn, rho = kinetics.step(syn, arrivals, dt)
         st, outs = eqx.tree_at(get_w, model, w).step(st, st.step * dt, dt)
         r_post = outs[proj.post]
@@ -380,7 +382,7 @@ def _train(model, state0, target, rows, index, alpha, j, every, trials, dt):
             return _learn(*args, rho, err[rows], rows, index)
 
         P, w = jax.lax.cond(i % every == 0, learn, lambda args: args, (P, w))
-        sent = sent.at[slot].set(outs[proj.pre])  # arrives `delay` steps from now
+        sent = set_slot(sent, slot, outs[proj.pre])  # arrives `delay` steps from now
         return (st, w, P, sent, syn, sse + jnp.sum(err**2)), r_post
 
     def trial(carry, _):

@@ -51,3 +51,35 @@ def test_thunk_count_of_a_scan_body():
     assert one["fusions"] >= 1
     assert two["fusions"] > one["fusions"]
     assert one["custom_calls"] == 0
+
+
+@pytest.mark.parametrize("case", ["coba", "cuba"])
+def test_the_compiled_step_copies_each_carried_array_at_most_once(case):
+    """The compiled step of COBA / CUBA (the scan `nj.simulate` runs) copies no more
+    arrays than the scan carries: XLA copies each loop-carried array at the top of the
+    step (benchmarks/README.md, issue 15), and any copy beyond that is a buffer rebuilt
+    where it should be updated in place. A ring buffer cleared by broadcasting a fresh
+    zero row instead of a scatter at its slot did that: 4 more copies (17 for 13 carried
+    arrays) and a COBA-4k step 1.4x slower (benchmarks/thunks.py), with the same
+    spikes, which no other test sees."""
+    import jax
+
+    import neurojax as nj
+    from neurojax.simulate import _run, _scan_args, prepare_run
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from thunks import step_thunks
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+    model = nj.gallery.get(case, n=400).build(jax.random.key(0))
+    state = model.init(jax.random.key(1), 0.1)
+    record = nj.Record(spikes=(), rates=list(model.names), every=10.0)
+    prepared, state = prepare_run(model, 10.0, 0.1, state, record)
+    hlo = _run.lower(*_scan_args(model, state, prepared, None),
+                     truncate=prepared.window).compile().compiled.as_text()
+    carried = len(jax.tree_util.tree_leaves(state))
+    counts = step_thunks(hlo)
+    assert counts["custom_calls"] in (0, 4)  # the native kernel, one call per target
+    assert 0 < counts["copies"] <= carried, counts

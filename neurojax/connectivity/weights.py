@@ -109,7 +109,11 @@ class DenseWeights(eqx.Module):
         else:
             # XLA hoists the (loop-invariant) conversion of the counts out of the scan.
             psp = self.weights * (self.counts.astype(act.dtype) @ act)
-        return add_to_slot(buffer, (step + delay_steps) % buffer.shape[0], psp)
+        # A scatter at the traced slot, also with one slot: it updates the carried
+        # buffer in place, where rebuilding it (a broadcast of read + psp) made XLA
+        # copy it every step (a dense COBA-1000 step 1.2x slower; no gain in the
+        # backward pass of benchmarks/fit_overhead.py).
+        return buffer.at[(step + delay_steps) % buffer.shape[0]].add(psp.astype(buffer.dtype))
 
 
 def read_slot(buffer: Float[Array, "slots post"], slot: Int[Array, ""]) -> Float[Array, " post"]:
@@ -129,12 +133,6 @@ def set_slot(buffer: Float[Array, "slots post"], slot: Int[Array, ""],
     if buffer.shape[0] == 1:
         return jnp.broadcast_to(row.astype(buffer.dtype), buffer.shape)
     return jax.lax.dynamic_update_index_in_dim(buffer, row.astype(buffer.dtype), slot, 0)
-
-
-def add_to_slot(buffer: Float[Array, "slots post"], slot: Int[Array, ""],
-                row: Float[Array, " post"]) -> Float[Array, "slots post"]:
-    """`buffer.at[slot].add(row)`, the same sum, through `read_slot` and `set_slot`."""
-    return set_slot(buffer, slot, read_slot(buffer, slot) + row.astype(buffer.dtype))
 
 
 def _padded_take(x, idx, fill):

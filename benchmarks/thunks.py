@@ -165,14 +165,51 @@ def grad_thunks(net, args) -> dict:
             for kind, c in (("forward", fwd), ("backward", bwd))}
 
 
+def one_population(net, seed: int):
+    """`net` (the gallery's COBA / CUBA: E and I with the same neuron model) as Brian2
+    writes it: one population of all neurons and one projection per presynaptic
+    population onto all of them, with the built model's own synapses and weights (a
+    `FromMatrix` projection per presynaptic population, zero columns for the other one)
+    and the same kinetics, receptors and initial state distributions. Half the
+    populations, projections and kernel calls of the model: what merging populations of
+    the same model (issue 15) would save. Its initial state is drawn differently, so
+    compare its cost, not its spikes."""
+    import dataclasses
+
+    import jax
+    import numpy as np
+
+    import neurojax as nj
+
+    model = net.build(jax.random.key(seed))
+    sizes = [q.n for q in net.populations]
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    names = list(model.names)
+    merged = dataclasses.replace(net.populations[0], name="N", n=int(offsets[-1]), sign=None)
+    projections = []
+    for spec in net.projections:  # one spec per presynaptic population ("E" -> ["E", "I"])
+        j = names.index(spec.pre)
+        m = np.zeros((offsets[-1], offsets[-1]), np.float32)
+        for built in model.projections:
+            if built.pre == j:
+                i = built.post
+                m[offsets[i]:offsets[i + 1], offsets[j]:offsets[j + 1]] = np.asarray(
+                    built.weights.matrix())
+        projections.append(dataclasses.replace(
+            spec, pre="N", post="N", connectivity=nj.connectivity.FromMatrix(m), weight=1.0,
+            name=None, layout=nj.connectivity.Sparse()))
+    return nj.Network([merged], projections, inputs=[])
+
+
 def main(argv=None):
     p = parser(__doc__.split("\n")[0], duration=1000.0, quick_duration=100.0)
     p.add_argument("--n", type=int, default=4000, help="number of neurons (80 %% excitatory)")
     p.add_argument("--cases", default="coba,cuba", help="gallery models to compile")
     p.add_argument("--variants", action="store_true",
                    help="also time the decomposition variants: the projections without synapses "
-                        "(p = 1e-6), with the native and the pure-JAX kernels, and the floor with "
-                        "all neurons in one population (what merging E and I would save)")
+                        "(p = 1e-6), with the native and the pure-JAX kernels, and the floor and "
+                        "the whole network with all neurons in one population (what merging E "
+                        "and I would save)")
     p.add_argument("--grad", type=float, default=None, metavar="W",
                    help="also count the thunks of the gradient's forward and backward step loops, "
                         "with the compact-support surrogate of bptt.py --truncate W [mV]")
@@ -202,6 +239,7 @@ def main(argv=None):
             variants["p=1e-6 buffer"] = with_kernel(tiny, "buffer")
             merged = dataclasses.replace(net.populations[0], n=sum(q.n for q in net.populations))
             variants["floor, 1 pop"] = nj.Network([merged], [])
+            variants["1 pop"] = one_population(net, args.seed)
         runs, res = {}, {}
         for label, network in variants.items():
             model, _ = timed_build(network, args.seed)

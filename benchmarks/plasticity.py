@@ -10,7 +10,8 @@ it is installed (``pip install -e ".[bench]"``; "not installed" otherwise):
   w_max = 2 w_e; Brian2 with its STDP example's idiom, event-driven traces). Goal: the
   plastic run at most 2x the static one, and at least 2x faster than Brian2.
 - ``song_abbott``: one LIF neuron, 1000 plastic Poisson inputs at 15 Hz, 100 s (the
-  Brian2 example ``synapses/STDP.py``, as tutorials/stdp_and_stp.py runs it).
+  Brian2 example ``synapses/STDP.py``, as tutorials/stdp_and_stp.py runs it); a second
+  neurojax row draws the inputs with ``PoissonPopulation(generator="hash")``.
 - ``vogels2011``: 10 000 LIF neurons (80 % E), p = 0.02, conductance synapses, 200 pA
   background, inhibitory STDP on I->E (Vogels et al. 2011, eta = 0.01, rho0 = 3 Hz,
   20 ms; the Brian2 example ``frompapers/Vogels_et_al_2011.py``), 10 s.
@@ -75,8 +76,9 @@ def coba_network(plastic: bool, seed_params: dict):
     return nj.Network([E, I], projections)
 
 
-def song_abbott_network(params: dict):
-    """tutorials/stdp_and_stp.py's Song-Abbott model (Brian2's STDP example)."""
+def song_abbott_network(params: dict, generator: str = "jax"):
+    """tutorials/stdp_and_stp.py's Song-Abbott model (Brian2's STDP example); `generator`
+    is the input population's random generator (`PoissonPopulation(generator=...)`)."""
     import neurojax as nj
 
     g_l = 10.0  # [nS]
@@ -86,7 +88,8 @@ def song_abbott_network(params: dict):
     stdp = nj.plasticity.PairSTDP(a_plus=a, a_minus=1.05 * a, tau_plus=20.0, tau_minus=20.0,
                                   w_max=w_max)
     return nj.Network(
-        [nj.Population("in", params["n_in"], nj.inputs.PoissonPopulation(rate=15.0)),
+        [nj.Population("in", params["n_in"], nj.inputs.PoissonPopulation(rate=15.0,
+                                                                         generator=generator)),
          nj.Population("out", 1, lif, initial={"v": -60.0})],
         [nj.Projection("in", "out", nj.connectivity.AllToAll(), weight=nj.Uniform(0.0, w_max),
                        synapse=nj.synapses.Exponential(5.0), receptor=nj.synapses.Current(),
@@ -208,12 +211,17 @@ def main(argv=None):
         params = {"n_in": 1000, "rate": 15.0, "dt": args.dt, "duration": d, "seed": args.seed}
         anchors, skipped = brian2_anchors(args, "song_abbott", params)
         row = neurojax_row("neurojax Song-Abbott", song_abbott_network(params), args, d, anchors)
-        case_rows = [row] + anchor_rows(anchors, "song_abbott", d) + skipped
+        # The same model with the inputs' counter-based hash generator: threefry's 1000
+        # uniforms per step are most of the default row's step on CPU.
+        hashed = neurojax_row('neurojax Song-Abbott, generator="hash"',
+                              song_abbott_network(params, "hash"), args, d, [])
+        case_rows = [row, hashed] + anchor_rows(anchors, "song_abbott", d) + skipped
         for r in case_rows:
             r["case"] = "song_abbott"
         rows += case_rows
         ratios(rows, row["name"], "song_abbott")
         summary["song_abbott_run_s_per_simulated_s"] = row["run_s"] / (d * 1e-3)
+        summary["song_abbott_hash_run_s_per_simulated_s"] = hashed["run_s"] / (d * 1e-3)
         config["song_abbott"] = params
 
     if "vogels2011" in cases:

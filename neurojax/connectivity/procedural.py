@@ -29,6 +29,12 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, UInt32
 
+from .._hash import GOLDEN as _GOLDEN
+from .._hash import STREAM_1 as _STREAM_1
+from .._hash import STREAM_2 as _STREAM_2
+from .._hash import lowbias32 as _lowbias32
+from .._hash import u32 as _u32
+from .._hash import unit_uniform as _unit_uniform
 from .._misc import check_range
 from ..distributions import AbstractDistribution, LogNormal, Normal, Uniform
 from .builders import AbstractConnectivity, Synapses
@@ -47,26 +53,6 @@ from .weights import (
 )
 
 # ----------------------------------------------------------------------------- hashing
-
-_GOLDEN = 0x9E3779B9  # 2^32 / golden ratio (odd): the splitmix counter increment
-# Stream constants: the weight draws of a synapse hash its target hash with these, so
-# they are decorrelated from the target and from each other.
-_STREAM_1, _STREAM_2 = 0x68E31DA4, 0xB5297A4D
-
-
-def _u32(x: int) -> Array:
-    return jnp.asarray(x, jnp.uint32)
-
-
-def _lowbias32(x: UInt32[Array, "*shape"]) -> UInt32[Array, "*shape"]:
-    """A bijective 32-bit mixer with near-ideal avalanche (C. Wellons, "Prospecting for
-    hash functions", 2018); uint32 arithmetic wraps modulo 2^32."""
-    x = x ^ (x >> _u32(16))
-    x = x * _u32(0x7FEB352D)
-    x = x ^ (x >> _u32(15))
-    x = x * _u32(0x846CA68B)
-    return x ^ (x >> _u32(16))
-
 
 def _mulhi(h: UInt32[Array, "*shape"], n: int) -> UInt32[Array, "*shape"]:
     """`floor(h * n / 2^32)`, a value in `range(n)`, computed from 16-bit halves so it
@@ -100,12 +86,6 @@ def _targets(
         return _mulhi(h, n_post).astype(jnp.int32)
     t = _mulhi(h, n_post - 1)
     return (t + (t >= rows.astype(jnp.uint32)[:, None]).astype(jnp.uint32)).astype(jnp.int32)
-
-
-def _unit_uniform(h: UInt32[Array, "*shape"], dtype, open_at_zero: bool = False):
-    """The top 24 bits of `h` as a float in [0, 1) (or (0, 1]): exact in float32."""
-    bits = (h >> _u32(8)).astype(dtype)
-    return (bits + 1 if open_at_zero else bits) * 2.0**-24
 
 
 def _standard_normal(h: UInt32[Array, "*shape"], dtype):

@@ -120,11 +120,12 @@ def test_waveform_validation():
 # Poisson
 
 
-def test_poisson_arrival_counts_have_poisson_mean_and_variance(getkey):
+@pytest.mark.parametrize("generator", ["jax", "hash"])
+def test_poisson_arrival_counts_have_poisson_mean_and_variance(getkey, generator):
     # Two groups of 100 neurons: 50 sources at 10 Hz or 40 Hz, dt = 0.1 ms, so
     # lambda = n_sources rate dt = 0.05 or 0.2 arrivals per step.
     rate = jnp.concatenate([jnp.full(100, 10.0), jnp.full(100, 40.0)])
-    inp = Poisson("E", rate=rate, n_sources=50, weight=2.0)
+    inp = Poisson("E", rate=rate, n_sources=50, weight=2.0, generator=generator)
     inp.check(200, 0.1)
     drive, arrivals = _run_input(inp, 200, 2000, 0.1, getkey())
     # Delta kinetics + Current receptor: weight * count as an instantaneous charge.
@@ -198,9 +199,10 @@ def test_poisson_validation():
 # PoissonPopulation
 
 
-def test_poisson_population_rate_matches_within_statistical_tolerance(getkey):
+@pytest.mark.parametrize("generator", ["jax", "hash"])
+def test_poisson_population_rate_matches_within_statistical_tolerance(getkey, generator):
     rate = jnp.concatenate([jnp.full(250, 20.0), jnp.full(250, 50.0)])
-    pop = PoissonPopulation(rate=rate)
+    pop = PoissonPopulation(rate=rate, generator=generator)
     dt, steps = 0.1, 2000
     pop.check(500, dt)
 
@@ -316,8 +318,9 @@ def test_stochastic_inputs_need_a_key(inp):
         inp.init(4)
 
 
-def test_same_key_same_noise_and_vmap_over_keys(getkey):
-    inp = Poisson("E", rate=100.0, n_sources=10)
+@pytest.mark.parametrize("generator", ["jax", "hash"])
+def test_same_key_same_noise_and_vmap_over_keys(getkey, generator):
+    inp = Poisson("E", rate=100.0, n_sources=10, generator=generator)
     key = getkey()
     a, _ = _run_input(inp, 8, 100, 0.1, key)
     b, _ = _run_input(inp, 8, 100, 0.1, key)
@@ -345,6 +348,74 @@ def test_poisson_counts_mean_and_variance_for_small_and_split_means(lam):
     assert abs(x.var() - lam) < 5 * lam * np.sqrt(2.0 / n + 1.0 / (lam * n))
 
 
+@pytest.mark.parametrize("lam", [0.3, 7.0, 40.0, 250.0])
+def test_hash_poisson_counts_mean_and_variance_for_small_and_split_means(lam):
+    # As above for generator="hash", whose split means draw each part's uniforms from
+    # another part key of the same step: the parts must be independent for the sum's
+    # variance to be lam (correlated parts would inflate it by up to the number of
+    # parts, 16 at lam = 250). Same 5-standard-error tolerances.
+    from neurojax.inputs.stochastic import HashStream, _hash_poisson_counts
+
+    n = 100_000
+    stream = HashStream.from_key(jax.random.key(11))
+    x = np.asarray(jax.jit(_hash_poisson_counts)(stream, jnp.full((n,), lam)))
+    assert np.all(x == np.round(x)) and x.min() >= 0
+    assert abs(x.mean() - lam) < 5 * np.sqrt(lam / n)
+    assert abs(x.var() - lam) < 5 * lam * np.sqrt(2.0 / n + 1.0 / (lam * n))
+
+
+def test_hash_generator_draws_are_uncorrelated_across_neurons_and_steps(getkey):
+    # The hash of (seed, step, neuron) must not tie neighbouring neurons or successive
+    # steps together. 200 sources at p = 0.05 for 5000 steps: the correlation of two
+    # neurons' spike trains and the lag-1 autocorrelation of each train estimate 0 with
+    # standard error 1/sqrt(5000) = 0.014; the mean over neuron pairs (199 adjacent
+    # pairs, and pairs 64 apart) and over neurons has a standard error ~1/sqrt(5000 * 199)
+    # = 1e-3, so |mean| < 5e-3 is 5 s.e. (a mixer leaking the index into the next draw
+    # gives correlations of order 0.1). The per-neuron counts are binomial: their
+    # variance across neurons is n p (1 - p) within 5 s.e. of a sample variance.
+    pop = PoissonPopulation(rate=500.0, generator="hash")
+    n, steps, dt = 200, 5000, 0.1
+    body = lambda s, _: pop.step(s, Drive.zeros(n), dt)  # noqa: E731
+    x = np.asarray(jax.jit(lambda k: jax.lax.scan(body, pop.init(n, key=k), None, length=steps)[1])(
+        getkey()))
+    z = (x - x.mean(0)) / x.std(0)
+    for shift in (1, 64):
+        assert abs(np.mean(z[:, shift:] * z[:, :-shift])) < 5e-3
+    assert abs(np.mean(z[1:] * z[:-1])) < 5e-3
+    p, counts = 0.05, x.sum(0)
+    var = steps * p * (1 - p)
+    assert abs(counts.var(ddof=1) - var) < 5 * var * np.sqrt(2.0 / (n - 1))
+
+
+def test_hash_generator_continues_a_run_and_differs_between_keys(getkey):
+    # Its state counts the steps: two runs of 50 steps (the second from the first's
+    # state) draw what one run of 100 does, and other keys draw other streams.
+    pop = PoissonPopulation(rate=300.0, generator="hash")
+    step = jax.jit(lambda s: pop.step(s, Drive.zeros(64), 0.1))
+
+    def run(state, steps):
+        out = []
+        for _ in range(steps):
+            state, spikes = step(state)
+            out.append(spikes)
+        return state, np.stack(out)
+
+    key = getkey()
+    _, whole = run(pop.init(64, key=key), 100)
+    state, first = run(pop.init(64, key=key), 50)
+    _, second = run(state, 50)
+    np.testing.assert_array_equal(whole, np.concatenate([first, second]))
+    _, other = run(pop.init(64, key=getkey()), 100)
+    assert not np.array_equal(whole, other)
+
+
+def test_generator_validation():
+    with pytest.raises(ValueError, match="generator must be one of"):
+        PoissonPopulation(rate=5.0, generator="mt19937")
+    with pytest.raises(ValueError, match=r"Poisson\('E'\) generator"):
+        Poisson("E", rate=5.0, generator="numpy")
+
+
 # ---------------------------------------------------------------------------------------
 # Gradients with respect to a Poisson rate
 
@@ -364,8 +435,10 @@ def _with_rate(inp, rate):
 SOURCES = [
     (Poisson("E", rate=40.0, n_sources=50), "Poisson\\('E'\\)", 50 * 0.1 * 1e-3),
     (PoissonPopulation(rate=40.0), "PoissonPopulation", 0.1 * 1e-3),
+    (Poisson("E", rate=40.0, n_sources=50, generator="hash"), "Poisson\\('E'\\)", 50 * 0.1 * 1e-3),
+    (PoissonPopulation(rate=40.0, generator="hash"), "PoissonPopulation", 0.1 * 1e-3),
 ]
-SOURCE_IDS = ["poisson", "poisson_population"]
+SOURCE_IDS = ["poisson", "poisson_population", "poisson_hash", "poisson_population_hash"]
 
 
 @pytest.mark.parametrize("inp, owner, _", SOURCES, ids=SOURCE_IDS)

@@ -125,13 +125,22 @@ class HashStream(eqx.Module):
     def from_key(cls, key: PRNGKeyArray) -> "HashStream":
         return cls(seed=jax.random.bits(key, (), jnp.uint32), step=u32(0))
 
-    def uniforms(self, part, shape: tuple[int, ...], dtype) -> Float[Array, "*shape"]:
-        """This step's uniforms in [0, 1) (24 bits, as `jax.random.uniform` in float32)
-        for `part` (an integer, 0 unless a Poisson mean is split)."""
+    def uniforms(self, part, shape: tuple[int, ...], dtype,
+                 open_at_zero: bool = False) -> Float[Array, "*shape"]:
+        """This step's uniforms in [0, 1) (or (0, 1]; 24 bits, as `jax.random.uniform`
+        in float32) for `part` (an integer, 0 unless a Poisson mean is split)."""
         step_key = lowbias32(lowbias32(self.step ^ self.seed) + self.seed)
         part_key = lowbias32(step_key ^ (jnp.asarray(part, jnp.uint32) * u32(STREAM_1)))
         index = jnp.arange(math.prod(shape), dtype=jnp.uint32).reshape(shape)
-        return unit_uniform(lowbias32(part_key + index * u32(GOLDEN)), dtype)
+        return unit_uniform(lowbias32(part_key + index * u32(GOLDEN)), dtype, open_at_zero)
+
+    def normals(self, shape: tuple[int, ...], dtype) -> Float[Array, "*shape"]:
+        """This step's standard normals: Box-Muller from the uniforms of parts 0 and 1
+        (the 24-bit uniforms cut the tails at sqrt(2 ln 2^24) = 5.8 standard
+        deviations, a probability of 7e-9)."""
+        u1 = self.uniforms(0, shape, dtype, open_at_zero=True)
+        u2 = self.uniforms(1, shape, dtype)
+        return jnp.sqrt(-2.0 * jnp.log(u1)) * jnp.cos(2.0 * jnp.pi * u2)
 
     def advanced(self) -> "HashStream":
         return HashStream(seed=self.seed, step=self.step + u32(1))
@@ -324,7 +333,7 @@ class PoissonPopulation(AbstractNeuron[PoissonPopulationState]):
 
 
 class OrnsteinUhlenbeckState(eqx.Module):
-    key: PRNGKeyArray
+    key: PRNGKeyArray | HashStream  # HashStream with generator="hash"
     x: Float[Array, " n"]  # current value [pA] or [nS]
 
 
@@ -346,6 +355,8 @@ class OrnsteinUhlenbeck(AbstractInput[OrnsteinUhlenbeckState]):
     - `sigma`: Stationary standard deviation $\sigma$ [pA] (or [nS]).
     - `tau`: Correlation time $\tau$ [ms].
     - `receptor`: `Current()` (default) or `Conductance(e_rev)`.
+    - `generator`: `"jax"` (default) or `"hash"`, as for `Poisson`; with `"hash"` the
+      normals are Box-Muller transforms of the hashed uniforms.
     """
 
     target: str = eqx.field(static=True)
@@ -353,18 +364,24 @@ class OrnsteinUhlenbeck(AbstractInput[OrnsteinUhlenbeckState]):
     sigma: PopulationParam = eqx.field(converter=nonnegative("sigma", "pA or nS"), default=1.0)
     tau: PopulationParam = eqx.field(converter=positive("tau", "ms"), default=5.0)
     receptor: AbstractReceptor = Current()
+    generator: str = eqx.field(static=True, default="jax")
+
+    def __check_init__(self):
+        _check_generator(self.generator, f"OrnsteinUhlenbeck({self.target!r})")
 
     def init(self, n: int, *, key: PRNGKeyArray | None = None) -> OrnsteinUhlenbeckState:
         key = _require_key(key, f"OrnsteinUhlenbeck({self.target!r})")
         key, sub = jax.random.split(key)
         # Start from the stationary distribution so there is no transient.
         x = self.mean + self.sigma * jax.random.normal(sub, (n,))
-        return OrnsteinUhlenbeckState(key=key, x=x)
+        return OrnsteinUhlenbeckState(key=_stream_init(key, self.generator), x=x)
 
     def step(self, state: OrnsteinUhlenbeckState, t, dt: float):
-        key, sub = jax.random.split(state.key)
+        key, sub = _stream_step(state.key, self.generator)
         decay = jnp.exp(-dt / self.tau)
-        noise = self.sigma * jnp.sqrt(1.0 - decay**2) * jax.random.normal(sub, state.x.shape)
+        xi = (jax.random.normal(sub, state.x.shape) if self.generator == "jax"
+              else sub.normals(state.x.shape, state.x.dtype))
+        noise = self.sigma * jnp.sqrt(1.0 - decay**2) * xi
         x_next = self.mean + (state.x - self.mean) * decay + noise
         return OrnsteinUhlenbeckState(key=key, x=x_next), self.receptor.drive(state.x, False)
 

@@ -246,10 +246,11 @@ def _sum_weighted(rho_terms, length):
     return np.sum((length - np.abs(m)) * rho_terms(m))
 
 
+@pytest.mark.parametrize("generator", ["jax", "hash"])
 @pytest.mark.parametrize("dt", [0.1, 1.0])
-def test_ornstein_uhlenbeck_stationary_statistics(getkey, dt):
+def test_ornstein_uhlenbeck_stationary_statistics(getkey, dt, generator):
     mu, sigma, tau, n, duration = 3.0, 2.0, 5.0, 400, 400.0
-    inp = OrnsteinUhlenbeck("E", mean=mu, sigma=sigma, tau=tau)
+    inp = OrnsteinUhlenbeck("E", mean=mu, sigma=sigma, tau=tau, generator=generator)
     inp.check(n, dt)
     steps = round(duration / dt)
     drive, _ = _run_input(inp, n, steps, dt, getkey())
@@ -387,6 +388,26 @@ def test_hash_generator_draws_are_uncorrelated_across_neurons_and_steps(getkey):
     assert abs(counts.var(ddof=1) - var) < 5 * var * np.sqrt(2.0 / (n - 1))
 
 
+def test_hash_normals_are_standard_normal(getkey):
+    # OrnsteinUhlenbeck(generator="hash")'s Box-Muller normals: 200 000 draws have the
+    # standard normal's mean, variance and tail fractions beyond 1, 2 and 3 within 5
+    # standard errors (binomial s.e. of each fraction; the s.e. of the variance is
+    # sqrt(2 / n)). A wrong transform (e.g. a missing factor 2 in sqrt(-2 ln u)) moves
+    # the variance by far more.
+    from scipy.stats import norm
+
+    from neurojax.inputs.stochastic import HashStream
+
+    n = 200_000
+    z = np.asarray(jax.jit(lambda k: HashStream.from_key(k).normals((n,), jnp.float32))(getkey()),
+                   np.float64)
+    assert abs(z.mean()) < 5 / np.sqrt(n)
+    assert abs(z.var() - 1.0) < 5 * np.sqrt(2.0 / n)
+    for c in (1.0, 2.0, 3.0):
+        p = 2 * norm.sf(c)
+        assert abs(np.mean(np.abs(z) > c) - p) < 5 * np.sqrt(p * (1 - p) / n)
+
+
 def test_hash_generator_continues_a_run_and_differs_between_keys(getkey):
     # Its state counts the steps: two runs of 50 steps (the second from the first's
     # state) draw what one run of 100 does, and other keys draw other streams.
@@ -414,6 +435,8 @@ def test_generator_validation():
         PoissonPopulation(rate=5.0, generator="mt19937")
     with pytest.raises(ValueError, match=r"Poisson\('E'\) generator"):
         Poisson("E", rate=5.0, generator="numpy")
+    with pytest.raises(ValueError, match=r"OrnsteinUhlenbeck\('E'\) generator"):
+        OrnsteinUhlenbeck("E", generator="hash32")
 
 
 # ---------------------------------------------------------------------------------------

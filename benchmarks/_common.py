@@ -14,6 +14,7 @@ import json
 import os
 import pathlib
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,7 @@ def parser(description: str, *, duration: float, quick_duration: float) -> argpa
     p.add_argument("--duration", type=float, default=None,
                    help=f"simulated time [ms] (default {duration:g}, {quick_duration:g} with --quick)")
     p.add_argument("--dt", type=float, default=0.1, help="time step [ms]")
-    p.add_argument("--repeats", type=int, default=3, help="timed runs per simulator (best is kept)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per simulator, alternated (the median is the run time)")
     p.add_argument("--seed", type=int, default=0, help="seed for connectivity and initial state")
     p.add_argument("--quick", action="store_true", help="short run (smoke test; rates not checked)")
     p.add_argument("--anchors", default="auto",
@@ -165,7 +166,7 @@ def variant_row(name: str, network, args, record) -> dict:
     run, compile_s = prepare(model, args.duration, args.dt, args.seed, record)
     times, rec, peak = alternate(run, [], args.repeats)
     return {"name": name, "status": "ok", "build_s": build_s, "compile_s": compile_s,
-            "run_s": min(times), "run_s_all": times, "peak_mb": peak,
+            "run_s": median(times), "run_s_all": times, "peak_mb": peak,
             "rates_hz": rates_of(model, rec)}
 
 
@@ -217,7 +218,7 @@ def vogels_abbott_case(case: str, doc: str, argv, weights: tuple[float, float],
     if checked:
         check_rates(f"{case.upper()}-4k", rates, *rate_range, reference)
     rows = [{"name": "neurojax", "status": "ok", "build_s": build_s, "compile_s": compile_s,
-             "run_s": min(times), "run_s_all": times, "peak_mb": peak, "rates_hz": rates}]
+             "run_s": median(times), "run_s_all": times, "peak_mb": peak, "rates_hz": rates}]
     if not checked:
         rows[0]["note"] = "rates not checked (reference: n = 4000, 1 s)"
     rows += [a.row() for a in anchors]
@@ -315,7 +316,7 @@ class Anchor:
             return {"name": name, "status": f"{self.status}: {self.reason}"}
         return {"name": name, "status": "ok", "version": self.version,
                 "build_s": self.build_s, "compile_s": self.compile_s,
-                "run_s": min(self.runs) if self.runs else None, "run_s_all": self.runs,
+                "run_s": median(self.runs) if self.runs else None, "run_s_all": self.runs,
                 "peak_mb": self.peak_mb, "rates_hz": self.rates, **self.extra}
 
 
@@ -331,6 +332,17 @@ def start_anchors(args, case: str, params: dict) -> list[Anchor]:
         print(f"  starting {sim} (its output: {path}) ...", flush=True)
         anchors.append(Anchor(sim, case, params, log))
     return anchors
+
+
+def median(times: list[float]) -> float:
+    """A row's run time: the median of its repeats (alternated with the other
+    simulators), so that a ratio is not one lucky or unlucky run (issue 15)."""
+    return statistics.median(times)
+
+
+def spread(times: list[float]) -> float | None:
+    """(max - min) / median of a row's repeats: how much to trust its run time."""
+    return (max(times) - min(times)) / statistics.median(times) if len(times) > 1 else None
 
 
 def alternate(nj_run, anchors: list[Anchor], repeats: int):
@@ -399,16 +411,20 @@ def add_ratios(rows: list[dict], baseline: str) -> None:
 def table(rows: list[dict]) -> str:
     """The result rows as a fixed-width table."""
     lines = [f"{'simulator / variant':<30}{'build [s]':>10}{'compile [s]':>12}{'run [s]':>10}"
-             f"{'peak [MB]':>10}{'ratio':>7}  rates [Hz] / status"]
+             f"{'spread':>8}{'peak [MB]':>10}{'ratio':>7}  rates [Hz] / status"]
     for r in rows:
         if r.get("status", "ok") != "ok":
-            lines.append(f"{r['name']:<30}{'-':>10}{'-':>12}{'-':>10}{'-':>10}{'-':>7}  {r['status']}")
+            lines.append(f"{r['name']:<30}{'-':>10}{'-':>12}{'-':>10}{'-':>8}{'-':>10}{'-':>7}  "
+                         f"{r['status']}")
             continue
+        runs = r.get("run_s_all") or []
+        spread_pct = None if spread(runs) is None else 100 * spread(runs)
         rates = ", ".join(f"{k} {v:.2f}" for k, v in (r.get("rates_hz") or {}).items())
         note = f"  [{r['note']}]" if r.get("note") else ""
         lines.append(
             f"{r['name']:<30}{_fmt(r.get('build_s'), '>10.2f')}{_fmt(r.get('compile_s'), '>12.2f')}"
-            f"{_fmt(r.get('run_s'), '>10.3f')}{_fmt(r.get('peak_mb'), '>10.0f')}"
+            f"{_fmt(r.get('run_s'), '>10.3f')}{_fmt(spread_pct, '>7.0f')}"
+            f"{'%' if spread_pct is not None else ' '}{_fmt(r.get('peak_mb'), '>10.0f')}"
             f"{_fmt(r.get('ratio'), '>7.2f')}  {rates}{note}")
     return "\n".join(lines)
 
@@ -419,7 +435,8 @@ def report(case: str, args, rows: list[dict], title: str, config: dict, extra: d
     over the `baseline` row's (or set by the case, explained by `ratio_note`)."""
     if baseline is not None:
         add_ratios(rows, baseline)
-        ratio_note = ratio_note or f"run time / run time of {baseline!r} (best of the repeats each)"
+        ratio_note = ratio_note or (f"run time / run time of {baseline!r} (run time: the median of "
+                                    f"the alternated repeats; spread: (max - min) / median)")
     print(title)
     print(table(rows))
     if ratio_note:

@@ -16,8 +16,8 @@ it is installed (``pip install -e ".[bench]"``; "not installed" otherwise):
   background, inhibitory STDP on I->E (Vogels et al. 2011, eta = 0.01, rho0 = 3 Hz,
   20 ms; the Brian2 example ``frompapers/Vogels_et_al_2011.py``), 10 s.
 
-Build, compile and run times are reported separately (the best of the repeats is the
-run time); `ratio` is a row's run time over the neurojax plastic row of its case
+Build, compile and run times are reported separately (the median of the repeats is the
+run time, with their spread); `ratio` is a row's run time over the neurojax plastic row of its case
 (> 1: slower than neurojax). Times on a shared machine are noisy: compare the ratios of
 one run (the simulators are timed alternately), not absolute times.
 """
@@ -30,6 +30,7 @@ from _common import (
     Anchor,
     alternate,
     finish_args,
+    median,
     parser,
     prepare,
     rates_of,
@@ -133,7 +134,7 @@ def neurojax_row(name: str, network, args, duration: float, anchors: list[Anchor
     run, compile_s = prepare(model, duration, args.dt, args.seed, record)
     times, rec, peak = alternate(run, anchors, args.repeats)
     return {"name": name, "status": "ok", "build_s": build_s, "compile_s": compile_s,
-            "run_s": min(times), "run_s_all": times, "peak_mb": peak,
+            "run_s": median(times), "run_s_all": times, "peak_mb": peak,
             "rates_hz": rates_of(model, rec), "duration_ms": duration}
 
 
@@ -241,7 +242,7 @@ def main(argv=None):
              + f" at dt = {args.dt:g} ms")
     payload = report("plasticity", args, rows, title, config=config, extra=summary, baseline=None,
                      ratio_note="run time / run time of the neurojax plastic row of the same "
-                                "case (best of the repeats each; > 1: slower than neurojax)")
+                                "case (medians of the alternated repeats; > 1: slower than neurojax)")
     for k, v in summary.items():
         print(f"{k}: {v:.3f}")
     return payload

@@ -25,7 +25,7 @@ from .._custom_types import ScalarLike
 from .._misc import check_range, finite, nonnegative
 from ..synapses.kinetics import AbstractKinetics, Delta
 from ..synapses.receptors import AbstractReceptor, Current
-from .stochastic import Poisson, PoissonState
+from .stochastic import Poisson, PoissonState, _check_generator
 
 __all__ = ["Tuned"]
 
@@ -47,7 +47,8 @@ class Tuned(AbstractInput[PoissonState]):
       feature's unit (non-periodic), > 0.
     - `c50`, `exponent`: Naka–Rushton contrast response $c^n / (c^n + c_{50}^n)$;
       `c50=None` (default) makes the drive linear in contrast.
-    - `n_sources`, `weight`, `synapse`, `receptor`, `rate_gradient`: As for `Poisson`.
+    - `n_sources`, `weight`, `synapse`, `receptor`, `rate_gradient`, `generator`: As for
+      `Poisson`.
 
     !!! example
         ```python
@@ -72,6 +73,7 @@ class Tuned(AbstractInput[PoissonState]):
     synapse: AbstractKinetics = Delta()
     receptor: AbstractReceptor = Current()
     rate_gradient: str | None = eqx.field(static=True, default=None)
+    generator: str = eqx.field(static=True, default="jax")
     # Filled by `Network.build` from the target population (structure, not a parameter).
     preferred: Float[Array, " n"] | None = None
     period: float | None = eqx.field(static=True, default=None)
@@ -82,6 +84,7 @@ class Tuned(AbstractInput[PoissonState]):
             check_range(self.c50, "Tuned c50", "", low=0.0, low_open=True)
         check_range(self.exponent, "Tuned exponent", "", low=0.0, low_open=True)
         check_range(self.n_sources, "Tuned n_sources", "sources", low=1.0)
+        _check_generator(self.generator, f"Tuned({self.target!r})")
 
     def bind(self, population) -> Tuned:
         """This input with the target population's preferred values filled in."""
@@ -113,11 +116,13 @@ class Tuned(AbstractInput[PoissonState]):
 
     def _poisson(self) -> Poisson:
         return Poisson(self.target, rate=self.rates(), n_sources=self.n_sources, weight=self.weight,
-                       synapse=self.synapse, receptor=self.receptor, rate_gradient=self.rate_gradient)
+                       synapse=self.synapse, receptor=self.receptor, rate_gradient=self.rate_gradient,
+                       generator=self.generator)
 
     def init(self, n: int, *, key: PRNGKeyArray | None = None) -> PoissonState:
         return Poisson(self.target, rate=0.0, n_sources=self.n_sources, weight=self.weight,
-                       synapse=self.synapse, receptor=self.receptor).init(n, key=key)
+                       synapse=self.synapse, receptor=self.receptor,
+                       generator=self.generator).init(n, key=key)
 
     def step(self, state: PoissonState, t, dt: float) -> tuple[PoissonState, Drive]:
         return self._poisson().step(state, t, dt)

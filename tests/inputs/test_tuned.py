@@ -34,9 +34,10 @@ def test_rates_follow_the_von_mises_and_naka_rushton_formula():
     np.testing.assert_allclose(line.rates(), 5.0 * np.exp(-0.5 * ((x - 0.5) / 0.1) ** 2), rtol=1e-12)
 
 
-def test_arrivals_have_the_tuned_means_and_a_stimulus_sweep_is_one_vmap():
+@pytest.mark.parametrize("generator", ["jax", "hash"])
+def test_arrivals_have_the_tuned_means_and_a_stimulus_sweep_is_one_vmap(generator):
     inp = nj.inputs.Tuned("E", "orientation", stimulus=90.0, contrast=1.0, rate=40.0,
-                          baseline=5.0, kappa=2.0, n_sources=50)
+                          baseline=5.0, kappa=2.0, n_sources=50, generator=generator)
     tuned = _model(inp).inputs[0]
     dt, steps = 0.1, 20000  # 2 s
 
@@ -91,3 +92,5 @@ def test_bad_tuned_input_names_the_problem():
         nj.inputs.Tuned("E", "orientation", 0.0, contrast=-1.0)
     with pytest.raises(ValueError, match="not bound"):
         nj.inputs.Tuned("E", "orientation", 0.0).rates()
+    with pytest.raises(ValueError, match=r"Tuned\('E'\) generator must be one of"):
+        nj.inputs.Tuned("E", "orientation", 0.0, generator="threefry")

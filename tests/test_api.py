@@ -45,7 +45,8 @@ def test_subpackage_names():
         "Normalization", "NormalizationState", "SynapticScaling", "SynapticScalingState", "Chain",
     }
     assert _public(nj.inputs) == {
-        "AbstractInput", "Constant", "OrnsteinUhlenbeck", "OrnsteinUhlenbeckState", "Poisson",
+        "AbstractInput", "Constant", "HashStream", "OrnsteinUhlenbeck", "OrnsteinUhlenbeckState",
+        "Poisson",
         "PoissonPopulation", "PoissonPopulationState", "PoissonState", "SpikeTrains",
         "SpikeTrainsState", "Waveform", "Tuned", "Modulator", "Pulses", "OnCompartments",
     }

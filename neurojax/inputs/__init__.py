@@ -2,7 +2,9 @@
 `PoissonPopulation` and `SpikeTrains` (source populations), `OrnsteinUhlenbeck`,
 `Tuned` (Poisson drive tuned to a feature of the target, e.g. an oriented grating),
 `OnCompartments` (any input placed on chosen compartments of a `Compartmental` target), and
-`Modulator` (a named neuromodulatory signal for three-factor plasticity, e.g. with `Pulses`)."""
+`Modulator` (a named neuromodulatory signal for three-factor plasticity, e.g. with `Pulses`).
+The stochastic ones draw with `jax.random` by default or, with `generator="hash"`, from a
+`HashStream` (a counter-based hash, ~30x cheaper per number on CPU)."""
 
 from .._abstract import AbstractInput as AbstractInput
 from .deterministic import (
@@ -12,6 +14,7 @@ from .deterministic import (
     Waveform as Waveform,
 )
 from .stochastic import (
+    HashStream as HashStream,
     OrnsteinUhlenbeck as OrnsteinUhlenbeck,
     OrnsteinUhlenbeckState as OrnsteinUhlenbeckState,
     Poisson as Poisson,

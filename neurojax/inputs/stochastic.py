@@ -116,7 +116,9 @@ class HashStream(eqx.Module):
     drawn from the input's key by `init`, and the number of steps taken. Step `k`'s
     uniform for neuron `i` (and part `j` of a split Poisson mean) is a hash of
     `(seed, k, j, i)` (`neurojax._hash`), so a run continued from a saved state draws
-    what one longer run would, and a vmapped batch of keys draws independent streams."""
+    what one longer run would, and a vmapped batch of keys draws independent streams.
+    The step count is 32-bit: the stream repeats after 2^32 steps (5 simulated days at
+    dt = 0.1 ms)."""
 
     seed: UInt32[Array, ""]
     step: UInt32[Array, ""]

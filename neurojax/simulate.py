@@ -1127,7 +1127,10 @@ def simulate(
     done = 0  # steps run so far (the probe rows of the next chunk start there)
     try:
         for chunk in chunks:
-            out = run_scan(model, state, run, chunk, probe=probe, probe_start=done)
+            # `probe_start` is static (a Python int): passed only where a probe reads it,
+            # so that the chunks of `progress=True` share one compilation.
+            out = run_scan(model, state, run, chunk, probe=probe,
+                           probe_start=done if probe is not None else 0)
             state, piece = out[:2]
             probe = out[2] if probe is not None else None
             pieces.append(piece)

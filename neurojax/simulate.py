@@ -573,7 +573,7 @@ def _rematerialised(step, dt: float, remat: bool = True):
 @eqx.filter_jit
 def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
          checkpoint: int | tuple[int, ...] | None, sizes: tuple[int, ...], dtypes: tuple, *,
-         truncate: int | None = None, probe: Array | None = None, probe_start: int = 0):
+         truncate: int | None = None, probe: Array | None = None, probe_start: int | Array = 0):
     """The scan: `n_blocks` blocks of `plan.block_steps` steps of `stepper.step` (a
     `NetworkModel`, or the per-device network of `neurojax.sharding`), recording what
     `plan` asks. `sizes` and output `dtypes` are the populations' (for the rates).
@@ -599,7 +599,7 @@ def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
     # as per-step inputs, one (n_blocks, b, ...) array per sampled input (None: none).
     sampled = presample(stepper, state.step, n_blocks * b, dt) if isinstance(
         stepper, NetworkModel) else None
-    rows = None if probe is None else probe[probe_start:probe_start + n_blocks * b]
+    rows = None if probe is None else jax.lax.dynamic_slice_in_dim(probe, probe_start, n_blocks * b)
     xs = None if sampled is None and rows is None else jax.tree_util.tree_map(
         lambda x: x.reshape((n_blocks, b) + x.shape[1:]), (sampled, rows))
 
@@ -1001,7 +1001,7 @@ def _scan_args(stepper, state: NetworkState, run: PreparedRun, n_blocks: int | N
 
 
 def run_scan(stepper, state: NetworkState, run: PreparedRun, n_blocks: int | None = None, *,
-             probe: Array | None = None, probe_start: int = 0):
+             probe: Array | None = None, probe_start: int | Array = 0):
     """The compiled scan of `run` (`n_blocks` recording blocks, default all) from
     `state`: returns `(final state, recordings)` for `assemble_result`. `stepper` is the
     model, or anything with its `step` (the per-device network of `neurojax.sharding`).
@@ -1127,10 +1127,10 @@ def simulate(
     done = 0  # steps run so far (the probe rows of the next chunk start there)
     try:
         for chunk in chunks:
-            # `probe_start` is static (a Python int): passed only where a probe reads it,
-            # so that the chunks of `progress=True` share one compilation.
+            # `probe_start` as an array (traced, not a static Python int), so that the
+            # chunks of `progress=True` share one compilation, with a probe too.
             out = run_scan(model, state, run, chunk, probe=probe,
-                           probe_start=done if probe is not None else 0)
+                           probe_start=jnp.asarray(done, jnp.int32))
             state, piece = out[:2]
             probe = out[2] if probe is not None else None
             pieces.append(piece)

@@ -41,3 +41,11 @@ def unit_uniform(h: UInt32[Array, "*shape"], dtype, open_at_zero: bool = False):
     """The top 24 bits of `h` as a float in [0, 1) (or (0, 1]): exact in float32."""
     bits = (h >> u32(8)).astype(dtype)
     return (bits + 1 if open_at_zero else bits) * 2.0**-24
+
+
+def standard_normal(h: UInt32[Array, "*shape"], dtype):
+    """A standard normal per hash `h`: Box–Muller from two hashes derived from it; with
+    24-bit uniforms the tails are cut at sqrt(2 ln 2^24) = 5.8 standard deviations."""
+    u1 = unit_uniform(lowbias32(h ^ u32(STREAM_1)), dtype, open_at_zero=True)
+    u2 = unit_uniform(lowbias32(h ^ u32(STREAM_2)), dtype)
+    return jnp.sqrt(-2.0 * jnp.log(u1)) * jnp.cos(2.0 * jnp.pi * u2)

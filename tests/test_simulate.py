@@ -454,6 +454,9 @@ def test_progress_chunks_share_one_compilation():
         res = simulate(MODEL, 4.4, DT, key=KEY, progress=True)
     compiled = [e for e in events if e == "/jax/core/compile/backend_compile_duration"]
     assert res.spikes["E"].shape == (44, N)
+    # Upper bound 5, not the measured 2: JAX may add a small helper program (a
+    # conversion, the progress bar's host callback) across versions, and the lowest
+    # supported JAX runs this too; one compilation per chunk would give >= 22.
     assert 1 <= len(compiled) <= 5, len(compiled)
 
 

@@ -33,6 +33,7 @@ from .._hash import GOLDEN as _GOLDEN
 from .._hash import STREAM_1 as _STREAM_1
 from .._hash import STREAM_2 as _STREAM_2
 from .._hash import lowbias32 as _lowbias32
+from .._hash import standard_normal as _standard_normal
 from .._hash import u32 as _u32
 from .._hash import unit_uniform as _unit_uniform
 from .._misc import check_range
@@ -86,14 +87,6 @@ def _targets(
         return _mulhi(h, n_post).astype(jnp.int32)
     t = _mulhi(h, n_post - 1)
     return (t + (t >= rows.astype(jnp.uint32)[:, None]).astype(jnp.uint32)).astype(jnp.int32)
-
-
-def _standard_normal(h: UInt32[Array, "*shape"], dtype):
-    """Box–Muller from two derived hashes; with 24-bit uniforms the tails are cut at
-    sqrt(2 ln 2^24) = 5.8 standard deviations."""
-    u1 = _unit_uniform(_lowbias32(h ^ _u32(_STREAM_1)), dtype, open_at_zero=True)
-    u2 = _unit_uniform(_lowbias32(h ^ _u32(_STREAM_2)), dtype)
-    return jnp.sqrt(-2.0 * jnp.log(u1)) * jnp.cos(2.0 * jnp.pi * u2)
 
 
 WeightSpec = Float[Array, ""] | Normal | Uniform | LogNormal

@@ -39,7 +39,7 @@ from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, Float, PRNGKeyArray, UInt32
 
 from .._abstract import AbstractInput, AbstractNeuron, Drive
-from .._hash import GOLDEN, STREAM_1, lowbias32, u32, unit_uniform
+from .._hash import GOLDEN, STREAM_1, lowbias32, standard_normal, u32, unit_uniform
 from .._custom_types import PopulationParam
 from .._misc import check_range, check_shape, check_time_constant_vs_dt, finite, nonnegative, positive
 from ..synapses.kinetics import AbstractKinetics, Delta
@@ -127,22 +127,24 @@ class HashStream(eqx.Module):
     def from_key(cls, key: PRNGKeyArray) -> "HashStream":
         return cls(seed=jax.random.bits(key, (), jnp.uint32), step=u32(0))
 
-    def uniforms(self, part, shape: tuple[int, ...], dtype,
-                 open_at_zero: bool = False) -> Float[Array, "*shape"]:
-        """This step's uniforms in [0, 1) (or (0, 1]; 24 bits, as `jax.random.uniform`
-        in float32) for `part` (an integer, 0 unless a Poisson mean is split)."""
+    def _hashes(self, part, shape: tuple[int, ...]) -> UInt32[Array, "*shape"]:
+        """One hash per element for this step and `part` (0 unless a Poisson mean is
+        split)."""
         step_key = lowbias32(lowbias32(self.step ^ self.seed) + self.seed)
         part_key = lowbias32(step_key ^ (jnp.asarray(part, jnp.uint32) * u32(STREAM_1)))
         index = jnp.arange(math.prod(shape), dtype=jnp.uint32).reshape(shape)
-        return unit_uniform(lowbias32(part_key + index * u32(GOLDEN)), dtype, open_at_zero)
+        return lowbias32(part_key + index * u32(GOLDEN))
+
+    def uniforms(self, part, shape: tuple[int, ...], dtype) -> Float[Array, "*shape"]:
+        """This step's uniforms in [0, 1) (24 bits, as `jax.random.uniform` in float32)
+        for `part`."""
+        return unit_uniform(self._hashes(part, shape), dtype)
 
     def normals(self, shape: tuple[int, ...], dtype) -> Float[Array, "*shape"]:
-        """This step's standard normals: Box-Muller from the uniforms of parts 0 and 1
-        (the 24-bit uniforms cut the tails at sqrt(2 ln 2^24) = 5.8 standard
+        """This step's standard normals (`neurojax._hash.standard_normal`, the
+        Box-Muller transform procedural weights use; tails cut at 5.8 standard
         deviations, a probability of 7e-9)."""
-        u1 = self.uniforms(0, shape, dtype, open_at_zero=True)
-        u2 = self.uniforms(1, shape, dtype)
-        return jnp.sqrt(-2.0 * jnp.log(u1)) * jnp.cos(2.0 * jnp.pi * u2)
+        return standard_normal(self._hashes(0, shape), dtype)
 
     def advanced(self) -> "HashStream":
         return HashStream(seed=self.seed, step=self.step + u32(1))

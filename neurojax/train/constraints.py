@@ -811,21 +811,33 @@ def constrain(model, constraints: dict[str, AbstractConstraint]):
 
     - `model`: A `NetworkModel` (from `Network.build`).
     - `constraints`: `{projection name or glob pattern: constraint}`; e.g.
-      `{"E->*": Dale(+1), "I->*": Dale(-1)}` or `{"R->R": Mask(connectome)}`. Every
-      pattern must match at least one projection, and a projection at most one
-      pattern.
+      `{"E->*": Dale(+1), "I->*": Dale(-1)}` or `{"R->R": Mask(connectome)}`; the name
+      of a multi-target projection's shared weight (`"I->{E,I}"`, as `model.params()`
+      shows it) selects each of its targets. Every pattern must match at least one
+      projection, and a projection at most one pattern. `Dale()` takes each
+      projection's sign from its presynaptic population (`Population(sign=...)`),
+      except on a `Conductance` (or `NMDA`) receptor, whose weights are conductances
+      and stay >= 0 (inhibition comes from the reversal potential).
 
     Returns the model with each matched projection's weights in a
     `nj.connectivity.ConstrainedWeights`; its free parameters appear in
     `model.params()` as `"<projection>.weight.free..."`.
     """
     names = [p.name for p in model.projections]
+    # A multi-target projection's shared weight is named after the group in
+    # `model.params()` ("I->{E,I}.weight"), so the group's name selects all its targets.
+    groups = getattr(model.projections, "groups", ())
+    aliases = {j: [name] for j, name in enumerate(names)}
+    for group, members in groups:
+        for j in members:
+            aliases[j].append(group)
     chosen: dict[int, AbstractConstraint] = {}
     for pattern, constraint in constraints.items():
-        hits = [j for j, n in enumerate(names) if fnmatch.fnmatchcase(n, pattern)]
+        hits = [j for j in aliases if any(fnmatch.fnmatchcase(n, pattern) for n in aliases[j])]
         if not hits:
+            shown = names + [group for group, _ in groups]
             raise ValueError(
-                f"constrain: no projection matches {pattern!r}; the network has {names}."
+                f"constrain: no projection matches {pattern!r}; the network has {shown}."
             )
         for j in hits:
             if j in chosen:
@@ -835,6 +847,16 @@ def constrain(model, constraints: dict[str, AbstractConstraint]):
     for j, constraint in chosen.items():
         proj = projections[j]
         declared = model.populations[proj.pre].sign
+        if isinstance(constraint, Dale) and _is_conductance(proj.receptor):
+            # A conductance is never negative whatever the population's sign: the
+            # reversal potential makes it inhibitory, so Dale's law keeps it >= 0.
+            if constraint.sign is not None and np.any(np.asarray(constraint.sign) != 1):
+                raise ValueError(
+                    f"constrain: projection {proj.name!r} has a Conductance receptor, whose "
+                    "weights are never negative (inhibition is a negative reversal potential); "
+                    "Dale's law keeps them >= 0: use Dale() or Dale(+1)."
+                )
+            declared = 1
         if isinstance(constraint, Dale) and declared is not None:
             if constraint.sign is None:
                 constraint = Dale(sign=declared, magnitude=constraint.magnitude, mask=constraint.mask)
@@ -850,6 +872,12 @@ def constrain(model, constraints: dict[str, AbstractConstraint]):
             raise ValueError(f"projection {proj.name!r}: {err}") from None
         projections[j] = eqx.tree_at(lambda p: p.weights, proj, container)
     return eqx.tree_at(lambda m: m.projections, model, _regroup(model, projections))
+
+
+def _is_conductance(receptor) -> bool:
+    from ..synapses import Conductance, NMDA
+
+    return isinstance(receptor, (Conductance, NMDA))
 
 
 def resolve(model):

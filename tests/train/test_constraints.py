@@ -271,6 +271,16 @@ def test_dale_reads_the_populations_declared_sign():
         assert int(proj.weights.constraint.sign) == sign
     with pytest.raises(ValueError, match=r"gets Dale\(-1\), but population 'E' declares sign=\+1"):
         nj.train.constrain(model, {"E->*": nj.train.Dale(-1)})
+    # The shared weight's name in model.params() selects each target of the group.
+    assert "I->{E,I}.weight" in model.params()
+    by_group = nj.train.constrain(model, {"I->{E,I}": nj.train.Dale()})
+    assert [type(p.weights).__name__ for p in by_group.projections] == [
+        type(p.weights).__name__ for p in model.projections[:2]] + ["ConstrainedWeights"] * 2
+    with pytest.raises(ValueError, match=r"matches more than one pattern"):
+        nj.train.constrain(model, {"I->{E,I}": nj.train.Dale(), "I->E": nj.train.Dale()})
+    with pytest.raises(ValueError, match=r"the network has \['E->E', 'E->I', 'I->E', 'I->I', "
+                                         r"'E->\{E,I\}', 'I->\{E,I\}'\]"):
+        nj.train.constrain(model, {"X->Y": nj.train.Dale()})
 
 
 def _low_rank_model(g=0.5, n=60, seed=0):
@@ -328,3 +338,22 @@ def _sparse_low_rank(rule):
     net = nj.Network([nj.Population("X", 60, units)],
                      [nj.Projection("X", "X", rule, layout=nj.connectivity.Sparse())])
     return net.build(jax.random.key(0))
+
+
+def test_dale_on_conductance_synapses_keeps_weights_nonnegative():
+    # Conductances are never negative, also from a population declared inhibitory: the
+    # reversal potential makes them inhibitory, so Dale's law keeps every weight >= 0.
+    lif = nj.neurons.LIF()
+    pops = [nj.Population("E", 8, lif, sign=+1), nj.Population("I", 4, lif, sign=-1)]
+    gaba = dict(receptor=nj.synapses.Conductance(e_rev=-80.0))
+    projs = [nj.Projection("E", ["E", "I"], nj.connectivity.FixedProbability(0.5), weight=3.0,
+                           receptor=nj.synapses.Conductance(e_rev=0.0)),
+             nj.Projection("I", ["E", "I"], nj.connectivity.FixedProbability(0.5), weight=9.0, **gaba)]
+    model = nj.Network(pops, projs).build(jax.random.key(0))
+    constrained = nj.train.constrain(model, {"*": nj.train.Dale()})
+    for proj in constrained.projections:
+        assert int(proj.weights.constraint.sign) == 1
+        assert np.all(np.asarray(proj.weights.resolved().weights) >= 0)
+    with pytest.raises(ValueError, match=r"projection 'I->E' has a Conductance receptor, whose "
+                                         r"weights are never negative"):
+        nj.train.constrain(model, {"I->E": nj.train.Dale(-1)})

@@ -806,11 +806,17 @@ class ConstrainedWeights(eqx.Module):
       `weights` are the initial weights $w_0$ (units of the projection's receptor).
     - `constraint`: The bound constraint (`nj.train.Dale`, `DANN`, `Mask`, `Bounded`).
     - `free`: The free parameters (a pytree of float arrays).
+    - `exists`: For a dense layout built from connectivity that records which synapses
+      exist (a `DenseWeights` with `counts`), a boolean `(n_post, n_pre)` array of them:
+      the others stay exactly 0 whatever the constraint and the optimiser do, so
+      training never creates a synapse. `None`: every entry of the layout is a synapse
+      (a sparse layout holds only existing synapses).
     """
 
     base: DenseWeights | SparseWeights
     constraint: eqx.Module
     free: object
+    exists: Bool[Array, "post pre"] | None = None
 
     @property
     def event_driven(self) -> bool:
@@ -819,7 +825,8 @@ class ConstrainedWeights(eqx.Module):
     @property
     def weights(self) -> Float[Array, "..."]:
         """The constrained weights, shaped like `base.weights`."""
-        return self.constraint.apply(self.free, self.base.weights)
+        w = self.constraint.apply(self.free, self.base.weights)
+        return w if self.exists is None else jnp.where(self.exists, w, jnp.zeros_like(w))
 
     @property
     def n_pre(self) -> int:

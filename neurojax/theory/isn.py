@@ -59,6 +59,9 @@ class ISN(eqx.Module):
     ee_max_real: Float[Array, "*batch"]
     max_real: Float[Array, "*batch"]
 
+    def __repr__(self) -> str:  # the values, not equinox's shapes (`ISN(isn=bool[], ...)`)
+        return eqx.tree_pformat(self, short_arrays=False)
+
 
 def _indices(model: NetworkModel, names) -> jnp.ndarray:
     slices = population_slices(model)

@@ -796,12 +796,18 @@ def constrain_weights(container, constraint: AbstractConstraint) -> ConstrainedW
             f"constraint must be an nj.train constraint (Dale, DANN, Mask, Bounded), got "
             f"{type(constraint).__name__}."
         )
+    # A dense container from a connectivity rule records which synapses exist (its
+    # counts); the others are no synapses, not weights at 0, and stay absent.
+    exists = None
+    if isinstance(container, DenseWeights) and container.counts is not None:
+        exists = container.counts > 0
     base = _per_synapse(container)
     layout = _layout(base)
+    valid = layout.valid if exists is None else exists
     bound = constraint._bind(layout)
-    bound = bound._resolve(base.weights, layout.valid)
-    free = bound.init(base.weights, layout.valid)
-    return ConstrainedWeights(base=base, constraint=bound, free=free)
+    bound = bound._resolve(base.weights, valid)
+    free = bound.init(base.weights, valid)
+    return ConstrainedWeights(base=base, constraint=bound, free=free, exists=exists)
 
 
 def constrain(model, constraints: dict[str, AbstractConstraint]):

@@ -240,11 +240,12 @@ def _load(path: str, params, opt_state, key):
     return params, best, opt_state, jax.random.wrap_key_data(key_data), int(step), record
 
 
-def _non_finite_message(error: Exception) -> str | None:
-    """The message of `simulate`'s NaN/infinity check (an equinox runtime error raised
-    inside the jitted training step, wrapped by XLA), or None for any other error."""
-    match = re.search(r"EquinoxRuntimeError: (.*?NaN or infinit.*?)(?:\n|$)", str(error))
-    return None if match is None else match.group(1)
+def _runtime_check_message(error: Exception) -> str | None:
+    """The message of a runtime check that fired inside the jitted training step (an
+    equinox runtime error, wrapped by XLA: `simulate`'s NaN/infinity check, a solver
+    that did not converge in `nj.theory.fixed_point`, ...), or None for any other error."""
+    match = re.search(r"EquinoxRuntimeError: (.*?)(?:\n|$)", str(error))
+    return None if match is None else match.group(1).strip()
 
 
 def fit(
@@ -408,12 +409,16 @@ def fit(
                     # gradient checks, which raise its diagnosis (see _train_step).
                     np.asarray(train_step(True, params, opt_state, arrays, data, key,
                                           np.uint32(i))[2])
-            except Exception as e:  # a check inside simulate fired during this step
-                message = _non_finite_message(e)
+            except Exception as e:  # a check inside the loss fired during this step
+                message = _runtime_check_message(e)
                 if message is None:
                     raise
-                raise FloatingPointError(
-                    f"fit: at step {i + 1} (the model before it is finite): {message}") from e
+                if re.search("NaN or infinit", message):  # simulate's check
+                    raise FloatingPointError(
+                        f"fit: at step {i + 1} (the model before it is finite): {message}") from e
+                raise RuntimeError(
+                    f"fit: at step {i + 1}, a check inside the loss failed: {message} (if the "
+                    "previous steps moved the model too far, lower the learning rate)") from e
             seconds.append(time.perf_counter() - t0)
             value, finite = float(checks[0]), checks[1:] != 0
             if not math.isfinite(value):

@@ -37,6 +37,7 @@ def test_tsodyks_paradox_appears_exactly_when_beta_jee_exceeds_one(j_ee):
     # The E-E block alone: (-1 + b Jee) / tau_E, exactly.
     np.testing.assert_allclose(isn.ee_max_real, (-1 + b * j_ee) / 10.0, rtol=1e-12)
     assert bool(isn.isn) == (b * j_ee > 1) == bool(d["I"][0] < 0)
+    assert f"isn=Array({bool(isn.isn)}, dtype=bool)" in repr(isn)  # values, not bool[]
     if j_ee == 25.0:
         np.testing.assert_allclose(slope, -0.125, rtol=1e-12)
         np.testing.assert_allclose(d["E"][0] / delta, -0.2083, atol=5e-5)  # 4 decimals

@@ -114,6 +114,27 @@ def test_connectome_mask_never_creates_a_synapse():
     assert np.all(w[:, ~connectome] == 0.0)
 
 
+@pytest.mark.parametrize("constraint", [Dale(+1), Bounded(lo=0.0, hi=2.0), Mask(np.ones((N, N), bool))],
+                         ids=["dale", "bounded", "mask"])
+def test_constraints_never_create_synapses_a_dense_random_projection_lacks(constraint):
+    # FixedProbability on the dense layout with a scalar weight records which synapses
+    # exist (counts): its zeros are absent synapses, not weights at 0. Before, Dale gave
+    # them the 1e-6 floor and they trained like synapses (a fixed point moved by 1e-4).
+    rule = nj.connectivity.FixedProbability(0.3)
+    model = _rate_model(nj.connectivity.Dense(), weight=0.25, connectivity=rule)
+    w0 = np.asarray(model.projections[0].weights.matrix())
+    exists = w0 != 0
+    assert 0 < exists.mean() < 1
+    constrained = constrain(model, {"R->R": constraint})
+    # Unchanged at the start: exactly, or within the softplus round trip's rounding.
+    np.testing.assert_allclose(np.asarray(constrained.projections[0].weights.matrix()), w0,
+                               rtol=1e-12, atol=0)
+    static, history = _random_steps(constrained, optax.adam(0.5), 50, jax.random.key(8))
+    w = np.asarray(_matrices(static, history))
+    assert np.all(w[:, ~exists] == 0.0)
+    assert np.ptp(w[:, exists]) > 0.05  # the existing synapses did train
+
+
 @pytest.mark.parametrize("layout", LAYOUTS, ids=LAYOUT_IDS)
 @pytest.mark.parametrize("bounds", [dict(lo=-0.5, hi=0.5), dict(max_change=0.05),
                                     dict(lo=-0.6, hi=1.0, max_change=0.1), dict(lo=-1.0)])

@@ -1,6 +1,7 @@
 """`nj.train.fit`: optax loop with minibatches, evaluation, early stopping,
 checkpoint/resume and a non-finite guard."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -135,6 +136,22 @@ def test_non_finite_loss_or_gradient_stops_with_a_clear_error():
 
     with pytest.raises(FloatingPointError, match=r"gradient of \[\"\['b'\]\"\] .* at step 1"):
         fit(_init(), nan_gradient, data, optax.sgd(0.1), 5, jax.random.key(0), progress=False)
+
+
+def test_a_check_inside_the_loss_names_the_step_and_its_message():
+    # A runtime check in the loss (as a solver that does not converge raises inside
+    # nj.theory.fixed_point) fires once the parameter passes 0.5: sgd(0.2) from b = 0
+    # under a constant gradient of -1 evaluates b = 0, 0.2, 0.4, then 0.6 at step 4. The
+    # error names the step and gives the check's own message, not XLA's traceback.
+    data, _ = _regression()
+
+    def checked_loss(model, trial, key):
+        b = eqx.error_if(model["b"], model["b"] > 0.5, "the solver did not converge")
+        return -b + 0.0 * _mse(model, trial, key)
+
+    with pytest.raises(RuntimeError, match=r"^fit: at step 4, a check inside the loss failed: "
+                                           r"the solver did not converge \(if"):
+        fit(_init(), checked_loss, data, optax.sgd(0.2), 5, jax.random.key(0), progress=False)
 
 
 def test_frozen_and_untrainable_leaves_do_not_change():

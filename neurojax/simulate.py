@@ -90,10 +90,13 @@ class Record:
     def __init__(self, spikes=True, rates=(), every=None, float_spikes=False, weights=(),
                  mean_weights=(), **variables):
         for arg, value in (("weights", weights), ("mean_weights", mean_weights)):
-            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+            # A mapping would pass as the sequence of its keys, its values ignored.
+            if (isinstance(value, (str, Mapping))
+                    or not all(isinstance(v, str) for v in value)):
                 raise ValueError(
                     f"Record {arg}= must be a sequence of projection names, e.g. "
-                    f"{arg}=['E->E'], got {value!r}."
+                    f"{arg}=['E->E'], got {value!r} (whole weight arrays: weights=, "
+                    "their mean: mean_weights=)."
                 )
         object.__setattr__(self, "weights", tuple(weights))
         object.__setattr__(self, "mean_weights", tuple(mean_weights))

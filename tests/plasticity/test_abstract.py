@@ -142,3 +142,11 @@ def test_sharded_runs_gspmd_and_refuses_shard_map():
     np.testing.assert_array_equal(out.state.plastic[0].weights, ref.state.plastic[0].weights)
     with pytest.raises(ValueError, match="shard_map.*does not support plastic projections"):
         simulate_sharded(model, 20.0, DT, key=jax.random.key(1), mesh=mesh, method="shard_map")
+
+
+@pytest.mark.parametrize("value", ["in->out", {"in->out": "mean"}, ["in->out", 3]])
+def test_record_weights_need_a_sequence_of_names(value):
+    # A mapping passed as the sequence of its keys, its values silently ignored.
+    for arg in ("weights", "mean_weights"):
+        with pytest.raises(ValueError, match=rf"Record {arg}= must be a sequence of projection names"):
+            nj.Record(**{arg: value})

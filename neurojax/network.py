@@ -1081,20 +1081,24 @@ def _check_plastic_weights(proj: BuiltProjection) -> None:
     """A weight-changing rule with bounds `[0, w_max]` needs initial weights inside
     them (concrete weights only; traced ones are the optimiser's business)."""
     rule = proj.plasticity
-    w_max = getattr(rule, "w_max", None)
-    if w_max is None or not rule.changes_weights:
+    if getattr(rule, "w_max", None) is None or not rule.changes_weights:
         return
     from .plasticity.abstract import container_weights, synapse_mask
 
-    w = container_weights(proj.weights)
-    if not (checking_concrete(w) and checking_concrete(w_max)):
+    # Eagerly on concrete values, also while `jit` traces a function that closes over
+    # the model (there `weights != 0` would otherwise be staged out as a tracer).
+    with jax.ensure_compile_time_eval():
+        w_max = rule.w_max
+        w, mask = container_weights(proj.weights), synapse_mask(proj.weights)
+    if not (checking_concrete(w) and checking_concrete(mask) and checking_concrete(w_max)):
         return
-    w, mask = np.asarray(w), np.asarray(synapse_mask(proj.weights))
+    # numpy, not jax, arrays: np.max(jax array) calls its .max(), staged under jit.
+    w, mask, w_max = np.asarray(w), np.asarray(mask), float(np.max(np.asarray(w_max)))
     values = w[mask]
-    if values.size and (values.min() < 0 or values.max() > float(np.max(w_max))):
+    if values.size and (values.min() < 0 or values.max() > w_max):
         raise ValueError(
             f"projection {proj.name!r}: initial weights must lie in the bounds of its "
-            f"{type(rule).__name__}, [0, w_max] = [0, {float(np.max(w_max)):g}] [weight units], "
+            f"{type(rule).__name__}, [0, w_max] = [0, {w_max:g}] [weight units], "
             f"got min {values.min():g}, max {values.max():g}."
         )
 

@@ -48,6 +48,17 @@ def expected(name: str, arguments: dict) -> str:
     return STATISTICS[name]
 
 
+def _sizes(n) -> tuple[int, int]:
+    """(n_E, n_I) for `n` neurons, 80 % excitatory; both at least one neuron."""
+    if (isinstance(n, bool) or not isinstance(n, (int, float)) or not float(n).is_integer()
+            or n < 2):
+        raise ValueError(f"n [neurons] (the total, 80 % excitatory) must be an integer in "
+                         f"[2, inf), got {n!r}.")
+    n = int(n)
+    n_e = min(max(int(round(0.8 * n)), 1), n - 1)
+    return n_e, n - n_e
+
+
 def _lif(e_l: float) -> neurons.LIF:
     return neurons.LIF(c_m=200.0, g_l=10.0, e_l=e_l, v_th=-50.0, v_reset=-60.0, t_ref=5.0)
 
@@ -56,10 +67,10 @@ def _conductance_network(neuron, n: int, p: float, w_e: float, w_i: float) -> Ne
     """The COBA wiring (Brian's example) for any neuron model: 80 % E, Bernoulli p,
     exponential conductance synapses (5 ms, 0 mV; 10 ms, −80 mV), V ~ N(−65, 5) mV,
     g_e ~ N(40, 15) nS, g_i ~ N(200, 120) nS."""
-    n_e = int(round(0.8 * n))
+    n_e, n_i = _sizes(n)
     v0 = {"v": Normal(-65.0, 5.0)}
     E = Population("E", n_e, neuron, initial=v0, sign=+1)
-    I = Population("I", n - n_e, neuron, initial=v0, sign=-1)
+    I = Population("I", n_i, neuron, initial=v0, sign=-1)
     exc = Projection("E", ["E", "I"], connectivity.FixedProbability(p), weight=w_e,
                      synapse=synapses.Exponential(tau=5.0),
                      receptor=synapses.Conductance(e_rev=0.0), initial=Normal(40.0, 15.0))
@@ -95,10 +106,10 @@ def cuba(n: int = 4000, p: float = 0.02, w_e: float = 16.2, w_i: float = -90.0) 
     - `p`: Connection probability.
     - `w_e`, `w_i`: Excitatory / inhibitory current increments [pA].
     """
-    n_e = int(round(0.8 * n))
+    n_e, n_i = _sizes(n)
     v0 = {"v": Uniform(-60.0, -50.0)}
     E = Population("E", n_e, _lif(-49.0), initial=v0, sign=+1)
-    I = Population("I", n - n_e, _lif(-49.0), initial=v0, sign=-1)
+    I = Population("I", n_i, _lif(-49.0), initial=v0, sign=-1)
     exc = Projection("E", ["E", "I"], connectivity.FixedProbability(p), weight=w_e,
                      synapse=synapses.Exponential(tau=5.0), receptor=synapses.Current())
     inh = Projection("I", ["E", "I"], connectivity.FixedProbability(p), weight=w_i,

@@ -23,6 +23,13 @@ def test_names_and_unknown_model():
         nj.gallery.get("coba", no_such_argument=1)
     with pytest.raises(ValueError, match="unknown Brunel regime"):
         nj.gallery.get("brunel", regime="Z")
+    # The total n, named as given (its 80 % share, -4 for n = -5, was reported before).
+    for name in ("coba", "cuba", "cobahh"):
+        for n in (-5, 1, True):
+            with pytest.raises(ValueError, match=rf"n \[neurons\] \(the total, 80 % excitatory\) "
+                                                 rf"must be an integer in \[2, inf\), got {n!r}"):
+                nj.gallery.get(name, n=n)
+    assert [p.n for p in nj.gallery.get("coba", n=2).populations] == [1, 1]
 
 
 def test_coba_rates_and_irregularity():

@@ -150,3 +150,23 @@ def test_record_weights_need_a_sequence_of_names(value):
     for arg in ("weights", "mean_weights"):
         with pytest.raises(ValueError, match=rf"Record {arg}= must be a sequence of projection names"):
             nj.Record(**{arg: value})
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_initial_weights_outside_the_rule_bounds_raise_also_under_jit(layout):
+    # The check runs on the concrete weights of a model that a jitted function closes
+    # over: there `weights != 0` (the dense synapse mask) and `np.max(w_max)` used to be
+    # staged out as tracers, so jit (and nj.check_grad, which jits) failed on a dense
+    # plastic projection with per-synapse weights.
+    good = _net(PairSTDP(w_max=1.0), layout, nj.Uniform(0.0, 1.0))
+    run = lambda m: nj.simulate(m, 2.0, DT, key=jax.random.key(1)).state.plastic[0].weights  # noqa: E731
+    np.testing.assert_array_equal(jax.jit(lambda: run(good))(), run(good))
+    match = r"projection 'in->out': initial weights must lie in the bounds of its PairSTDP, \[0, w_max\] = \[0, 1\]"
+    with pytest.raises(ValueError, match=match):  # at build
+        _net(PairSTDP(w_max=1.0), layout, nj.Uniform(0.0, 1.5))
+    bad = eqx.tree_at(lambda m: m.projections[0].weights.weights, good,
+                      1.5 * good.projections[0].weights.weights)
+    with pytest.raises(ValueError, match=match):
+        run(bad)
+    with pytest.raises(ValueError, match=match):
+        jax.jit(lambda: run(bad))()

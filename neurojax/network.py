@@ -646,7 +646,13 @@ class NetworkModel(AbstractModel[NetworkState]):
             # updated in place by the native kernel that adds to it (aliased input),
             # so XLA copied every ring buffer each step and COBA-4k's step went from
             # 19 to 28 us (benchmarks/thunks.py: 17 copies instead of 13).
-            buffers.append(buf.at[slot].set(0.0))
+            if buf.shape[0] == 1 and _dense(proj.weights):
+                # One slot added to by a dense product (no kernel that updates the
+                # buffer in place): a fresh zero, with no traced slot index to compute,
+                # bounds-check and store for the backward pass every step.
+                buffers.append(jnp.zeros_like(buf))
+            else:
+                buffers.append(buf.at[slot].set(0.0))
             if proj.synapse.presynaptic:
                 s = arrivals  # sum_j w_ij s_j, stepped in phase 4; held over this step
             else:
@@ -765,6 +771,14 @@ class NetworkModel(AbstractModel[NetworkState]):
             plastic=tuple(plastic),
         )
         return new, tuple(outputs)
+
+
+def _dense(weights) -> bool:
+    """Whether a projection's container delivers by a dense product (`DenseWeights`,
+    also under a constraint), not by a kernel that adds into the buffer in place."""
+    if isinstance(weights, ConstrainedWeights):
+        weights = weights.base
+    return isinstance(weights, DenseWeights)
 
 
 def _split(key, n):

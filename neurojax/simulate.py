@@ -603,8 +603,14 @@ def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
     sampled = presample(stepper, state.step, n_blocks * b, dt) if isinstance(
         stepper, NetworkModel) else None
     rows = None if probe is None else jax.lax.dynamic_slice_in_dim(probe, probe_start, n_blocks * b)
+    # Blocks of one step (recording every step, the default) have no block axis: the
+    # steps' inputs and recordings keep their (steps, ...) shape. A (steps, 1, ...)
+    # reshape before and after the scan would cost nothing alone, but under `vmap`
+    # it moves the batch axis to the front (jax's reshape batching rule), so XLA
+    # transposed the whole batch's inputs and recordings between the batch-major and
+    # the scan's time-major layouts, forward and backward.
     xs = None if sampled is None and rows is None else jax.tree_util.tree_map(
-        lambda x: x.reshape((n_blocks, b) + x.shape[1:]), (sampled, rows))
+        lambda x: x if b == 1 else x.reshape((n_blocks, b) + x.shape[1:]), (sampled, rows))
 
     # Per step, only what is recorded leaves the loop: spike rasters (as bools unless
     # float_spikes; graded outputs as they are) and, for rates, one running sum per
@@ -642,7 +648,10 @@ def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
 
     def block(state, x):
         zero = tuple(jnp.zeros((), dtypes[i]) for i in plan.rates)
-        (state, sums), spikes = _segmented_scan(inner, (state, zero), b, within, x)
+        if b == 1:  # the step itself (see `xs`): its recordings have no block axis
+            (state, sums), spikes = inner((state, zero), x)
+        else:
+            (state, sums), spikes = _segmented_scan(inner, (state, zero), b, within, x)
         # Spikes per neuron per second [Hz]; a graded output's mean (already a rate).
         rates = tuple(acc / (b * sizes[i]) if i in plan.graded else acc / (b * sizes[i] * dt * 1e-3)
                       for acc, i in zip(sums, plan.rates))
@@ -1185,8 +1194,10 @@ def _result(model: NetworkModel, plan: _Plan, state: NetworkState, recorded, n_s
     weights = {k[len("weights:"):]: v for k, v in variables.items() if k.startswith("weights:")}
     variables = {k: v for k, v in variables.items() if not k.startswith("weights:")}
     names = model.names
+    # (blocks, block steps, n) -> (steps, n); blocks of one step are recorded as
+    # (steps, n) already (`_run`).
     spikes = {
-        names[i]: s.reshape(s.shape[:-3] + (n_steps,) + s.shape[-1:])
+        names[i]: s if plan.block_steps == 1 else s.reshape(s.shape[:-3] + (n_steps,) + s.shape[-1:])
         for i, s in zip(plan.spikes, spikes_blocks)
     }
     rates = {names[i]: r for i, r in zip(plan.rates, rates_blocks)}

@@ -203,6 +203,28 @@ def test_large_traced_values_are_checked_under_vmap():
         run(w, jnp.array([1.0, -1.0, 1.0]))
 
 
+def test_large_traced_values_that_must_be_finite_are_checked_by_one_sum():
+    # A large value that must only be finite (a Waveform's values, a weight matrix) is
+    # checked by a float sum that is NaN iff an element is NaN or infinite: every
+    # such element is still caught, batched or not, and named by its own message.
+    from neurojax._misc import check_range
+
+    def check(v, w):
+        with deferred_checks() as checks:
+            check_range(v, "values", "pA")
+            check_range(w, "w", "nS", low=0.0)
+        return guard(jnp.zeros(()), checks)
+
+    run = jax.jit(jax.vmap(check, in_axes=(0, None)))
+    v, w = jnp.full((2, 40, 30), -3.0e38), jnp.ones((40, 40))  # large finite values pass
+    run(v, w)
+    for bad in (jnp.nan, jnp.inf, -jnp.inf):
+        with _raises_naming("values [pA]"):
+            run(v.at[1, 7, 29].set(bad), w)
+    with _raises_naming("w [nS]"):
+        run(v, w.at[0, 0].set(jnp.inf))
+
+
 def test_dual_exponential_rise_below_decay_is_checked_when_traced():
     @jax.jit
     def check(tau_rise):

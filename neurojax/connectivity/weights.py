@@ -109,10 +109,16 @@ class DenseWeights(eqx.Module):
         else:
             # XLA hoists the (loop-invariant) conversion of the counts out of the scan.
             psp = self.weights * (self.counts.astype(act.dtype) @ act)
-        # A scatter at the traced slot, also with one slot: it updates the carried
-        # buffer in place, where rebuilding it (a broadcast of read + psp) made XLA
-        # copy it every step (a dense COBA-1000 step 1.2x slower; no gain in the
-        # backward pass of benchmarks/fit_overhead.py).
+        if buffer.shape[0] == 1:
+            # One slot (no delay beyond the step): the slot is known statically, so the
+            # sum is a plain addition, without the scatter's slot index, which every
+            # step computed, bounds-checked and stored for the backward pass (the Dale
+            # rate RNN of benchmarks/fit_overhead.py: forward step 15 -> 8 thunks,
+            # backward 13 -> 11; a dense COBA-1000 step 48 -> 45 thunks, same CPU time).
+            return buffer + psp.astype(buffer.dtype)[None]
+        # A scatter at the traced slot: it updates the carried buffer in place, where
+        # rebuilding it (a broadcast of read + psp) made XLA copy it every step (a
+        # dense COBA-1000 step 1.2x slower).
         return buffer.at[(step + delay_steps) % buffer.shape[0]].add(psp.astype(buffer.dtype))
 
 

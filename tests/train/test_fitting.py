@@ -253,3 +253,39 @@ def test_an_overflowing_simulation_gradient_stops_fit_naming_step_and_population
                              r"at step \d+ \(t = [\d.]+ to [\d.]+ ms from init\), in population E"):
         fit(model, loss, jnp.asarray([10.0]), optax.adam(0.1), 3, jax.random.key(0),
             trainable=nj.train.trainable(model, "E->E.weight"), progress=False)
+
+
+def test_steps_without_simulates_gradient_checks_match_the_checked_steps(monkeypatch):
+    # fit's steps leave out simulate's gradient checks (they are run only to diagnose a
+    # step whose gradient is non-finite): the losses and the trained parameters are
+    # those of steps with the checks, bit for bit. A rate network driven by a Waveform
+    # set from each trial (the sampled-input path), minibatches and a constraint.
+    from neurojax.train import fitting
+
+    n, steps = 4, 12
+    sign = np.array([1.0, 1.0, 1.0, -1.0])
+    pop = nj.Population("R", n, nj.neurons.FiringRate(tau=10.0, transfer=nj.neurons.ReLU()))
+    proj = nj.Projection("R", "R", nj.connectivity.AllToAll(), weight=np.full((n, n), 0.2) * sign,
+                         layout=nj.connectivity.Dense())
+    drive = nj.inputs.Waveform("R", times=jnp.arange(steps) * 1.0, values=jnp.zeros((steps, n)))
+    net = nj.Network([pop], [proj], inputs=[drive]).build(jax.random.key(0))
+    model = {"net": constrain(net, {"R->R": Dale(sign)}), "w_in": jnp.full((n,), 0.5)}
+    rng = np.random.default_rng(0)
+    data = (jnp.asarray(rng.normal(size=(16, steps))), jnp.asarray(rng.normal(size=(16,))))
+
+    def loss(m, trial, key):
+        u, target = trial
+        network = eqx.tree_at(lambda x: x.inputs[0].values, m["net"], jnp.outer(u, m["w_in"]))
+        r = nj.simulate(network, steps * 1.0, 1.0, key=key, record=nj.Record(spikes=["R"]))
+        return (r.spikes["R"][-1].mean() - target) ** 2
+
+    kw = dict(batch_size=4, progress=False, trainable=trainable(model, include=["*.free", "*w_in*"]))
+    fast = fit(model, loss, data, optax.adam(0.05), 5, jax.random.key(2), **kw)
+    train_step = fitting._train_step
+    monkeypatch.setattr(fitting, "_train_step",
+                        lambda spec, diagnose, *args: train_step(spec, True, *args))
+    checked = fit(model, loss, data, optax.adam(0.05), 5, jax.random.key(2), **kw)
+    assert np.all(np.isfinite(fast.losses)) and len(set(fast.losses)) > 1
+    np.testing.assert_array_equal(fast.losses, checked.losses)
+    for a, b in zip(jax.tree.leaves(fast.model), jax.tree.leaves(checked.model)):
+        np.testing.assert_array_equal(a, b)

@@ -294,8 +294,10 @@ def test_sweeps_guide_grid_pairs_batches_and_loop(sweeps_guide):
     np.testing.assert_allclose(rates[[1, 2], 0], sweeps_guide.loop([4.0, 5.0], [0])[:, 0],
                                rtol=1e-5)
     paired = np.asarray(sweeps_guide.paired())
-    np.testing.assert_allclose(paired, sweeps_guide.loop([4.0, 5.0], [7, 8]).diagonal(),
-                               rtol=1e-5)
+    # The pairs (4, 7) and (5, 8) run alone (the loop's 2 x 2 grid's diagonal, without
+    # running its other two points).
+    alone = [sweeps_guide.loop([g], [seed])[0, 0] for g, seed in ((4.0, 7), (5.0, 8))]
+    np.testing.assert_allclose(paired, alone, rtol=1e-5)
     batched = np.asarray(sweeps_guide.in_batches())[:, 0]
     whole = np.asarray(nj.sweep(sweeps_guide.rate, g=jnp.linspace(3.0, 6.0, 8),
                                 seed=jnp.array([0])))[:, 0]

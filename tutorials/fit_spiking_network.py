@@ -126,40 +126,16 @@ model0 = network.build(jax.random.key(0))
 # finite difference over the same keys. The default step (2 %) is too small here: 2 % of
 # 1 nS moves the rate by less than the chaos of the network scatters it, so the step is
 # 0.5 nS (absolute) for both weights.
-#
-# `truncate` changes only the backward pass (a `stop_gradient` at each window's start):
-# the loss, and so the finite difference, is the same with and without it. The finite
-# differences are therefore computed once, by `check_grad` with the window, and the
-# full-BPTT rows reuse them next to their own gradient (computed as `check_grad` does:
-# the seed-averaged loss's `value_and_grad`, a NaN being a result, not an error).
 
 # %%
-def full_bptt_report(loss, p, keys, truncated):
-    """`check_grad`'s report for `loss` whose finite differences are `truncated`'s."""
-    with nj.allow_nonfinite_gradients():
-        value, grads = eqx.filter_jit(eqx.filter_value_and_grad(
-            lambda p: jnp.mean(jax.vmap(lambda k: loss(p, k))(keys))))(p)
-    flat = dict(zip((jax.tree_util.keystr(path) for path, _ in
-                     jax.tree_util.tree_flatten_with_path(grads)[0]),
-                    jax.tree_util.tree_leaves(grads)))
-    return nj.train.GradCheck(
-        rows=tuple(dataclasses.replace(r, gradient=float(flat[r.name]))
-                   for r in truncated.rows), loss=float(value))
-
-
 grad_rows = []  # (w_in, duration, truncate, parameter, gradient, fd, fd_stderr)
 keys = jax.random.split(jax.random.key(1), GRAD_KEYS)
 for w_in in GRAD_POINTS:
     for duration in GRAD_T:
-        losses = {truncate: (lambda p, key, truncate=truncate:
-                             e_rate(model0, p, key, duration, truncate))
-                  for truncate in (None, TRUNCATE)}
-        windowed = nj.check_grad(losses[TRUNCATE], params(w_in=w_in), keys=keys, step=0.5,
-                                 relative=False)
-        reports = {None: full_bptt_report(losses[None], params(w_in=w_in), keys, windowed),
-                   TRUNCATE: windowed}
         for truncate in (None, TRUNCATE):
-            report = reports[truncate]
+            loss = lambda p, key: e_rate(model0, p, key, duration, truncate)  # noqa: E731
+            report = nj.check_grad(loss, params(w_in=w_in), keys=keys, step=0.5,
+                                   relative=False)
             print(f"w_in = {w_in} nS, {duration:g} ms, truncate = {truncate}:  "
                   f"E rate {report.loss:.1f} Hz")
             print(report.table())

@@ -29,13 +29,15 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, UInt32
 
-from .._hash import GOLDEN as _GOLDEN
-from .._hash import STREAM_1 as _STREAM_1
-from .._hash import STREAM_2 as _STREAM_2
-from .._hash import lowbias32 as _lowbias32
-from .._hash import standard_normal as _standard_normal
-from .._hash import u32 as _u32
-from .._hash import unit_uniform as _unit_uniform
+from .._hash import (
+    GOLDEN as _GOLDEN,
+    STREAM_1 as _STREAM_1,
+    STREAM_2 as _STREAM_2,
+    lowbias32 as _lowbias32,
+    standard_normal as _standard_normal,
+    u32 as _u32,
+    unit_uniform as _unit_uniform,
+)
 from .._misc import check_range
 from ..distributions import AbstractDistribution, LogNormal, Normal, Uniform
 from .builders import AbstractConnectivity, Synapses

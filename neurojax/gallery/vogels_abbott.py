@@ -55,7 +55,7 @@ def _sizes(n) -> tuple[int, int]:
         raise ValueError(f"n [neurons] (the total, 80 % excitatory) must be an integer in "
                          f"[2, inf), got {n!r}.")
     n = int(n)
-    n_e = min(max(int(round(0.8 * n)), 1), n - 1)
+    n_e = min(round(0.8 * n), n - 1)  # round(0.8 n) >= 2 for n >= 2
     return n_e, n - n_e
 
 

@@ -24,11 +24,70 @@ import jax
 import jax.numpy as jnp
 import jax.tree_util as jtu
 import numpy as np
+from jax.experimental import checkify
 
 
 def is_concrete(x: Any) -> bool:
     """True when `x` holds concrete values (not a tracer), so it can be checked in Python."""
     return not isinstance(x, jax.core.Tracer)
+
+
+# ------------------------------------------------------------------------ runtime checks
+# Inside `functional_checks()`, neurojax's runtime checks are `checkify.check`s rather
+# than equinox's host callbacks (see `error_if`).
+_FUNCTIONAL: contextvars.ContextVar[bool] = contextvars.ContextVar("_FUNCTIONAL", default=False)
+
+# The message of a runtime check traced as a `checkify.check`: the caller reruns the
+# failed computation with equinox's checks for the check's own message (`nj.train.fit`).
+FUNCTIONAL_CHECK_MESSAGE = "a neurojax runtime check failed"
+
+
+@contextlib.contextmanager
+def functional_checks() -> Iterator[None]:
+    """Within this block (at trace time) neurojax's runtime checks are traced as
+    `jax.experimental.checkify.check`s, which the caller must functionalise: trace the
+    function with `checkify.checkify` and read the returned error. `nj.train.fit`'s
+    steps do this.
+
+    Why: equinox's checks (`eqx.error_if`) call back to Python at run time, and XLA's
+    CPU client runs a program that holds a host callback synchronously, in the calling
+    thread: the Dale rate RNN step of benchmarks/fit_overhead.py took 1.07x the time of
+    the same program without the callbacks (a 40-step scan and its gradient: 9.26 against
+    8.64 ms). `checkify` threads a flag through the program instead.
+
+    A failed check also turns its float value to NaN (`error_if`), because jax 0.10's
+    `checkify` loses the checks made inside a loop that `grad` differentiates (a loss
+    that runs `simulate` under `lax.map`): the NaN then reaches the loss or its
+    gradient, which the caller checks too. (`checkify` inside `grad` instead keeps them,
+    but fails on custom VJPs with integer arguments, as the sparse propagation's.)
+    Checks made inside a custom VJP's forward pass stay equinox's (the strict event
+    buffer of `Sparse(capacity=...)`, checked in every step)."""
+    token = _FUNCTIONAL.set(True)
+    try:
+        yield
+    finally:
+        _FUNCTIONAL.reset(token)
+
+
+def error_if(x: Any, pred: Any, index: Any, messages: list[str] | tuple[str, ...]) -> Any:
+    """`eqx.branched_error_if(x, pred, index, messages)`: `x`, with a runtime error
+    carrying `messages[index]` where `pred` is true; neurojax's one way to check values
+    at run time. Inside `functional_checks()` a `checkify.check` with
+    `FUNCTIONAL_CHECK_MESSAGE` instead (kept whether or not `x` is used), and `x`
+    (if a float array; else as it is) with NaN where any `pred` is true: `x + -0.0`
+    otherwise, the identity bit for bit (see `functional_checks`)."""
+    if _FUNCTIONAL.get():
+        failed = jnp.any(pred)
+        checkify.check(~failed, FUNCTIONAL_CHECK_MESSAGE)
+        if eqx.is_inexact_array(x):
+            return x + jnp.where(failed, jnp.nan, -0.0).astype(x.dtype)
+        return x
+    return eqx.branched_error_if(x, pred, index, messages)
+
+
+def functional_checks_active() -> bool:
+    """True inside `functional_checks()`."""
+    return _FUNCTIONAL.get()
 
 
 # ----------------------------------------------------------------------------- deferral
@@ -160,7 +219,7 @@ def guard(x: Any, checks: list) -> Any:
             owners.append(np.array([i], np.int32))
     ok = jnp.concatenate(oks)
     index = jnp.asarray(np.concatenate(owners))[jnp.argmin(ok)]
-    return eqx.branched_error_if(x, ~jnp.all(ok), index, [c.message for c in checks])
+    return error_if(x, ~jnp.all(ok), index, [c.message for c in checks])
 
 
 def _in_range(values, low, high, low_closed, high_closed):

@@ -33,7 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
-from ._misc import check_dt, deferred_checks, guard, is_concrete, steps_for
+from ._misc import (check_dt, deferred_checks, error_if, functional_checks_active, guard,
+                    is_concrete, steps_for)
 from .network import NetworkModel, NetworkState, presample
 
 
@@ -720,8 +721,7 @@ def _error_zero(bad, messages, dtype):
     array itself: its conditional takes the array through, which XLA copies (two
     passes over a batch's whole recording, forward and backward); the scalar's
     conditional costs nothing and the addition fuses into the array's producer."""
-    return eqx.branched_error_if(jnp.asarray(-0.0, dtype), jnp.any(bad), jnp.argmax(bad),
-                                 messages)
+    return error_if(jnp.asarray(-0.0, dtype), jnp.any(bad), jnp.argmax(bad), messages)
 
 
 def _checked_fwd(x, bad, messages):
@@ -1172,6 +1172,15 @@ def _guard_state(state: NetworkState, checks: list) -> NetworkState:
     callback carry the whole state and cost compile time. PRNG keys are left alone."""
     if not checks:
         return state
+    if functional_checks_active():
+        # A float zero, NaN if a check fails (see `functional_checks`): added to the
+        # float leaves, it makes every float the run computes NaN.
+        dtypes = [x.dtype for x in jax.tree_util.tree_leaves(state)
+                  if _not_key(x) and jnp.issubdtype(x.dtype, jnp.inexact)]
+        nan_zero = guard(jnp.asarray(-0.0, jnp.result_type(*dtypes) if dtypes else float), checks)
+        return jax.tree_util.tree_map(
+            lambda x: x + nan_zero.astype(x.dtype)
+            if _not_key(x) and jnp.issubdtype(x.dtype, jnp.inexact) else x, state)
     zero = guard(jnp.zeros((), jnp.int32), checks)
 
     def attach(x):
@@ -1217,11 +1226,18 @@ def _result(model: NetworkModel, plan: _Plan, state: NetworkState, recorded, n_s
         def checked(x):
             if eqx.is_inexact_array(x):
                 return _checked(x, bad, messages)
-            return eqx.branched_error_if(x, jnp.any(bad), jnp.argmax(bad), messages)
+            return error_if(x, jnp.any(bad), jnp.argmax(bad), messages)
 
-        spikes, rates, variables, weights = jax.tree_util.tree_map(
-            checked, (spikes, rates, variables, weights))
-        state = eqx.tree_at(lambda s: s.step, state, checked(state.step))
+        if functional_checks_active():
+            # Float outputs NaN if the check fails (see `functional_checks`), without
+            # `_checked`'s check of the cotangent (fit checks the gradients itself).
+            spikes, rates, variables, weights = jax.tree_util.tree_map(
+                lambda x: error_if(x, bad, jnp.argmax(bad), messages),
+                (spikes, rates, variables, weights))
+        else:
+            spikes, rates, variables, weights = jax.tree_util.tree_map(
+                checked, (spikes, rates, variables, weights))
+            state = eqx.tree_at(lambda s: s.step, state, checked(state.step))
     sizes = tuple((p.name, p.n) for p in model.populations)
     indices = tuple(
         (f"{names[i]}.{var}", tuple(range(model.populations[i].n)) if idx is None else idx)

@@ -26,7 +26,6 @@ for bit.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import json
@@ -42,6 +41,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jax.experimental import checkify
+
+from .._misc import functional_checks
 from ..simulate import allow_nonfinite_gradients
 from .constraints import trainable as _trainable
 
@@ -140,15 +142,21 @@ class _StepSpec:
     """The static part of a `fit` step: loss, optimizer, metrics, the non-array part of
     the model, and the batching. Equal (and equally hashed) for two `fit` calls with the
     same loss/optimizer/metric objects and a model of the same structure, so that
-    `jax.jit` reuses the compiled step across calls."""
+    `jax.jit` reuses the compiled step across calls.
 
-    def __init__(self, loss, optimizer, metrics, config, batch_size, n):
+    `treedefs`: the structures of the parameters, the optimiser state, the fixed
+    arrays and the data, which `_train_step` takes as lists of their leaves (None:
+    `_evaluate` only, which takes them whole)."""
+
+    def __init__(self, loss, optimizer, metrics, config, batch_size, n, treedefs=None):
         self.loss, self.optimizer, self.metrics = loss, optimizer, metrics
         self.config, self.batch_size, self.n = config, batch_size, n
+        self.treedefs = treedefs
         leaves, treedef = jax.tree.flatten(config)
         self._key = (
             _IdKey(loss), _IdKey(optimizer), tuple((k, _IdKey(f)) for k, f in metrics),
             treedef, tuple(_static_key(x) for x in leaves), batch_size, n,
+            None if treedefs is None else tuple(_static_key(t) for t in treedefs),
         )
 
     def __hash__(self):
@@ -173,24 +181,37 @@ class _IdKey:
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _train_step(spec, diagnose, params, opt_state, arrays, data, key, i):
-    """One optimiser step: new parameters and optimiser state, and (loss, one "all
-    finite" flag per trainable leaf's gradient) for the host.
+    """One optimiser step on the leaves of the parameters, the optimiser state, the
+    fixed arrays and the data (lists, in the order of `spec.treedefs`): the leaves of
+    the new parameters and optimiser state, (loss, one "all
+    finite" flag per trainable leaf's gradient) for the host, and the `checkify`
+    error of neurojax's runtime checks (None with `diagnose=True`).
 
     `diagnose=False` (every step): the loss is differentiated under
     `allow_nonfinite_gradients()`, so `simulate` adds no gradient checks of its own
     (no per-step probe of the state cotangents in the backward scan, no check of
-    each differentiated model leaf's cotangent); the flags returned here are the
-    check, read by `fit` after every step. `diagnose=True`: the same step with
-    `simulate`'s checks, compiled and run by `fit` only after a step's flags reported
-    a non-finite gradient, to raise `simulate`'s diagnosis (the parameter, and the
-    simulation step and population where the backward pass first turned
-    non-finite).
+    each differentiated model leaf's cotangent), and under `functional_checks()`
+    inside `checkify.checkify`, so that its other runtime checks (a state that turned
+    NaN, parameters out of range, an event buffer overflow) are a flag in the returned
+    error rather than host callbacks; the flags and the error are the checks, read by
+    `fit` after every step. `diagnose=True`: the same step with `simulate`'s checks as
+    they are outside `fit`, compiled and run by `fit` only after a step reported a
+    non-finite gradient or a failed check, to raise the diagnosis (the check's own
+    message; for a gradient, the parameter and the simulation step and population where
+    the backward pass first turned non-finite).
 
-    Why two: the checks are identities on finite gradients (same values, bit for
-    bit) but cost ~0.1x of the Dale rate RNN's step (benchmarks/fit_ablation.py),
-    paid at every step for a diagnosis needed at most once per run, when training
-    stops. The step is deterministic (same parameters, data, key), so the rerun
-    meets the same non-finite gradient."""
+    Why two: the gradient checks are identities on finite gradients (same values, bit
+    for bit) but cost ~0.1x of the Dale rate RNN's step (benchmarks/fit_ablation.py),
+    and a program with equinox's host callbacks runs synchronously, ~0.07x slower
+    (`neurojax._misc.functional_checks`), both paid at every step for a diagnosis
+    needed at most once per run, when training stops. The step is deterministic (same
+    parameters, data, key), so the rerun meets the same failure.
+
+    Why leaves: `fit` keeps the parameters and the optimiser state as lists of arrays
+    between steps, so that a step's call flattens and rebuilds no equinox module in
+    Python (0.4 ms of the 12 ms step of the Dale rate RNN of fit_overhead.py)."""
+    params, opt_state, arrays, data = (jax.tree.unflatten(t, x) for t, x in zip(
+        spec.treedefs, (params, opt_state, arrays, data)))
     n, batch_size = spec.n, spec.batch_size
     b = n if batch_size is None else batch_size
     k_batch, k_loss = jax.random.split(jax.random.fold_in(key, i))
@@ -203,13 +224,18 @@ def _train_step(spec, diagnose, params, opt_state, arrays, data, key, i):
     def batch_loss(p):
         return _mean_over_trials(spec.loss, eqx.combine(p, arrays, spec.config), batch, k_loss, b)
 
-    with contextlib.nullcontext() if diagnose else allow_nonfinite_gradients():
+    if diagnose:
         value, grads = jax.value_and_grad(batch_loss)(params)
+        error = None
+    else:
+        with allow_nonfinite_gradients(), functional_checks():
+            error, (value, grads) = checkify.checkify(jax.value_and_grad(batch_loss))(params)
     updates, new_opt_state = spec.optimizer.update(grads, opt_state, params)
     new_params = eqx.apply_updates(params, updates)
-    # One device-to-host transfer per step: the loss and, per leaf, "all finite".
+    # The loss and, per leaf, "all finite", in one array for the host.
     finite = [jnp.all(jnp.isfinite(g)).astype(value.dtype) for g in jax.tree.leaves(grads)]
-    return new_params, new_opt_state, jnp.stack([value, *finite])
+    return (jax.tree.leaves(new_params), jax.tree.leaves(new_opt_state),
+            jnp.stack([value, *finite]), error)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -355,7 +381,6 @@ def fit(
     # (eqx.filter_jit partitions every call in Python).
     arrays, config = eqx.partition(static, eqx.is_array)
     spec_ = _StepSpec(loss, optimizer, tuple(metrics.items()), config, batch_size, n)
-    train_step = functools.partial(_train_step, spec_)
     evaluate = functools.partial(_evaluate, spec_)
 
     eval_key = jax.random.fold_in(key, _EVAL_FOLD)
@@ -395,20 +420,34 @@ def fit(
             _save(path, params, best_params, opt_state, key, step_count,
                   dict(record, losses=losses, best_loss=best_loss, since_best=since_best))
 
+    # The step takes and returns leaves (see `_train_step`); the loop keeps the
+    # parameters and optimiser state as leaves and rebuilds them where they are read.
+    trees = (params, opt_state, arrays, data)
+    step_spec = _StepSpec(loss, optimizer, tuple(metrics.items()), config, batch_size, n,
+                          tuple(jax.tree.structure(x) for x in trees))
+    train_step = functools.partial(_train_step, step_spec)
+    p_leaves, s_leaves, a_leaves, d_leaves = (jax.tree.leaves(x) for x in trees)
+
     stopped, seconds = False, []
     try:
         for i in range(start, steps):
             t0 = time.perf_counter()
             try:
-                new_params, new_opt_state, checks = train_step(
-                    False, params, opt_state, arrays, data, key, np.uint32(i)
+                new_params, new_opt_state, checks, error = train_step(
+                    False, p_leaves, s_leaves, a_leaves, d_leaves, key, np.uint32(i)
                 )
                 checks = np.asarray(checks)  # waits for the step
-                if not np.all(checks[1:] != 0):
-                    # A non-finite gradient: the same step again with simulate's
-                    # gradient checks, which raise its diagnosis (see _train_step).
-                    np.asarray(train_step(True, params, opt_state, arrays, data, key,
+                # A runtime check inside the loss that failed, or None (no error: the
+                # step ran with the checks themselves).
+                failed = None if error is None else error.get()
+                if failed is not None or not np.all(checks[1:] != 0):
+                    # The same step again with simulate's checks, which raise its
+                    # diagnosis (see _train_step).
+                    np.asarray(train_step(True, p_leaves, s_leaves, a_leaves, d_leaves, key,
                                           np.uint32(i))[2])
+                if failed is not None:  # the rerun raises; this if it ever did not
+                    raise RuntimeError(f"fit: at step {i + 1}, {failed}, and did not fail "
+                                       "again when the step was repeated to diagnose it.")
             except Exception as e:  # a check inside the loss fired during this step
                 message = _runtime_check_message(e)
                 if message is None:
@@ -435,7 +474,7 @@ def fit(
                     "(optax.clip_by_global_norm) or use nj.simulate(truncate=...) for long "
                     "spiking runs."
                 )
-            params, opt_state = new_params, new_opt_state
+            p_leaves, s_leaves = new_params, new_opt_state
             losses.append(value)
             if bar is not None:
                 bar.update(1)
@@ -443,6 +482,8 @@ def fit(
                     bar.set_postfix(loss=f"{value:.4g}")
             done = i + 1
             if done % eval_every == 0 or done == steps:
+                params, opt_state = (jax.tree.unflatten(t, x) for t, x in zip(
+                    step_spec.treedefs, (p_leaves, s_leaves)))
                 run_eval(done)
                 save(done)
                 if patience is not None and since_best >= patience:
@@ -452,6 +493,8 @@ def fit(
         if bar is not None:
             bar.close()
 
+    params, opt_state = (jax.tree.unflatten(t, x) for t, x in zip(step_spec.treedefs,
+                                                                   (p_leaves, s_leaves)))
     if not record["eval"] or record["eval_steps"][-1] != len(losses):
         if len(losses) > start:  # a run that took steps but ended between evaluations
             run_eval(len(losses))

@@ -1,6 +1,8 @@
 """`nj.train.fit`: optax loop with minibatches, evaluation, early stopping,
 checkpoint/resume and a non-finite guard."""
 
+import re
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -253,6 +255,100 @@ def test_an_overflowing_simulation_gradient_stops_fit_naming_step_and_population
                              r"at step \d+ \(t = [\d.]+ to [\d.]+ ms from init\), in population E"):
         fit(model, loss, jnp.asarray([10.0]), optax.adam(0.1), 3, jax.random.key(0),
             trainable=nj.train.trainable(model, "E->E.weight"), progress=False)
+
+
+def _rate_units(tau=10.0, weight=0.0):
+    pop = nj.Population("R", 2, nj.neurons.FiringRate(tau=tau, transfer=nj.neurons.ReLU()))
+    proj = nj.Projection("R", "R", nj.connectivity.AllToAll(), weight=weight,
+                         layout=nj.connectivity.Dense())
+    return nj.Network([pop], [proj], inputs=[nj.inputs.Constant("R", amplitude=1.0)]).build(
+        jax.random.key(0))
+
+
+def test_simulates_runtime_checks_still_stop_fit_with_their_own_message():
+    # fit's steps trace simulate's runtime checks with checkify (no host callback) and
+    # rerun a failed step with equinox's checks for the message. Two checks that fire
+    # only after some steps: a time constant trained below 0 (sgd(1) under a constant
+    # gradient of 4 evaluates tau = 10, 6, 2, then -2 at step 4) and a
+    # recurrent weight trained past the point where the rates grow without bound and
+    # overflow within the run (its first step's model, weight 0, is finite).
+    net = _rate_units()
+
+    def tau_loss(m, trial, key):
+        r = nj.simulate(m, 5.0, 1.0, key=key, record=nj.Record(spikes=(), rates=["R"])).rates["R"]
+        return 4.0 * m.populations[0].neuron.tau + 0.0 * r.sum()
+
+    with pytest.raises(RuntimeError, match=r"^fit: at step 4, a check inside the loss failed: "
+                                           r".*tau \[ms\] must"):
+        fit(net, tau_loss, jnp.zeros(1), optax.sgd(1.0), 5, jax.random.key(0),
+            trainable=trainable(net, "R.tau"), progress=False)
+
+    def mapped_tau_loss(m, trial, key):
+        # The same check with simulate under lax.map (a loop, which jax's checkify
+        # loses under grad: fit finds the NaN that the failed check leaves instead).
+        def run(amplitude):
+            m2 = eqx.tree_at(lambda x: x.inputs[0].amplitude, m, amplitude)
+            return nj.simulate(m2, 5.0, 1.0, key=key,
+                               record=nj.Record(spikes=(), rates=["R"])).rates["R"]
+        r = jax.lax.map(run, jnp.asarray([1.0, 2.0]))
+        return 4.0 * m.populations[0].neuron.tau + 0.0 * r.sum()
+
+    with pytest.raises(RuntimeError, match=r"^fit: at step 4, a check inside the loss failed: "
+                                           r".*tau \[ms\] must"):
+        fit(net, mapped_tau_loss, jnp.zeros(1), optax.sgd(1.0), 5, jax.random.key(0),
+            trainable=trainable(net, "R.tau"), progress=False)
+
+    def blow_up_loss(m, trial, key):
+        return -nj.simulate(m, 1000.0, 1.0, key=key, record=nj.Record(spikes=(), rates=["R"])).rates["R"].mean()
+
+    with pytest.raises(FloatingPointError, match=r"^fit: at step 2 \(the model before it is "
+                                                 r"finite\): .*NaN or infinity in population\(s\) \['R'\]"):
+        fit(net, blow_up_loss, jnp.zeros(1), optax.sgd(1e3), 5, jax.random.key(0),
+            trainable=trainable(net, "R->R.weight"), progress=False)
+
+
+def test_a_check_inside_the_simulation_loop_stops_fit_with_its_message():
+    # A strict event buffer (an explicit Sparse capacity) checks every step inside the
+    # scan: fit's functional check must come out of the loop, and the rerun names it.
+    # 20 neurons driven above threshold fire together in the first steps, 20 > 4.
+    lif = nj.neurons.LIF(c_m=200.0, g_l=10.0, e_l=-60.0, v_th=-50.0, v_reset=-60.0, t_ref=2.0)
+    net = nj.Network(
+        [nj.Population("E", 20, lif)],
+        [nj.Projection("E", "E", nj.connectivity.FixedProbability(0.5), weight=0.1,
+                       layout=nj.connectivity.Sparse(capacity=4, kernel="buffer"))],
+        inputs=[nj.inputs.Constant("E", amplitude=400.0)],
+    ).build(jax.random.key(0))
+
+    def loss(m, target, key):
+        rates = nj.simulate(m, 20.0, 0.1, key=key, record=nj.Record(spikes=(), rates=["E"])).rates
+        return (rates["E"].mean() - target) ** 2
+
+    with pytest.raises(RuntimeError, match=r"^fit: at step 1, a check inside the loss failed: "
+                                           r"event buffer overflow: more than capacity = 4"):
+        fit(net, loss, jnp.asarray([10.0]), optax.adam(0.1), 3, jax.random.key(0),
+            trainable=trainable(net, "E->E.weight"), progress=False)
+
+
+def test_fit_steps_hold_no_host_callback():
+    # A program with a host callback (equinox's runtime checks) runs synchronously on
+    # the CPU, ~7 % slower for the rate RNN of benchmarks/fit_overhead.py: fit's steps
+    # trace simulate's checks with checkify instead. The checked step keeps them.
+    from neurojax.train import fitting
+
+    net = _rate_units(weight=0.5)
+    loss = lambda m, t, k: nj.simulate(m, 5.0, 1.0, key=k, record=nj.Record(spikes=(), rates=["R"])).rates["R"].mean()  # noqa: E731
+    params, static = eqx.partition(net, trainable(net, "R->R.weight"))
+    arrays, config = eqx.partition(static, eqx.is_array)
+    opt = optax.sgd(0.1)
+    trees = (params, opt.init(params), arrays, jnp.zeros(1))
+    spec = fitting._StepSpec(loss, opt, (), config, None, 1,
+                             tuple(jax.tree.structure(x) for x in trees))
+    args = (*(jax.tree.leaves(x) for x in trees), jax.random.key(0), np.uint32(0))
+    hlo = {diagnose: fitting._train_step.lower(spec, diagnose, *args).compile().as_text()
+           for diagnose in (False, True)}
+    callback = re.compile(r'custom_call_target="[^"]*callback')  # a host callback's call
+    assert not callback.search(hlo[False])
+    assert callback.search(hlo[True])
 
 
 def test_steps_without_simulates_gradient_checks_match_the_checked_steps(monkeypatch):

@@ -50,7 +50,8 @@ import numpy as np
 from jaxtyping import Array, Int, PRNGKeyArray
 
 from ._abstract import AbstractInput, AbstractModel, AbstractNeuron, Drive
-from ._misc import after, check_dt, check_range, checking, is_concrete as checking_concrete, validate
+from ._misc import (after, check_dt, check_range, checking, is_concrete as checking_concrete,
+                    validate)
 from .connectivity.builders import AbstractConnectivity
 from .connectivity.spatial import AbstractSpace, DistanceDelay
 from .connectivity.procedural import Procedural, ProceduralWeights

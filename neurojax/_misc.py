@@ -27,6 +27,24 @@ import numpy as np
 from jax.experimental import checkify
 
 
+def after(x: jax.Array, dep: jax.Array) -> jax.Array:
+    """`x`, bit for bit, as a value that XLA computes only once `dep` (broadcastable to
+    `x`) is computed: selected on `dep > inf`, which is false for every float (NaN
+    included). Never differentiated through `dep`.
+
+    An ordering hint for XLA:CPU, where a step's thunks run in the order of their data
+    dependencies. It is used (a) so that a carried array is overwritten only after its
+    old value's last read, which XLA otherwise ensures by copying the array every step,
+    and (b) so that work that can wait does not add to the thunks ready at the same time
+    early in a step: XLA:CPU's thunk executor hands half of its ready thunks to its
+    thread pool whenever more than 8 are ready at once, which on a busy 2-core machine
+    costs more than it saves (plastic COBA-4k: 27.5-29.2 against 43.7-47.5 us of CPU
+    per step; benchmarks/README.md, "Plasticity"). Which thunks are ready together
+    depends on the whole step (and on XLA's buffer assignment), so each use is checked
+    by measurement."""
+    return jnp.where(dep > jnp.inf, jnp.zeros_like(x), x)
+
+
 def is_concrete(x: Any) -> bool:
     """True when `x` holds concrete values (not a tracer), so it can be checked in Python."""
     return not isinstance(x, jax.core.Tracer)

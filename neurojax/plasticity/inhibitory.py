@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._misc import check_range, check_time_constant_vs_dt, nonnegative, param, positive
+from .._misc import after, check_range, check_time_constant_vs_dt, nonnegative, param, positive
 from .abstract import AbstractPlasticity, container_weights
 from .stdp import _dense_update, _sparse_update
 
@@ -97,16 +97,20 @@ class InhibitorySTDP(AbstractPlasticity[InhibitorySTDPState]):
         pre, post = pre.astype(dtype), post.astype(dtype)
         decay = jnp.exp(-dt / self.tau_stdp)
         x_pre = state.pre_trace * decay + pre
-        x_post = state.post_trace * decay
         # PairSTDP's additive update with a_+ = eta and a_- = -eta applied to
         # (x_post - alpha): pre spikes add eta (x_post - alpha), post spikes eta x_pre.
         params = (self.eta, -self.eta, self.w_max)
-        shifted = x_post - self.alpha
         if isinstance(structure, SparseWeights) and structure.post_index is not None:
+            # The same values in the order of PairSTDP.step (see there and `after`).
+            shifted = after(state.post_trace, post) * decay - self.alpha
             w = _sparse_update(state.weights, x_pre, shifted, pre, post, params,
                                structure.targets, structure.post_index, False, structure.chunk,
                                structure.kernel)
+            first = w[..., 0, :1] if w.size else jnp.zeros((1,), dtype)  # any weight
+            x_post = after(state.post_trace, first) * decay
         else:
+            x_post = state.post_trace * decay
+            shifted = x_post - self.alpha
             w = _dense_update(state.weights, x_pre, shifted, pre, post, params, structure, False,
                               skip_quiet=True)
         return InhibitorySTDPState(weights=w, pre_trace=x_pre, post_trace=x_post + post), w

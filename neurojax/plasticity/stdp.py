@@ -12,7 +12,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .. import _native
-from .._misc import check_range, check_time_constant_vs_dt, nonnegative, positive
+from .._misc import after, check_range, check_time_constant_vs_dt, nonnegative, positive
 from ..connectivity.weights import compact_events
 from .abstract import AbstractPlasticity, container_weights, synapse_mask
 
@@ -125,15 +125,25 @@ class PairSTDP(AbstractPlasticity[PairSTDPState]):
 
         dtype = state.weights.dtype
         pre, post = pre.astype(dtype), post.astype(dtype)
-        x_pre_new, x_post = pair_traces(state.pre_trace, state.post_trace, pre, dt,
-                                        self.tau_plus, self.tau_minus, self.traces)
         params = (self.a_plus, self.a_minus, self.w_max)
         mult = self.weight_dependence == "multiplicative"
+        traces = functools.partial(pair_traces, state.pre_trace, pre=pre, dt=dt,
+                                   tau_plus=self.tau_plus, tau_minus=self.tau_minus,
+                                   traces=self.traces)
         if isinstance(structure, SparseWeights) and structure.post_index is not None:
+            # The same values, in an order XLA can see (`after`): the decayed post trace
+            # for the update once this step's spikes are known (not one more thunk
+            # ready at the start of the step), and the trace that replaces the carried
+            # one from a read after the update (XLA fuses the decay into both readers of
+            # the old trace and, unordered, copied the carried trace every step).
+            x_pre_new, x_post = traces(after(state.post_trace, post))
             w = _sparse_update(state.weights, x_pre_new, x_post, pre, post, params,
                                structure.targets, structure.post_index, mult, structure.chunk,
                                structure.kernel)
+            first = w[..., 0, :1] if w.size else jnp.zeros((1,), dtype)  # any weight
+            x_post = traces(after(state.post_trace, first))[1]
         else:
+            x_pre_new, x_post = traces(state.post_trace)
             w = _dense_update(state.weights, x_pre_new, x_post, pre, post, params, structure, mult,
                               skip_quiet=True)
         x_post = self._bump(x_post, post)

@@ -194,11 +194,11 @@ def _train_step(spec, diagnose, params, opt_state, arrays, data, key, i):
     inside `checkify.checkify`, so that its other runtime checks (a state that turned
     NaN, parameters out of range) are a flag in the returned error, and NaN in their
     values, rather than host callbacks (`neurojax._misc.functional_checks`); the flags
-    and the error are the checks, read by `fit` after every step. `diagnose=True`: the same step with `simulate`'s checks as
-    they are outside `fit`, compiled and run by `fit` only after a step reported a
-    non-finite gradient or a failed check, to raise the diagnosis (the check's own
-    message; for a gradient, the parameter and the simulation step and population where
-    the backward pass first turned non-finite).
+    and the error are the checks, read by `fit` after every step. `diagnose=True`: the
+    same step with `simulate`'s checks as they are outside `fit`, compiled and run by
+    `fit` only after a step reported a non-finite gradient or a failed check, to raise
+    the diagnosis (the check's own message; for a gradient, the parameter and the
+    simulation step and population where the backward pass first turned non-finite).
 
     Why two: the gradient checks are identities on finite gradients (same values, bit
     for bit) but cost ~0.1x of the Dale rate RNN's step (benchmarks/fit_ablation.py),

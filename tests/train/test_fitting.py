@@ -274,42 +274,41 @@ def test_simulates_runtime_checks_still_stop_fit_with_their_own_message():
     # overflow within the run (its first step's model, weight 0, is finite).
     net = _rate_units()
 
-    def tau_loss(m, trial, key):
-        r = nj.simulate(m, 5.0, 1.0, key=key, record=nj.Record(spikes=(), rates=["R"])).rates["R"]
-        return 4.0 * m.populations[0].neuron.tau + 0.0 * r.sum()
+    def rates(m, key):
+        record = nj.Record(spikes=(), rates=["R"])
+        return nj.simulate(m, 5.0, 1.0, key=key, record=record).rates["R"]
 
-    with pytest.raises(RuntimeError, match=r"^fit: at step 4, a check inside the loss failed: "
-                                           r".*tau \[ms\] must"):
-        fit(net, tau_loss, jnp.zeros(1), optax.sgd(1.0), 5, jax.random.key(0),
-            trainable=trainable(net, "R.tau"), progress=False)
+    def tau_loss(m, trial, key):
+        return 4.0 * m.populations[0].neuron.tau + 0.0 * rates(m, key).sum()
 
     def mapped_tau_loss(m, trial, key):
         # The same check with simulate under lax.map (a loop, which jax's checkify
         # loses under grad: fit finds the NaN that the failed check leaves instead).
-        def run(amplitude):
-            m2 = eqx.tree_at(lambda x: x.inputs[0].amplitude, m, amplitude)
-            return nj.simulate(m2, 5.0, 1.0, key=key,
-                               record=nj.Record(spikes=(), rates=["R"])).rates["R"]
-        r = jax.lax.map(run, jnp.asarray([1.0, 2.0]))
+        r = jax.lax.map(lambda a: rates(eqx.tree_at(lambda x: x.inputs[0].amplitude, m, a), key),
+                        jnp.asarray([1.0, 2.0]))
         return 4.0 * m.populations[0].neuron.tau + 0.0 * r.sum()
 
-    with pytest.raises(RuntimeError, match=r"^fit: at step 4, a check inside the loss failed: "
-                                           r".*tau \[ms\] must"):
-        fit(net, mapped_tau_loss, jnp.zeros(1), optax.sgd(1.0), 5, jax.random.key(0),
-            trainable=trainable(net, "R.tau"), progress=False)
+    for loss in (tau_loss, mapped_tau_loss):
+        with pytest.raises(RuntimeError, match=r"^fit: at step 4, a check inside the loss "
+                                               r"failed: .*tau \[ms\] must"):
+            fit(net, loss, jnp.zeros(1), optax.sgd(1.0), 5, jax.random.key(0),
+                trainable=trainable(net, "R.tau"), progress=False)
 
     def blow_up_loss(m, trial, key):
-        return -nj.simulate(m, 1000.0, 1.0, key=key, record=nj.Record(spikes=(), rates=["R"])).rates["R"].mean()
+        return -nj.simulate(m, 1000.0, 1.0, key=key,
+                            record=nj.Record(spikes=(), rates=["R"])).rates["R"].mean()
 
     with pytest.raises(FloatingPointError, match=r"^fit: at step 2 \(the model before it is "
-                                                 r"finite\): .*NaN or infinity in population\(s\) \['R'\]"):
+                                                 r"finite\): .*NaN or infinity in "
+                                                 r"population\(s\) \['R'\]"):
         fit(net, blow_up_loss, jnp.zeros(1), optax.sgd(1e3), 5, jax.random.key(0),
             trainable=trainable(net, "R->R.weight"), progress=False)
 
 
 def test_a_check_inside_the_simulation_loop_stops_fit_with_its_message():
     # A strict event buffer (an explicit Sparse capacity) checks every step inside the
-    # scan: fit's functional check must come out of the loop, and the rerun names it.
+    # scan, in the propagation's custom VJP (an equinox check in fit's steps too): the
+    # error must come out of the loop under grad and name the overflow.
     # 20 neurons driven above threshold fire together in the first steps, 20 > 4.
     lif = nj.neurons.LIF(c_m=200.0, g_l=10.0, e_l=-60.0, v_th=-50.0, v_reset=-60.0, t_ref=2.0)
     net = nj.Network(
@@ -336,7 +335,10 @@ def test_fit_steps_hold_no_host_callback():
     from neurojax.train import fitting
 
     net = _rate_units(weight=0.5)
-    loss = lambda m, t, k: nj.simulate(m, 5.0, 1.0, key=k, record=nj.Record(spikes=(), rates=["R"])).rates["R"].mean()  # noqa: E731
+    def loss(m, trial, key):
+        return nj.simulate(m, 5.0, 1.0, key=key,
+                           record=nj.Record(spikes=(), rates=["R"])).rates["R"].mean()
+
     params, static = eqx.partition(net, trainable(net, "R->R.weight"))
     arrays, config = eqx.partition(static, eqx.is_array)
     opt = optax.sgd(0.1)

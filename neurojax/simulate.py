@@ -326,6 +326,59 @@ def _plan(model: NetworkModel, record: Record, dt: float, n_steps: int, state) -
                  tuple(plastic["weights"]), tuple(plastic["mean_weights"]), graded)
 
 
+class Recorded(dict):
+    """A dict of recordings (`Result.spikes`, `rates`, `variables`, `weights`) whose
+    missing key says what was recorded and how to record the rest, instead of a bare
+    `KeyError: 'E'` (rates, for one, are recorded only for the populations named in
+    `Record(rates=...)`). A pytree like a dict (its values in sorted key order), so a
+    `Result` passes through `jit`, `vmap` and `grad` as before."""
+
+    def __init__(self, what: str = "recordings", items=()):
+        super().__init__(items)
+        self.what = what
+
+    def __missing__(self, key):
+        recorded = sorted(self)
+        how = {
+            "spikes": f"record=nj.Record(spikes=[{key!r}]) (spikes=True, the default: every "
+                      "population)",
+            "rates": f"record=nj.Record(rates=[{key!r}]) (rates are recorded only for the "
+                     "populations named there)",
+            "variables": "record=nj.Record(<variable>={'<population>': None}), e.g. "
+                         "nj.Record(v={'E': None}) for res.variables['E.v']",
+            "weights": f"record=nj.Record(weights=[...]) or nj.Record(mean_weights=[...]) (keys "
+                       "'<projection>' and '<projection>.mean') for a plastic projection",
+        }.get(self.what, "nj.Record")
+        raise KeyError(f"{self.what} of {key!r} were not recorded (recorded: {recorded}); "
+                       f"record them with {how}.")
+
+    def __repr__(self):
+        return f"Recorded({self.what!r}, {dict.__repr__(self)})"
+
+
+def _recorded_flatten_with_keys(d: Recorded):
+    keys = tuple(sorted(d))
+    return [(jax.tree_util.DictKey(k), d[k]) for k in keys], (d.what, keys)
+
+
+def _recorded_flatten(d: Recorded):
+    keys = tuple(sorted(d))
+    return [d[k] for k in keys], (d.what, keys)
+
+
+def _recorded_unflatten(aux, children) -> Recorded:
+    what, keys = aux
+    return Recorded(what, zip(keys, children))
+
+
+jax.tree_util.register_pytree_with_keys(Recorded, _recorded_flatten_with_keys,
+                                        _recorded_unflatten, _recorded_flatten)
+
+
+def _recorded(what: str):
+    return lambda items: items if isinstance(items, Recorded) else Recorded(what, items)
+
+
 class Result(eqx.Module):
     """What a simulation recorded, plus its final state.
 
@@ -347,18 +400,21 @@ class Result(eqx.Module):
     - `graded`: Names of the populations whose outputs are graded (neurons with
       `spiking = False`, e.g. rate units): `rate` and `neuron_rates` average their
       outputs instead of counting spikes.
+
+    `spikes`, `rates`, `variables` and `weights` are `Recorded` dicts: a key that was
+    not recorded raises a `KeyError` that lists what was and says how to record it.
     """
 
-    spikes: dict[str, Array]
-    rates: dict[str, Array]
-    variables: dict[str, Array]
+    spikes: dict[str, Array] = eqx.field(converter=_recorded("spikes"))
+    rates: dict[str, Array] = eqx.field(converter=_recorded("rates"))
+    variables: dict[str, Array] = eqx.field(converter=_recorded("variables"))
     state: NetworkState | None
     dt: float = eqx.field(static=True)
     t_start: float = eqx.field(static=True)
     every: float = eqx.field(static=True)
     sizes: tuple[tuple[str, int], ...] = eqx.field(static=True)
     indices: tuple[tuple[str, tuple[int, ...]], ...] = eqx.field(static=True)
-    weights: dict[str, Array] = eqx.field(default_factory=dict)
+    weights: dict[str, Array] = eqx.field(default_factory=dict, converter=_recorded("weights"))
     graded: tuple[str, ...] = eqx.field(static=True, default=())
 
     # ------------------------------------------------------------------ access

@@ -92,6 +92,27 @@ def test_base_run_fires_and_has_the_documented_shapes(base):
     assert 10 < int(base.spikes["E"].sum()) < N * n_steps // 10
 
 
+def test_an_unrecorded_key_says_what_was_recorded_and_how_to_record_it():
+    # A bare KeyError: 'E' left a user guessing that rates are recorded only when named.
+    res = simulate(MODEL, T, DT, key=KEY)  # the default Record: every population's spikes
+    with pytest.raises(KeyError, match=r"rates of 'E' were not recorded \(recorded: \[\]\); "
+                                       r"record them with record=nj.Record\(rates=\['E'\]\)"):
+        res.rates["E"]
+    with pytest.raises(KeyError, match=r"variables of 'E.v' were not recorded .*"
+                                       r"nj.Record\(v=\{'E': None\}\)"):
+        res.variables["E.v"]
+    with pytest.raises(KeyError, match=r"weights of 'E->E' were not recorded .*mean_weights"):
+        res.weights["E->E"]
+    # The Result that comes out of jit keeps it, and its recordings flatten as dicts do.
+    sim = jax.jit(lambda m: simulate(m, T, DT, key=KEY, record=Record(spikes=(), rates=["E"])))
+    out = sim(MODEL)
+    np.testing.assert_array_equal(out.rates["E"], simulate(MODEL, T, DT, key=KEY, record=REC_ALL).rates["E"])
+    with pytest.raises(KeyError, match=r"spikes of 'E' were not recorded \(recorded: \[\]\)"):
+        out.spikes["E"]
+    assert jax.tree_util.tree_flatten_with_path(out.rates)[0][0][0] == (jax.tree_util.DictKey("E"),)
+    assert dict(out.rates).keys() == {"E"} and isinstance(out.rates, dict)
+
+
 # ---------------------------------------------------------------------------------------
 # Transforms
 

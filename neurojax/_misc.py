@@ -27,10 +27,13 @@ import numpy as np
 from jax.experimental import checkify
 
 
+@jax.custom_jvp
 def after(x: jax.Array, dep: jax.Array) -> jax.Array:
     """`x`, bit for bit, as a value that XLA computes only once `dep` (broadcastable to
     `x`) is computed: selected on `dep > inf`, which is false for every float (NaN
-    included). Never differentiated through `dep`.
+    included). Its derivative passes `x`'s tangent as it is and none through `dep` (a
+    custom JVP: with the select's own derivative, the gradient of a COBA run differed
+    from the same run without the hint in the last bits, 1e-14 relative in float64).
 
     An ordering hint for XLA:CPU, where a step's thunks run in the order of their data
     dependencies. It is used (a) so that a carried array is overwritten only after its
@@ -43,6 +46,12 @@ def after(x: jax.Array, dep: jax.Array) -> jax.Array:
     depends on the whole step (and on XLA's buffer assignment), so each use is checked
     by measurement."""
     return jnp.where(dep > jnp.inf, jnp.zeros_like(x), x)
+
+
+@after.defjvp
+def _after_jvp(primals, tangents):
+    x, dep = primals
+    return after(x, dep), tangents[0]
 
 
 def is_concrete(x: Any) -> bool:

@@ -527,3 +527,44 @@ def test_traced_weights_are_checked_at_run_time(value):
     with pytest.raises((RuntimeError, ValueError),
                        match=r"E->E weight \[nS.*must be finite and lie in \[0, inf\)"):
         jax.block_until_ready(run(value))
+
+
+def test_ordering_synaptic_writes_changes_no_value(monkeypatch):
+    """The step writes each synapse's new state only after its postsynaptic neurons'
+    new state (`_ordered_after`, an `after` select), so that XLA need not copy the
+    synaptic states every step (benchmarks/README.md, issue 15). That is an ordering
+    hint only: a compiled COBA run, its final state and the gradient of its final
+    potentials are the same bit for bit without it."""
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    import neurojax.gallery
+    import neurojax.network as network
+
+    model = neurojax.gallery.get("coba", n=400).build(jax.random.key(0))
+    state0 = model.init(jax.random.key(1), 0.1)
+
+    def run(state):
+        def body(s, _):
+            s, out = model.step(s, s.step * 0.1, 0.1)
+            return s, out
+        return jax.lax.scan(body, state, None, length=200)
+
+    def loss(state):
+        final, _ = run(state)
+        return jnp.mean(final.neurons[0].v) + jnp.mean(final.neurons[1].v)
+
+    def results():
+        # fresh functions: traced again, with the ordering as patched now
+        out = jax.jit(lambda s: run(s))(state0)
+        grad = jax.jit(lambda s: eqx.filter_grad(loss)(s))(state0)
+        return jax.tree_util.tree_leaves((out, grad)), sum(float(jnp.sum(o)) for o in out[1])
+
+    ordered, n_spikes = results()
+    monkeypatch.setattr(network, "_ordered_after", lambda tree, dep: tree)
+    plain, _ = results()
+    assert n_spikes > 0
+    assert len(ordered) == len(plain)
+    for a, b in zip(ordered, plain):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -791,6 +791,30 @@ def _checked_bwd(messages, bad, ct):
 _checked.defvjp(_checked_fwd, _checked_bwd)
 
 
+@jax.custom_vjp
+def _nan_gradient_if(x, anchor, nan_zero):
+    """`x` as it is; in the backward pass `anchor`'s cotangent is `nan_zero` (0, or NaN
+    where a check failed) in every element, so that the gradient of everything `anchor`
+    depends on is NaN where the check failed and unchanged elsewhere (x + 0 is x).
+    `anchor`: the final state's float leaves, which depend on every parameter of the
+    run's dynamics."""
+    return x
+
+
+def _nan_gradient_if_fwd(x, anchor, nan_zero):
+    return x, (anchor, nan_zero)
+
+
+def _nan_gradient_if_bwd(res, ct):
+    anchor, nan_zero = res
+    poison = jax.tree_util.tree_map(
+        lambda a: jnp.broadcast_to(nan_zero.astype(a.dtype), a.shape), anchor)
+    return ct, poison, jnp.zeros_like(nan_zero)
+
+
+_nan_gradient_if.defvjp(_nan_gradient_if_fwd, _nan_gradient_if_bwd)
+
+
 _NONFINITE_GRADIENTS_ALLOWED = contextvars.ContextVar("nonfinite_gradients_allowed", default=False)
 
 
@@ -1285,11 +1309,18 @@ def _result(model: NetworkModel, plan: _Plan, state: NetworkState, recorded, n_s
             return error_if(x, jnp.any(bad), jnp.argmax(bad), messages)
 
         if functional_checks_active():
-            # Float outputs NaN if the check fails (see `functional_checks`), without
-            # `_checked`'s check of the cotangent (fit checks the gradients itself).
-            spikes, rates, variables, weights = jax.tree_util.tree_map(
-                lambda x: error_if(x, bad, jnp.argmax(bad), messages),
-                (spikes, rates, variables, weights))
+            # A `checkify` check (see `functional_checks`), and, in place of the NaN
+            # that `functional_checks` puts into a failed check's value, NaN gradients:
+            # the outputs are left as they are and the final state's cotangent is NaN
+            # where the check fails, so every gradient upstream of the state is NaN
+            # (`fit` tests the gradients after every step). NaN in the outputs
+            # themselves would cost a pass over every recording (a third of `fit`'s
+            # overhead on benchmarks/fit_overhead.py's rate RNN) to catch what mostly
+            # is NaN already (the rates of a rate network that blew up).
+            nan_zero = error_if(jnp.asarray(0.0, jnp.float32), bad, jnp.argmax(bad), messages)
+            spikes, rates, variables, weights = _nan_gradient_if(
+                (spikes, rates, variables, weights), eqx.filter(state, eqx.is_inexact_array),
+                nan_zero)
         else:
             spikes, rates, variables, weights = jax.tree_util.tree_map(
                 checked, (spikes, rates, variables, weights))

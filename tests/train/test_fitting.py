@@ -305,6 +305,46 @@ def test_simulates_runtime_checks_still_stop_fit_with_their_own_message():
             trainable=trainable(net, "R->R.weight"), progress=False)
 
 
+def test_a_blow_up_inside_a_loop_stops_fit_where_the_loss_reads_only_finite_values():
+    # simulate under lax.map (a loop, whose checks jax's checkify loses under grad) and
+    # a loss that reads the first 5 ms of a 200 ms run only: once sgd has made the
+    # recurrent weight large, the rates overflow after those 5 ms, so the loss and, in
+    # the backward pass, the gradient through the first 5 steps stay finite. fit learns
+    # of the blow-up from the NaN gradients that simulate's failed check leaves
+    # (`simulate._nan_gradient_if`); without them it would train on silently.
+    net = _rate_units()
+
+    def early_rates_loss(m, trial, key):
+        def run(amplitude):
+            m_a = eqx.tree_at(lambda x: x.inputs[0].amplitude, m, amplitude)
+            return nj.simulate(m_a, 200.0, 1.0, key=key,
+                               record=nj.Record(spikes=(), rates=["R"])).rates["R"][:5]
+        return -jax.lax.map(run, jnp.asarray([1.0, 2.0])).mean()
+
+    with pytest.raises(FloatingPointError, match=r"NaN or infinity in population\(s\) \['R'\]"):
+        fit(net, early_rates_loss, jnp.zeros(1), optax.sgd(1e3), 20, jax.random.key(0),
+            trainable=trainable(net, "R->R.weight"), progress=False)
+
+
+def test_a_failed_final_state_check_in_fits_steps_makes_the_gradients_nan_not_the_outputs():
+    # Under fit's functional checks, simulate's check of its final state leaves the
+    # outputs as they are and makes the cotangent of the final state (the anchor) NaN
+    # where the check fails: the value is unchanged, every gradient through the anchor
+    # is NaN, and without a failure the gradient is the plain one bit for bit.
+    from neurojax.simulate import _nan_gradient_if
+
+    x = jnp.arange(3.0)
+
+    def f(w, nan_zero):
+        anchor = {"v": jnp.ones(2) * w ** 2}
+        return jnp.sum(_nan_gradient_if(x * w, anchor, nan_zero))
+
+    plain = jax.value_and_grad(lambda w: jnp.sum(x * w))(2.0)
+    assert jax.value_and_grad(f)(2.0, jnp.asarray(0.0)) == plain
+    value, grad = jax.value_and_grad(f)(2.0, jnp.asarray(jnp.nan))
+    assert value == plain[0] and np.isnan(grad)
+
+
 def test_a_check_inside_the_simulation_loop_stops_fit_with_its_message():
     # A strict event buffer (an explicit Sparse capacity) checks every step inside the
     # scan, in the propagation's custom VJP (an equinox check in fit's steps too): the

@@ -4,7 +4,7 @@ through 1 s of a 4000-neuron LIF network (COBA-4k), with and without
 
     python benchmarks/bptt.py [--quick] [--duration MS] [--every MS] [--checkpoint MS]
                               [--levels L [L ...]] [--repeats N] [--truncate W]
-                              [--stored-steps]
+                              [--stored-steps] [--pure-backward] [--default-scheduler]
 
 The loss is the mean E and I population rate (surrogate gradients through every
 spike); the gradient is taken with respect to every floating-point leaf of the built
@@ -35,6 +35,13 @@ fwd+bwd / forward is taken within this one process.
 ran before the native backward kernel ``NeurojaxSupportVjp``; that kernel disabled
 while these variants are traced), to measure the kernel in the same process. Their
 gradient is compared with the native one like the dense-equivalent VJP's.
+
+The gradients are compiled with ``neurojax.simulate.GRADIENT_COMPILER_OPTIONS`` (XLA:CPU's
+memory-optimised schedule, as ``nj.train.fit`` compiles its steps), the forward pass
+with XLA's defaults (as ``nj.simulate`` runs it). ``--default-scheduler`` adds the two
+gradients compiled with XLA's defaults (the benchmark before 2026-12-07) and the
+forward pass compiled with the gradient's options, checked to give the same values bit
+for bit; see benchmarks/README.md (issue 16) for why both yardsticks are reported.
 
 ``--stored-steps`` adds a row for the backward pass as it was before issue 16's
 per-step rematerialisation: every step's intermediates stored (``simulate``'s private
@@ -78,6 +85,10 @@ def main(argv=None):
     p.add_argument("--stored-steps", action="store_true",
                    help="also time fwd+bwd with every step's intermediates stored (no per-step "
                         "rematerialisation: the backward pass before issue 16)")
+    p.add_argument("--default-scheduler", action="store_true",
+                   help="also time fwd+bwd (plain and checkpoint=True) compiled with XLA's default "
+                        "schedule instead of neurojax.simulate.GRADIENT_COMPILER_OPTIONS, and the "
+                        "forward pass compiled with those options")
     p.add_argument("--pure-backward", action="store_true",
                    help="also time fwd+bwd (plain and checkpoint=True) with the sparse backward "
                         "pass in pure JAX (native backward kernel disabled; with --truncate)")
@@ -91,6 +102,7 @@ def main(argv=None):
     import numpy as np
 
     import neurojax as nj
+    from neurojax.simulate import GRADIENT_COMPILER_OPTIONS
 
     model, build_s = timed_build(nj.gallery.get("coba", n=args.n), args.seed)
     state = model.init(jax.random.key(args.seed + 1), args.dt)
@@ -103,29 +115,38 @@ def main(argv=None):
     # The default recording (every spike, every step) plus the rates the loss needs.
     record = nj.Record(rates=list(model.names), every=args.every)
 
-    def make(checkpoint):
+    def make(checkpoint, options):
         def loss(m):
             res = nj.simulate(m, args.duration, args.dt, state=state, record=record,
                               checkpoint=checkpoint)
             return sum(jnp.mean(r) for r in res.rates.values()) / len(res.rates)
 
         if checkpoint is None:  # the forward pass alone: the memory yardstick
-            return eqx.filter_jit(lambda m: (loss(m), None))
-        return eqx.filter_jit(eqx.filter_value_and_grad(loss))
+            return eqx.filter_jit(lambda m: (loss(m), None), compiler_options=options)
+        return eqx.filter_jit(eqx.filter_value_and_grad(loss), compiler_options=options)
 
     segment = True if args.checkpoint is None else args.checkpoint
     checkpoints = ([nj.Checkpoint(levels=L) for L in args.levels] if args.levels
                    else [segment])
     # With --truncate, also the dense-equivalent VJP of the same surrogate ("dense").
     pure = ("pure", "pure-checkpoint") if args.pure_backward else ()
+    # Gradients are compiled with GRADIENT_COMPILER_OPTIONS (as nj.train.fit does);
+    # the plain forward pass with XLA's defaults (as nj.simulate runs it).
+    # --default-scheduler: the gradients with XLA's defaults, and the forward pass with
+    # the gradient's options, beside them.
+    schedulers = (("default", "default-checkpoint", "forward-options")
+                  if args.default_scheduler else ())
     variants = (None, False, *checkpoints, *(("stored",) if args.stored_steps else ()),
-                *(("dense",) if dense_model is not None else ()), *pure)
+                *(("dense",) if dense_model is not None else ()), *pure, *schedulers)
     models = {v: dense_model if v == "dense" else model for v in variants}
     rows, grads, plans = [], {}, {}
     runs = {}
     for checkpoint in variants:
-        fn = make(False if checkpoint in ("dense", "stored", "pure") else
-                  segment if checkpoint == "pure-checkpoint" else checkpoint)
+        options = ({} if checkpoint in (None, "default", "default-checkpoint") else
+                   GRADIENT_COMPILER_OPTIONS)
+        fn = make(False if checkpoint in ("dense", "stored", "pure", "default") else
+                  segment if checkpoint in ("pure-checkpoint", "default-checkpoint") else
+                  None if checkpoint == "forward-options" else checkpoint, options)
         t0 = time.perf_counter()
         # The gradient of this chaotic network may overflow (see above): time it anyway.
         with (nj.allow_nonfinite_gradients(), _stored_steps(checkpoint == "stored"),
@@ -175,6 +196,14 @@ def main(argv=None):
         pure_rel = _max_rel(leaves[False], leaves["pure"], "the pure-JAX backward")
         if grads["pure"][0] != grads[False][0] or pure_rel > 1e-3:
             raise SystemExit(f"bptt: the native backward gradient differs from pure JAX's (rel {pure_rel:.2g}).")
+    if schedulers:
+        # The schedule orders the same operations: the same values, bit for bit.
+        pairs = ((False, "default"), (checkpoints[0], "default-checkpoint"))
+        if grads["forward-options"][0] != grads[None][0] or not all(
+                grads[a][0] == grads[b][0] and all(np.array_equal(x, y, equal_nan=True)
+                                                   for x, y in zip(leaves[a], leaves[b]))
+                for a, b in pairs):
+            raise SystemExit("bptt: XLA's default schedule gives other values: not timing a wrong run.")
     same_as_plain = [*checkpoints, *(("stored",) if args.stored_steps else ())]
     if not all(grads[False][0] == grads[c][0] == grads[None][0] for c in same_as_plain):
         raise SystemExit("bptt: the checkpointed forward pass gives a different loss: not timing a wrong run.")
@@ -198,7 +227,10 @@ def main(argv=None):
              "stored": "fwd+bwd, every step's intermediates stored",
              "dense": "fwd+bwd, dense-equivalent VJP",
              "pure": "fwd+bwd, pure-JAX backward loop",
-             "pure-checkpoint": f"fwd+bwd, checkpoint={segment}, pure-JAX backward loop"}
+             "pure-checkpoint": f"fwd+bwd, checkpoint={segment}, pure-JAX backward loop",
+             "default": "fwd+bwd, XLA's default schedule",
+             "default-checkpoint": f"fwd+bwd, checkpoint={segment}, XLA's default schedule",
+             "forward-options": "forward only, GRADIENT_COMPILER_OPTIONS"}
     for checkpoint in variants:
         name = names[checkpoint]
         rows.append({"name": name, "status": "ok", "build_s": build_s,

@@ -815,6 +815,27 @@ def _nan_gradient_if_bwd(res, ct):
 _nan_gradient_if.defvjp(_nan_gradient_if_fwd, _nan_gradient_if_bwd)
 
 
+#: XLA options for compiling a gradient through `simulate` on CPU:
+#: `from neurojax.simulate import GRADIENT_COMPILER_OPTIONS`, then
+#: `jax.jit(jax.value_and_grad(loss), compiler_options=GRADIENT_COMPILER_OPTIONS)`
+#: (or `eqx.filter_jit(..., compiler_options=...)`, or `.compile(compiler_options=...)`
+#: on a lowered function). `nj.train.fit` compiles its steps with them. They change
+#: the order in which XLA schedules the program's operations (XLA's memory-optimised
+#: scheduler instead of its default), not the operations: gradients are the same bit
+#: for bit. Why: XLA:CPU runs the thunks of each step of the backward loop in the order
+#: of their data dependencies, and hands half of its ready queue to its thread pool
+#: whenever more than 8 are ready at once; with the default schedule (and the buffer
+#: reuse that follows from it) the backward step of COBA-4k had up to 2 such hand-offs
+#: per step, each leaving the step's critical path waiting for a second thread (~70 us
+#: per step, traced, on a busy 2-core machine); with this schedule it has none, and
+#: fwd + bwd of COBA-4k takes 0.75-0.80x the CPU time (`checkpoint=True`: 0.85-0.88x;
+#: benchmarks/README.md, issue 16). The option is a field of XLA's DebugOptions that
+#: only XLA:CPU reads (jax applies compile options to that backend-independent proto;
+#: not tried on GPU here). It is not applied to `simulate`'s own forward runs, whose
+#: program stays as it was.
+GRADIENT_COMPILER_OPTIONS: dict[str, str] = {
+    "xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}
+
 _NONFINITE_GRADIENTS_ALLOWED = contextvars.ContextVar("nonfinite_gradients_allowed", default=False)
 
 

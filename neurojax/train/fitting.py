@@ -44,7 +44,7 @@ import numpy as np
 from jax.experimental import checkify
 
 from .._misc import functional_checks
-from ..simulate import allow_nonfinite_gradients
+from ..simulate import GRADIENT_COMPILER_OPTIONS, allow_nonfinite_gradients
 from .constraints import trainable as _trainable
 
 # The evaluation key is fold_in(key, _EVAL_FOLD), never a training step's key.
@@ -179,7 +179,8 @@ class _IdKey:
         return isinstance(other, _IdKey) and other.obj is self.obj
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
+@functools.partial(jax.jit, static_argnums=(0, 1),
+                   compiler_options=GRADIENT_COMPILER_OPTIONS)
 def _train_step(spec, diagnose, params, opt_state, arrays, data, key, i):
     """One optimiser step on the leaves of the parameters, the optimiser state, the
     fixed arrays and the data (lists, in the order of `spec.treedefs`): the leaves of
@@ -206,6 +207,10 @@ def _train_step(spec, diagnose, params, opt_state, arrays, data, key, i):
     (`neurojax._misc.functional_checks`), both paid at every step for a diagnosis
     needed at most once per run, when training stops. The step is deterministic (same
     parameters, data, key), so the rerun meets the same failure.
+
+    Compiled with `neurojax.simulate.GRADIENT_COMPILER_OPTIONS` (XLA:CPU's
+    memory-optimised schedule; same values, no thread-pool hand-offs in COBA-4k's
+    backward step; see there).
 
     Why leaves: `fit` keeps the parameters and the optimiser state as lists of arrays
     between steps, so that a step's call flattens and rebuilds no equinox module in

@@ -15,13 +15,18 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 
 # Test modules whose tests may be spread over all workers: the tutorials, the README's
 # two tests and the two-process sharding test are independent child processes with no
-# module fixture, and the guides' module fixtures only load a guide (cheap), so a worker
+# module fixture, the guides' module fixtures only load a guide (cheap), and
+# tests/test_simulate.py's one module fixture is a 10 ms run of 12 neurons, so a worker
 # that runs some of their tests loads what those need. Every other module runs whole on
 # one worker. Listed longest first (the order in which their tests are handed out): the
 # README (42 + 20 s in CI) and the two-process test (29 s) would otherwise be handed out
 # last, as modules of 2 and 1 tests, and keep one worker busy while the other idles.
+# tests/test_simulate.py is most of CI phase 3's smoke subset (~130 of its 150 s) and 8
+# of phase 2's tests: whole on one worker, it was the length of phase 3. Spread, its 83
+# tests took 274 s of CPU time against 260 s whole (-n 2; its programs are shared
+# through the run's compilation cache), and 513 s of wall time against 677 s.
 _SPREAD_OVER_WORKERS = ("test_tutorials", "test_readme", "test_sharding_processes",
-                        "test_guides")
+                        "test_guides", "test_simulate")
 
 
 # The persistent compilation cache of one test run (see `_use_compilation_cache`): the

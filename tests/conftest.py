@@ -13,11 +13,20 @@ jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
-# Test modules whose tests may be spread over all workers: the tutorials are independent
-# processes, and the guides' module fixtures only load a guide (cheap), so a worker that
-# runs some of their tests loads what those need. Every other module runs whole on one
-# worker. Listed longest first (the order in which their tests are handed out).
-_SPREAD_OVER_WORKERS = ("test_tutorials", "test_guides")
+# Test modules whose tests may be spread over all workers: the tutorials, the README's
+# two tests and the two-process sharding test are independent child processes with no
+# module fixture, the guides' module fixtures only load a guide (cheap), and
+# tests/test_simulate.py's one module fixture is a 10 ms run of 12 neurons, so a worker
+# that runs some of their tests loads what those need. Every other module runs whole on
+# one worker. Listed longest first (the order in which their tests are handed out): the
+# README (42 + 20 s in CI) and the two-process test (29 s) would otherwise be handed out
+# last, as modules of 2 and 1 tests, and keep one worker busy while the other idles.
+# tests/test_simulate.py is most of CI phase 3's smoke subset (~130 of its 150 s) and 8
+# of phase 2's tests: whole on one worker, it was the length of phase 3. Spread, its 83
+# tests took 274 s of CPU time against 260 s whole (-n 2; its programs are shared
+# through the run's compilation cache), and 513 s of wall time against 677 s.
+_SPREAD_OVER_WORKERS = ("test_tutorials", "test_readme", "test_sharding_processes",
+                        "test_guides", "test_simulate")
 
 
 # The persistent compilation cache of one test run (see `_use_compilation_cache`): the
@@ -87,15 +96,51 @@ def pytest_configure(config):
         config.option.loadscopereorder = False
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (its hook has no order)
+def _work_unit(nodeid: str) -> str:
+    """The unit of work a test belongs to under `--dist loadgroup`: its module, or the
+    test itself for the modules in `_SPREAD_OVER_WORKERS`."""
+    path = nodeid.split("::", 1)[0]
+    if path.rpartition("/")[2].removesuffix(".py") in _SPREAD_OVER_WORKERS:
+        return nodeid
+    return path
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: absent without it
+def pytest_xdist_make_scheduler(config, log):
+    """Under `--dist loadgroup` (pyproject.toml), one module is one unit of work, sent
+    whole to one worker, except the spread modules, whose tests are units of their own.
+
+    This is what xdist's loadgroup with an `xdist_group` mark per module did, but that
+    no longer groups anything under pytest >= 9.2: xdist (3.8.0 included) marks a test's
+    group by rewriting `item._nodeid`, and pytest 9.2 keeps the node id in `item._id`,
+    so the rewrite is lost and every test became a unit of its own. Each worker then
+    ran a share of every module and built its module fixtures again (two 4-device child
+    processes for tests/test_sharding_connectivity.py, two for each fixture of
+    tests/test_sharding_shard_map.py, two documentation builds, ...). The scheduler is
+    xdist's loadscope one (a public class) with the unit chosen here from the node id,
+    which does not depend on either package's internals; `loadscopereorder` is turned
+    off in `pytest_configure`, so the units are handed out in the order of
+    `pytest_collection_modifyitems`."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class _ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return _work_unit(nodeid)
+
+    return _ModuleScheduling(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Three things at collection.
+    """Two things at collection.
 
     The suite runs on pytest-xdist workers (`-n auto --dist loadgroup` in pyproject.toml).
     Many modules build an expensive network or spawn a 4-device child process once, in a
-    module-scoped fixture: each such module is one `xdist_group`, so that the fixture is
-    built on one worker only; the tutorials and guides are spread. The work is ordered
-    longest first (below).
+    module-scoped fixture: each such module is handed to one worker whole (by
+    `pytest_xdist_make_scheduler` below), so that the fixture is built once; the
+    modules of `_SPREAD_OVER_WORKERS` are spread. The work is ordered longest first (below).
 
     Tests (or parameters: `pytest.param("native", marks=pytest.mark.native)`) marked
     `native` need the optional compiled CPU kernel: without it (no C++ compiler, or
@@ -105,9 +150,6 @@ def pytest_collection_modifyitems(config, items):
                for item in items]
     spread = {m: _SPREAD_OVER_WORKERS.index(m.rpartition(".")[2]) for m in modules
               if m.rpartition(".")[2] in _SPREAD_OVER_WORKERS}
-    for item, module in zip(items, modules):
-        if module not in spread:
-            item.add_marker(pytest.mark.xdist_group(module))
     # Longest work first, so that the run ends on short modules and no worker idles
     # while another finishes a long one: the spread modules' tests (each tutorial is
     # tens of seconds to minutes; tests/test_tutorials.py lists the slowest first), then

@@ -20,9 +20,11 @@ writes kernel-path-probe.json (test id -> the phases that reached a decision).""
 import json
 
 import jax
-import pytest
 
-CUR = [None]
+# The running test and phase, kept by kernel_probe's hook wrapper (this plugin's own
+# hooks below; importing kernel_probe registers none of its hooks).
+from kernel_probe import CUR, _wrap
+
 HITS = {}
 
 
@@ -51,18 +53,7 @@ def pytest_configure(config):
     native.has = lambda target: (_record(f"_native.has({target})"), orig_has(target))[1]
 
 
-def _wrap(phase):
-    @pytest.hookimpl(hookwrapper=True)
-    def hook(item, *a, **k):
-        if phase == "setup":
-            jax.clear_caches()
-        CUR[0] = (item.nodeid, phase)
-        yield
-        CUR[0] = None
-    return hook
-
-
-pytest_runtest_setup = _wrap("setup")
+pytest_runtest_setup = _wrap("setup", before_setup=jax.clear_caches)
 pytest_runtest_call = _wrap("call")
 pytest_runtest_teardown = _wrap("teardown")
 

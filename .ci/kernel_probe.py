@@ -46,9 +46,13 @@ def pytest_configure(config):
     net.Network.build = build
 
 
-def _wrap(phase):
+def _wrap(phase, before_setup=None):
+    """A hook wrapper that keeps `CUR` at the running test and phase (shared with
+    .ci/kernel_path_probe.py, which clears JAX's caches before each setup)."""
     @pytest.hookimpl(hookwrapper=True)
     def hook(item, *a, **k):
+        if phase == "setup" and before_setup is not None:
+            before_setup()
         CUR[0] = (item.nodeid, phase)
         yield
         CUR[0] = None

@@ -85,12 +85,12 @@ def functional_checks() -> Iterator[None]:
     A failed check also turns its float value to NaN (`error_if`), because jax 0.10's
     `checkify` loses the checks made inside a loop that `grad` differentiates (a loss
     that runs `simulate` under `lax.map`): the NaN then reaches the loss or its
-    gradient, which the caller checks too. (`simulate`'s check of its final state puts
-    the NaN into the gradients instead: NaN in every recording would cost a pass over
-    each. So in that loop, a blow-up whose outputs stay finite, such as spike trains,
+    gradient, which the caller checks too. `simulate`'s check of its final state puts
+    the NaN into the gradients instead (NaN in every recording would cost a pass over
+    each), so in that loop a blow-up whose outputs stay finite, such as spike trains,
     is caught through the gradients of the parameters that the network's state depends
-    on, not through those of a readout alone.) (`checkify` inside `grad` instead keeps them,
-    but fails on custom VJPs with integer arguments, as the sparse propagation's.)
+    on, not through those of a readout alone. (`checkify` inside `grad` instead keeps
+    them, but fails on custom VJPs with integer arguments, as the sparse propagation's.)
     Checks made inside a custom VJP's forward pass stay equinox's (the strict event
     buffer of `Sparse(capacity=...)`, checked in every step)."""
     token = _FUNCTIONAL.set(True)

@@ -1335,7 +1335,7 @@ def _result(model: NetworkModel, plan: _Plan, state: NetworkState, recorded, n_s
             # the outputs are left as they are and the final state's cotangent is NaN
             # where the check fails, so every gradient upstream of the state is NaN
             # (`fit` tests the gradients after every step). NaN in the outputs
-            # themselves would cost a pass over every recording (a third of `fit`'s
+            # themselves would cost a pass over every recording (two thirds of `fit`'s
             # overhead on benchmarks/fit_overhead.py's rate RNN) to catch what mostly
             # is NaN already (the rates of a rate network that blew up).
             nan_zero = error_if(jnp.asarray(0.0, jnp.float32), bad, jnp.argmax(bad), messages)

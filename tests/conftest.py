@@ -139,7 +139,7 @@ def pytest_collection_modifyitems(config, items):
     The suite runs on pytest-xdist workers (`-n auto --dist loadgroup` in pyproject.toml).
     Many modules build an expensive network or spawn a 4-device child process once, in a
     module-scoped fixture: each such module is handed to one worker whole (by
-    `pytest_xdist_make_scheduler` below), so that the fixture is built once; the
+    `pytest_xdist_make_scheduler` above), so that the fixture is built once; the
     modules of `_SPREAD_OVER_WORKERS` are spread. The work is ordered longest first (below).
 
     Tests (or parameters: `pytest.param("native", marks=pytest.mark.native)`) marked

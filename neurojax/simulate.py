@@ -33,8 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
-from ._misc import (check_dt, deferred_checks, error_if, functional_checks_active, guard,
-                    is_concrete, steps_for)
+from ._misc import (after, check_dt, deferred_checks, error_if, functional_checks_active,
+                    guard, is_concrete, steps_for)
 from .network import NetworkModel, NetworkState, presample
 
 
@@ -630,6 +630,33 @@ def _rematerialised(step, dt: float, remat: bool = True):
     return jax.checkpoint(run, prevent_cse=False, policy=jax.checkpoint_policies.dots_saveable)
 
 
+def _rate_sums(sums: tuple, outs: tuple, pops: tuple[int, ...]) -> tuple:
+    """The running rate sums `sums` plus this step's summed outputs of populations
+    `pops`, each population's sum computed after the previous population's new running
+    sum (`after`; the same values bit for bit; ordered on the running sum rather than on
+    the bare step sum, which XLA then kept as one more thunk per step).
+
+    Why chained: XLA:CPU's thunk executor hands half of its ready thunks to its thread
+    pool whenever more than 8 are ready at once, and a for-loop whose step hands off
+    once goes on from whichever thread finishes last, so the whole loop moved between
+    the two pool threads every step (the other one spinning) instead of staying on the
+    calling thread. Unchained, every population's reduction was ready at once, with
+    the ring-buffer clears and the synaptic writes, when the last neuron update
+    finished: in COBA-4k's forward pass with a scalar loss (`jit(lambda m:
+    mean_rate(simulate(m)))`, XLA's default schedule) that made 9, and the forward
+    pass took 1.7x the CPU time of the same loss compiled with
+    `GRADIENT_COMPILER_OPTIONS`, or of the run returning its recordings (whose buffer
+    assignment, and so the executor's dependency graph, differs). Chained, at most 8
+    in every variant checked, and the scalar loss costs what the others do
+    (benchmarks/README.md, issue 16)."""
+    out, prev = [], None
+    for acc, i in zip(sums, pops):
+        x = outs[i] if prev is None else after(outs[i], prev)
+        prev = acc + jnp.sum(x)
+        out.append(prev)
+    return tuple(out)
+
+
 @eqx.filter_jit
 def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
          checkpoint: int | tuple[int, ...] | None, sizes: tuple[int, ...], dtypes: tuple, *,
@@ -688,7 +715,7 @@ def _run(stepper, state: NetworkState, n_blocks: int, dt: float, plan: _Plan,
         if row is not None:
             state = _watch(state, row)
         state, outs = step(state, state.step * dt, sampled)
-        sums = tuple(acc + jnp.sum(outs[i]) for acc, i in zip(sums, plan.rates))
+        sums = _rate_sums(sums, outs, plan.rates)
         spikes = tuple(outs[i] if plan.float_spikes or i in plan.graded else outs[i] > 0
                        for i in plan.spikes)
         return (state, sums), spikes

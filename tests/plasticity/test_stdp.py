@@ -325,7 +325,7 @@ def test_native_step_with_traces_equals_the_reference(dtype, mult, traces):
     from neurojax.connectivity.weights import to_ell, transposed_index
     from neurojax.plasticity.stdp import _sparse_step, _sparse_step_reference
 
-    assert _native.has(_native.PAIR_STDP_STEP), f"no compiled pair-STDP step ({_native.status()[1]})"
+    assert _native.has(_native.PAIR_STDP_STEP), f"no compiled STDP step ({_native.status()[1]})"
     rng = np.random.default_rng(2)
     n_pre, n_post = 150, 120
     pre_i, post_i = np.nonzero(rng.random((n_pre, n_post)) < 0.15)

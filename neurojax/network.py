@@ -639,6 +639,7 @@ class NetworkModel(AbstractModel[NetworkState]):
         # inputs placed with `Compartments`, by population index.
         at_sites: dict[int, Drive] = {}
         synapses, buffers = [], []
+        pending_clear = {}  # plastic projections' slots, cleared after their rule's step
         for proj, syn, buf in zip(self.projections, state.synapses, state.buffers):
             slot = k % buf.shape[0]
             arrivals = read_slot(buf, slot)
@@ -665,13 +666,14 @@ class NetworkModel(AbstractModel[NetworkState]):
                 syn, s = proj.synapse.step(syn, arrivals, dt)
             synapses.append(syn)
             if buffers[-1] is None:
-                # A plastic projection's slot is cleared once its synapse has read it
-                # (`after`): the same values, but with PairSTDP's ordering XLA:CPU then
-                # has at most 8 thunks ready at once in a plastic COBA-4k step (9
-                # before, so it handed work to its thread pool every step: 43.7-47.5 ->
-                # 27.5-29.2 us of CPU per step). Not done for static projections: the
-                # static step (8 at most as it is) would then start with 10 ready.
-                buffers[-1] = after(buf, s).at[slot].set(0.0)
+                # A plastic projection's slot is cleared once its synapse has read it and
+                # its rule has stepped (`after`, below, in the plastic branch): the same
+                # values, but with PairSTDP's ordering XLA:CPU then has at most 8 thunks
+                # ready at once in a plastic COBA-4k step (9 before, so it handed work to
+                # its thread pool every step: 43.7-47.5 -> 27.5-29.2 us of CPU per step).
+                # Not done for static projections: the static step (8 at most as it is)
+                # would then start with 10 ready.
+                pending_clear[len(buffers) - 1] = (buf, slot, s)
             if proj.n_comp is not None:
                 # A site per synapse: s holds one value per (neuron, compartment) pair.
                 n = self.populations[proj.post].n
@@ -783,6 +785,15 @@ class NetworkModel(AbstractModel[NetworkState]):
                 plastic[j], act, post_out, post_vars, mods, dt,
                 structure=proj.weights,
             )
+            if j in pending_clear:
+                # Ordered after a weight the rule returns when it has one (a kernel's
+                # output, which XLA cannot recompute inside the clearing fusion), not after
+                # the synapse's output s: XLA recomputes s from the old synaptic state
+                # there, and then copied that state every step to update it in place
+                # (plastic COBA-4k: one copy of E->E's conductances per step).
+                buf, slot, s = pending_clear.pop(j)
+                dep = w.reshape(-1)[:1] if w is not None and w.size else s
+                buffers[j] = after(buf, dep).at[slot].set(0.0)
             buffers[j] = proj.weights.deliver(
                 buffers[j], rule.transmit(plastic[j], act), k, proj.delay_steps(dt), dt, ev,
                 weights=w,

@@ -25,6 +25,7 @@ import jax
 DELIVER_EVENTS = "neurojax_deliver_events"
 DELIVER_PROCEDURAL = "neurojax_deliver_procedural"
 PAIR_STDP = "neurojax_pair_stdp"
+PAIR_STDP_STEP = "neurojax_pair_stdp_step"
 SUPPORT_VJP = "neurojax_support_vjp"
 # The calling convention this package uses (NeurojaxKernelVersion in events.cc): a
 # build of another version is treated as absent, like a failed build.
@@ -102,10 +103,12 @@ _OPTIONAL: set[str] = set()
 
 def _register_optional(lib) -> None:
     """Register the kernels a build may lack (added after calling convention 2, e.g.
-    the pair-STDP update, the backward pass over the gradient support): one missing
+    the pair-STDP update and its step with traces, the backward pass over the
+    gradient support): one missing
     from an older build leaves that work to pure JAX, and the propagation kernels
     still run."""
-    for name, symbol in ((PAIR_STDP, "NeurojaxPairStdp"), (SUPPORT_VJP, "NeurojaxSupportVjp")):
+    for name, symbol in ((PAIR_STDP, "NeurojaxPairStdp"), (PAIR_STDP_STEP, "NeurojaxPairStdpStep"),
+                         (SUPPORT_VJP, "NeurojaxSupportVjp")):
         try:
             jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, symbol)),
                                         platform="cpu")

@@ -23,6 +23,8 @@
 #include <cstring>
 #include <string>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "xla/ffi/api/ffi.h"
 
@@ -312,6 +314,52 @@ T Clip(T x, T w_max) {
 // Pure JAX's `w - c * x` and `w + c * x` run on XLA:CPU as one fused multiply-add on
 // hosts that have one, so the kernel rounds the same way with std::fma; the FMA
 // instance below inlines it as an instruction instead of a libm call.
+// One step's weight update of one batch member, in place: depression of the rows of
+// the presynaptic neurons that spiked (amplitudes `a`), then potentiation, through
+// `index`, of the synapses onto the postsynaptic neurons that spiked (`s`); `xp` and
+// `xq` are the traces the update reads (PairStdp and PairStdpStep below).
+template <typename T>
+__attribute__((always_inline)) inline void PairStdpRows(
+    T* w, const int32_t* tgt, const int32_t* index, const T* a, const T* s, const T* xp,
+    const T* xq, int64_t n_pre, int64_t width, int64_t n_post, int64_t max_in, T a_plus,
+    T a_minus, T w_max, bool mult) {
+  const int64_t n_syn = n_pre * width;
+  for (int64_t start = 0; start < n_pre; start += kBlock) {
+    const int64_t stop = start + kBlock < n_pre ? start + kBlock : n_pre;
+    if (stop - start == kBlock && !BlockActive(a + start)) continue;
+    for (int64_t j = start; j < stop; ++j) {
+      const T aj = a[j];
+      if (aj == T(0)) continue;
+      const int32_t* row_t = tgt + j * width;
+      T* row_w = w + j * width;
+      for (int64_t k = 0; k < width; ++k) {
+        const int32_t t = row_t[k];
+        if (t < 0 || t >= n_post) continue;  // padding
+        const T wk = row_w[k];
+        const T f = mult ? wk / w_max : T(1);
+        row_w[k] = Clip<T>(std::fma(-(a_minus * f * aj), xq[t], wk), w_max);
+      }
+    }
+  }
+  for (int64_t start = 0; start < n_post; start += kBlock) {
+    const int64_t stop = start + kBlock < n_post ? start + kBlock : n_post;
+    if (stop - start == kBlock && !BlockActive(s + start)) continue;
+    for (int64_t p = start; p < stop; ++p) {
+      const T sp = s[p];
+      if (sp == T(0)) continue;
+      const int32_t* row_i = index + p * max_in;
+      for (int64_t k = 0; k < max_in; ++k) {
+        const int32_t i = row_i[k];
+        if (i < 0 || i >= n_syn) continue;  // padding
+        const T wk = w[i];
+        const T f = mult ? T(1) - wk / w_max : T(1);
+        const uint32_t row = static_cast<uint32_t>(i) / static_cast<uint32_t>(width);
+        w[i] = Clip<T>(std::fma(a_plus * f * sp, xp[row], wk), w_max);
+      }
+    }
+  }
+}
+
 template <typename T>
 __attribute__((always_inline)) inline void PairStdp(const ffi::AnyBuffer& targets, const ffi::AnyBuffer& post_index,
               const ffi::AnyBuffer& pre, const ffi::AnyBuffer& post, const ffi::AnyBuffer& x_pre,
@@ -346,40 +394,8 @@ __attribute__((always_inline)) inline void PairStdp(const ffi::AnyBuffer& target
     const T* prm = p_all + (bp == 1 ? 0 : b) * 3;
     const T a_plus = prm[0], a_minus = prm[1], w_max = prm[2];
     T* w = w_all + b * n_syn;
-    for (int64_t start = 0; start < n_pre; start += kBlock) {
-      const int64_t stop = start + kBlock < n_pre ? start + kBlock : n_pre;
-      if (stop - start == kBlock && !BlockActive(a + start)) continue;
-      for (int64_t j = start; j < stop; ++j) {
-        const T aj = a[j];
-        if (aj == T(0)) continue;
-        const int32_t* row_t = tgt + j * width;
-        T* row_w = w + j * width;
-        for (int64_t k = 0; k < width; ++k) {
-          const int32_t t = row_t[k];
-          if (t < 0 || t >= n_post) continue;  // padding
-          const T wk = row_w[k];
-          const T f = mult ? wk / w_max : T(1);
-          row_w[k] = Clip<T>(std::fma(-(a_minus * f * aj), xq[t], wk), w_max);
-        }
-      }
-    }
-    for (int64_t start = 0; start < n_post; start += kBlock) {
-      const int64_t stop = start + kBlock < n_post ? start + kBlock : n_post;
-      if (stop - start == kBlock && !BlockActive(s + start)) continue;
-      for (int64_t p = start; p < stop; ++p) {
-        const T sp = s[p];
-        if (sp == T(0)) continue;
-        const int32_t* row_i = index + p * max_in;
-        for (int64_t k = 0; k < max_in; ++k) {
-          const int32_t i = row_i[k];
-          if (i < 0 || i >= n_syn) continue;  // padding
-          const T wk = w[i];
-          const T f = mult ? T(1) - wk / w_max : T(1);
-          const uint32_t row = static_cast<uint32_t>(i) / static_cast<uint32_t>(width);
-          w[i] = Clip<T>(std::fma(a_plus * f * sp, xp[row], wk), w_max);
-        }
-      }
-    }
+    PairStdpRows<T>(w, tgt, index, a, s, xp, xq, n_pre, width, n_post, max_in, a_plus, a_minus,
+                    w_max, mult);
   }
 }
 
@@ -447,6 +463,165 @@ ffi::Error PairStdpImpl(ffi::AnyBuffer weights, ffi::AnyBuffer targets, ffi::Any
       break;
     default:
       return ffi::Error::InvalidArgument("neurojax_pair_stdp: float32 or float64 only");
+  }
+  return ffi::Error::Success();
+}
+
+
+// One whole step of PairSTDP on a sparse projection, traces included
+// (neurojax/plasticity/stdp.py, `_sparse_step`; its pure-JAX reference,
+// `_sparse_step_reference`, defines the semantics), in place:
+//   x_pre  <- x_pre c_plus + pre          ("nearest": 1 where pre > 0, else x_pre c_plus)
+//   x_post <- x_post c_minus              (the trace the depression reads)
+//   the weight update (PairStdpRows) with these two traces
+//   x_post <- x_post_old c_minus + post   ("nearest": 1 where post > 0)
+// One call instead of the update and three elementwise passes of XLA (a thunk each per
+// step). The multiply-adds round once (std::fma), as XLA:CPU fuses them on hosts with
+// FMA, so traces and weights equal the pure-JAX step's bit for bit there.
+// Shapes: as PairStdp, with x_pre, x_post the traces before this step and params
+// (Bp, 5): a_plus, a_minus, w_max, c_plus = exp(-dt / tau_plus), c_minus =
+// exp(-dt / tau_minus) (computed by XLA, so the factors are XLA's). Results: weights,
+// x_pre, x_post (aliased to the operands). Attributes: multiplicative, nearest (0 or 1).
+template <typename T>
+__attribute__((always_inline)) inline void PairStdpStep(
+    const ffi::AnyBuffer& targets, const ffi::AnyBuffer& post_index, const ffi::AnyBuffer& pre,
+    const ffi::AnyBuffer& post, const ffi::AnyBuffer& x_pre, const ffi::AnyBuffer& x_post,
+    const ffi::AnyBuffer& params, ffi::Result<ffi::AnyBuffer>& w_out,
+    ffi::Result<ffi::AnyBuffer>& xpre_out, ffi::Result<ffi::AnyBuffer>& xpost_out, bool mult,
+    bool nearest) {
+  const auto tdims = targets.dimensions();
+  const auto idims = post_index.dimensions();
+  const int64_t n_pre = tdims[tdims.size() - 2], width = tdims[tdims.size() - 1];
+  const int64_t n_post = idims[idims.size() - 2], max_in = idims[idims.size() - 1];
+  const int64_t n_syn = n_pre * width;
+  const int64_t batch = static_cast<int64_t>(w_out->element_count()) / n_syn;
+  const int64_t bt = static_cast<int64_t>(targets.element_count()) / n_syn;
+  const int64_t bi =
+      n_post * max_in == 0 ? 1 : static_cast<int64_t>(post_index.element_count()) / (n_post * max_in);
+  const int64_t bp = static_cast<int64_t>(params.element_count()) / 5;
+  const int32_t* t_all = static_cast<const int32_t*>(targets.untyped_data());
+  const int32_t* i_all = static_cast<const int32_t*>(post_index.untyped_data());
+  const T* pre_all = static_cast<const T*>(pre.untyped_data());
+  const T* post_all = static_cast<const T*>(post.untyped_data());
+  const T* xpre_in = static_cast<const T*>(x_pre.untyped_data());
+  const T* xpost_in = static_cast<const T*>(x_post.untyped_data());
+  const T* p_all = static_cast<const T*>(params.untyped_data());
+  T* w_all = static_cast<T*>(w_out->untyped_data());
+  T* xpre_all = static_cast<T*>(xpre_out->untyped_data());
+  T* xpost_all = static_cast<T*>(xpost_out->untyped_data());
+  // The carried post trace of this step's postsynaptic spikes, computed from the old
+  // trace before the decayed one (which the depression reads) overwrites it.
+  thread_local std::vector<std::pair<int64_t, T>> bumped;
+
+  for (int64_t b = 0; b < batch; ++b) {
+    const T* a = pre_all + b * n_pre;
+    const T* s = post_all + b * n_post;
+    const T* prm = p_all + (bp == 1 ? 0 : b) * 5;
+    const T c_plus = prm[3], c_minus = prm[4];
+    const T* pt = xpre_in + b * n_pre;
+    const T* qt = xpost_in + b * n_post;
+    T* xp = xpre_all + b * n_pre;  // may be pt (aliased): elementwise, so in place is fine
+    T* xq = xpost_all + b * n_post;
+    if (nearest) {
+      for (int64_t j = 0; j < n_pre; ++j) xp[j] = a[j] > T(0) ? T(1) : pt[j] * c_plus;
+    } else {
+      for (int64_t j = 0; j < n_pre; ++j) xp[j] = std::fma(pt[j], c_plus, a[j]);
+    }
+    bumped.clear();
+    for (int64_t start = 0; start < n_post; start += kBlock) {
+      const int64_t stop = start + kBlock < n_post ? start + kBlock : n_post;
+      if (stop - start == kBlock && !BlockActive(s + start)) continue;
+      for (int64_t p = start; p < stop; ++p) {
+        if (s[p] == T(0)) continue;
+        if (nearest) {
+          if (s[p] > T(0)) bumped.emplace_back(p, T(1));
+        } else {
+          bumped.emplace_back(p, std::fma(qt[p], c_minus, s[p]));
+        }
+      }
+    }
+    for (int64_t i = 0; i < n_post; ++i) xq[i] = qt[i] * c_minus;
+    PairStdpRows<T>(w_all + b * n_syn, t_all + (bt == 1 ? 0 : b) * n_syn,
+                    i_all + (bi == 1 ? 0 : b) * n_post * max_in, a, s, xp, xq, n_pre, width,
+                    n_post, max_in, prm[0], prm[1], prm[2], mult);
+    for (const auto& [p, x] : bumped) xq[p] = x;
+  }
+}
+
+#define NEUROJAX_PAIR_STDP_STEP_ARGS                                                          \
+  const ffi::AnyBuffer &targets, const ffi::AnyBuffer &post_index, const ffi::AnyBuffer &pre,  \
+      const ffi::AnyBuffer &post, const ffi::AnyBuffer &x_pre, const ffi::AnyBuffer &x_post,    \
+      const ffi::AnyBuffer &params, ffi::Result<ffi::AnyBuffer>&w_out,                          \
+      ffi::Result<ffi::AnyBuffer>&xpre_out, ffi::Result<ffi::AnyBuffer>&xpost_out, bool mult,   \
+      bool nearest
+#define NEUROJAX_PAIR_STDP_STEP_CALL \
+  targets, post_index, pre, post, x_pre, x_post, params, w_out, xpre_out, xpost_out, mult, nearest
+template <typename T>
+__attribute__((target("fma"))) void PairStdpStepFma(NEUROJAX_PAIR_STDP_STEP_ARGS) {
+  PairStdpStep<T>(NEUROJAX_PAIR_STDP_STEP_CALL);
+}
+template <typename T>
+void PairStdpStepPlain(NEUROJAX_PAIR_STDP_STEP_ARGS) {
+  PairStdpStep<T>(NEUROJAX_PAIR_STDP_STEP_CALL);
+}
+template <typename T>
+void PairStdpStepDispatch(NEUROJAX_PAIR_STDP_STEP_ARGS) {
+  static const bool fma = __builtin_cpu_supports("fma");
+  if (fma) {
+    PairStdpStepFma<T>(NEUROJAX_PAIR_STDP_STEP_CALL);
+  } else {
+    PairStdpStepPlain<T>(NEUROJAX_PAIR_STDP_STEP_CALL);
+  }
+}
+#undef NEUROJAX_PAIR_STDP_STEP_ARGS
+#undef NEUROJAX_PAIR_STDP_STEP_CALL
+
+ffi::Error PairStdpStepImpl(ffi::AnyBuffer weights, ffi::AnyBuffer targets,
+                            ffi::AnyBuffer post_index, ffi::AnyBuffer pre, ffi::AnyBuffer post,
+                            ffi::AnyBuffer x_pre, ffi::AnyBuffer x_post, ffi::AnyBuffer params,
+                            ffi::Result<ffi::AnyBuffer> w_out,
+                            ffi::Result<ffi::AnyBuffer> xpre_out,
+                            ffi::Result<ffi::AnyBuffer> xpost_out, int64_t multiplicative,
+                            int64_t nearest) {
+  // As PairStdpImpl: ranks may leave out the batch axis, sizes are checked by counts.
+  const auto tdims = targets.dimensions();
+  const auto idims = post_index.dimensions();
+  if (tdims.size() < 2 || idims.size() < 2 || targets.element_type() != ffi::DataType::S32 ||
+      post_index.element_type() != ffi::DataType::S32) {
+    return ffi::Error::InvalidArgument("neurojax_pair_stdp_step: bad shapes or dtypes");
+  }
+  const size_t n_pre = tdims[tdims.size() - 2], n_syn = n_pre * tdims[tdims.size() - 1];
+  const size_t n_post = idims[idims.size() - 2];
+  const size_t batch = n_syn == 0 ? 0 : w_out->element_count() / n_syn;
+  const auto per = [batch](const ffi::AnyBuffer& x, size_t n) {
+    return x.element_count() == batch * n;
+  };
+  const auto shared = [batch](const ffi::AnyBuffer& x, size_t n) {
+    return x.element_count() == n || x.element_count() == batch * n;
+  };
+  const auto type = weights.element_type();
+  if (n_syn == 0 || w_out->element_count() != batch * n_syn || !shared(targets, n_syn) ||
+      !shared(post_index, n_post * idims[idims.size() - 1]) || !per(pre, n_pre) ||
+      !per(x_pre, n_pre) || !per(post, n_post) || !per(x_post, n_post) || !shared(params, 5) ||
+      xpre_out->element_count() != batch * n_pre || xpost_out->element_count() != batch * n_post ||
+      pre.element_type() != type || post.element_type() != type || x_pre.element_type() != type ||
+      x_post.element_type() != type || params.element_type() != type) {
+    return ffi::Error::InvalidArgument("neurojax_pair_stdp_step: bad shapes or dtypes");
+  }
+  if (w_out->untyped_data() != weights.untyped_data()) {
+    std::memcpy(w_out->untyped_data(), weights.untyped_data(), weights.size_bytes());
+  }
+  switch (type) {
+    case ffi::DataType::F32:
+      PairStdpStepDispatch<float>(targets, post_index, pre, post, x_pre, x_post, params, w_out,
+                                  xpre_out, xpost_out, multiplicative != 0, nearest != 0);
+      break;
+    case ffi::DataType::F64:
+      PairStdpStepDispatch<double>(targets, post_index, pre, post, x_pre, x_post, params, w_out,
+                                   xpre_out, xpost_out, multiplicative != 0, nearest != 0);
+      break;
+    default:
+      return ffi::Error::InvalidArgument("neurojax_pair_stdp_step: float32 or float64 only");
   }
   return ffi::Error::Success();
 }
@@ -628,6 +803,24 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurojaxPairStdp, PairStdpImpl,
                                   .Arg<ffi::AnyBuffer>()  // params (Bp, 3)
                                   .Ret<ffi::AnyBuffer>()  // weights, updated
                                   .Attr<int64_t>("multiplicative"));
+
+// Optional, like NeurojaxPairStdp: without it PairSTDP runs its traces in XLA and the
+// update through NeurojaxPairStdp (or pure JAX).
+XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurojaxPairStdpStep, PairStdpStepImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()  // weights (B, n_pre, d)
+                                  .Arg<ffi::AnyBuffer>()  // targets (Bt, n_pre, d) int32
+                                  .Arg<ffi::AnyBuffer>()  // post_index (Bi, n_post, m) int32
+                                  .Arg<ffi::AnyBuffer>()  // pre (B, n_pre)
+                                  .Arg<ffi::AnyBuffer>()  // post (B, n_post)
+                                  .Arg<ffi::AnyBuffer>()  // x_pre before the step (B, n_pre)
+                                  .Arg<ffi::AnyBuffer>()  // x_post before the step (B, n_post)
+                                  .Arg<ffi::AnyBuffer>()  // params (Bp, 5)
+                                  .Ret<ffi::AnyBuffer>()  // weights, updated
+                                  .Ret<ffi::AnyBuffer>()  // x_pre after the step
+                                  .Ret<ffi::AnyBuffer>()  // x_post after the step
+                                  .Attr<int64_t>("multiplicative")
+                                  .Attr<int64_t>("nearest"));
 
 // Optional, like NeurojaxPairStdp: without it the backward pass runs the pure-JAX loop.
 XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurojaxSupportVjp, SupportVjpImpl,

@@ -127,25 +127,17 @@ class PairSTDP(AbstractPlasticity[PairSTDPState]):
         pre, post = pre.astype(dtype), post.astype(dtype)
         params = (self.a_plus, self.a_minus, self.w_max)
         mult = self.weight_dependence == "multiplicative"
-        traces = functools.partial(pair_traces, state.pre_trace, pre=pre, dt=dt,
-                                   tau_plus=self.tau_plus, tau_minus=self.tau_minus,
-                                   traces=self.traces)
         if isinstance(structure, SparseWeights) and structure.post_index is not None:
-            # The same values, in an order XLA can see (`after`): the decayed post trace
-            # for the update once this step's spikes are known (not one more thunk
-            # ready at the start of the step), and the trace that replaces the carried
-            # one from a read after the update (XLA fuses the decay into both readers of
-            # the old trace and, unordered, copied the carried trace every step).
-            x_pre_new, x_post = traces(after(state.post_trace, post))
-            w = _sparse_update(state.weights, x_pre_new, x_post, pre, post, params,
-                               structure.targets, structure.post_index, mult, structure.chunk,
-                               structure.kernel)
-            first = w[..., 0, :1] if w.size else jnp.zeros((1,), dtype)  # any weight
-            x_post = traces(after(state.post_trace, first))[1]
-        else:
-            x_pre_new, x_post = traces(state.post_trace)
-            w = _dense_update(state.weights, x_pre_new, x_post, pre, post, params, structure, mult,
-                              skip_quiet=True)
+            w, x_pre_new, x_post = _sparse_step(
+                state.weights, state.pre_trace, state.post_trace, pre, post,
+                params + (self.tau_plus, self.tau_minus), structure.targets,
+                structure.post_index, dt, mult, self.traces, structure.chunk, structure.kernel)
+            return PairSTDPState(weights=w, pre_trace=x_pre_new, post_trace=x_post), w
+        x_pre_new, x_post = pair_traces(state.pre_trace, state.post_trace, pre=pre, dt=dt,
+                                        tau_plus=self.tau_plus, tau_minus=self.tau_minus,
+                                        traces=self.traces)
+        w = _dense_update(state.weights, x_pre_new, x_post, pre, post, params, structure, mult,
+                          skip_quiet=True)
         x_post = self._bump(x_post, post)
         return PairSTDPState(weights=w, pre_trace=x_pre_new, post_trace=x_post), w
 
@@ -222,6 +214,87 @@ def _dense_update(w, x_pre, x_post, pre, post, params, structure, mult, skip_qui
         return potentiate(depress(w))
     w = jax.lax.cond(jnp.any(pre != 0), depress, lambda w: w, w)
     return jax.lax.cond(jnp.any(post != 0), potentiate, lambda w: w, w)
+
+
+def _sparse_step_reference(w, pre_trace, post_trace, pre, post, params, targets, post_index, dt,
+                           mult, traces, chunk, kernel):
+    """One `PairSTDP.step` on a sparse projection: the traces (`pair_traces`), the
+    event-driven update (`_sparse_update`) and the post trace's bump; returns the new
+    weights and traces. `params` = (a_plus, a_minus, w_max, tau_plus, tau_minus).
+
+    The same values, in an order XLA can see (`after`): the decayed post trace for the
+    update once this step's spikes are known (not one more thunk ready at the start of
+    the step), and the trace that replaces the carried one from a read after the update
+    (XLA fuses the decay into both readers of the old trace and, unordered, copied the
+    carried trace every step)."""
+    a_plus, a_minus, w_max, tau_plus, tau_minus = params
+    step_traces = functools.partial(pair_traces, pre_trace, pre=pre, dt=dt, tau_plus=tau_plus,
+                                    tau_minus=tau_minus, traces=traces)
+    x_pre_new, x_post = step_traces(after(post_trace, post))
+    w = _sparse_update(w, x_pre_new, x_post, pre, post, (a_plus, a_minus, w_max), targets,
+                       post_index, mult, chunk, kernel)
+    first = w[..., 0, :1] if w.size else jnp.zeros((1,), w.dtype)  # any weight
+    x_post = step_traces(after(post_trace, first))[1]
+    return w, x_pre_new, bump_trace(x_post, post, traces)
+
+
+def _sparse_step(w, pre_trace, post_trace, pre, post, params, targets, post_index, dt, mult,
+                 traces, chunk, kernel="auto"):
+    """`_sparse_step_reference`, as one call of the compiled CPU kernel where it can
+    (`kernel` `"native"`, or `"auto"` on CPU; `neurojax/_native/events.cc`,
+    `NeurojaxPairStdpStep`): weights and both traces updated in place, instead of the
+    update's call and three elementwise thunks for the traces per step; the same values
+    bit for bit on hosts with FMA. Differentiated, it runs the reference (its own
+    forward and VJP: the gradient is the reference's)."""
+    dtypes = {jnp.result_type(x) for x in (w, pre_trace, post_trace, params[3], params[4])}
+    if (kernel in ("loop", "buffer") or not _native.has(_native.PAIR_STDP_STEP)
+            or not isinstance(dt, (int, float)) or len(dtypes) != 1):
+        return _sparse_step_reference(w, pre_trace, post_trace, pre, post, params, targets,
+                                      post_index, dt, mult, traces, chunk, kernel)
+    return _fused_sparse_step(w, pre_trace, post_trace, pre, post, tuple(params), targets,
+                              post_index, float(dt), bool(mult), traces, chunk, kernel)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(8, 9, 10, 11, 12))
+def _fused_sparse_step(w, pre_trace, post_trace, pre, post, params, targets, post_index, dt,
+                       mult, traces, chunk, kernel):
+    native = functools.partial(_native_sparse_step, w, pre_trace, post_trace, pre, post,
+                               params, targets, post_index, dt, mult, traces)
+    if kernel == "native":
+        return native()
+    reference = functools.partial(_sparse_step_reference, w, pre_trace, post_trace, pre, post,
+                                  params, targets, post_index, dt, mult, traces, chunk, kernel)
+    return jax.lax.platform_dependent(cpu=native, default=reference)
+
+
+def _fused_sparse_step_fwd(w, pre_trace, post_trace, pre, post, params, targets, post_index, dt,
+                           mult, traces, chunk, kernel):
+    def reference(w, pre_trace, post_trace, pre, post, params):
+        return _sparse_step_reference(w, pre_trace, post_trace, pre, post, params, targets,
+                                      post_index, dt, mult, traces, chunk, kernel)
+
+    return jax.vjp(reference, w, pre_trace, post_trace, pre, post, params)
+
+
+def _fused_sparse_step_bwd(dt, mult, traces, chunk, kernel, vjp, ct):
+    return (*vjp(ct), None, None)
+
+
+_fused_sparse_step.defvjp(_fused_sparse_step_fwd, _fused_sparse_step_bwd)
+
+
+def _native_sparse_step(w, pre_trace, post_trace, pre, post, params, targets, post_index, dt,
+                        mult, traces):
+    """`_sparse_step_reference` as one call of `NeurojaxPairStdpStep`. The decay factors
+    are computed here by XLA, as `pair_traces` computes them."""
+    dtype = w.dtype
+    a_plus, a_minus, w_max, tau_plus, tau_minus = params
+    factors = (jnp.exp(-dt / tau_plus), jnp.exp(-dt / tau_minus))
+    return _native_stdp_step_call(mult, traces == "nearest")(
+        w, targets.astype(jnp.int32), post_index.astype(jnp.int32), pre.astype(dtype),
+        post.astype(dtype), pre_trace, post_trace,
+        jnp.stack([jnp.asarray(p, dtype) for p in (a_plus, a_minus, w_max, *factors)]),
+    )
 
 
 class _Rows(eqx.Module):
@@ -301,6 +374,40 @@ def _native_stdp_call(mult: bool):
             folded.append(x.reshape((-1,) + x.shape[len(lead):]))
         out = call(*folded)
         return out.reshape(lead + out.shape[1:]), True
+
+    return call
+
+
+@functools.cache
+def _native_stdp_step_call(mult: bool, nearest: bool):
+    """The compiled pair-STDP step with traces as a JAX function of unbatched arrays
+    (weights and both traces updated in place), batched like `_native_stdp_call`."""
+
+    @jax.custom_batching.custom_vmap
+    def call(*args):
+        w, x_pre, x_post = args[0], args[5], args[6]
+        return jax.ffi.ffi_call(
+            _native.PAIR_STDP_STEP,
+            tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in (w, x_pre, x_post)),
+            input_output_aliases={0: 0, 5: 1, 6: 2},
+        )(*args, multiplicative=np.int64(mult), nearest=np.int64(nearest))
+
+    @call.def_vmap
+    def rule(axis_size, in_batched, *args):
+        w, w_batched = args[0], in_batched[0]
+        lead = (axis_size,) + w.shape[1 if w_batched else 0:-2]
+        folded = []
+        for x, batched, (core, state) in zip(args, in_batched, _STDP_CORE):
+            if not batched and x.ndim == core and not state:
+                folded.append(x)  # shared by the whole batch
+                continue
+            if batched:  # (axis, [inner batch axes,] core...)
+                mid = x.shape[1:x.ndim - core]
+                x = x.reshape((axis_size,) + (1,) * (len(lead) - 1 - len(mid)) + x.shape[1:])
+            x = jnp.broadcast_to(x, lead + x.shape[x.ndim - core:])
+            folded.append(x.reshape((-1,) + x.shape[len(lead):]))
+        outs = call(*folded)
+        return tuple(o.reshape(lead + o.shape[1:]) for o in outs), (True, True, True)
 
     return call
 

@@ -299,3 +299,80 @@ def test_native_sparse_update_equals_the_pure_jax_loop(mult):
     ws = jnp.stack([w_loop, 0.5 * w_loop])
     swept = {k: jax.vmap(lambda w, p, k=k: update(k, w, xs, p))(ws, batch) for k in ("native", "loop")}
     np.testing.assert_allclose(swept["native"], swept["loop"], rtol=1e-6, atol=1e-7)
+
+
+def _host_has_fma() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return " fma " in f.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("traces", ["all_to_all", "nearest"])
+@pytest.mark.parametrize("mult", [False, True])
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_native_step_with_traces_equals_the_reference(dtype, mult, traces):
+    # PairSTDP's whole step on a sparse projection as one compiled call
+    # (`NeurojaxPairStdpStep`: traces decayed and bumped in the kernel, weights and traces
+    # in place) against the reference step that defines it (`_sparse_step_reference`:
+    # traces in XLA, then the update). With the compiled update in the reference the two
+    # round identically where XLA fuses multiply-adds (hosts with FMA): bit for bit; the
+    # pure-JAX loop agrees to rounding. Also a vmapped batch, and the gradient (the
+    # reference's, through the custom VJP).
+    from neurojax import _native
+    from neurojax.connectivity.weights import to_ell, transposed_index
+    from neurojax.plasticity.stdp import _sparse_step, _sparse_step_reference
+
+    assert _native.has(_native.PAIR_STDP_STEP), f"no compiled STDP step ({_native.status()[1]})"
+    rng = np.random.default_rng(2)
+    n_pre, n_post = 150, 120
+    pre_i, post_i = np.nonzero(rng.random((n_pre, n_post)) < 0.15)
+    targets, packed = to_ell(pre_i, post_i, n_pre, n_post, {"w": rng.uniform(0, 1, pre_i.size)})
+    index = jnp.asarray(transposed_index(targets, n_post))
+    targets = jnp.asarray(targets)
+
+    def step(kernel, state, spikes, params, reference=False):
+        f = _sparse_step_reference if reference else _sparse_step
+        return f(*state, *spikes, params, targets, index, 0.1, mult, traces, 16, kernel)
+
+    w0 = jnp.asarray(packed["w"], dtype)
+    init = (w0, jnp.asarray(rng.random(n_pre), dtype), jnp.asarray(rng.random(n_post), dtype))
+    states = {"native": init, "reference": init, "loop": init}
+    exact = _host_has_fma()
+    for a_minus in (0.3, -0.3, 0.3):
+        spikes = (jnp.asarray((rng.random(n_pre) < 0.2) * rng.choice([1.0, 0.6], n_pre), dtype),
+                  jnp.asarray(rng.random(n_post) < 0.2, dtype))
+        params = tuple(jnp.asarray(p, dtype) for p in (0.4, a_minus, 1.0, 17.0, 34.0))
+        for kernel in states:
+            states[kernel] = jax.jit(step, static_argnums=(0, 4))(
+                "loop" if kernel == "loop" else "native", states[kernel], spikes, params,
+                kernel == "reference")
+        for got, want, loop in zip(states["native"], states["reference"], states["loop"]):
+            assert got.dtype == dtype
+            if exact:
+                np.testing.assert_array_equal(got, want)
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+            np.testing.assert_allclose(got, loop, rtol=1e-6, atol=1e-7)
+    w = np.asarray(states["native"][0])
+    assert np.any(w == 0.0) and np.any(w == 1.0) and np.any(w != packed["w"].astype(dtype))
+
+    batch = tuple(jnp.asarray(p, dtype) for p in ([0.4, 0.1], [0.3, 0.05], [1.0, 2.0], [17.0, 5.0],
+                                                  [34.0, 8.0]))
+    stacked = tuple(jnp.stack([x, 0.5 * x]) for x in states["native"])
+    swept = {k: jax.vmap(lambda s, p, k=k: step(k, s, spikes, p))(stacked, batch)
+             for k in ("native", "loop")}
+    for got, want in zip(swept["native"], swept["loop"]):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+    def loss(kernel, state, params, reference=False):
+        w, x_pre, x_post = step(kernel, state, spikes, params, reference)
+        return jnp.sum(w ** 2) + jnp.sum(x_pre * w[:, 0]) + jnp.sum(x_post ** 2)
+
+    g_native = jax.jit(jax.grad(loss, argnums=(1, 2)), static_argnums=(0, 3))(
+        "native", states["native"], params)
+    g_reference = jax.jit(jax.grad(loss, argnums=(1, 2)), static_argnums=(0, 3))(
+        "native", states["native"], params, True)
+    for got, want in zip(jax.tree.leaves(g_native), jax.tree.leaves(g_reference)):
+        np.testing.assert_array_equal(got, want)

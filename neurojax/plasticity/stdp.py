@@ -343,6 +343,25 @@ _STDP_CORE = ((2, True), (2, False), (2, False), (1, True), (1, True), (1, True)
               (1, False))
 
 
+def _fold_batch(axis_size, in_batched, args):
+    """The pair-STDP kernels' vmap rule: every batch axis of `args` (the weights' leading
+    axes) folded into one leading axis, shared connectivity and parameters left
+    unbatched (not copied per member). Returns the folded batch shape and the args."""
+    w, w_batched = args[0], in_batched[0]
+    lead = (axis_size,) + w.shape[1 if w_batched else 0:-2]
+    folded = []
+    for x, batched, (core, state) in zip(args, in_batched, _STDP_CORE):
+        if not batched and x.ndim == core and not state:
+            folded.append(x)  # shared by the whole batch
+            continue
+        if batched:  # (axis, [inner batch axes,] core...)
+            mid = x.shape[1:x.ndim - core]
+            x = x.reshape((axis_size,) + (1,) * (len(lead) - 1 - len(mid)) + x.shape[1:])
+        x = jnp.broadcast_to(x, lead + x.shape[x.ndim - core:])
+        folded.append(x.reshape((-1,) + x.shape[len(lead):]))
+    return lead, folded
+
+
 @functools.cache
 def _native_stdp_call(mult: bool):
     """The compiled pair-STDP update as a JAX function of unbatched arrays (`w` is
@@ -360,18 +379,7 @@ def _native_stdp_call(mult: bool):
 
     @call.def_vmap
     def rule(axis_size, in_batched, *args):
-        w, w_batched = args[0], in_batched[0]
-        lead = (axis_size,) + w.shape[1 if w_batched else 0:-2]
-        folded = []
-        for x, batched, (core, state) in zip(args, in_batched, _STDP_CORE):
-            if not batched and x.ndim == core and not state:
-                folded.append(x)  # shared by the whole batch
-                continue
-            if batched:  # (axis, [inner batch axes,] core...)
-                mid = x.shape[1:x.ndim - core]
-                x = x.reshape((axis_size,) + (1,) * (len(lead) - 1 - len(mid)) + x.shape[1:])
-            x = jnp.broadcast_to(x, lead + x.shape[x.ndim - core:])
-            folded.append(x.reshape((-1,) + x.shape[len(lead):]))
+        lead, folded = _fold_batch(axis_size, in_batched, args)
         out = call(*folded)
         return out.reshape(lead + out.shape[1:]), True
 
@@ -394,18 +402,7 @@ def _native_stdp_step_call(mult: bool, nearest: bool):
 
     @call.def_vmap
     def rule(axis_size, in_batched, *args):
-        w, w_batched = args[0], in_batched[0]
-        lead = (axis_size,) + w.shape[1 if w_batched else 0:-2]
-        folded = []
-        for x, batched, (core, state) in zip(args, in_batched, _STDP_CORE):
-            if not batched and x.ndim == core and not state:
-                folded.append(x)  # shared by the whole batch
-                continue
-            if batched:  # (axis, [inner batch axes,] core...)
-                mid = x.shape[1:x.ndim - core]
-                x = x.reshape((axis_size,) + (1,) * (len(lead) - 1 - len(mid)) + x.shape[1:])
-            x = jnp.broadcast_to(x, lead + x.shape[x.ndim - core:])
-            folded.append(x.reshape((-1,) + x.shape[len(lead):]))
+        lead, folded = _fold_batch(axis_size, in_batched, args)
         outs = call(*folded)
         return tuple(o.reshape(lead + o.shape[1:]) for o in outs), (True, True, True)
 

@@ -5,32 +5,6 @@ import tempfile
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # figures are drawn, never shown
 
-
-def _pin_worker_to_one_cpu():
-    """Run this pytest-xdist worker (and the child processes it starts) on one CPU of
-    its own, when there are at least as many CPUs as workers.
-
-    Why: XLA:CPU sizes its thread pool by the CPUs a process may run on, so each of
-    `-n 2` workers on two cores ran two pool threads besides its own, and the thunk
-    executor's hand-offs to them (and their spinning while they wait for work)
-    competed with the other worker. Pinned, a worker's pool has one thread, and the
-    OS keeps the workers on separate cores. Measured with `-n 2` on the 2-core CI
-    machine, tests/neurons (344 tests), back to back in both orders while other jobs
-    shared the machine: 416 and 234 s pinned against 467 and 385 s (CPU time 319 and
-    244 s against 312 and 269 s). Must run before JAX creates its CPU client (the
-    first computation), which sizes the pool once."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
-    if not worker.startswith("gw") or not hasattr(os, "sched_setaffinity"):
-        return
-    cpus = sorted(os.sched_getaffinity(0))
-    if count < 2 or count > len(cpus):
-        return
-    os.sched_setaffinity(0, {cpus[int(worker[2:]) % len(cpus)]})
-
-
-_pin_worker_to_one_cpu()
-
 import jax
 import jax.random as jr
 import pytest

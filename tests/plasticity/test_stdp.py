@@ -194,6 +194,36 @@ def test_gradient_wrt_rule_parameters_matches_finite_differences(layout):
         assert grads[i] != 0
 
 
+@pytest.mark.parametrize("layout", [nj.connectivity.Dense(), nj.connectivity.Sparse(kernel="loop"),
+                                    nj.connectivity.Sparse()])
+def test_truncated_bptt_keeps_the_gradient_through_the_plastic_weights(layout):
+    # Given spike trains, the amplitudes and the initial weight reach the final weight
+    # only through the weights' own updates, across every window: truncated BPTT
+    # (`truncate=5.0`, 30 windows) must give the full gradient, d w_end / d w0 = 1 (no
+    # bound reached) among them. Were the weights cut at each window like the rest of
+    # the state, only the last window's updates would count (d w_end / d w0 = 0). The
+    # time constants act through the traces, which truncation does cut: not compared.
+    model = _with_spikes(_model(PairSTDP(a_plus=A_PLUS, a_minus=A_MINUS, tau_plus=TAU_PLUS,
+                                         tau_minus=TAU_MINUS, w_max=W_MAX), layout=layout),
+                         [20.0, 50.0, 90.0, 121.0], [30.0, 45.0, 100.0, 120.0])
+    names = ["pre->post.plasticity.a_plus", "pre->post.plasticity.a_minus", "pre->post.weight"]
+    x0 = {n: jnp.asarray(v) for n, v in zip(names, (A_PLUS, A_MINUS, W0))}
+
+    def final_weight(params, truncate):
+        m = model.replace(params)
+        res = nj.simulate(m, STEPS * DT, DT, key=jax.random.key(0), truncate=truncate,
+                          record=nj.Record(spikes=()))
+        return m.plastic_weights(res.state, "pre->post").ravel()[0]
+
+    full = jax.grad(final_weight)(x0, None)
+    truncated = jax.grad(final_weight)(x0, 5.0)
+    for name in names:
+        # The same float64 operations on the weights' path, with and without the cuts.
+        np.testing.assert_allclose(truncated[name], full[name], rtol=1e-12, err_msg=name)
+    np.testing.assert_allclose(truncated["pre->post.weight"], 1.0, rtol=1e-12)
+    assert truncated["pre->post.plasticity.a_plus"] > 0 > truncated["pre->post.plasticity.a_minus"]
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(tau_plus=-1.0), r"tau_plus \[ms\] must lie in \(0, inf\)"),
     (dict(tau_minus=0.0), r"tau_minus \[ms\] must lie in \(0, inf\)"),

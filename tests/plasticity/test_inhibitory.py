@@ -147,6 +147,32 @@ def test_gradient_wrt_rule_parameters_matches_finite_differences():
         assert grads[i] != 0
 
 
+@pytest.mark.parametrize("layout", LAYOUTS + [nj.connectivity.Sparse()])
+def test_truncated_bptt_gradient_wrt_eta_and_rho0_sees_every_window(layout):
+    # Given spike trains, eta and rho0 (through alpha) act on the final weight only
+    # through the weights' updates in every window: with `truncate=5.0` the gradient is
+    # the full one, as the weights keep their gradient across windows (cut, only the
+    # last window's updates would count). tau_stdp also acts through the traces, which
+    # truncation cuts: not compared.
+    model = _with_spikes(_model(InhibitorySTDP(eta=ETA, rho0=RHO0, tau_stdp=TAU), layout=layout),
+                         [20.0, 50.0, 90.0, 131.0], [30.0, 45.0, 100.0, 128.0])
+    names = ["pre->post.plasticity.eta", "pre->post.plasticity.rho0"]
+    x0 = {n: jnp.asarray(v) for n, v in zip(names, (ETA, RHO0))}
+
+    def final_weight(params, truncate):
+        m = model.replace(params)
+        res = nj.simulate(m, STEPS * DT, DT, key=jax.random.key(0), truncate=truncate,
+                          record=nj.Record(spikes=()))
+        return m.plastic_weights(res.state, "pre->post").ravel()[0]
+
+    full = jax.grad(final_weight)(x0, None)
+    truncated = jax.grad(final_weight)(x0, 5.0)
+    for name in names:
+        # The same float64 operations on the weights' path, with and without the cuts.
+        np.testing.assert_allclose(truncated[name], full[name], rtol=1e-12, err_msg=name)
+        assert truncated[name] != 0
+
+
 def test_vmap_over_rho0_equals_a_loop():
     model = _with_spikes(_model(InhibitorySTDP(eta=ETA, rho0=RHO0, tau_stdp=TAU)),
                          [20.0, 50.0, 90.0], [30.0, 45.0, 100.0])

@@ -282,24 +282,17 @@ def _cut_gradient(state: NetworkState, truncate: int | None, rules: tuple = ()) 
         return state
     boundary = (state.step % truncate == 0) & (state.step > 0)
 
-    def cut(x):
-        return jnp.where(boundary, jax.lax.stop_gradient(x), x) if eqx.is_inexact_array(x) else x
+    # The weights' leaves (found by identity: `rule.weights` returns a leaf of the rule's
+    # state; a rule whose weights are computed keeps them cut), left uncut.
+    kept = [rule.weights(p) for rule, p in zip(rules, state.plastic)
+            if rule is not None and p is not None and rule.changes_weights]
 
-    cut_state = jax.tree_util.tree_map(cut, state)
-    if not any(r is not None and r.changes_weights for r in rules) or not state.plastic:
-        return cut_state
-    plastic = list(cut_state.plastic)
-    for j, (rule, old) in enumerate(zip(rules, state.plastic)):
-        if rule is None or old is None or not rule.changes_weights:
-            continue
-        # The weights' leaf (found by identity: `rule.weights` returns a leaf of the
-        # rule's state; a rule whose weights are computed keeps them cut) taken uncut.
-        w = rule.weights(old)
-        leaves, treedef = jax.tree_util.tree_flatten(old)
-        cut_leaves = treedef.flatten_up_to(plastic[j])
-        plastic[j] = treedef.unflatten(
-            [o if o is w else c for o, c in zip(leaves, cut_leaves)])
-    return eqx.tree_at(lambda s: s.plastic, cut_state, tuple(plastic))
+    def cut(x):
+        if not eqx.is_inexact_array(x) or any(x is w for w in kept):
+            return x
+        return jnp.where(boundary, jax.lax.stop_gradient(x), x)
+
+    return jax.tree_util.tree_map(cut, state)
 
 
 def _plan(model: NetworkModel, record: Record, dt: float, n_steps: int, state) -> _Plan:

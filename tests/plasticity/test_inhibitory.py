@@ -39,8 +39,9 @@ def _with_spikes(model, pre_times, post_times):
                        model, (pre.spikes, post.spikes))
 
 
-def _final_weight(model):
-    res = nj.simulate(model, STEPS * DT, DT, key=jax.random.key(0), record=nj.Record(spikes=()))
+def _final_weight(model, truncate=None):
+    res = nj.simulate(model, STEPS * DT, DT, key=jax.random.key(0), truncate=truncate,
+                      record=nj.Record(spikes=()))
     return model.plastic_weights(res.state, "pre->post").ravel()[0]
 
 
@@ -160,10 +161,7 @@ def test_truncated_bptt_gradient_wrt_eta_and_rho0_sees_every_window(layout):
     x0 = {n: jnp.asarray(v) for n, v in zip(names, (ETA, RHO0))}
 
     def final_weight(params, truncate):
-        m = model.replace(params)
-        res = nj.simulate(m, STEPS * DT, DT, key=jax.random.key(0), truncate=truncate,
-                          record=nj.Record(spikes=()))
-        return m.plastic_weights(res.state, "pre->post").ravel()[0]
+        return _final_weight(model.replace(params), truncate=truncate)
 
     full = jax.grad(final_weight)(x0, None)
     truncated = jax.grad(final_weight)(x0, 5.0)

@@ -30,8 +30,9 @@ def _model(rule, pre_times=(50.0,), post_times=(60.0,), layout=None, weight=W0):
     return net.build(jax.random.key(0))
 
 
-def _final_weight(model, record=None):
-    res = nj.simulate(model, STEPS * DT, DT, key=jax.random.key(0), record=record or nj.Record(spikes=()))
+def _final_weight(model, record=None, truncate=None):
+    res = nj.simulate(model, STEPS * DT, DT, key=jax.random.key(0), truncate=truncate,
+                      record=record or nj.Record(spikes=()))
     return model.plastic_weights(res.state, "pre->post").ravel()[0], res
 
 
@@ -210,10 +211,7 @@ def test_truncated_bptt_keeps_the_gradient_through_the_plastic_weights(layout):
     x0 = {n: jnp.asarray(v) for n, v in zip(names, (A_PLUS, A_MINUS, W0))}
 
     def final_weight(params, truncate):
-        m = model.replace(params)
-        res = nj.simulate(m, STEPS * DT, DT, key=jax.random.key(0), truncate=truncate,
-                          record=nj.Record(spikes=()))
-        return m.plastic_weights(res.state, "pre->post").ravel()[0]
+        return _final_weight(model.replace(params), truncate=truncate)[0]
 
     full = jax.grad(final_weight)(x0, None)
     truncated = jax.grad(final_weight)(x0, 5.0)

@@ -20,13 +20,13 @@ Reported per row: compile time, and the best time per optimisation step over
 `ratio` is each row's step time over the Dense neurojax row's (`AllToAll` picks the
 Dense layout by default).
 
-The Sparse row is slower in training although its forward pass is faster: under `vmap`
-over trials, the custom VJP of event-driven propagation returns each trial's weight
-cotangent as a full `(n_pre, out_degree)` array that is then summed over the batch,
-where a dense matrix product's transpose contracts the batch inside one GEMM. Without
-that weight cotangent the Sparse step takes about half the Dense one (measured: 43 vs
-93 ms for the gradient alone), which is the gain an event-driven, batch-contracted
-weight gradient would bring (left for later, see benchmarks/README.md).
+The Sparse row's weight gradient is event-driven under `vmap` too: JAX transposes the
+propagation's weight tangent into a scatter-add at the rows that spiked, with the trials'
+cotangents summed inside it (`_event_weight_gradient` in neurojax/connectivity/weights.py).
+Before, the custom VJP returned each trial's full `(n_pre, out_degree)` weight cotangent
+in every step and JAX summed them afterwards (7x the Dense step). On this CPU the Dense
+row stays faster for this all-to-all input: a batched matrix product is cheaper here
+than XLA's serial scatter of ~14 rows per trial and step (benchmarks/README.md).
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ def _support_vjp(sparse, act, support, g_buffer, step=STEP, kernel="native"):
     from neurojax.connectivity.weights import _support_vjp as vjp
 
     return vjp(sparse.weights, act, sparse.targets, (step, sparse.delays, None, None), support,
-               g_buffer, (kernel, 4, 8, False), SLOTS, 3, DT)
+               g_buffer, (kernel, 4, 8, False, True), SLOTS, 3, DT)
 
 
 def _pure_vjp(sparse, act, support, g_buffer, step=STEP):
@@ -128,7 +128,7 @@ def _pure_vjp(sparse, act, support, g_buffer, step=STEP):
 
     return _support_vjp_loop(sparse.weights, act, sparse.targets,
                              (step, sparse.delays, None, None), support, g_buffer,
-                             ("loop", 4, 8, False), SLOTS, 3, DT)
+                             ("loop", 4, 8, False, True), SLOTS, 3, DT)
 
 
 def _assert_matches_pure(native, pure, visited, rtol):
@@ -413,9 +413,11 @@ def test_network_gradient_support_skips_most_rows_and_vmap_equals_loop():
     fn, params = _loss_and_grads(TRUNCATED, "loop")
     batched = fn(params, AMPLITUDES)
     one, _ = _loss_and_grads(TRUNCATED, "loop", batched=False)
+    # Rounding only: per-synapse weight cotangents are summed over steps by scatter-adds
+    # (`_event_weight_gradient`), whose order XLA picks per program (float64).
     for i in range(2):
         for got, want in zip(jax.tree.leaves(batched), jax.tree.leaves(one(params, AMPLITUDES[i]))):
-            np.testing.assert_allclose(got[i], want, rtol=1e-12, atol=0.0)
+            np.testing.assert_allclose(got[i], want, rtol=1e-12, atol=1e-12 * np.max(np.abs(want)))
 
 
 def test_plain_forward_run_compiles_without_the_mask():

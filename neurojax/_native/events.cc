@@ -648,6 +648,8 @@ ffi::Error PairStdpStepImpl(ffi::AnyBuffer weights, ffi::AnyBuffer targets,
 //   g_buffer (B, slots, n_post)      T      cotangent of the ring buffer
 //   step     (B,)                    int32  the forward step
 // Results: g_act (B, n_pre) T and g_w (B,) or (B, n_pre, d) T. Attributes as Deliver's.
+// With per-synapse weights, a g_w of shape (B,) asks for the sum over synapses only:
+// their gradient is then taken event by event in JAX (`_event_weight_gradient`).
 //
 // Rounding: g_w per synapse is the same product as pure JAX's, bit for bit. The sums
 // have the same terms in another order, so they agree to rounding (tests: 1e-6
@@ -667,6 +669,10 @@ void SupportVjp(
   const SparseRows<T> syn(weights, targets, delays);
   const int64_t n_pre = syn.n_pre, width = syn.width, row_size = syn.row_size;
   const bool per_synapse_w = syn.per_synapse_w;
+  // g_w of one element per batch member: the sum over synapses (a scalar weight's
+  // cotangent; for per-synapse weights the caller takes their gradient elsewhere and
+  // asks for this cheap sum instead of the (B, n_pre, d) array).
+  const bool per_synapse_gw = per_synapse_w && g_w_out->element_count() != static_cast<size_t>(batch);
 
   const T* a_all = static_cast<const T*>(act.untyped_data());
   const uint8_t* m_all = static_cast<const uint8_t*>(support.untyped_data());
@@ -688,7 +694,7 @@ void SupportVjp(
     const int64_t now = s_all[b];
     const T* g_row = gbuf + ((now + delay_steps) % slots) * n_post;
     T* ga = ga_all + b * n_pre;
-    T* gw = per_synapse_w ? gw_all + b * row_size : nullptr;
+    T* gw = per_synapse_gw ? gw_all + b * row_size : nullptr;
     double gw_sum = 0.0;
     for (int64_t start = 0; start < n_pre; start += kBlock) {
       const int64_t stop = start + kBlock < n_pre ? start + kBlock : n_pre;
@@ -723,7 +729,7 @@ void SupportVjp(
         if (row_gw == nullptr) gw_sum += static_cast<double>(row_gw_sum);
       }
     }
-    if (!per_synapse_w) gw_all[b] = static_cast<T>(gw_sum);
+    if (!per_synapse_gw) gw_all[b] = static_cast<T>(gw_sum);
   }
 }
 
@@ -739,8 +745,9 @@ ffi::Error SupportVjpImpl(ffi::AnyBuffer act, ffi::AnyBuffer support, ffi::AnyBu
       support.element_count() != act.element_count() ||
       act.element_count() != static_cast<size_t>(gdims[0] * tdims[1]) ||
       g_act->element_count() != act.element_count() ||
-      g_w->element_count() !=
-          static_cast<size_t>(gdims[0]) * (weights.dimensions().size() == 3 ? tdims[1] * tdims[2] : 1) ||
+      (g_w->element_count() != static_cast<size_t>(gdims[0]) &&
+       g_w->element_count() !=
+           static_cast<size_t>(gdims[0]) * (weights.dimensions().size() == 3 ? tdims[1] * tdims[2] : 1)) ||
       act.element_type() != g_buffer.element_type() ||
       weights.element_type() != g_buffer.element_type() ||
       (delays.element_count() > 0 && delays.element_type() != g_buffer.element_type())) {

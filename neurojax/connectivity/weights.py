@@ -388,7 +388,7 @@ def _sparse_deliver(weights, act, buffer, targets, slot_info, support, spec, n_s
                     delay_steps, dt):
     # `support` only shapes the backward pass (a residual): the forward ignores it, so
     # XLA drops its computation from a plain (not differentiated) simulation.
-    kernel, chunk, capacity, strict = spec
+    kernel, chunk, capacity, strict, _ = spec
     args = (weights, act, buffer, targets, slot_info)
     loop = functools.partial(_loop_deliver, *args, chunk, n_slots, delay_steps, dt)
     batched = functools.partial(
@@ -418,10 +418,13 @@ def _sparse_deliver_fwd(weights, act, buffer, targets, slot_info, support, spec,
 def _sparse_deliver_bwd(spec, n_slots, delay_steps, dt, res, cotangents):
     weights, act, targets, slot_info, support = res
     g_buffer = cotangents
+    # Per-synapse weights take their gradient event by event in `_event_weight_gradient`
+    # (their primal here is stop_gradient'ed): only the activity's cotangent is wanted.
+    weight_grad = spec[4]
     if support is not None:
         g_w, g_act = _support_vjp(weights, act, targets, slot_info, support, g_buffer, spec,
                                   n_slots, delay_steps, dt)
-        return g_w, g_act, g_buffer, None, None, None
+        return (g_w if weight_grad else None), g_act, g_buffer, None, None, None
     step, delays_ms, _, _ = slot_info
     rows = jnp.arange(act.shape[0])
     # Cotangent seen by each synapse; the padding target n_post reads as zero.
@@ -435,6 +438,8 @@ def _sparse_deliver_bwd(spec, n_slots, delay_steps, dt, res, cotangents):
         g_syn = g_buffer.at[slots, targets].get(mode="fill", fill_value=0.0)
     w = jnp.broadcast_to(weights, targets.shape)
     g_act = jnp.sum(w * g_syn, axis=1)
+    if not weight_grad:
+        return None, g_act, g_buffer, None, None, None
     g_w_full = act[:, None] * g_syn
     g_w = jnp.sum(g_w_full) if weights.ndim == 0 else g_w_full
     return g_w, g_act, g_buffer, None, None, None
@@ -462,7 +467,7 @@ def _support_vjp(weights, act, targets, slot_info, support, g_buffer, spec, n_sl
     # only the propagation kernels): without it every kernel runs the pure-JAX loop.
     if kernel in ("loop", "buffer") or not _native.has(_native.SUPPORT_VJP):
         return loop()
-    native = functools.partial(_native_support_vjp, *args, delay_steps, dt)
+    native = functools.partial(_native_support_vjp, *args, delay_steps, dt, spec[4])
     if kernel == "native":
         _require_cpu()
         return native()
@@ -475,7 +480,7 @@ def _support_vjp_loop(weights, act, targets, slot_info, support, g_buffer, spec,
     """`_support_vjp` in pure JAX, on any platform: the reference the compiled kernel
     is tested against. The union of the supported and active rows is compacted (as the
     forward compacts events) and visited `chunk` rows at a time."""
-    kernel, chunk, capacity, _ = spec
+    kernel, chunk, capacity, _, _ = spec
     step, delays_ms, _, _ = slot_info
     n_pre, n_post = act.shape[0], g_buffer.shape[1]
     # The buffer kernel's batched width suits accelerators; on CPU small chunks.
@@ -498,17 +503,20 @@ def _support_vjp_loop(weights, act, targets, slot_info, support, g_buffer, spec,
         g_act = g_act.at[rows].set(jnp.sum(w * g_syn, axis=1), mode="drop")
         if weights.ndim == 0:
             g_w = g_w + jnp.sum(a[:, None] * g_syn)
-        else:
+        elif weight_grad:
             g_w = g_w.at[rows].set(a[:, None] * g_syn, mode="drop")
         return g_act, g_w
 
+    weight_grad = spec[4]
     dtype = jnp.result_type(act, g_buffer)  # as the dense-equivalent VJP's
-    init = (jnp.zeros(act.shape, dtype), jnp.zeros(jnp.shape(weights), dtype))
+    init = (jnp.zeros(act.shape, dtype),
+            jnp.zeros(jnp.shape(weights) if weight_grad else (), dtype))
     g_act, g_w = jax.lax.fori_loop(0, (events.count + width - 1) // width, body, init)
     return g_w, g_act
 
 
-def _native_support_vjp(weights, act, targets, slot_info, support, g_buffer, delay_steps, dt):
+def _native_support_vjp(weights, act, targets, slot_info, support, g_buffer, delay_steps, dt,
+                        weight_grad=True):
     """`_support_vjp_loop` as one call of the compiled CPU kernel
     (`NeurojaxSupportVjp` in `neurojax/_native/events.cc`): one pass over the rows,
     skipping blocks of 64 with neither support nor activity, no compaction and no
@@ -521,7 +529,10 @@ def _native_support_vjp(weights, act, targets, slot_info, support, g_buffer, del
     dtype = jnp.result_type(act, g_buffer)  # as the dense-equivalent VJP's
     w = jnp.asarray(weights).astype(dtype)
     delays = jnp.zeros((1, 0), dtype) if delays_ms is None else delays_ms.astype(dtype)[None]
-    call = _support_vjp_call((("delay_steps", np.int64(delay_steps)), ("dt", np.float64(dt))))
+    # Without `weight_grad` the kernel returns one sum per batch member instead of the
+    # per-synapse array (unused: see `_event_weight_gradient`).
+    call = _support_vjp_call((("delay_steps", np.int64(delay_steps)), ("dt", np.float64(dt))),
+                             w.ndim > 0 and weight_grad)
     g_act, g_w = call(
         act.astype(dtype)[None],
         support.astype(jnp.bool_)[None],
@@ -531,7 +542,7 @@ def _native_support_vjp(weights, act, targets, slot_info, support, g_buffer, del
         g_buffer.astype(dtype)[None],
         jnp.reshape(step, (1,)).astype(jnp.int32),
     )
-    return (g_w[0] if w.ndim else g_w.reshape(())), g_act[0]
+    return (g_w[0] if w.ndim and weight_grad else g_w.reshape(())), g_act[0]
 
 
 # Per argument of the backward kernel: whether it is state (per batch member) rather
@@ -540,7 +551,7 @@ _SUPPORT_VJP_STATE = (True, True, False, False, False, True, True)
 
 
 @functools.cache
-def _support_vjp_call(attrs: tuple):
+def _support_vjp_call(attrs: tuple, per_synapse_gw: bool):
     """The compiled backward kernel as a JAX function of arrays with a leading batch
     axis (size 1 unbatched), returning `(g_act, g_w)`. Its vmap rule folds new batch
     axes into the leading one as `native_call`'s does (shared connectivity and weights
@@ -549,7 +560,7 @@ def _support_vjp_call(attrs: tuple):
     @jax.custom_batching.custom_vmap
     def call(act, support, weights, targets, delays, g_buffer, step):
         batch = g_buffer.shape[0]
-        g_w_shape = (batch,) + (weights.shape[1:] if weights.ndim == 3 else ())
+        g_w_shape = (batch,) + (weights.shape[1:] if per_synapse_gw else ())
         return jax.ffi.ffi_call(
             _native.SUPPORT_VJP,
             (jax.ShapeDtypeStruct(act.shape, act.dtype),
@@ -566,6 +577,87 @@ def _support_vjp_call(attrs: tuple):
 
 
 _sparse_deliver.defvjp(_sparse_deliver_fwd, _sparse_deliver_bwd)
+
+
+# Events whose weight gradient is taken unconditionally in every step (per trial); more
+# take a second pass over all rows, only in steps where some trial of a vmapped batch
+# has more (`_event_weight_gradient`).
+_FIRST_EVENTS = 32
+
+
+@jax.custom_batching.custom_vmap
+def _in_any_trial(flag):
+    """`flag` itself; under `vmap`, whether it holds in any batch member (unbatched),
+    so that a conditional on it stays a conditional instead of becoming a select that
+    runs both branches. Used only on values without a gradient (a count test)."""
+    return flag
+
+
+@_in_any_trial.def_vmap
+def _in_any_trial_vmap(axis_size, in_batched, flag):
+    return (jnp.any(flag) if in_batched[0] else flag), False
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(5, 6, 7))
+def _event_weight_gradient(weights, act, targets, slot_info, out, n_slots, delay_steps, dt):
+    """`out` (the ring buffer after `_sparse_deliver` with constant weights), with the
+    derivative of event-driven propagation with respect to per-synapse `weights`:
+    the tangent adds `act[i] dw[i, k]` at each synapse of the active rows
+    (`slot_info`'s compacted events), the same `_scatter_rows` as the forward pass.
+
+    Why a JVP rule rather than the custom VJP's weight cotangent: JAX transposes this
+    rule itself, into a gather of the buffer's cotangent at those synapses and a
+    scatter-add into the weights' cotangent at the event rows. Under `vmap` over
+    trials with shared weights, the scatter's indices are batched and its operand is
+    not, so the batch is summed inside the scatter, touching the rows that spiked in
+    each trial. The custom VJP's cotangent is batched wherever its inputs are, so JAX
+    materialised every trial's `(n_pre, max_out)` weight cotangent in every step and
+    summed it afterwards (benchmarks/train.py: 7x the Dense layout's optimisation
+    step). Values: the same products `act[i] g_syn[i, k]` per synapse; sums over a
+    batch and over steps in another order (rounding only).
+
+    The first `_FIRST_EVENTS` events of a step are taken in every step (gathered
+    rows); the others in a conditional that runs only in steps where some trial has
+    more (`_in_any_trial`), as one pass over every synapse with the activity of the
+    rows before them masked out (`_later_rows_tangent`)."""
+    return out
+
+
+@_event_weight_gradient.defjvp
+def _event_weight_gradient_jvp(n_slots, delay_steps, dt, primals, tangents):
+    weights, act, targets, slot_info, out = primals
+    w_dot, out_dot = tangents[0], tangents[4]
+    step, delays_ms, rows, count = slot_info
+    n_first = min(_FIRST_EVENTS, rows.shape[0])
+    flat = _scatter_rows(rows[:n_first], out_dot.reshape(-1), w_dot, act, targets, slot_info,
+                         n_slots, delay_steps, dt)
+    buffer_dot = flat.reshape(out.shape)
+    if rows.shape[0] > n_first:
+        # The rows after the first n_first events (rows are in increasing order).
+        later = jnp.where(jnp.arange(act.shape[0]) > rows[n_first - 1], act, 0.0)
+        buffer_dot = jax.lax.cond(
+            _in_any_trial(count > n_first),
+            lambda b: b + _later_rows_tangent(w_dot, later, targets, step, delays_ms, n_slots,
+                                              b.shape[1], delay_steps, dt),
+            lambda b: b,
+            buffer_dot)
+    return out, buffer_dot
+
+
+def _later_rows_tangent(w_dot, act, targets, step, delays_ms, n_slots, n_post, delay_steps, dt):
+    """The ring buffer's tangent from every synapse, `act[i] w_dot[i, k]` at its
+    target and slot. Its indices are the stored `targets` and delays (unbatched), so
+    the conditional that runs it keeps only `act` as a residual, where gathered rows
+    would keep one index per synapse and trial."""
+    vals = act[:, None] * jnp.broadcast_to(w_dot, targets.shape)
+    if delays_ms is None:
+        psp = jnp.zeros((n_post,), vals.dtype).at[targets].add(vals, mode="drop")
+        return jnp.zeros((n_slots, n_post), vals.dtype).at[(step + delay_steps) % n_slots].add(psp)
+    # Each synapse's slot relative to this step, then rotated to the step: the same
+    # slot `(step + d) % n_slots` as `_slots`.
+    d = jnp.maximum(1, jnp.round(delays_ms / dt)).astype(jnp.int32) % n_slots
+    rel = jnp.zeros((n_slots, n_post), vals.dtype).at[d, targets].add(vals, mode="drop")
+    return jnp.roll(rel, step, axis=0)
 
 
 class SparseWeights(eqx.Module):
@@ -644,23 +736,33 @@ class SparseWeights(eqx.Module):
         unchanged. `None` (default) gives the dense-equivalent VJP. The forward
         pass does not use it."""
         events = compact_events(act) if events is None else events
-        return _sparse_deliver(
-            self.weights if weights is None else weights,
+        w = self.weights if weights is None else weights
+        # Per-synapse weights: their gradient is taken event by event (see
+        # `_event_weight_gradient`), so the custom VJP sees them as constants.
+        per_synapse = jnp.ndim(w) > 0
+        slot_info = (step, self.delays, events.rows, events.count)
+        out = _sparse_deliver(
+            jax.lax.stop_gradient(w) if per_synapse else w,
             act,
             buffer,
             self.targets,
-            (step, self.delays, events.rows, events.count),
+            slot_info,
             support,
             (
                 self.kernel,
                 self.chunk,
                 _capacity(self.capacity, self.n_pre, self.chunk),
                 self.capacity is not None,  # strict: an explicit capacity raises on overflow
+                not per_synapse,  # the custom VJP returns the weights' cotangent
             ),
             buffer.shape[0],
             delay_steps,
             dt,
         )
+        if per_synapse:
+            out = _event_weight_gradient(w, act, self.targets, slot_info, out,
+                                         buffer.shape[0], delay_steps, dt)
+        return out
 
 
 def transposed_index(targets: np.ndarray, n_post: int) -> np.ndarray:

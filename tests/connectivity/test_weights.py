@@ -334,6 +334,63 @@ def test_custom_vjp_equals_dense_autodiff(scalar, with_delays, kernel):
     np.testing.assert_array_equal(got[1][:3], 0.0)  # rows with no synapse at all
 
 
+@pytest.mark.parametrize("kinds", [("few_spikes", "random_spikes", "silent"),
+                                   ("few_spikes", "burst", "graded")],
+                         ids=["first_events_only", "with_later_events"])
+@pytest.mark.parametrize("with_delays", [False, True], ids=["homogeneous", "heterogeneous"])
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_per_synapse_weight_gradient_under_vmap(kernel, with_delays, kinds):
+    """Per-synapse weights shared by a vmapped batch of trials (each with its own
+    activity, buffer and step): `grad` of the batch's loss, where JAX sums the trials'
+    cotangents inside the event-driven scatter (`_event_weight_gradient`), and `vmap`
+    of per-trial `grad`s both equal plain autodiff of a synapse-by-synapse reference.
+    One batch has at most `_FIRST_EVENTS` events per trial, the other a trial with more
+    (`burst`: all 40 rows), whose later rows take the conditional pass."""
+    from neurojax.connectivity.weights import _FIRST_EVENTS
+
+    sparse, _, _ = _containers(delays=_delays() if with_delays else None, kernel=kernel)
+    acts = jnp.stack([_activity(k) for k in kinds])
+    counts = np.count_nonzero(np.asarray(acts), axis=1)
+    assert (counts.max() > _FIRST_EVENTS) == ("burst" in kinds)
+    bufs = jnp.stack([_buffer(seed) for seed in (2, 3, 4)])
+    steps = jnp.asarray([7, 8, 12], jnp.int32)
+    cots = jnp.asarray(np.random.default_rng(9).normal(size=(3, SLOTS, N_POST)))
+
+    def event_driven(w, a, b, step):
+        return eqx.tree_at(lambda s: s.weights, sparse, w).deliver(b, a, step, 3, DT)
+
+    if with_delays:
+        def reference(w, a, b, step):
+            return _scatter_reference(w, a, b, sparse.targets, sparse.delays, step)
+    else:
+        def reference(w, a, b, step):
+            m = eqx.tree_at(lambda s: s.weights, sparse, w).matrix()
+            return b.at[(step + 3) % SLOTS].add(m @ a)
+
+    def per_trial(deliver):
+        return lambda w, a, b, step, cot: jnp.sum(cot * deliver(w, a, b, step))
+
+    def batch(deliver):
+        trials = jax.vmap(per_trial(deliver), in_axes=(None, 0, 0, 0, 0))
+        return lambda w: jnp.sum(trials(w, acts, bufs, steps, cots))
+
+    args = (acts, bufs, steps, cots)
+    for grads in (lambda d: jax.grad(batch(d))(sparse.weights),
+                  lambda d: jax.vmap(jax.grad(per_trial(d)), in_axes=(None, 0, 0, 0, 0))(
+                      sparse.weights, *args)):
+        got = jax.jit(lambda: grads(event_driven))()
+        want = jax.jit(lambda: grads(reference))()
+        assert got.shape == want.shape
+        # Same products, summed over trials in another order: float64 rounding.
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+        assert np.count_nonzero(np.asarray(got)) > 10  # not a vacuous comparison
+    if kernel == "loop":
+        # The later rows' pass stays a conditional under vmap (its predicate is whether
+        # any trial has more events), not a select that would run it in every step.
+        text = jax.jit(jax.grad(batch(event_driven))).lower(sparse.weights).as_text()
+        assert "stablehlo.case" in text
+
+
 @pytest.mark.parametrize("scalar", [False, True], ids=["per_synapse", "scalar_weight"])
 def test_custom_vjp_matches_finite_differences(scalar):
     sparse, _, _ = _containers(scalar_weight=0.7 if scalar else None, delays=_delays())

@@ -24,7 +24,7 @@ The Sparse row's weight gradient is event-driven under `vmap` too: JAX transpose
 propagation's weight tangent into a scatter-add at the rows that spiked, with the trials'
 cotangents summed inside it (`_event_weight_gradient` in neurojax/connectivity/weights.py).
 Before, the custom VJP returned each trial's full `(n_pre, out_degree)` weight cotangent
-in every step and JAX summed them afterwards (7x the Dense step). On this CPU the Dense
+in every step and JAX summed them afterwards (5.6x the CPU time). On this CPU the Dense
 row stays faster for this all-to-all input: a batched matrix product is cheaper here
 than XLA's serial scatter of ~14 rows per trial and step (benchmarks/README.md).
 """

@@ -32,6 +32,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, Bool, Float, Int, Integer
 
 from .. import _native
@@ -194,20 +195,25 @@ def compact_events(act: Float[Array, " n"]) -> Events:
     return Events(rows=rows, count=jnp.sum(per_block))
 
 
-def _scatter_rows(rows, flat, weights, act, targets, slot_info, n_slots, delay_steps, dt):
-    """Scatter-add the synapses of presynaptic `rows` (padding `n_pre`) into `flat`."""
+def _row_synapses(rows, act, targets, slot_info, n_slots, n_post, delay_steps, dt):
+    """For presynaptic `rows` (padding `n_pre`): each row's activity and each synapse's
+    index in the flattened `(n_slots, n_post)` ring buffer (past its end for padding)."""
     step, delays_ms, _, _ = slot_info
-    n_post = flat.shape[0] // n_slots
     a = _padded_take(act, rows, 0.0)
-    w = weights if weights.ndim == 0 else _padded_take(weights, rows, 0.0)
     tgt = _padded_take(targets, rows, n_post)
     if n_slots == 1:
-        idx = tgt  # padding targets (== n_post == flat size) are dropped
-    else:
-        slots = _slots(step, delay_steps, delays_ms, rows, n_slots, dt)
-        # Padding targets (== n_post) map past the end of the buffer and are dropped.
-        idx = jnp.where(tgt < n_post, slots * n_post + tgt, flat.shape[0])
-    vals = jnp.broadcast_to(w * a[:, None], tgt.shape)
+        return a, tgt  # padding targets (== n_post == flat size) are dropped
+    slots = _slots(step, delay_steps, delays_ms, rows, n_slots, dt)
+    # Padding targets (== n_post) map past the end of the buffer and are dropped.
+    return a, jnp.where(tgt < n_post, slots * n_post + tgt, n_slots * n_post)
+
+
+def _scatter_rows(rows, flat, weights, act, targets, slot_info, n_slots, delay_steps, dt):
+    """Scatter-add the synapses of presynaptic `rows` (padding `n_pre`) into `flat`."""
+    a, idx = _row_synapses(rows, act, targets, slot_info, n_slots, flat.shape[0] // n_slots,
+                           delay_steps, dt)
+    w = weights if weights.ndim == 0 else _padded_take(weights, rows, 0.0)
+    vals = jnp.broadcast_to(w * a[:, None], idx.shape)
     return flat.at[idx.ravel()].add(vals.ravel(), mode="drop")
 
 
@@ -603,7 +609,7 @@ def _event_weight_gradient(weights, act, targets, slot_info, out, n_slots, delay
     """`out` (the ring buffer after `_sparse_deliver` with constant weights), with the
     derivative of event-driven propagation with respect to per-synapse `weights`:
     the tangent adds `act[i] dw[i, k]` at each synapse of the active rows
-    (`slot_info`'s compacted events), the same `_scatter_rows` as the forward pass.
+    (`slot_info`'s compacted events), at the forward pass's indices (`_row_synapses`).
 
     Why a JVP rule rather than the custom VJP's weight cotangent: JAX transposes this
     rule itself, into a gather of the buffer's cotangent at those synapses and a
@@ -612,52 +618,98 @@ def _event_weight_gradient(weights, act, targets, slot_info, out, n_slots, delay
     not, so the batch is summed inside the scatter, touching the rows that spiked in
     each trial. The custom VJP's cotangent is batched wherever its inputs are, so JAX
     materialised every trial's `(n_pre, max_out)` weight cotangent in every step and
-    summed it afterwards (benchmarks/train.py: 7x the Dense layout's optimisation
-    step). Values: the same products `act[i] g_syn[i, k]` per synapse; sums over a
-    batch and over steps in another order (rounding only).
+    summed it afterwards (benchmarks/train.py: 5.6x the CPU time per optimisation
+    step). Outside `vmap` this costs 1.1x the custom VJP's time (a conditional and the
+    first events' gathers per step). Values: the same products `act[i] g_syn[i, k]`
+    per synapse; sums over a batch and over steps in another order (rounding only).
+    Weights that are not differentiated (a symbolic zero tangent) cost nothing.
 
     The first `_FIRST_EVENTS` events of a step are taken in every step (gathered
     rows); the others in a conditional that runs only in steps where some trial has
     more (`_in_any_trial`), as one pass over every synapse with the activity of the
-    rows before them masked out (`_later_rows_tangent`)."""
+    first events' rows masked out."""
     return out
 
 
-@_event_weight_gradient.defjvp
 def _event_weight_gradient_jvp(n_slots, delay_steps, dt, primals, tangents):
     weights, act, targets, slot_info, out = primals
     w_dot, out_dot = tangents[0], tangents[4]
+    if isinstance(out_dot, SymbolicZero):
+        out_dot = jnp.zeros_like(out)
+    if isinstance(w_dot, SymbolicZero):  # the weights are not differentiated: no cost
+        return out, out_dot
     step, delays_ms, rows, count = slot_info
+    n_post = out.shape[1]
     n_first = min(_FIRST_EVENTS, rows.shape[0])
-    flat = _scatter_rows(rows[:n_first], out_dot.reshape(-1), w_dot, act, targets, slot_info,
-                         n_slots, delay_steps, dt)
-    buffer_dot = flat.reshape(out.shape)
-    if rows.shape[0] > n_first:
-        # The rows after the first n_first events (rows are in increasing order).
-        later = jnp.where(jnp.arange(act.shape[0]) > rows[n_first - 1], act, 0.0)
-        buffer_dot = jax.lax.cond(
-            _in_any_trial(count > n_first),
-            lambda b: b + _later_rows_tangent(w_dot, later, targets, step, delays_ms, n_slots,
-                                              b.shape[1], delay_steps, dt),
-            lambda b: b,
-            buffer_dot)
-    return out, buffer_dot
+    # What does not depend on the tangent is computed here, outside the conditional's
+    # branches, with the gathers' and scatters' indices in their final form (`lax`
+    # calls, not `.at[]`, which builds them inside) and, where possible, the stored
+    # arrays themselves: the rematerialised step is not hoisted out of the loop, so an
+    # index array built per step is a pass over the synapses in every step (stacking
+    # slots with targets there cost ~10 % of a single-trial 4000-neuron gradient).
+    first_rows = rows[:n_first]
+    a, idx = _row_synapses(first_rows, act, targets, slot_info, n_slots, n_post, delay_steps, dt)
+    row_index, syn_index = first_rows[:, None], idx.reshape(-1, 1)
 
+    def first(buffer_dot):
+        w = jax.lax.gather(w_dot, row_index, _ROW_GATHER, (1, w_dot.shape[1]),
+                           mode=jax.lax.GatherScatterMode.FILL_OR_DROP, fill_value=0)
+        vals = (w * a[:, None]).reshape(-1)
+        flat = jax.lax.scatter_add(buffer_dot.reshape(-1), syn_index, vals, _ELEMENT_SCATTER,
+                                   mode=jax.lax.GatherScatterMode.FILL_OR_DROP)
+        return flat.reshape(buffer_dot.shape)
 
-def _later_rows_tangent(w_dot, act, targets, step, delays_ms, n_slots, n_post, delay_steps, dt):
-    """The ring buffer's tangent from every synapse, `act[i] w_dot[i, k]` at its
-    target and slot. Its indices are the stored `targets` and delays (unbatched), so
-    the conditional that runs it keeps only `act` as a residual, where gathered rows
-    would keep one index per synapse and trial."""
-    vals = act[:, None] * jnp.broadcast_to(w_dot, targets.shape)
+    if rows.shape[0] == n_first:
+        return out, first(out_dot)
+    # The rows after the first n_first events (rows are in increasing order).
+    later = jnp.where(jnp.arange(act.shape[0]) > rows[n_first - 1], act, 0.0)
     if delays_ms is None:
-        psp = jnp.zeros((n_post,), vals.dtype).at[targets].add(vals, mode="drop")
-        return jnp.zeros((n_slots, n_post), vals.dtype).at[(step + delay_steps) % n_slots].add(psp)
-    # Each synapse's slot relative to this step, then rotated to the step: the same
-    # slot `(step + d) % n_slots` as `_slots`.
-    d = jnp.maximum(1, jnp.round(delays_ms / dt)).astype(jnp.int32) % n_slots
-    rel = jnp.zeros((n_slots, n_post), vals.dtype).at[d, targets].add(vals, mode="drop")
-    return jnp.roll(rel, step, axis=0)
+        # One slot for every synapse: scatter by target alone (the stored targets as
+        # indices, a reshape: no index array is built in the step), then add the row.
+        target_index = targets.reshape(-1, 1)
+        slot = (step + delay_steps) % n_slots
+
+        def later_tangent(vals, buffer_shape):
+            psp = jax.lax.scatter_add(jnp.zeros(buffer_shape[1:], vals.dtype), target_index,
+                                      vals, _ELEMENT_SCATTER,
+                                      mode=jax.lax.GatherScatterMode.FILL_OR_DROP)
+            return jnp.zeros(buffer_shape, vals.dtype).at[slot].set(psp)
+    else:
+        # Each synapse's slot relative to this step (its slot is `(step + d) % n_slots`,
+        # as in `_slots`), flattened with its target; padding past the end.
+        d = jnp.maximum(1, jnp.round(delays_ms / dt)).astype(jnp.int32) % n_slots
+        rel_index = jnp.where(targets < n_post, d * n_post + targets,
+                              n_slots * n_post).reshape(-1, 1)
+        start = (n_slots - step % n_slots) % n_slots  # rel[(j - step) % n] lands in slot j
+
+        def later_tangent(vals, buffer_shape):
+            rel = jax.lax.scatter_add(jnp.zeros(n_slots * n_post, vals.dtype), rel_index, vals,
+                                      _ELEMENT_SCATTER,
+                                      mode=jax.lax.GatherScatterMode.FILL_OR_DROP)
+            rel = rel.reshape(buffer_shape)
+            return jax.lax.dynamic_slice_in_dim(jnp.concatenate([rel, rel]), start, n_slots)
+
+    def add_later(buffer_dot):
+        # Every synapse's tangent, with the indices as stored (unbatched), so that
+        # under vmap only `later` is per trial.
+        vals = (later[:, None] * jnp.broadcast_to(w_dot, targets.shape)).reshape(-1)
+        return buffer_dot + later_tangent(vals, buffer_dot.shape)
+
+    # The first events outside the conditional: inside, their per-trial indices would
+    # be its residuals, which the forward pass's conditional returns (zeros from the
+    # branch that does not use them) in every step: 0.72x the CPU time per training
+    # step (benchmarks/train.py) with them outside, the same outside vmap.
+    return out, jax.lax.cond(_in_any_trial(count > n_first), add_later, lambda b: b,
+                             first(out_dot))
+
+
+_event_weight_gradient.defjvp(_event_weight_gradient_jvp, symbolic_zeros=True)
+
+
+_ROW_GATHER = jax.lax.GatherDimensionNumbers(
+    offset_dims=(1,), collapsed_slice_dims=(0,), start_index_map=(0,))
+_ELEMENT_SCATTER = jax.lax.ScatterDimensionNumbers(
+    update_window_dims=(), inserted_window_dims=(0,), scatter_dims_to_operand_dims=(0,))
 
 
 class SparseWeights(eqx.Module):

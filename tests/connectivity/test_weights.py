@@ -391,6 +391,25 @@ def test_per_synapse_weight_gradient_under_vmap(kernel, with_delays, kinds):
         assert "stablehlo.case" in text
 
 
+def test_undifferentiated_weights_cost_no_event_weight_gradient():
+    """Differentiating with respect to activity and buffer only (per-synapse weights
+    held fixed): the event-driven weight gradient is skipped (a symbolic zero tangent),
+    so the program has none of its conditionals; with the weights, it has them."""
+    sparse, _, _ = _containers(kernel="loop")
+    act, buf = _activity("burst"), _buffer()
+
+    def loss(w, a, b):
+        return jnp.sum(jnp.sin(eqx.tree_at(lambda s: s.weights, sparse, w).deliver(b, a, STEP, 3, DT)))
+
+    without = jax.jit(jax.grad(loss, argnums=(1, 2))).lower(sparse.weights, act, buf).as_text()
+    with_w = jax.jit(jax.grad(loss, argnums=(0, 1, 2))).lower(sparse.weights, act, buf).as_text()
+    assert "stablehlo.case" not in without and "stablehlo.case" in with_w
+    got = jax.grad(loss, argnums=(1, 2))(sparse.weights, act, buf)
+    want = jax.grad(loss, argnums=(0, 1, 2))(sparse.weights, act, buf)[1:]
+    for g, r in zip(got, want):
+        np.testing.assert_array_equal(g, r)
+
+
 @pytest.mark.parametrize("scalar", [False, True], ids=["per_synapse", "scalar_weight"])
 def test_custom_vjp_matches_finite_differences(scalar):
     sparse, _, _ = _containers(scalar_weight=0.7 if scalar else None, delays=_delays())

@@ -120,7 +120,7 @@ def _support_vjp(sparse, act, support, g_buffer, step=STEP, kernel="native"):
     from neurojax.connectivity.weights import _support_vjp as vjp
 
     return vjp(sparse.weights, act, sparse.targets, (step, sparse.delays, None, None), support,
-               g_buffer, (kernel, 4, 8, False, True), SLOTS, 3, DT)
+               g_buffer, (kernel, 4, 8, False), SLOTS, 3, DT)
 
 
 def _pure_vjp(sparse, act, support, g_buffer, step=STEP):
@@ -128,7 +128,7 @@ def _pure_vjp(sparse, act, support, g_buffer, step=STEP):
 
     return _support_vjp_loop(sparse.weights, act, sparse.targets,
                              (step, sparse.delays, None, None), support, g_buffer,
-                             ("loop", 4, 8, False, True), SLOTS, 3, DT)
+                             ("loop", 4, 8, False), SLOTS, 3, DT)
 
 
 def _assert_matches_pure(native, pure, visited, rtol):

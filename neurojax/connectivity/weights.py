@@ -394,7 +394,7 @@ def _sparse_deliver(weights, act, buffer, targets, slot_info, support, spec, n_s
                     delay_steps, dt):
     # `support` only shapes the backward pass (a residual): the forward ignores it, so
     # XLA drops its computation from a plain (not differentiated) simulation.
-    kernel, chunk, capacity, strict, _ = spec
+    kernel, chunk, capacity, strict = spec
     args = (weights, act, buffer, targets, slot_info)
     loop = functools.partial(_loop_deliver, *args, chunk, n_slots, delay_steps, dt)
     batched = functools.partial(
@@ -425,11 +425,11 @@ def _sparse_deliver_bwd(spec, n_slots, delay_steps, dt, res, cotangents):
     weights, act, targets, slot_info, support = res
     g_buffer = cotangents
     # Per-synapse weights take their gradient event by event in `_event_weight_gradient`
-    # (their primal here is stop_gradient'ed): only the activity's cotangent is wanted.
-    weight_grad = spec[4]
+    # (their primal here is stop_gradient'ed): only a scalar weight's cotangent is wanted.
+    weight_grad = weights.ndim == 0
     if support is not None:
         g_w, g_act = _support_vjp(weights, act, targets, slot_info, support, g_buffer, spec,
-                                  n_slots, delay_steps, dt)
+                                  n_slots, delay_steps, dt, weight_grad)
         return (g_w if weight_grad else None), g_act, g_buffer, None, None, None
     step, delays_ms, _, _ = slot_info
     rows = jnp.arange(act.shape[0])
@@ -446,13 +446,11 @@ def _sparse_deliver_bwd(spec, n_slots, delay_steps, dt, res, cotangents):
     g_act = jnp.sum(w * g_syn, axis=1)
     if not weight_grad:
         return None, g_act, g_buffer, None, None, None
-    g_w_full = act[:, None] * g_syn
-    g_w = jnp.sum(g_w_full) if weights.ndim == 0 else g_w_full
-    return g_w, g_act, g_buffer, None, None, None
+    return jnp.sum(act[:, None] * g_syn), g_act, g_buffer, None, None, None
 
 
 def _support_vjp(weights, act, targets, slot_info, support, g_buffer, spec, n_slots,
-                 delay_steps, dt):
+                 delay_steps, dt, weight_grad=True):
     """The VJP w.r.t. `weights` and `act` over the rows in `support` or active only.
 
     The weight cotangent `act[i] g_syn[i, k]` is zero on every row with `act[i] == 0`;
@@ -468,12 +466,13 @@ def _support_vjp(weights, act, targets, slot_info, support, g_buffer, spec, n_sl
     """
     kernel = spec[0]
     args = (weights, act, targets, slot_info, support, g_buffer)
-    loop = functools.partial(_support_vjp_loop, *args, spec, n_slots, delay_steps, dt)
+    loop = functools.partial(_support_vjp_loop, *args, spec, n_slots, delay_steps, dt,
+                             weight_grad)
     # The compiled kernel is optional within a build (one from before it existed has
     # only the propagation kernels): without it every kernel runs the pure-JAX loop.
     if kernel in ("loop", "buffer") or not _native.has(_native.SUPPORT_VJP):
         return loop()
-    native = functools.partial(_native_support_vjp, *args, delay_steps, dt, spec[4])
+    native = functools.partial(_native_support_vjp, *args, delay_steps, dt, weight_grad)
     if kernel == "native":
         _require_cpu()
         return native()
@@ -482,11 +481,11 @@ def _support_vjp(weights, act, targets, slot_info, support, g_buffer, spec, n_sl
 
 
 def _support_vjp_loop(weights, act, targets, slot_info, support, g_buffer, spec, n_slots,
-                      delay_steps, dt):
+                      delay_steps, dt, weight_grad=True):
     """`_support_vjp` in pure JAX, on any platform: the reference the compiled kernel
     is tested against. The union of the supported and active rows is compacted (as the
     forward compacts events) and visited `chunk` rows at a time."""
-    kernel, chunk, capacity, _, _ = spec
+    kernel, chunk, capacity, _ = spec
     step, delays_ms, _, _ = slot_info
     n_pre, n_post = act.shape[0], g_buffer.shape[1]
     # The buffer kernel's batched width suits accelerators; on CPU small chunks.
@@ -513,7 +512,6 @@ def _support_vjp_loop(weights, act, targets, slot_info, support, g_buffer, spec,
             g_w = g_w.at[rows].set(a[:, None] * g_syn, mode="drop")
         return g_act, g_w
 
-    weight_grad = spec[4]
     dtype = jnp.result_type(act, g_buffer)  # as the dense-equivalent VJP's
     init = (jnp.zeros(act.shape, dtype),
             jnp.zeros(jnp.shape(weights) if weight_grad else (), dtype))
@@ -805,7 +803,6 @@ class SparseWeights(eqx.Module):
                 self.chunk,
                 _capacity(self.capacity, self.n_pre, self.chunk),
                 self.capacity is not None,  # strict: an explicit capacity raises on overflow
-                not per_synapse,  # the custom VJP returns the weights' cotangent
             ),
             buffer.shape[0],
             delay_steps,

@@ -64,6 +64,7 @@ from .connectivity.weights import (
     SparseWeights,
     compact_events,
     read_slot,
+    take_slot,
     to_ell,
     transposed_index,
 )
@@ -642,21 +643,31 @@ class NetworkModel(AbstractModel[NetworkState]):
         pending_clear = {}  # plastic projections' slots, cleared after their rule's step
         for proj, syn, buf in zip(self.projections, state.synapses, state.buffers):
             slot = k % buf.shape[0]
-            arrivals = read_slot(buf, slot)
-            # Cleared in place by a scatter at the (traced) slot, also with one slot: a
-            # fresh zero buffer instead (`set_slot`, which broadcasts then) is not
-            # updated in place by the native kernel that adds to it (aliased input),
-            # so XLA copied every ring buffer each step and COBA-4k's step went from
-            # 19 to 28 us (benchmarks/thunks.py: 17 copies instead of 13).
-            if buf.shape[0] == 1 and _dense(proj.weights):
-                # One slot added to by a dense product (no kernel that updates the
-                # buffer in place): a fresh zero, with no traced slot index to compute,
-                # bounds-check and store for the backward pass every step.
-                buffers.append(jnp.zeros_like(buf))
-            elif proj.plasticity is None:
-                buffers.append(buf.at[slot].set(0.0))
+            if buf.shape[0] > 1 and proj.plasticity is None and _native_kernel(proj.weights):
+                # Read and cleared by one compiled call, the carried buffer's only reader,
+                # so that the delivery kernel below updates it in place (`take_slot`;
+                # Brunel's 15-slot buffers were copied whole twice per step: 0.73x the
+                # step's CPU time). Not for one slot, where the copies are small and the
+                # call cost more than it saved (COBA-4k 1.04x, CUBA-4k 1.07x), nor for
+                # dense delivery (Wang 2002: 1.19x wall; benchmarks/README.md).
+                cleared, arrivals = take_slot(buf, k, native=True)
             else:
-                buffers.append(None)  # cleared after the synapse step, below
+                arrivals = read_slot(buf, slot)
+                # Cleared in place by a scatter at the (traced) slot, also with one slot:
+                # a fresh zero buffer instead (`set_slot`, which broadcasts then) is not
+                # updated in place by the native kernel that adds to it (aliased input),
+                # so XLA copied every ring buffer each step and COBA-4k's step went from
+                # 19 to 28 us (benchmarks/thunks.py: 17 copies instead of 13).
+                if buf.shape[0] == 1 and _dense(proj.weights):
+                    # One slot added to by a dense product (no kernel that updates the
+                    # buffer in place): a fresh zero, with no traced slot index to
+                    # compute, bounds-check and store for the backward pass every step.
+                    cleared = jnp.zeros_like(buf)
+                elif proj.plasticity is None:
+                    cleared = buf.at[slot].set(0.0)
+                else:
+                    cleared = None  # cleared after the synapse step, below
+            buffers.append(cleared)
             if proj.synapse.presynaptic:
                 s = arrivals  # sum_j w_ij s_j, stepped in phase 4; held over this step
             else:
@@ -827,6 +838,15 @@ def _ordered_after(tree, dep):
     return jax.tree.map(
         lambda a: after(a, dep) if jnp.shape(a) == shape and jnp.issubdtype(
             jnp.result_type(a), jnp.floating) else a, tree)
+
+
+def _native_kernel(weights) -> bool:
+    """Whether a projection's container may deliver with a compiled CPU kernel (an
+    event-driven layout of kernel "auto" or "native"), which adds into the carried ring
+    buffer in place."""
+    if isinstance(weights, ConstrainedWeights):
+        weights = weights.base
+    return weights.event_driven and getattr(weights, "kernel", None) in ("auto", "native")
 
 
 def _dense(weights) -> bool:

@@ -27,6 +27,7 @@ DELIVER_PROCEDURAL = "neurojax_deliver_procedural"
 PAIR_STDP = "neurojax_pair_stdp"
 PAIR_STDP_STEP = "neurojax_pair_stdp_step"
 SUPPORT_VJP = "neurojax_support_vjp"
+TAKE_SLOT = "neurojax_take_slot"
 # The calling convention this package uses (NeurojaxKernelVersion in events.cc): a
 # build of another version is treated as absent, like a failed build.
 KERNEL_VERSION = 2
@@ -108,7 +109,7 @@ def _register_optional(lib) -> None:
     from an older build leaves that work to pure JAX, and the propagation kernels
     still run."""
     for name, symbol in ((PAIR_STDP, "NeurojaxPairStdp"), (PAIR_STDP_STEP, "NeurojaxPairStdpStep"),
-                         (SUPPORT_VJP, "NeurojaxSupportVjp")):
+                         (SUPPORT_VJP, "NeurojaxSupportVjp"), (TAKE_SLOT, "NeurojaxTakeSlot")):
         try:
             jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, symbol)),
                                         platform="cpu")

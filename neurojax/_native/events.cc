@@ -13,9 +13,13 @@
 //   weights  (Bw,) or (Bw, n_pre, d) T      one weight per batch, or per synapse
 //   targets  (Bt, n_pre, d)          int32  postsynaptic index; >= n_post is padding
 //   delays   (Bd, n_pre, d) or empty T      per-synapse delays [ms], or none
-//   buffer   (B, slots, n_post)      T      ring buffer (aliased with the result)
+//   buffer   (B, slots, n_post)      T      ring buffer (aliased with the result); an
+//                                          unbatched one may be (slots, n_post)
 //   step     (B,)                    int32  current step
-// with Bw, Bt, Bd each 1 or B. Attributes: delay_steps (homogeneous delay in steps,
+// with Bw, Bt, Bd each 1 or B. The aliased ring buffer is taken at its own rank when
+// unbatched: a reshape to (1, slots, n) between the loop-carried buffer and the call
+// made XLA copy the whole buffer around every call (it does not alias through the
+// bitcast; benchmarks/README.md, issue 15). Attributes: delay_steps (homogeneous delay in steps,
 // used when delays is empty) and dt [ms].
 
 #include <cmath>
@@ -74,6 +78,22 @@ int64_t Leading(const ffi::AnyBuffer& b) {
   return dims.size() == 0 ? 1 : dims[0];
 }
 
+// A ring buffer's (batch, slots, n): rank 3, or rank 2 for one unbatched member.
+struct Ring {
+  int64_t batch, slots, n;
+};
+
+inline bool RingOf(ffi::Span<const int64_t> dims, Ring* ring) {
+  if (dims.size() == 3) {
+    *ring = {dims[0], dims[1], dims[2]};
+  } else if (dims.size() == 2) {
+    *ring = {1, dims[0], dims[1]};
+  } else {
+    return false;
+  }
+  return true;
+}
+
 // The synapses of a batch of networks in ELL rows (`targets`: (batch or 1, n_pre,
 // width); `weights`: per synapse, same shape, or one per member; `delays`: per synapse
 // or empty), as the forward and backward kernels read them: a leading size of 1 is
@@ -115,8 +135,9 @@ void Deliver(const ffi::AnyBuffer& act, const ffi::AnyBuffer& weights,
              const ffi::AnyBuffer& targets, const ffi::AnyBuffer& delays,
              const ffi::AnyBuffer& step, ffi::Result<ffi::AnyBuffer>& out,
              int64_t delay_steps, double dt) {
-  const auto out_dims = out->dimensions();
-  const int64_t batch = out_dims[0], slots = out_dims[1], n_post = out_dims[2];
+  Ring ring;
+  RingOf(out->dimensions(), &ring);
+  const int64_t batch = ring.batch, slots = ring.slots, n_post = ring.n;
   const SparseRows<T> syn(weights, targets, delays);
   const int64_t n_pre = syn.n_pre, width = syn.width;
   const bool per_synapse_w = syn.per_synapse_w;
@@ -174,7 +195,8 @@ void Deliver(const ffi::AnyBuffer& act, const ffi::AnyBuffer& weights,
 ffi::Error DeliverImpl(ffi::AnyBuffer act, ffi::AnyBuffer weights, ffi::AnyBuffer targets,
                        ffi::AnyBuffer delays, ffi::AnyBuffer buffer, ffi::AnyBuffer step,
                        ffi::Result<ffi::AnyBuffer> out, int64_t delay_steps, double dt) {
-  if (out->dimensions().size() != 3 || targets.dimensions().size() != 3 ||
+  Ring ring;
+  if (!RingOf(out->dimensions(), &ring) || targets.dimensions().size() != 3 ||
       targets.element_type() != ffi::DataType::S32 || step.element_type() != ffi::DataType::S32) {
     return ffi::Error::InvalidArgument("neurojax_deliver_events: bad shapes or dtypes");
   }
@@ -215,9 +237,10 @@ void DeliverProcedural(const ffi::AnyBuffer& act, const ffi::AnyBuffer& weight,
                        const ffi::AnyBuffer& step, ffi::Result<ffi::AnyBuffer>& out, int64_t k,
                        bool exclude_self, int64_t delay_steps, int64_t n_post) {
   constexpr uint32_t kGolden = 0x9E3779B9u;
-  const auto out_dims = out->dimensions();
+  Ring ring;
+  RingOf(out->dimensions(), &ring);
   // n_local: the neurons [offset, offset + n_local) of the n_post this buffer holds.
-  const int64_t batch = out_dims[0], slots = out_dims[1], n_local = out_dims[2];
+  const int64_t batch = ring.batch, slots = ring.slots, n_local = ring.n;
   const int64_t n_pre = act.dimensions()[1];
   const int64_t bw = Leading(weight), bs = Leading(seed), bo = Leading(offset);
   const T* a_all = static_cast<const T*>(act.untyped_data());
@@ -261,9 +284,10 @@ ffi::Error DeliverProceduralImpl(ffi::AnyBuffer act, ffi::AnyBuffer weight, ffi:
                                  ffi::AnyBuffer step, ffi::Result<ffi::AnyBuffer> out,
                                  int64_t k, int64_t exclude_self, int64_t delay_steps,
                                  int64_t n_post) {
-  if (out->dimensions().size() != 3 || act.dimensions().size() != 2 ||
+  Ring ring;
+  if (!RingOf(out->dimensions(), &ring) || act.dimensions().size() != 2 ||
       seed.element_type() != ffi::DataType::U32 || step.element_type() != ffi::DataType::S32 ||
-      offset.element_type() != ffi::DataType::S32 || n_post < out->dimensions()[2]) {
+      offset.element_type() != ffi::DataType::S32 || n_post < ring.n) {
     return ffi::Error::InvalidArgument("neurojax_deliver_procedural: bad shapes or dtypes");
   }
   if (out->untyped_data() != buffer.untyped_data()) {
@@ -768,6 +792,41 @@ ffi::Error SupportVjpImpl(ffi::AnyBuffer act, ffi::AnyBuffer support, ffi::AnyBu
   return ffi::Error::Success();
 }
 
+// The ring-buffer slot due now, taken out: row (step % slots) of each batch member's
+// buffer is copied to `arrivals` and zeroed in place. As one call that is the only
+// reader of the carried buffer, XLA updates it in place; read by the synapse's fusions
+// and cleared by a dynamic-update-slice instead, it was copied whole up to three times
+// per step (benchmarks/README.md, issue 15). Any element type (a row of bytes).
+//   buffer   (B, slots, n)  T      ring buffer (aliased with the first result), or
+//            (slots, n)            one unbatched member's
+//   step     (B,)           int32  current step
+// Results: the buffer with the slot zeroed, and the slot's row ((B, n) or (n,)).
+ffi::Error TakeSlotImpl(ffi::AnyBuffer buffer, ffi::AnyBuffer step, ffi::Result<ffi::AnyBuffer> out,
+                        ffi::Result<ffi::AnyBuffer> arrivals) {
+  Ring ring;
+  if (!RingOf(out->dimensions(), &ring) || step.element_type() != ffi::DataType::S32 ||
+      arrivals->element_type() != out->element_type()) {
+    return ffi::Error::InvalidArgument("neurojax_take_slot: bad shapes or dtypes");
+  }
+  if (out->untyped_data() != buffer.untyped_data()) {
+    std::memcpy(out->untyped_data(), buffer.untyped_data(), buffer.size_bytes());
+  }
+  const int64_t batch = ring.batch, slots = ring.slots;
+  if (batch * slots == 0) return ffi::Error::Success();
+  const int64_t row_bytes = out->size_bytes() / (batch * slots);
+  const int32_t* s_all = static_cast<const int32_t*>(step.untyped_data());
+  const int64_t bs = Leading(step);
+  char* buf = static_cast<char*>(out->untyped_data());
+  char* dst = static_cast<char*>(arrivals->untyped_data());
+  for (int64_t b = 0; b < batch; ++b) {
+    const int64_t s = s_all[bs == 1 ? 0 : b];
+    char* row = buf + (b * slots + ((s % slots) + slots) % slots) * row_bytes;
+    std::memcpy(dst + b * row_bytes, row, row_bytes);
+    std::memset(row, 0, row_bytes);
+  }
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurojaxDeliverEvents, DeliverImpl,
@@ -788,7 +847,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurojaxDeliverProcedural, DeliverProceduralImpl,
                                   .Arg<ffi::AnyBuffer>()  // weight (Bw,)
                                   .Arg<ffi::AnyBuffer>()  // seed (Bs,) uint32
                                   .Arg<ffi::AnyBuffer>()  // offset (Bo,) int32: first target held
-                                  .Arg<ffi::AnyBuffer>()  // buffer (B, slots, n_local)
+                                  .Arg<ffi::AnyBuffer>()  // buffer (B, slots, n_local) or (slots, n_local)
                                   .Arg<ffi::AnyBuffer>()  // step (B,) int32
                                   .Ret<ffi::AnyBuffer>()  // buffer, updated
                                   .Attr<int64_t>("k")
@@ -843,6 +902,15 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurojaxSupportVjp, SupportVjpImpl,
                                   .Ret<ffi::AnyBuffer>()  // g_w (B,) or (B, n_pre, d)
                                   .Attr<int64_t>("delay_steps")
                                   .Attr<double>("dt"));
+
+// Optional, like NeurojaxPairStdp: without it the slot is read and cleared in XLA.
+XLA_FFI_DEFINE_HANDLER_SYMBOL(NeurojaxTakeSlot, TakeSlotImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()  // buffer (B, slots, n) or (slots, n)
+                                  .Arg<ffi::AnyBuffer>()  // step (Bs,) int32, Bs 1 or B
+                                  .Ret<ffi::AnyBuffer>()  // buffer, slot zeroed
+                                  .Ret<ffi::AnyBuffer>()  // the slot's row (B, n) or (n,)
+);
 
 // The calling convention of the handlers above, checked by neurojax/_native/__init__.py
 // so that a build left from an older events.cc is not called with other arguments.

@@ -361,15 +361,14 @@ def _native_deliver(weight, act, buffer, seed, slot, start, spec: _Spec):
         (("k", np.int64(spec.k)), ("exclude_self", np.int64(spec.exclude_self)),
          ("delay_steps", np.int64(0)), ("n_post", np.int64(spec.n_post))),
     )
-    out = call(
+    return call(
         act.astype(dtype)[None],
         jnp.reshape(weight, (1,)).astype(dtype),
         jnp.reshape(seed, (1,)).astype(jnp.uint32),
         jnp.zeros((1,), jnp.int32) if start is None else jnp.reshape(start, (1,)).astype(jnp.int32),
-        buffer[None],
+        buffer,
         jnp.reshape(slot, (1,)).astype(jnp.int32),
     )
-    return out[0]
 
 
 def _loop_deliver(weights, act, buffer, seed, where, spec: _Spec):

@@ -133,6 +133,62 @@ def read_slot(buffer: Float[Array, "slots post"], slot: Int[Array, ""]) -> Float
     return jax.lax.dynamic_index_in_dim(buffer, slot, keepdims=False)
 
 
+def take_slot(buffer: Float[Array, "slots post"], step: Int[Array, ""], *, native: bool
+              ) -> tuple[Float[Array, "slots post"], Float[Array, " post"]]:
+    """`(buffer with slot step % slots zeroed, that slot's row)`: the arrivals due now
+    taken out of a ring buffer of more than one slot.
+
+    With `native` (a projection whose compiled kernel adds to the buffer), on CPU and
+    where the build has it, one call of the compiled `neurojax_take_slot` does both:
+    then it is the carried buffer's only reader and XLA updates the buffer in place,
+    where the synapse's fusions reading the slot unordered with the delivery kernel
+    made XLA copy the whole buffer up to three times per step (Brunel's 15-slot
+    buffers; benchmarks/README.md, issue 15). Elsewhere, and on other platforms, a
+    dynamic slice and update. Same values bit for bit; linear in `buffer`, with the
+    tangent of the pure-JAX form."""
+    slot = step % buffer.shape[0]
+    if not (native and _native.has(_native.TAKE_SLOT)):
+        return _take_slot_xla(buffer, slot)
+    return jax.lax.platform_dependent(buffer, slot, cpu=_take_slot_native, default=_take_slot_xla)
+
+
+def _take_slot_xla(buffer, slot):
+    buffer = jnp.asarray(buffer)  # also a tangent given as a numpy array
+    return set_slot(buffer, slot, jnp.zeros(buffer.shape[1:], buffer.dtype)), read_slot(buffer, slot)
+
+
+@jax.custom_jvp
+def _take_slot_native(buffer, slot):
+    return _take_slot_call(buffer, jnp.reshape(slot, (1,)).astype(jnp.int32))
+
+
+@_take_slot_native.defjvp
+def _take_slot_native_jvp(primals, tangents):
+    buffer, slot = primals
+    return _take_slot_native(buffer, slot), _take_slot_xla(tangents[0], slot)
+
+
+@jax.custom_batching.custom_vmap
+def _take_slot_call(buffer, step):
+    """The compiled kernel on a buffer `(slots, n)`, or `(B, slots, n)` with `step` of
+    size 1 or B; the buffer is passed at its own rank, as to `native_call`."""
+    return jax.ffi.ffi_call(
+        _native.TAKE_SLOT,
+        (jax.ShapeDtypeStruct(buffer.shape, buffer.dtype),
+         jax.ShapeDtypeStruct(buffer.shape[:-2] + buffer.shape[-1:], buffer.dtype)),
+        input_output_aliases={0: 0},
+    )(buffer, step)
+
+
+@_take_slot_call.def_vmap
+def _take_slot_call_vmap(axis_size, in_batched, buffer, step):
+    (buffer, step), member = _batch_ring((buffer, step), in_batched, 0)
+    (buffer, step), old = _fold_batch(axis_size, in_batched, (buffer, step), (True, False))
+    lead = (axis_size,) + ((old,) if not member else ())
+    out, row = _take_slot_call(buffer, step)
+    return (out.reshape(lead + out.shape[1:]), row.reshape(lead + row.shape[1:])), (True, True)
+
+
 def set_slot(buffer: Float[Array, "slots post"], slot: Int[Array, ""],
              row: Float[Array, " post"]) -> Float[Array, "slots post"]:
     """`buffer` with row `slot` replaced by `row` (`buffer.at[slot].set(row)`, as a
@@ -309,11 +365,26 @@ def _fold_batch(axis_size: int, in_batched, args, per_batch: tuple[bool, ...]):
     return [fold(x, b, p) for x, b, p in zip(args, in_batched, per_batch)], old
 
 
+def _batch_ring(args, in_batched, alias: int):
+    """`args` with the ring buffer `args[alias]` given the leading batch axis of the
+    other arguments where it is one member's `(slots, n)` (then every other argument
+    has a leading size of 1), and whether it was."""
+    buffer = args[alias]
+    member = buffer.ndim - in_batched[alias] == 2
+    if member:
+        buffer = buffer[:, None] if in_batched[alias] else buffer[None]
+        args = args[:alias] + (buffer,) + args[alias + 1:]
+    return args, member
+
+
 @functools.cache
 def native_call(target: str, per_batch: tuple[bool, ...], alias: int, attrs: tuple):
     """A compiled CPU kernel (`neurojax/_native/events.cc`) as a JAX function of arrays
-    that all carry a leading batch axis (size 1 when unbatched); it returns its argument
-    `alias` (the ring buffer), updated in place. `per_batch[i]` says whether argument
+    that all carry a leading batch axis (size 1 when unbatched), except the ring buffer
+    (argument `alias`), which an unbatched call passes as it is, `(slots, n)`; it
+    returns the buffer, updated in place. (A reshape to `(1, slots, n)` between the
+    loop-carried buffer and the call made XLA copy the whole buffer twice per step: it
+    does not alias through the bitcast; benchmarks/README.md, issue 15.) `per_batch[i]` says whether argument
     `i` is per batch member (state) rather than possibly shared (connectivity,
     weights); `attrs` are the kernel's `(name, value)` attributes.
 
@@ -329,9 +400,10 @@ def native_call(target: str, per_batch: tuple[bool, ...], alias: int, attrs: tup
 
     @call.def_vmap
     def rule(axis_size, in_batched, *args):
+        args, member = _batch_ring(args, in_batched, alias)
         folded, old = _fold_batch(axis_size, in_batched, args, per_batch)
         out = call(*folded)
-        return out.reshape((axis_size, old) + out.shape[1:]), True
+        return out.reshape((axis_size,) + ((old,) if not member else ()) + out.shape[1:]), True
 
     return call
 
@@ -365,15 +437,14 @@ def _native_deliver(weights, act, buffer, targets, slot_info, n_slots, delay_ste
         _native.DELIVER_EVENTS, (True, False, False, False, True, True), 4,
         (("delay_steps", np.int64(delay_steps)), ("dt", np.float64(dt))),
     )
-    out = call(
+    return call(
         act.astype(dtype)[None],
         w.reshape((1,)) if w.ndim == 0 else w[None],
         targets.astype(jnp.int32)[None],
         delays,
-        buffer[None],
+        buffer,
         jnp.reshape(step, (1,)).astype(jnp.int32),
     )
-    return out[0]
 
 
 def native_kernel_available() -> bool:

@@ -38,6 +38,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, Float, PRNGKeyArray, UInt32
 
+from .. import _threefry
 from .._abstract import AbstractInput, AbstractNeuron, Drive
 from .._hash import GOLDEN, STREAM_1, lowbias32, standard_normal, u32, unit_uniform
 from .._custom_types import PopulationParam
@@ -65,8 +66,8 @@ def poisson_counts(key: PRNGKeyArray, lam: Float[Array, " n"]) -> Float[Array, "
     Poisson variables is Poisson), which keeps `exp(-mean)` far from underflow."""
 
     def uniforms(key, _):
-        key, sub = jax.random.split(key)
-        return key, jax.random.uniform(sub, lam.shape, lam.dtype)
+        key, sub = _threefry.split(key)
+        return key, _threefry.uniform(sub, lam.shape, lam.dtype)
 
     return _inverted_poisson(uniforms, key, lam)
 
@@ -158,7 +159,7 @@ def _stream_init(key: PRNGKeyArray, generator: str):
 def _stream_step(stream, generator: str):
     """(the state's next stream, this step's: a key to sample with, or the HashStream)."""
     if generator == "jax":
-        return tuple(jax.random.split(stream))
+        return tuple(_threefry.split(stream))
     return stream.advanced(), stream
 
 
@@ -184,7 +185,7 @@ def _check_rate_gradient(value, owner: str) -> None:
 
 def _bernoulli(key: PRNGKeyArray, p: Float[Array, " n"]) -> Float[Array, " n"]:
     """0/1 draws with probabilities `p` (a float array of `p`'s dtype)."""
-    return (jax.random.uniform(key, p.shape, p.dtype) < p).astype(p.dtype)
+    return (_threefry.uniform(key, p.shape, p.dtype) < p).astype(p.dtype)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2))
@@ -242,10 +243,13 @@ class Poisson(AbstractInput[PoissonState]):
       derivative of the mean count; unbiased for losses linear in the counts, biased
       otherwise, see the module docstring).
     - `generator`: Where the per-step uniforms come from. `"jax"` (default):
-      `jax.random` (threefry), split once per step. `"hash"`: a counter-based 32-bit
-      hash of (seed, step, neuron) (`HashStream`), ~30x cheaper per number on CPU,
-      where threefry's ~12-17 ns per uniform can dominate a step (benchmarks/README.md,
-      Plasticity); the draws have the same distribution but are other numbers.
+      `jax.random` (threefry), split once per step; the numbers are `jax.random`'s bit
+      for bit, drawn on CPU with the hash's rounds unrolled (`neurojax._threefry`:
+      ~4 ns per uniform, against ~16 ns through JAX's rolled CPU lowering). `"hash"`: a
+      counter-based 32-bit hash of (seed, step, neuron) (`HashStream`), several times
+      cheaper still per number on CPU (~0.5 ns), where the draws can dominate a step
+      (benchmarks/README.md, Plasticity); the draws have the same distribution but are
+      other numbers.
     """
 
     target: str = eqx.field(static=True)
@@ -383,7 +387,7 @@ class OrnsteinUhlenbeck(AbstractInput[OrnsteinUhlenbeckState]):
     def step(self, state: OrnsteinUhlenbeckState, t, dt: float):
         key, sub = _stream_step(state.key, self.generator)
         decay = jnp.exp(-dt / self.tau)
-        xi = (jax.random.normal(sub, state.x.shape) if self.generator == "jax"
+        xi = (_threefry.normal(sub, state.x.shape, jnp.result_type(float)) if self.generator == "jax"
               else sub.normals(state.x.shape, state.x.dtype))
         noise = self.sigma * jnp.sqrt(1.0 - decay**2) * xi
         x_next = self.mean + (state.x - self.mean) * decay + noise

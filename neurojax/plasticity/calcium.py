@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .. import _threefry
 from .._misc import (
     check_order,
     check_range,
@@ -198,13 +199,13 @@ class CalciumSTDP(AbstractPlasticity[CalciumSTDPState]):
         rho = state.rho
         drift = (-rho * (1.0 - rho) * (self.rho_star - rho) + self.gamma_p * (1.0 - rho) * f_p
                  - self.gamma_d * rho * f_d)
-        key, sub = jax.random.split(state.key)
+        key, sub = _threefry.split(state.key)
         drive = f_p + f_d
         # Noise only where the calcium is above a threshold: skip the draw in steps
         # where it is nowhere (most steps, at low rates).
         noise = jax.lax.cond(
             jnp.any(drive > 0),
-            lambda: self.sigma * jnp.sqrt(drive * (dt / self.tau)) * jax.random.normal(sub, rho.shape, dtype),
+            lambda: self.sigma * jnp.sqrt(drive * (dt / self.tau)) * _threefry.normal(sub, rho.shape, dtype),
             lambda: jnp.zeros_like(rho),
         )
         rho = jnp.where(mask, rho + drift * (dt / self.tau) + noise, rho)

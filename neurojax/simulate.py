@@ -472,7 +472,11 @@ class Result(eqx.Module):
 
     def rate(self, pop: str, t_start: float | None = None, t_stop: float | None = None) -> Array:
         """Mean firing rate of population `pop` over neurons and the window [Hz] (for a
-        graded population, its mean output: the rate [Hz] of rate units)."""
+        graded population, its mean output: the rate [Hz] of rate units). Counted from
+        the recorded raster: spikes stored as booleans (the default) carry no gradient,
+        so under `jax.grad` this rate's derivative is 0; differentiate the rates that
+        `Record(rates=[...])` keeps (`res.rates[pop]`), or record
+        `Record(float_spikes=True)`."""
         return jnp.mean(self.neuron_rates(pop, t_start, t_stop), axis=-1)
 
     def neuron_rates(self, pop: str, t_start: float | None = None, t_stop: float | None = None) -> Array:

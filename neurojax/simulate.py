@@ -61,10 +61,12 @@ class Record:
 
     - `spikes`: Population names whose outputs are kept at every step, `True` for all
       populations (default) or `()` for none. Spiking populations' 0/1 spikes are
-      stored as booleans unless `float_spikes=True` (keep floats to differentiate a
-      loss of the raster); graded populations (neurons with `spiking = False`: rate
-      units, binary units) always keep their outputs as floats, e.g. a rate unit's
-      rate [Hz] at every step.
+      stored as booleans, or as floats (which carry the surrogate gradient, e.g. of
+      `res.rate(pop)` or a loss of the raster) with `float_spikes=True`; by default
+      (`float_spikes=None`) as floats when `simulate` is differentiated (see
+      `simulate`) and as booleans otherwise. Graded populations (neurons with
+      `spiking = False`: rate units, binary units) always keep their outputs as
+      floats, e.g. a rate unit's rate [Hz] at every step.
     - `rates`: Population names whose population-averaged rate [Hz] is kept per block
       (differentiable; cheap): spikes per neuron per second for spiking populations,
       the mean output over neurons and steps for graded ones (the rate [Hz] of rate
@@ -83,12 +85,12 @@ class Record:
     spikes: tuple[str, ...] | bool
     rates: tuple[str, ...]
     every: float | None
-    float_spikes: bool
+    float_spikes: bool | None
     variables: tuple[tuple[str, str, Any], ...]
     weights: tuple[str, ...]
     mean_weights: tuple[str, ...]
 
-    def __init__(self, spikes=True, rates=(), every=None, float_spikes=False, weights=(),
+    def __init__(self, spikes=True, rates=(), every=None, float_spikes=None, weights=(),
                  mean_weights=(), **variables):
         for arg, value in (("weights", weights), ("mean_weights", mean_weights)):
             # A mapping would pass as the sequence of its keys, its values ignored.
@@ -104,7 +106,7 @@ class Record:
         object.__setattr__(self, "spikes", spikes if isinstance(spikes, bool) else tuple(spikes))
         object.__setattr__(self, "rates", tuple(rates))
         object.__setattr__(self, "every", None if every is None else float(every))
-        object.__setattr__(self, "float_spikes", bool(float_spikes))
+        object.__setattr__(self, "float_spikes", None if float_spikes is None else bool(float_spikes))
         items = []
         for var, pops in sorted(variables.items()):
             if not isinstance(pops, Mapping):
@@ -295,8 +297,37 @@ def _cut_gradient(state: NetworkState, truncate: int | None, rules: tuple = ()) 
     return jax.tree_util.tree_map(cut, state)
 
 
+def _differentiated(tree) -> bool:
+    """Whether a float leaf of `tree` carries a tangent here: `jax.grad` (`vjp`, `jvp`,
+    `eqx.filter_grad`, ...) was entered around this call, also inside `jit` or `vmap`,
+    but not across a `jit` or `jax.checkpoint` that encloses the call inside the
+    differentiated function (those trace it first and differentiate the trace). A
+    custom JVP identity, whose rule JAX runs only for inputs that carry a tangent,
+    records whether it ran; its output is unused, so nothing reaches the compiled run."""
+    leaves = [x for x in jax.tree_util.tree_leaves(tree)
+              if eqx.is_inexact_array(x) and isinstance(x, jax.core.Tracer)]
+    if not leaves:
+        return False
+    ran = []
+
+    @jax.custom_jvp
+    def probe(xs):
+        return xs
+
+    @probe.defjvp
+    def _probe_jvp(primals, tangents):
+        ran.append(True)
+        return primals[0], tangents[0]
+
+    probe(leaves)
+    return bool(ran)
+
+
 def _plan(model: NetworkModel, record: Record, dt: float, n_steps: int, state) -> _Plan:
     names = model.names
+    float_spikes = record.float_spikes
+    if float_spikes is None:
+        float_spikes = _differentiated((model, state))
     if record.spikes is True:
         spikes = tuple(range(len(names)))
     elif record.spikes is False:
@@ -340,7 +371,7 @@ def _plan(model: NetworkModel, record: Record, dt: float, n_steps: int, state) -
                 )
             plastic[arg].append(j)
     graded = tuple(i for i, p in enumerate(model.populations) if not p.neuron.spiking)
-    return _Plan(spikes, rates, tuple(variables), record.float_spikes, block_steps,
+    return _Plan(spikes, rates, tuple(variables), float_spikes, block_steps,
                  tuple(plastic["weights"]), tuple(plastic["mean_weights"]), graded)
 
 
@@ -403,8 +434,9 @@ class Result(eqx.Module):
     **Fields:**
 
     - `spikes`: `{population: array (steps, n)}` of each step's output: booleans for
-      spiking populations (floats with `Record(float_spikes=True)`), the graded
-      outputs as floats for populations in `graded` (a rate unit's rate [Hz]).
+      spiking populations (floats with `Record(float_spikes=True)`, and by default
+      when `simulate` is differentiated), the graded outputs as floats for populations
+      in `graded` (a rate unit's rate [Hz]).
     - `rates`: `{population: array (blocks,)}` population-averaged rate [Hz] per block
       (for a graded population the mean output, see `Record`).
     - `variables`: `{"pop.var": array (blocks, k)}` state samples at the end of blocks.
@@ -473,10 +505,9 @@ class Result(eqx.Module):
     def rate(self, pop: str, t_start: float | None = None, t_stop: float | None = None) -> Array:
         """Mean firing rate of population `pop` over neurons and the window [Hz] (for a
         graded population, its mean output: the rate [Hz] of rate units). Counted from
-        the recorded raster: spikes stored as booleans (the default) carry no gradient,
-        so under `jax.grad` this rate's derivative is 0; differentiate the rates that
-        `Record(rates=[...])` keeps (`res.rates[pop]`), or record
-        `Record(float_spikes=True)`."""
+        the recorded raster, so its derivative is the surrogate gradient where the
+        raster holds floats (`Record.float_spikes`: by default when `simulate` is
+        differentiated) and 0 where it holds booleans."""
         return jnp.mean(self.neuron_rates(pop, t_start, t_stop), axis=-1)
 
     def neuron_rates(self, pop: str, t_start: float | None = None, t_stop: float | None = None) -> Array:

@@ -226,6 +226,33 @@ def test_surrogate_gradient_of_rate_is_finite_and_positive_for_excitation():
     assert rate_up > rate
 
 
+def test_rate_of_the_default_raster_carries_the_surrogate_gradient():
+    # res.rate(pop) counts the recorded raster. Differentiated, the default Record keeps
+    # it as floats, so its gradient is the one of the recorded rates (same spikes, same
+    # surrogate); it was silently 0 with the booleans a plain run keeps.
+    def from_raster(amp, record=None):
+        return simulate(_amplitude(MODEL, amp), T, DT, key=KEY, record=record).rate("E")
+
+    def from_rates(amp):
+        res = simulate(_amplitude(MODEL, amp), T, DT, key=KEY,
+                       record=Record(spikes=(), rates=["E"], every=T))
+        return res.rates["E"][0]
+
+    amp = jnp.asarray(600.0)
+    want = jax.grad(from_rates)(amp)
+    assert want > 0
+    for grad in (jax.grad(from_raster), jax.jit(jax.grad(from_raster))):
+        np.testing.assert_allclose(grad(amp), want, rtol=1e-6)
+    np.testing.assert_allclose(jax.vmap(jax.grad(from_raster))(jnp.stack([amp, amp])),
+                               [want, want], rtol=1e-6)
+    # Not differentiated, the raster stays boolean (a quarter of the memory); an explicit
+    # float_spikes=False keeps booleans (and no gradient) under grad too.
+    assert simulate(MODEL, T, DT, key=KEY).spikes["E"].dtype == jnp.bool_
+    assert jax.jit(lambda a: simulate(_amplitude(MODEL, a), T, DT, key=KEY).spikes["E"])(
+        amp).dtype == jnp.bool_
+    assert jax.grad(lambda a: from_raster(a, Record(float_spikes=False)))(amp) == 0.0
+
+
 def test_checkpoint_gives_same_values_and_gradients():
     rate, grads = _rate_and_grads(MODEL)
     rate_c, grads_c = _rate_and_grads(MODEL, checkpoint=True)

@@ -642,7 +642,6 @@ class NetworkModel(AbstractModel[NetworkState]):
         synapses, buffers = [], []
         pending_clear = {}  # plastic projections' slots, cleared after their rule's step
         for proj, syn, buf in zip(self.projections, state.synapses, state.buffers):
-            slot = k % buf.shape[0]
             if buf.shape[0] > 1 and proj.plasticity is None and _native_kernel(proj.weights):
                 # Read and cleared by one compiled call, the carried buffer's only reader,
                 # so that the delivery kernel below updates it in place (`take_slot`;
@@ -652,6 +651,7 @@ class NetworkModel(AbstractModel[NetworkState]):
                 # dense delivery (Wang 2002: 1.19x wall; benchmarks/README.md).
                 cleared, arrivals = take_slot(buf, k, native=True)
             else:
+                slot = k % buf.shape[0]
                 arrivals = read_slot(buf, slot)
                 # Cleared in place by a scatter at the (traced) slot, also with one slot:
                 # a fresh zero buffer instead (`set_slot`, which broadcasts then) is not

@@ -384,9 +384,10 @@ def native_call(target: str, per_batch: tuple[bool, ...], alias: int, attrs: tup
     (argument `alias`), which an unbatched call passes as it is, `(slots, n)`; it
     returns the buffer, updated in place. (A reshape to `(1, slots, n)` between the
     loop-carried buffer and the call made XLA copy the whole buffer twice per step: it
-    does not alias through the bitcast; benchmarks/README.md, issue 15.) `per_batch[i]` says whether argument
-    `i` is per batch member (state) rather than possibly shared (connectivity,
-    weights); `attrs` are the kernel's `(name, value)` attributes.
+    does not alias through the bitcast; benchmarks/README.md, issue 15.)
+    `per_batch[i]` says whether argument `i` is per batch member (state) rather than
+    possibly shared (connectivity, weights); `attrs` are the kernel's `(name, value)`
+    attributes.
 
     The custom vmap rule folds new batch axes into the leading one, so a vmapped sweep
     is one call that loops over the batch in C++, with shared arguments not copied."""
